@@ -1,0 +1,9 @@
+"""Benchmarks behind ``diface bench NAME``. Each module here has ``add_arguments(parser)`` and
+``run(args) -> dict``; the CLI prints the dict as one JSON object on stdout.
+
+Modules may import any layer (the ``ui`` benchmarks import Qt lazily); they are only imported when
+their benchmark is asked for.
+"""
+
+#: benchmark name -> (module, one-line help)
+BENCHES: dict[str, tuple[str, str]] = {}
