@@ -1,0 +1,195 @@
+"""Turning a request into part plans, running them, and assembling the result.
+
+:func:`execute` is the one code path behind :meth:`Engine.submit` (worker thread) and
+:meth:`Engine.run_sync` (CLI, benchmarks).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from diface_editor.core.animation import Animation
+from diface_editor.core.keyframes import EditMask, Keyframe
+from diface_editor.engine.backend import EngineError, WindowModel
+from diface_editor.engine.requests import EditRequest, GenerateRequest, Request, VariantsRequest
+from diface_editor.engine.windows import PartPlan, count_calls, plan_part, run_windows, window_borders
+
+log = logging.getLogger(__name__)
+
+#: ``features(audio, n_frames) -> (n_frames, D)`` float32 (cached by the caller).
+FeaturesFn = Callable[[Any, int], np.ndarray]
+#: ``progress(step, total, make_preview)``; ``make_preview() -> Animation`` (first sample).
+JobProgressFn = Callable[[int, int, Callable[[], Animation]], None]
+
+
+@dataclass
+class JobPlan:
+    """A request resolved against a model.
+
+    Attributes:
+        kind: ``"generate"``, ``"edit"`` or ``"variants"``.
+        target: the base animation with pinned values written in; the result's known entries.
+        plans: one :class:`PartPlan` per regenerated part.
+        changed: ``(start, stop)`` frames that may differ from the request's base.
+        n_samples: results to draw; ``as_list``: return a list even for one sample.
+    """
+
+    kind: str
+    target: Animation
+    plans: list[PartPlan]
+    changed: tuple[int, int]
+    n_samples: int
+    as_list: bool
+    seed: int
+    sampler: str
+    steps: int | None
+    guidance: float
+    style: str | int | None
+    audio: Any
+
+
+def check_compatible(anim: Animation, model: WindowModel) -> None:
+    """Raise :class:`EngineError` if ``anim`` is not in the model's motion space, channels or fps."""
+    if anim.space != model.space:
+        raise EngineError(f"the animation is in {anim.space!r} space but the model works in {model.space!r} space")
+    if anim.space == "arkit" and tuple(anim.channel_names) != tuple(model.channel_names):
+        raise EngineError("the animation's face channels differ from the model's; reorder them to the model's "
+                          "channel names first")
+    if model.n_face is not None and anim.n_face != model.n_face:
+        raise EngineError(f"the animation has {anim.n_face} face channels but the model has {model.n_face}")
+    if abs(anim.fps - model.fps) > 1e-6:
+        raise EngineError(f"the animation runs at {anim.fps:g} fps but the model at {model.fps:g} fps; "
+                          f"resample it first")
+
+
+def _check_parts(parts, model: WindowModel) -> None:
+    missing = [p for p in parts if p not in model.parts]
+    if missing:
+        raise EngineError(f"this model cannot generate the {' and '.join(missing)} (it has: "
+                          f"{', '.join(model.parts) or 'nothing'}); choose other parts")
+
+
+def n_frames_for(audio, fps: float) -> int:
+    """Frames of motion for an audio clip: ``round(duration * fps)``, at least 1."""
+    return max(1, int(round(float(audio.duration) * fps)))
+
+
+def _bounding(rows: np.ndarray) -> tuple[int, int]:
+    idx = np.flatnonzero(rows)
+    return (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
+
+
+def plan_request(request: Request, model: WindowModel) -> JobPlan:
+    """Resolve ``request`` into per-part window plans (see the request classes for the semantics)."""
+    spec = model.spec
+    if isinstance(request, GenerateRequest):
+        _check_parts(request.parts, model)
+        t = n_frames_for(request.audio, model.fps)
+        base = Animation.zeros(t, fps=model.fps, channel_names=tuple(model.channel_names), space=model.space,
+                               n_face=model.n_face or 0)
+        plans = [plan_part(p, getattr(base, p), np.zeros_like(getattr(base, p), bool), spec) for p in request.parts]
+        return JobPlan("generate", base, plans, (0, t), request.n_samples, request.n_samples > 1, request.seed,
+                       request.sampler, request.steps, request.guidance, request.style, request.audio)
+
+    variants = isinstance(request, VariantsRequest)
+    edit: EditRequest = request.edit if variants else request
+    base = edit.base
+    check_compatible(base, model)
+    _check_parts(edit.parts, model)
+    t = base.n_frames
+    regen = np.zeros(t, bool)
+
+    def around(frame: int) -> None:
+        if edit.radius is None:
+            regen[:] = True
+        else:
+            regen[max(0, frame - edit.radius): frame + edit.radius + 1] = True
+
+    if edit.mode == "range":
+        a, b = edit.range
+        regen[a:b] = True
+        pins = [k for k in edit.keyframes if a <= k.frame < b]
+    elif edit.mode == "keyframes":
+        pins = list(edit.keyframes)
+        for k in pins:
+            around(k.frame)
+    else:  # swap: copy the pose at a to b, pin both, regenerate around b
+        a, b = edit.swap
+        pins = []
+        for p in edit.swap_parts:
+            src = base.head if p == "head" else base.face
+            pins += [Keyframe(b, p, values=tuple(float(v) for v in src[a])), Keyframe(a, p)]
+        pins += [k for k in edit.keyframes if k.frame not in (a, b)]
+        around(b)
+
+    mask = EditMask.all_known(base)
+    for p in edit.parts:
+        getattr(mask, p)[regen] = False
+    target = mask.apply_keyframes(base, pins)
+    plans = [plan_part(p, getattr(target, p), getattr(mask, p), spec) for p in edit.parts]
+    rows = np.zeros(t, bool)
+    for plan in plans:
+        rows |= ~plan.known.all(axis=1)
+    for k in pins:  # pins may write new values outside the regenerated frames
+        src, dst = (base.head, target.head) if k.part == "head" else (base.face, target.face)
+        if not np.array_equal(src[k.frame], dst[k.frame]):
+            rows[k.frame] = True
+    n = request.n if variants else 1
+    return JobPlan("variants" if variants else "edit", target, plans, _bounding(rows), n, variants, edit.seed,
+                   edit.sampler, edit.steps, edit.guidance, edit.style, edit.audio)
+
+
+def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
+            progress: JobProgressFn | None = None, cancel: Callable[[], bool] | None = None
+            ) -> tuple[Animation | list[Animation], tuple[int, int], dict[str, Any]]:
+    """Run ``request`` to completion: ``(animation or list, changed (start, stop), info)``.
+
+    Raises :class:`~diface_editor.engine.backend.Cancelled` when ``cancel()`` turns true.
+    """
+    t0 = time.perf_counter()
+    job = plan_request(request, model)
+    steps = int(job.steps or model.default_steps(job.sampler))
+    target = job.target
+    t_feat = time.perf_counter()
+    feats = features(job.audio, target.n_frames) if job.plans else np.zeros((target.n_frames, 0), np.float32)
+    feats = np.asarray(feats, np.float32)
+    if feats.shape[0] != target.n_frames:
+        raise EngineError(f"the audio encoder returned {feats.shape[0]} feature frames for {target.n_frames} "
+                          f"motion frames")
+    t_sample = time.perf_counter()
+
+    def sample(part, f, known, mask, seed, ns, cb):
+        return model.sample(part, f, known, mask, sampler=job.sampler, steps=steps, guidance=job.guidance,
+                            seed=seed, n_samples=ns, style=job.style, callback=cb, cancel=cancel)
+
+    def to_anim(arrays: dict[str, np.ndarray]) -> Animation:
+        return target.with_arrays(face=arrays.get("face"), head=arrays.get("head"))
+
+    win_progress = None
+    if progress is not None:
+        def win_progress(step, total, make_arrays):
+            progress(step, total, lambda: to_anim(make_arrays()))
+
+    outs = run_windows(job.plans, feats, sample, normalize=model.normalize, denormalize=model.denormalize,
+                       seed=job.seed, n_samples=job.n_samples, steps=steps, progress=win_progress, cancel=cancel)
+    anims = [to_anim(o) for o in outs]
+    if job.kind == "generate":
+        for a in anims:
+            a.metadata.update({"generator": "diface", "seed": str(job.seed), "sampler": job.sampler,
+                               "steps": str(steps), "guidance": f"{job.guidance:g}"})
+    t_end = time.perf_counter()
+    info = {
+        "kind": job.kind, "sampler": job.sampler, "steps": steps, "guidance": job.guidance,
+        "n_samples": job.n_samples, "n_frames": target.n_frames,
+        "windows": sum(len(p.windows) for p in job.plans),
+        "calls": count_calls(job.plans, job.n_samples),
+        "frames_sampled": sum(w.length for p in job.plans for w in p.windows),
+        "borders": {p.part: window_borders(p.windows, target.n_frames) for p in job.plans},
+        "features_s": t_sample - t_feat, "sampling_s": t_end - t_sample, "total_s": t_end - t0,
+    }
+    return (anims if job.as_list else anims[0]), job.changed, info

@@ -1,0 +1,107 @@
+"""The engine's :class:`~diface_editor.engine.backend.WindowModel` view of an ``ml.bundle.MotionModel``.
+
+Window sizes come from the bundle's ``sampling`` section (``window_s``, ``overlap_s``,
+``context_s``, in seconds; defaults 8 s, 2 s and 1 s, 3DiFACE-like), rounded to frames; windows
+are grown to a multiple of the denoisers' down-sampling factor with real context where the clip
+allows.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+
+from diface_editor.core.arkit import ARKIT_NAMES
+from diface_editor.engine.backend import Cancelled, EngineError, StepCallback, WindowSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_S = 8.0
+DEFAULT_OVERLAP_S = 2.0
+DEFAULT_CONTEXT_S = 1.0
+
+
+def window_spec_for(model) -> WindowSpec:
+    """The :class:`WindowSpec` of a ``MotionModel`` (see the module docstring)."""
+    s = dict(getattr(model, "sampling", {}) or {})
+    fps = float(model.fps)
+    factor = max((p.denoiser.config.factor for p in model.parts.values()), default=1)
+    window = max(2 * factor, int(round(float(s.get("window_s", DEFAULT_WINDOW_S)) * fps)))
+    window = -(-window // factor) * factor
+    overlap = min(window // 2, int(round(float(s.get("overlap_s", DEFAULT_OVERLAP_S)) * fps)))
+    context = min((window - 1) // 2, int(round(float(s.get("context_s", DEFAULT_CONTEXT_S)) * fps)))
+    return WindowSpec(window=window, overlap=overlap, context=context, multiple=factor)
+
+
+class MotionModelAdapter:
+    """Wraps a loaded ``MotionModel`` for the engine (face and/or head parts)."""
+
+    def __init__(self, model) -> None:
+        from diface_editor.ml import sampling  # torch, only when a real model is used
+
+        self._sampling = sampling
+        self.model = model
+        self.fps = float(model.fps)
+        self.space = model.motion_space
+        self.parts = tuple(p for p in ("face", "head") if model.has_part(p))
+        if "face" in model.parts:
+            face = model.part("face")
+            self.channel_names = tuple(face.channel_names) if self.space == "arkit" else ()
+            self.n_face = int(face.n_channels)
+        else:  # head-only model: the face is carried through unchanged
+            self.channel_names = ARKIT_NAMES if self.space == "arkit" else ()
+            self.n_face = len(self.channel_names) if self.space == "arkit" else None
+        self.spec = window_spec_for(model)
+
+    def __repr__(self) -> str:
+        return f"MotionModelAdapter({getattr(self.model, 'name', '')!r}, parts={self.parts}, {self.spec})"
+
+    # ------------------------------------------------------------------ WindowModel
+    def default_steps(self, sampler: str) -> int:
+        if sampler == "ddpm":
+            return max(int(self.model.part(p).diffusion.config.num_train_steps) for p in self.parts)
+        rec = self.model.sampling or {}
+        if rec.get("sampler") == sampler and rec.get("steps"):
+            return int(rec["steps"])
+        return int(self._sampling.DEFAULT_STEPS[sampler])
+
+    def make_encoder(self):
+        from diface_editor.ml.audio import get_encoder
+
+        return get_encoder(self.model.audio_encoder)
+
+    def normalize(self, part: str, x: np.ndarray) -> np.ndarray:
+        return self.model.part(part).normalise(x)
+
+    def denormalize(self, part: str, x: np.ndarray) -> np.ndarray:
+        return self.model.part(part).denormalise(x)
+
+    def _style(self, style: str | int | None) -> int | None:
+        if style is None or isinstance(style, (int, np.integer)):
+            return None if style is None else int(style)
+        names = tuple(self.model.style_names)
+        if style in names:
+            return names.index(style)
+        if str(style).isdigit():
+            return int(style)
+        raise EngineError(f"unknown style {style!r}; this model has: {', '.join(names) or 'no styles'}")
+
+    def sample(self, part: str, features: np.ndarray, known: np.ndarray, known_mask: np.ndarray, *,
+               sampler: str, steps: int, guidance: float, seed: int, n_samples: int,
+               style: str | int | None, callback: StepCallback | None,
+               cancel: Callable[[], bool] | None) -> np.ndarray:
+        mp = self.model.part(part)
+        feats = features if mp.audio_dim > 0 else None
+        if sampler == "ddpm" and steps != mp.diffusion.config.num_train_steps:
+            raise EngineError(f"the ddpm sampler always runs all {mp.diffusion.config.num_train_steps} steps; "
+                              "use ddim or dpmpp for fewer steps")
+        try:
+            return self._sampling.sample_window(
+                mp, feats, known, known_mask, sampler=sampler, steps=None if sampler == "ddpm" else steps,
+                guidance=guidance, seed=seed, n_samples=n_samples,
+                style=self._style(style) if mp.denoiser.config.style_classes else None,
+                callback=callback, cancel=cancel)
+        except self._sampling.SamplingCancelled:
+            raise Cancelled() from None

@@ -1,0 +1,164 @@
+"""What the engine is asked to do: immutable request objects.
+
+All frame numbers are 0-based indices at the animation's (= the model's) frame rate. A request
+holds a snapshot of the document (``base``) and the audio; the engine never mutates either.
+
+* :class:`GenerateRequest`: a new animation for a whole audio clip (any length; long clips are
+  generated in overlapping windows).
+* :class:`EditRequest`: 3DiFACE's three edit modes on an existing animation:
+
+  - ``"range"``: regenerate frames ``range[0]..range[1]-1`` of ``parts``, keep everything else
+    (``in_between``); keyframes inside the range stay pinned.
+  - ``"keyframes"``: pin ``keyframes`` and regenerate ``parts`` within ``radius`` frames around each
+    of them (``radius=None``: regenerate every frame that is not pinned, like 3DiFACE's ``keyframe``).
+  - ``"swap"``: copy the pose of ``swap_parts`` at frame ``swap[0]`` to frame ``swap[1]``, pin both
+    frames and regenerate ``parts`` within ``radius`` around ``swap[1]`` (``keyframe_swap``;
+    ``radius=None``: everything not pinned).
+* :class:`VariantsRequest`: ``n`` different results of one edit (one seed each), to pick from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from diface_editor.core.animation import Animation
+from diface_editor.core.errors import DifaceError
+from diface_editor.core.keyframes import Keyframe
+
+if TYPE_CHECKING:  # core.audio is a sibling module; only the type is needed here
+    from diface_editor.core.audio import AudioClip
+
+Part = Literal["face", "head"]
+SAMPLERS = ("ddpm", "ddim", "dpmpp")
+EDIT_MODES = ("range", "keyframes", "swap")
+PARTS = ("face", "head")
+
+
+class RequestError(DifaceError, ValueError):
+    """A request does not make sense (bad range, unknown sampler, empty parts...)."""
+
+
+def _check_common(sampler: str, steps: int | None, guidance: float, parts: tuple[str, ...]) -> None:
+    if sampler not in SAMPLERS:
+        raise RequestError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if steps is not None and int(steps) < 1:
+        raise RequestError(f"the number of sampling steps must be at least 1, got {steps}")
+    if not guidance >= 0:
+        raise RequestError(f"guidance must be a number >= 0, got {guidance}")
+    if not parts or any(p not in PARTS for p in parts) or len(set(parts)) != len(parts):
+        raise RequestError(f"parts must be a non-empty selection of 'face' and 'head', got {parts!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class GenerateRequest:
+    """Generate motion for a whole audio clip.
+
+    Attributes:
+        audio: the speech (any length).
+        seed: random seed; the same seed, model and request give the same motion.
+        sampler: ``"ddpm"`` (ancestral, all steps), ``"ddim"`` or ``"dpmpp"`` (few-step).
+        steps: number of sampling steps (``None``: the sampler's default from the model config).
+        guidance: classifier-free guidance scale on the audio (1 = plain conditional).
+        parts: which parts to generate; the others stay neutral (zeros).
+        style: identity/style of the model's speaker set (name or index), ``None`` = the model's default.
+        n_samples: number of different animations to return (drawn in one run from ``seed``).
+    """
+
+    audio: "AudioClip"
+    seed: int = 0
+    sampler: str = "dpmpp"
+    steps: int | None = None
+    guidance: float = 1.0
+    parts: tuple[Part, ...] = ("face", "head")
+    style: str | int | None = None
+    n_samples: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.parts))
+        _check_common(self.sampler, self.steps, self.guidance, self.parts)
+        if int(self.n_samples) < 1:
+            raise RequestError(f"n_samples must be at least 1, got {self.n_samples}")
+
+
+@dataclass(frozen=True, eq=False)
+class EditRequest:
+    """Regenerate part of an existing animation (``base``), keeping everything else bit-identical.
+
+    Attributes:
+        base: the document's animation (a snapshot; not modified).
+        audio: the clip's speech (same timeline as ``base``).
+        mode: ``"range"``, ``"keyframes"`` or ``"swap"`` (see the module docstring).
+        range: ``(start, stop)`` frames, stop exclusive (mode ``"range"``).
+        keyframes: pinned poses. In ``"range"`` mode those inside the range stay pinned; in
+            ``"keyframes"`` mode they are the keyframes the edit is about.
+        radius: frames of influence on each side of a keyframe (``"keyframes"``) or of the swap
+            target (``"swap"``); ``None`` regenerates every frame that is not pinned.
+        swap: ``(a, b)``: copy the pose at frame ``a`` to frame ``b`` (mode ``"swap"``).
+        swap_parts: which poses the swap copies (``"head"`` rotation and/or ``"face"`` channels).
+        parts: which parts are regenerated.
+        seed, sampler, steps, guidance, style: as in :class:`GenerateRequest`.
+    """
+
+    base: Animation
+    audio: "AudioClip"
+    mode: Literal["range", "keyframes", "swap"] = "range"
+    range: tuple[int, int] | None = None
+    keyframes: tuple[Keyframe, ...] = ()
+    radius: int | None = None
+    swap: tuple[int, int] | None = None
+    swap_parts: tuple[Part, ...] = ("face", "head")
+    parts: tuple[Part, ...] = ("face", "head")
+    seed: int = 0
+    sampler: str = "dpmpp"
+    steps: int | None = None
+    guidance: float = 1.0
+    style: str | int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.parts))
+        object.__setattr__(self, "swap_parts", tuple(self.swap_parts))
+        object.__setattr__(self, "keyframes", tuple(self.keyframes))
+        _check_common(self.sampler, self.steps, self.guidance, self.parts)
+        t = self.base.n_frames
+        if self.mode not in EDIT_MODES:
+            raise RequestError(f"unknown edit mode {self.mode!r}; choose one of {', '.join(EDIT_MODES)}")
+        if self.radius is not None and int(self.radius) < 0:
+            raise RequestError(f"the keyframe radius must be >= 0 frames, got {self.radius}")
+        for k in self.keyframes:
+            if not 0 <= k.frame < t:
+                raise RequestError(f"keyframe at frame {k.frame} is outside the clip (0..{t - 1})")
+        if self.mode == "range":
+            if self.range is None:
+                raise RequestError("a range edit needs a frame range")
+            a, b = (int(v) for v in self.range)
+            if not 0 <= a < b <= t:
+                raise RequestError(f"range {a}..{b} is not a non-empty range inside the clip (0..{t})")
+            object.__setattr__(self, "range", (a, b))
+        elif self.mode == "keyframes":
+            if not self.keyframes:
+                raise RequestError("a keyframe edit needs at least one keyframe")
+        else:
+            if self.swap is None:
+                raise RequestError("a swap edit needs a source and a target frame")
+            a, b = (int(v) for v in self.swap)
+            if not (0 <= a < t and 0 <= b < t) or a == b:
+                raise RequestError(f"swap frames {a} and {b} must be two different frames inside the clip (0..{t - 1})")
+            if not self.swap_parts or any(p not in PARTS for p in self.swap_parts):
+                raise RequestError(f"swap_parts must be 'face' and/or 'head', got {self.swap_parts!r}")
+            object.__setattr__(self, "swap", (a, b))
+
+
+@dataclass(frozen=True, eq=False)
+class VariantsRequest:
+    """``n`` different results of ``edit`` (drawn in one run from ``edit.seed``), returned as a list."""
+
+    edit: EditRequest
+    n: int = 4
+
+    def __post_init__(self) -> None:
+        if int(self.n) < 1:
+            raise RequestError(f"the number of variants must be at least 1, got {self.n}")
+
+
+Request = GenerateRequest | EditRequest | VariantsRequest
