@@ -1,0 +1,80 @@
+"""Animation file formats: one registry, chosen by file suffix or by name.
+
+Public API::
+
+    load_animation(path, format=None, **options) -> Animation
+    save_animation(anim, path, format=None, **options) -> Path      # atomic write
+    describe(path) -> str              # a few human lines about any supported file (also audio)
+    FORMATS: dict[name, FileFormat]    # .name .extensions .extension .description .can_load .can_save
+    list_formats(can_load=None, can_save=None) -> list[FileFormat]
+    get_format(name) / format_for_path(path, format=None) -> FileFormat
+    register_format(name, extensions, description, load=, save=, describe=) -> FileFormat
+    resample_animation(anim, fps) -> Animation
+
+Built-in formats:
+
+=============  ========  ==========================================================
+``native``     ``.npz``  diface's own file (:mod:`.native`)
+``3diface``    ``.npy``  3DiFACE / FaceFormer vertices + pose (:mod:`.npy3d`)
+``livelink``   ``.csv``  Live Link Face CSV, ARKit weights + head angles (:mod:`.livelink`)
+=============  ========  ==========================================================
+
+Adding a format (glTF, pc2, ...): write a module that calls :func:`register_format` at import
+time and add its module name to :data:`FORMAT_MODULES` (a one-line edit; core modules only).
+Formats living in higher layers (e.g. video through ``render``) call :func:`register_format`
+from their own module, which the CLI/GUI import. Loaders take ``(path: Path, **keyword_options)``;
+savers ``(anim, path: Path, **keyword_options)`` and must write through
+:func:`diface_editor.core.atomic.atomic_path`; unknown options are refused with a
+:class:`FormatError` naming the options the format takes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from diface_editor.core.formats.registry import (FORMATS, FileFormat, FormatError, format_for_path, get_format,
+                                                 list_formats, load_animation, register_format, save_animation)
+from diface_editor.core.formats.resample import resample_animation
+
+#: Core modules that register formats when this package is imported (one per line).
+FORMAT_MODULES: list[str] = [
+    "diface_editor.core.formats.native",
+    "diface_editor.core.formats.npy3d",
+    "diface_editor.core.formats.livelink",
+    "diface_editor.core.formats.gltf",
+    "diface_editor.core.formats.pc2",
+]
+
+for _m in FORMAT_MODULES:
+    importlib.import_module(_m)
+
+
+def describe(path: str | os.PathLike, format: str | None = None) -> str:
+    """A short human description of an animation or audio file.
+
+    Animation files: format, frames, fps, duration, channels, value ranges. Audio files
+    (:data:`~diface_editor.core.audio.AUDIO_EXTENSIONS`): format, channels, rate, duration.
+
+    Raises:
+        FormatError / AudioError: unknown type, missing or invalid file.
+    """
+    from diface_editor.core.audio import AUDIO_EXTENSIONS, describe_audio
+    from diface_editor.core.formats.common import describe_animation
+
+    path = Path(path)
+    if format is None and path.suffix.lower() in AUDIO_EXTENSIONS:
+        return describe_audio(path)
+    fmt = format_for_path(path, format)
+    if not path.exists():
+        raise FormatError(f"file not found: {path}")
+    if fmt.describer is not None:
+        return fmt.describer(path)
+    if not fmt.can_load:
+        raise FormatError(f"{fmt.name} files cannot be read back, so they cannot be described")
+    return describe_animation(fmt.loader(path), path, fmt.description.split(":")[0])
+
+
+__all__ = ["FORMATS", "FORMAT_MODULES", "FileFormat", "FormatError", "describe", "format_for_path", "get_format",
+           "list_formats", "load_animation", "register_format", "resample_animation", "save_animation"]

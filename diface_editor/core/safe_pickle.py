@@ -1,0 +1,214 @@
+"""Reading pickled numpy data from other tools without running arbitrary code.
+
+Research data often comes as pickles: 3DiFACE writes ``np.save(path, {"vertice": ..., "pose": ...})``
+(an object ``.npy`` holding a pickled dict), VOCASET ships ``templates.pkl`` (a dict of arrays
+pickled by Python 2). ``pickle.load`` on such a file can execute any code the file names, so we
+never call it. :class:`RestrictedUnpickler` resolves only the globals numpy needs to rebuild plain
+arrays, dtypes and scalars:
+
+* ``numpy._core.multiarray._reconstruct`` (numpy 2) / ``numpy.core.multiarray._reconstruct``
+  (files written by numpy 1.x), ``numpy.ndarray``, ``numpy.dtype``;
+* ``numpy._core.multiarray.scalar`` / ``numpy.core.multiarray.scalar`` (numpy scalars such as
+  ``np.float32(30.0)`` inside a dict);
+* ``numpy._core.numeric._frombuffer`` (arrays pickled with protocol 5), object dtypes refused;
+* ``_codecs.encode`` with the ``latin1`` codec only (protocol-2 pickles from Python 3 store bytes
+  that way).
+
+Everything else (``os.system``, ``builtins.eval``, user classes, ``__reduce__`` tricks) raises
+:class:`UnsafePickleError` *before* anything is called. Containers (dict, list, tuple), numbers,
+strings and ``None`` come from pickle opcodes and need no globals. Object-dtype arrays inside the
+data are rejected by :func:`check_plain_data`.
+
+Functions:
+
+* :func:`safe_loads` / :func:`safe_load_file`: unpickle bytes / a ``.pkl`` file;
+* :func:`safe_load_npy`: read any ``.npy`` (plain arrays without pickle, object arrays through the
+  restricted unpickler) and return a plain array or the Python object it holds (e.g. the dict);
+* :func:`check_plain_data`: verify a result is only dicts/lists/tuples of numeric/bool/str arrays
+  and numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diface_editor.core.errors import DifaceError
+
+
+class UnsafePickleError(DifaceError, ValueError):
+    """A pickle names something other than plain numpy data; it was not loaded."""
+
+
+class PickleDataError(DifaceError, ValueError):
+    """A pickle or .npy file is damaged or does not hold plain numeric data."""
+
+
+def _multiarray():
+    try:
+        from numpy._core import multiarray  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray
+    return multiarray
+
+
+def _frombuffer(buf, dtype, shape, order):
+    """numpy's protocol-5 array constructor (``np.frombuffer(...).reshape(...)``), without object dtypes."""
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        raise UnsafePickleError("the pickle holds an object array in a raw buffer; it was not loaded")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
+
+
+def _latin1_encode(obj, encoding="latin1", errors="strict"):
+    if str(encoding).lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591"):
+        raise UnsafePickleError(f"the pickle asks for the codec {encoding!r}; only latin1 is allowed")
+    return str(obj).encode("latin1", errors)
+
+
+def _allowed() -> dict[tuple[str, str], Any]:
+    ma = _multiarray()
+    table: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_encode,
+    }
+    for mod in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        table[(mod, "_reconstruct")] = ma._reconstruct
+        table[(mod, "scalar")] = ma.scalar
+    for mod in ("numpy._core.numeric", "numpy.core.numeric"):  # pickle protocol 5 arrays
+        table[(mod, "_frombuffer")] = _frombuffer
+    # numpy dtype classes that numpy 2 may pickle as e.g. numpy.dtypes.Float32DType
+    for name in ("Float16DType", "Float32DType", "Float64DType", "Int8DType", "Int16DType", "Int32DType",
+                 "Int64DType", "UInt8DType", "UInt16DType", "UInt32DType", "UInt64DType", "BoolDType"):
+        cls = getattr(getattr(np, "dtypes", None), name, None)
+        if cls is not None:
+            table[("numpy.dtypes", name)] = cls
+    return table
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that only rebuilds plain numpy arrays, dtypes, scalars and builtin containers.
+
+    ``encoding`` defaults to ``"latin1"`` so Python 2 pickles of numpy arrays load.
+    """
+
+    def __init__(self, file, *, encoding: str = "latin1", source: str = "the file") -> None:
+        super().__init__(file, encoding=encoding)
+        self._table = _allowed()
+        self._source = source
+
+    def find_class(self, module: str, name: str) -> Any:  # noqa: D401 - pickle API
+        try:
+            return self._table[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"{self._source} contains a pickled object of type {module}.{name}; only plain numpy "
+                "arrays are accepted, so it was not loaded (loading it could run arbitrary code)") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickleError(f"{self._source} uses pickle persistent ids; it was not loaded")
+
+
+def safe_loads(data: bytes, *, source: str = "the data") -> Any:
+    """Unpickle ``data`` with :class:`RestrictedUnpickler`.
+
+    Raises:
+        UnsafePickleError: the pickle references anything but plain numpy data.
+        PickleDataError: the pickle is damaged.
+    """
+    return _load(io.BytesIO(data), source)
+
+
+def _load(f, source: str) -> Any:
+    try:
+        return RestrictedUnpickler(f, source=source).load()
+    except DifaceError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, struct.error) as e:
+        raise PickleDataError(f"{source} is not a readable pickle ({e or e.__class__.__name__})") from None
+
+
+def safe_load_file(path: str | os.PathLike) -> Any:
+    """Unpickle a ``.pkl`` file safely (see :func:`safe_loads`)."""
+    path = Path(path)
+    if not path.exists():
+        raise PickleDataError(f"file not found: {path}")
+    with open(path, "rb") as f:
+        return _load(f, str(path))
+
+
+def safe_load_npy(path: str | os.PathLike) -> Any:
+    """Read a ``.npy`` file without executing code.
+
+    Returns a plain ``np.ndarray`` for numeric files; for object arrays (``np.save`` of a dict or
+    list) the restricted unpickler rebuilds the array and a 0-d result is unwrapped, so
+    ``np.save(p, {"a": x})`` gives back ``{"a": x}``.
+
+    Raises:
+        PickleDataError: missing, damaged or non-.npy file; UnsafePickleError: disallowed objects.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PickleDataError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise PickleDataError(f"{path} is empty (0 bytes)")
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        try:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise PickleDataError(f"{path} uses .npy format version {version}, which is not supported")
+        except DifaceError:
+            raise
+        except Exception as e:
+            raise PickleDataError(f"{path} is not a valid .npy file ({e})") from None
+        if not dtype.hasobject:
+            f.seek(0)
+            try:
+                return np.load(f, allow_pickle=False)
+            except Exception as e:
+                raise PickleDataError(f"{path} is damaged or truncated ({e})") from None
+        obj = _load(f, str(path))
+    if not isinstance(obj, np.ndarray):
+        raise PickleDataError(f"{path} does not hold a numpy array")
+    if obj.shape != tuple(shape):
+        raise PickleDataError(f"{path} is damaged: header says shape {tuple(shape)}, data has {obj.shape}")
+    if obj.dtype == object and obj.ndim == 0:
+        return obj.item()
+    return obj
+
+
+def check_plain_data(obj: Any, *, source: str = "the data", _depth: int = 0) -> None:
+    """Raise :class:`PickleDataError` unless ``obj`` is dicts/lists/tuples of plain arrays and scalars.
+
+    Plain arrays have a boolean, integer, float, complex, string or bytes dtype (no objects).
+    """
+    if _depth > 20:
+        raise PickleDataError(f"{source} is nested too deeply")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int, bytes)):
+                raise PickleDataError(f"{source} has a dictionary key of type {type(k).__name__}")
+            check_plain_data(v, source=source, _depth=_depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            check_plain_data(v, source=source, _depth=_depth + 1)
+    elif isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            raise PickleDataError(f"{source} holds an array of Python objects, not numbers")
+    elif obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, np.generic)):
+        return
+    else:
+        raise PickleDataError(f"{source} holds a {type(obj).__name__}, not plain numeric data")
