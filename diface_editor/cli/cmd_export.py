@@ -1,0 +1,74 @@
+"""``diface export IN OUT``: convert an animation between file formats.
+
+The output format comes from OUT's suffix unless ``--format`` names one (``--list-formats``
+shows them). ARKit motion exported as 3DiFACE ``.npy`` is turned into vertices with the shipped
+head rig, or with ``--rig``. ``--fps`` changes the frame rate of the output (interpolating);
+``--in-fps`` tells the frame rate of an input that stores none (3DiFACE ``.npy``: 30 by default;
+Live Link CSV: inferred from the timecodes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="convert an animation to another file format", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="IN", help="animation file to read")
+    p.add_argument("output", metavar="OUT", help="file to write (format from its suffix)")
+    p.add_argument("--format", metavar="NAME", default=None, help="output format name (see --list-formats)")
+    p.add_argument("--input-format", metavar="NAME", default=None, help="input format name (default: from IN's suffix)")
+    p.add_argument("--fps", type=float, default=None, help="resample the output to this frame rate")
+    p.add_argument("--in-fps", type=float, default=None,
+                   help="frame rate of an input that stores none (3DiFACE .npy, Live Link CSV)")
+    p.add_argument("--rig", type=Path, default=None,
+                   help="rig .npz for turning ARKit weights into vertices (default: the shipped head)")
+    p.add_argument("--head-units", choices=("radians", "degrees", "normalized"), default=None,
+                   help="Live Link CSV head angle units, for reading and writing (default: radians)")
+    p.add_argument("--list-formats", action=_ListFormats, help="list the formats and exit")
+    p.set_defaults(func=run)
+
+
+class _ListFormats(argparse.Action):
+    """``--list-formats``: print the registered formats and exit (like ``--version``, needs no IN/OUT)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from diface_editor.core.formats import list_formats
+
+        for f in list_formats():
+            rw = "/".join(x for x, ok in (("read", f.can_load), ("write", f.can_save)) if ok)
+            print(f"{f.name:<10} {', '.join(f.extensions):<12} {rw:<11} {f.description}")
+        parser.exit(0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from diface_editor.core.formats import (format_for_path, load_animation, resample_animation,
+                                            save_animation)
+
+    src, dst = Path(args.input), Path(args.output)
+    in_fmt = format_for_path(src, args.input_format)
+    out_fmt = format_for_path(dst, args.format)
+    load_kw, save_kw = {}, {}
+    if args.in_fps is not None:
+        load_kw["fps"] = args.in_fps
+    if args.head_units is not None:
+        if "head_units" in in_fmt.load_options():
+            load_kw["head_units"] = args.head_units
+        if "head_units" in out_fmt.save_options():
+            save_kw["head_units"] = args.head_units
+    if args.rig is not None:
+        save_kw["rig"] = args.rig
+    anim = load_animation(src, format=in_fmt.name, **load_kw)
+    if args.fps is not None:
+        anim = resample_animation(anim, args.fps)
+    written = save_animation(anim, dst, format=out_fmt.name, **save_kw)
+    print(f"wrote {written} ({out_fmt.name}, {anim.n_frames} frames at {anim.fps:g} fps)")
+    return 0
