@@ -6,4 +6,6 @@ their benchmark is asked for.
 """
 
 #: benchmark name -> (module, one-line help)
-BENCHES: dict[str, tuple[str, str]] = {}
+BENCHES: dict[str, tuple[str, str]] = {
+    "audio": ("diface_editor.bench.audio", "AudioClip decode/hash/resample/peaks speed on a long clip"),
+}
