@@ -170,6 +170,8 @@ def test_from_array_validation():
         AudioClip.from_array(np.array([0.0, np.inf], np.float32), 16000)
     with pytest.raises(AudioError, match="sample rate"):
         AudioClip.from_array(np.zeros(10, np.float32), 0)
+    pcm = AudioClip.from_array(np.array([0, 16384, -32768], np.int16), 8000)
+    np.testing.assert_allclose(pcm.samples, [0.0, 0.5, -1.0])
     clip = AudioClip.from_array(np.ones((100, 2), np.float32) * [0.2, 0.4], 8000)
     assert clip.channels == 2 and np.allclose(clip.samples, 0.3)
     assert clip.path is None

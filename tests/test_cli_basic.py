@@ -78,7 +78,10 @@ def test_export_lists_formats(tmp_path):
 
 @pytest.mark.parametrize("args, expect", [
     (("info", "missing.npz"), "file not found"),
-    (("info", "notes.txt"), "cannot tell the animation format"),
+    (("info", "notes.txt"), "cannot tell what kind of file notes.txt is"),
+    (("info", "empty.npz"), "is empty (0 bytes)"),
+    (("export", "empty.csv", "x.npz"), "is empty (0 bytes)"),
+    (("info", "empty.wav"), "is empty (0 bytes)"),
     (("export", "missing.csv", "out.npz"), "file not found"),
     (("export", "{ex}/take.npz", "out.xyz"), "cannot tell the animation format"),
     (("export", "{ex}/take.npz", "out.npz", "--format", "fbx2000"), "unknown file format"),
@@ -87,6 +90,8 @@ def test_export_lists_formats(tmp_path):
 ])
 def test_errors_are_one_line_with_exit_code_1(example, tmp_path, args, expect):
     (tmp_path / "notes.txt").write_text("hello")
+    for name in ("empty.npz", "empty.csv", "empty.wav"):
+        (tmp_path / name).write_bytes(b"")
     r = diface(*(a.replace("{ex}", str(example)) for a in args), cwd=tmp_path)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()

@@ -258,6 +258,14 @@ def test_livelink_missing_columns_named(tmp_path):
         load_animation(p)
     msg = str(ei.value)
     assert "JawOpen" in msg and "HeadRoll" in msg and "missing" in msg
+    # without a Timecode column the rows are read as consecutive frames at a given fps
+    no_tc = [h for h in HEADER if h != "Timecode"]
+    p.write_text(",".join(no_tc) + "\n" + "\n".join(",".join(["61"] + ["0.25"] * (len(no_tc) - 1))
+                                                    for _ in range(4)) + "\n")
+    with pytest.raises(FormatError, match="missing the Live Link Face column Timecode"):
+        load_animation(p)
+    a = load_animation(p, fps=24)
+    assert a.fps == 24 and a.n_frames == 4 and np.allclose(a.face, 0.25)
 
 
 def test_livelink_real_style_timecodes_extra_columns_and_dropped_frame(tmp_path):

@@ -134,8 +134,19 @@ class AudioClip:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_array(cls, samples: np.ndarray, sample_rate: int, *, path: str | os.PathLike | None = None) -> "AudioClip":
-        """A clip from samples: (N,) mono or (N, C) channels-last (mixed down by the mean)."""
+        """A clip from samples: (N,) mono or (N, C) channels-last (mixed down by the mean).
+
+        Float samples are taken as they are (nominally -1..1); integer PCM is scaled to -1..1
+        (int16 / 32768, int32 / 2**31, uint8 as (x - 128) / 128).
+        """
         a = np.asarray(samples)
+        if a.dtype.kind == "i":
+            a = a.astype(np.float64) / float(2 ** (8 * a.dtype.itemsize - 1))
+        elif a.dtype.kind == "u":
+            half = float(2 ** (8 * a.dtype.itemsize - 1))
+            a = (a.astype(np.float64) - half) / half
+        elif a.dtype.kind not in "f":
+            raise AudioError(f"audio samples must be numbers, got {a.dtype}")
         if a.ndim == 2:
             channels = a.shape[1]
             a = a.astype(np.float64).mean(axis=1) if channels > 1 else a[:, 0]
@@ -220,7 +231,7 @@ class AudioClip:
 
         ratio = Fraction(rate, self.sample_rate).limit_denominator(1000)
         up, down = ratio.numerator, ratio.denominator
-        y = resample_poly(self.samples.astype(np.float64), up, down).astype(np.float32)
+        y = resample_poly(self.samples, up, down).astype(np.float32, copy=False)
         want = -(-self.n_samples * rate // self.sample_rate)
         if len(y) != want:  # only when the ratio had to be approximated
             y = y[:want] if len(y) > want else np.pad(y, (0, want - len(y)))

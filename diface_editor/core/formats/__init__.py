@@ -66,9 +66,18 @@ def describe(path: str | os.PathLike, format: str | None = None) -> str:
     path = Path(path)
     if format is None and path.suffix.lower() in AUDIO_EXTENSIONS:
         return describe_audio(path)
-    fmt = format_for_path(path, format)
+    try:
+        fmt = format_for_path(path, format)
+    except FormatError:
+        if format is not None:
+            raise
+        exts = sorted({e for f in FORMATS.values() if f.can_load for e in f.extensions})
+        raise FormatError(f"cannot tell what kind of file {path.name} is; animation files end in "
+                          f"{', '.join(exts)} and audio files in {', '.join(AUDIO_EXTENSIONS[:4])}, ...") from None
     if not path.exists():
         raise FormatError(f"file not found: {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise FormatError(f"{path} is empty (0 bytes)")
     if fmt.describer is not None:
         return fmt.describer(path)
     if not fmt.can_load:

@@ -184,6 +184,8 @@ def load_animation(path: str | os.PathLike, format: str | None = None, **options
         raise FormatError(f"file not found: {path}")
     if path.is_dir():
         raise FormatError(f"{path} is a folder, not an animation file")
+    if path.stat().st_size == 0:
+        raise FormatError(f"{path} is empty (0 bytes)")
     _check_options(fmt, fmt.loader, options, "load")
     return fmt.loader(path, **options)
 
