@@ -51,6 +51,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VPY" -m pip install -q -e ".[test]"
   touch "$stamp"
 fi
+# The Khronos glTF validator (npm package) for the export tests; optional: the test skips without it
+# and a failing or unreachable npm never fails the set-up.
+if command -v npm >/dev/null 2>&1 && [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
+  echo "diface setup: installing the glTF validator (npm)"
+  ( cd tools/gltf-validator && timeout 300 npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ) \
+    || echo "diface setup: could not install gltf-validator with npm; the glTF validation test will be skipped" >&2
+fi
 # Optional steps added by later parts (pretrained encoder conversion) go in tools/setup.d/*.sh
 if [ -d tools/setup.d ]; then
   for f in tools/setup.d/*.sh; do [ -e "$f" ] && VPY="$VPY" bash "$f"; done
