@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES: list[str] = [
     "diface_editor.cli.cmd_info",
     "diface_editor.cli.cmd_export",
+    "diface_editor.cli.cmd_render",
     "diface_editor.cli.cmd_bench",
 ]
 
