@@ -7,5 +7,6 @@ their benchmark is asked for.
 
 #: benchmark name -> (module, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
+    "rig": ("diface_editor.bench.rig", "rig throughput: ARKit weights (+ head rotation) -> vertices, frames/s"),
     "audio": ("diface_editor.bench.audio", "AudioClip decode/hash/resample/peaks speed on a long clip"),
 }
