@@ -132,6 +132,9 @@ def test_glb_morph_targets_and_weights_reimport_exactly(tmp_path, rig, take):
     np.testing.assert_array_equal(f.acc(w_s.output).reshape(24, 52), take.face)
     normals = f.acc(prim.attributes.NORMAL)
     np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-6)
+    colours = f.acc(prim.attributes.COLOR_0)  # per part: the first ten vertices are eye_white
+    assert colours.shape == (rig.n_vertices, 3) and colours.min() >= 0 and colours.max() <= 1
+    assert colours[:10].mean() > colours[10:].mean() + 0.2
 
 
 @pytest.mark.parametrize("frame", [0, 7, 23])

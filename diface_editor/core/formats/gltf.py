@@ -4,8 +4,8 @@ What the file holds (units metres, y up, the face looks along +z: glTF's own axe
 
 * one mesh ``"head"`` with one triangle primitive: ``POSITION`` (the rig's template), ``NORMAL``
   (smooth, unit length), optional ``COLOR_0`` (per-part colours: skin, eyes, teeth, tongue when the
-  rig has part labels), ``JOINTS_0``/``WEIGHTS_0`` (see skinning below) and one morph target per
-  blendshape: ``POSITION`` deltas (exactly the rig's deltas, float32) and ``NORMAL`` deltas
+  rig has part labels; linear RGB converted from the renderer's sRGB palette), ``JOINTS_0`` /
+  ``WEIGHTS_0`` (see skinning below) and one morph target per blendshape: ``POSITION`` deltas (exactly the rig's deltas, float32) and ``NORMAL`` deltas
   (normal of the full shape minus the rest normal, for shading). Morph targets that move only part
   of the mesh are stored as sparse accessors. Target names are in ``mesh.extras.targetNames`` (the
   convention Blender, three.js, Babylon.js and Unreal read) in the rig's blendshape order
@@ -128,7 +128,10 @@ def _part_colours(rig) -> np.ndarray | None:
     # the palette lives with the renderer's geometry helpers (numpy only), so exports and videos match
     from diface_editor.render.geometry import vertex_colours
 
-    return vertex_colours(rig.n_vertices, extra["part_labels"], tuple(str(n) for n in extra["part_names"]))
+    srgb = vertex_colours(rig.n_vertices, extra["part_labels"], tuple(str(n) for n in extra["part_names"]))
+    # the palette holds display (sRGB) colours; glTF's COLOR_0 is linear
+    srgb = np.clip(srgb.astype(np.float64), 0.0, 1.0)
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- writer
