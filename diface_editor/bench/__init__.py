@@ -7,6 +7,7 @@ their benchmark is asked for.
 
 #: benchmark name -> (module, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
+    "denoiser": ("diface_editor.bench.denoiser", "denoiser forward and window sampling speed (ms per window)"),
     "rig": ("diface_editor.bench.rig", "rig throughput: ARKit weights (+ head rotation) -> vertices, frames/s"),
     "audio": ("diface_editor.bench.audio", "AudioClip decode/hash/resample/peaks speed on a long clip"),
 }

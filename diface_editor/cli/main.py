@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "diface_editor.cli.cmd_info",
     "diface_editor.cli.cmd_export",
     "diface_editor.cli.cmd_render",
+    "diface_editor.cli.cmd_train",
     "diface_editor.cli.cmd_bench",
 ]
 
