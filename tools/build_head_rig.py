@@ -27,9 +27,13 @@ What it does (see resources/LICENSES/head_rig.md):
      is translated so that the pivot is at the origin; ``neck_weights`` come from MakeHuman's default
      skinning weights (head and face bones 1, neck03 0.75, neck02 0.5, neck01 0.25, below 0), smoothed
      over the mesh;
-  5. ``lip_idx`` (the lips, red part and inner lip surface) and ``upper_face_idx`` (forehead, brows,
-     eyes) are chosen geometrically from the mesh and the targets; ``part_labels``/``part_names`` tag
-     skin, eye_white, iris, teeth, tongue, eyelashes.
+  5. ``lip_idx`` = skin vertices skinned mostly (>= 0.5) to the orbicularis oris bones (the lips,
+     outer and inner surface); ``upper_face_idx`` = front skin from just below the eyes to the
+     hairline between the temples, plus the eyeballs; ``part_labels``/``part_names`` tag skin,
+     eye_white, iris, pupil (caps on each eyeball), teeth, gums (the part of each teeth block away
+     from the biting edge), tongue, mouth (the inside of the mouth) and eyelashes (if kept);
+  6. orders the vertices head (neck weight 1), fading neck, still base, and writes a deterministic
+     compressed ``.npz`` (the same input gives the same bytes).
 """
 
 from __future__ import annotations
