@@ -10,4 +10,5 @@ BENCHES: dict[str, tuple[str, str]] = {
     "denoiser": ("diface_editor.bench.denoiser", "denoiser forward and window sampling speed (ms per window)"),
     "rig": ("diface_editor.bench.rig", "rig throughput: ARKit weights (+ head rotation) -> vertices, frames/s"),
     "audio": ("diface_editor.bench.audio", "AudioClip decode/hash/resample/peaks speed on a long clip"),
+    "audio-encoders": ("diface_editor.bench.audio_encoders", "audio encoder speed (s per 10 s of audio, cold and cached)"),
 }

@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "diface_editor.cli.cmd_render",
     "diface_editor.cli.cmd_train",
     "diface_editor.cli.cmd_bench",
+    "diface_editor.cli.cmd_convert_whisper",
 ]
 
 
