@@ -224,7 +224,7 @@ def test_diface_train_writes_a_bundle_and_resumes_exactly(tmp_path, capsys):
     assert cfg["face_channels"] == list(ARKIT_NAMES) and cfg["audio_encoder"]["type"] == "logmel"
     assert cfg["metrics"]["train_steps"] == 4 and "val_loss" in cfg["metrics"]
     assert cfg["metrics"]["train_clips"] == 3 and cfg["metrics"]["val_clips"] == 1
-    assert cfg["sampling"]["window_frames"] == 30
+    assert cfg["sampling"]["window_s"] == 1.0 and model.window_frames == 30
     face = model.part("face")
     assert face.denoiser.config.flag_mode == "channel" and model.part("head").denoiser.config.flag_mode == "frame"
     assert 0.0 < face.normaliser.mean.min() and face.normaliser.mean.max() < 1.0

@@ -22,7 +22,8 @@ Layout::
      "parts": {"face": {"weights": "face.safetensors", "denoiser": {DenoiserConfig},
                         "diffusion": {DiffusionConfig}, "normalisation": {"mean": [...], "std": [...]}},
                "head": {...}},
-     "sampling": {"sampler": "dpmpp", "steps": 20, "guidance": 1.0},
+     "sampling": {"sampler": "dpmpp", "steps": 20, "guidance": 1.0, "window_s": 6.4,
+                  optional "overlap_s", "context_s" (read by the engine's window logic)},
      "training": {...recipe...}, "metrics": {...}}
 
 Either part may be absent (a face-only or head-only model). Nothing is pickled.
@@ -135,13 +136,10 @@ class MotionModel:
 
     @property
     def window_frames(self) -> int:
-        """Recommended sampling window in frames: ``sampling["window_frames"]``, else the training
-        window, else 8 s."""
-        w = self.sampling.get("window_frames")
-        if not w:
-            secs = (self.training.get("data") or {}).get("window_seconds")
-            w = round(float(secs) * self.fps) if secs else round(8 * self.fps)
-        return int(w)
+        """Recommended sampling window in frames: ``sampling["window_s"]`` (seconds), else the
+        training window (``training["data"]["window_seconds"]``), else 8 s."""
+        secs = self.sampling.get("window_s") or (self.training.get("data") or {}).get("window_seconds") or 8.0
+        return int(round(float(secs) * self.fps))
 
     @property
     def device(self) -> torch.device:

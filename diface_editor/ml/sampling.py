@@ -255,6 +255,8 @@ def sample_window(model_part: ModelPart, features: np.ndarray | torch.Tensor | N
             ``model_part.audio_dim``); ``None`` for an unconditional model or to sample without audio.
         known: (T, C) normalised motion (``model_part.normalise``); read only where ``known_mask``.
         known_mask: (T, C) bool, True = keep this entry (given clean, flag 1), False = generate.
+            Per-frame-flag models (``flag_mode="frame"``, the head) flag a frame only when all its
+            channels are known; partially known frames still get their known entries exactly.
         sampler: ``"dpmpp"`` (DPM-Solver++(2M)), ``"ddim"`` or ``"ddpm"`` (all training steps).
         steps: sampler steps (``None`` = :data:`DEFAULT_STEPS`; ddpm only accepts None or 1000).
         guidance: classifier-free guidance scale s (1 = conditional only, 0 = unconditional).

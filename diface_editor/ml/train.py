@@ -139,9 +139,10 @@ class TrainConfig:
         run_dir: checkpoints and logs (``[output] run_dir``).
         bundle_dir: the model bundle written at the end (``[output] bundle``).
         name, description: bundle name and description (top level).
-        head_stats: ``"data"`` (statistics of the training data) or ``"3diface"`` (fixed HDTF stats).
-        std_floor: lower bound of the per-channel std (normalised units stay sane for near-constant
-            channels).
+        head_stats: ``"data"`` (statistics of the training data), ``"3diface"`` (3DiFACE's fixed HDTF
+            stats) or ``"auto"`` (``"3diface"`` for vertex-space data, ``"data"`` for ARKit data).
+        std_floor: lower bound of the per-channel std, so near-constant channels stay sane in
+            normalised units (``None``: 0.01 for ARKit weights, 1e-5 m for vertex offsets).
         sampling: recommended sampling defaults written into the bundle (``[sampling]``).
         source: the TOML file this came from (None when built in code).
     """
@@ -157,8 +158,8 @@ class TrainConfig:
     bundle_dir: Path | None = None
     name: str = "diface model"
     description: str = ""
-    head_stats: str = "data"
-    std_floor: float = 1e-2
+    head_stats: str = "auto"
+    std_floor: float | None = None
     sampling: dict[str, Any] = field(default_factory=lambda: {"sampler": "dpmpp", "steps": 20, "guidance": 1.0})
     source: Path | None = None
 
@@ -257,9 +258,9 @@ def train_config_from_dict(d: dict[str, Any], base_dir: str | os.PathLike = ".",
     bad = sorted(set(out) - {"run_dir", "bundle"})
     if bad:
         raise TrainError(f"unknown key(s) in [output]: {', '.join(bad)} (allowed: run_dir, bundle)")
-    head_stats = str(d.get("head_stats", "data"))
-    if head_stats not in ("data", "3diface"):
-        raise TrainError(f"head_stats must be 'data' or '3diface', got {head_stats!r}")
+    head_stats = str(d.get("head_stats", "auto"))
+    if head_stats not in ("auto", "data", "3diface"):
+        raise TrainError(f"head_stats must be 'auto', 'data' or '3diface', got {head_stats!r}")
     try:
         diffusion = DiffusionConfig.from_dict(dict(d.get("diffusion", {})))
         masks = MaskConfig.from_dict(dict(d.get("masks", {})))
@@ -273,7 +274,7 @@ def train_config_from_dict(d: dict[str, Any], base_dir: str | os.PathLike = ".",
         run_dir=path(out.get("run_dir", "runs/default")),
         bundle_dir=path(out["bundle"]) if out.get("bundle") else None,
         name=str(d.get("name", "diface model")), description=str(d.get("description", "")),
-        head_stats=head_stats, std_floor=float(d.get("std_floor", 1e-2)),
+        head_stats=head_stats, std_floor=None if d.get("std_floor") is None else float(d["std_floor"]),
         sampling=dict(d.get("sampling", {"sampler": "dpmpp", "steps": 20, "guidance": 1.0})), source=source)
     o = cfg.optim
     if o.steps < 1 or o.batch_size < 1 or o.lr <= 0:
@@ -486,11 +487,13 @@ class Trainer:
                 raise TrainError(f"invalid [{pname}] settings: {e}") from None
             if stats is not None:
                 norm = stats[pname]
-            elif pname == "head" and cfg.head_stats == "3diface":
+            elif pname == "head" and (cfg.head_stats == "3diface" or
+                                      (cfg.head_stats == "auto" and self.space == "vertex")):
                 norm = Normaliser.head_3diface()
             else:
                 frames = np.concatenate([getattr(c, pname) for c in self.train_clips])
-                norm = Normaliser.from_data(frames, cfg.std_floor)
+                floor = cfg.std_floor if cfg.std_floor is not None else (1e-5 if self.space == "vertex" else 1e-2)
+                norm = Normaliser.from_data(frames, floor)
             names = self.channel_names if pname == "face" else HEAD_NAMES
             self.parts[pname] = ModelPart(pname, Denoiser(dcfg).to(self.device), norm, diffusion, names)
         face = self.parts.get("face")
@@ -865,7 +868,7 @@ def export_bundle(trainer: Trainer, ema: dict[str, torch.Tensor] | None, cfg: Tr
         metrics["note"] = "trained with a custom feature function; the audio_encoder spec may not reproduce it"
     model = MotionModel(parts=parts, fps=cfg.data.fps, motion_space=trainer.space, audio_encoder=spec,
                         audio_weights=audio_w, name=cfg.name, description=cfg.description,
-                        sampling={"window_frames": cfg.window_frames, **cfg.sampling}, training=cfg.recipe(),
+                        sampling={"window_s": cfg.data.window_seconds, **cfg.sampling}, training=cfg.recipe(),
                         metrics=metrics)
     path = model.save(cfg.bundle_path)
     log.info("wrote model bundle %s", path)
