@@ -1,0 +1,320 @@
+"""The GUI's side of the engine: owns the :class:`~diface_editor.engine.worker.Engine`, turns its
+worker-thread callbacks into Qt signals (queued onto the GUI thread) and applies results as
+undoable commands, only when the document still has the version the job was computed from.
+
+The model bundle is loaded on a helper thread the first time it is needed (importing torch and
+reading weights takes seconds; the window must not freeze). All sampling runs on the engine's
+worker thread. :meth:`EngineBridge.shutdown` joins both threads; the main window calls it on close.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6 import QtCore
+
+from diface_editor.core.commands import apply_result
+from diface_editor.core.document import Document
+from diface_editor.core.errors import DifaceError
+from diface_editor.core.paths import model_dir
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_path(model_id: str) -> Path:
+    """A model id is a bundle folder path or the name of a shipped bundle under ``models/``."""
+    p = Path(model_id).expanduser()
+    if p.is_absolute() or p.is_dir():
+        return p
+    return model_dir(model_id)
+
+
+def model_status(model_id: str) -> tuple[bool, str]:
+    """``(available, sentence)``: whether a bundle exists for ``model_id`` (cheap, no torch)."""
+    p = resolve_model_path(model_id)
+    if (p / "config.json").is_file():
+        return True, f"model {p.name} ({p})"
+    return False, (f"No motion model is installed at {p}: train one with 'diface train' or copy a model "
+                   f"bundle folder there, then try again.")
+
+
+class _ModelLoadFailed:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class EngineBridge(QtCore.QObject):
+    """Runs requests for the current document on the engine and applies the results.
+
+    Args:
+        model_factory: ``factory(model_id) -> model`` (an ``ml.bundle.MotionModel`` or anything the
+            engine accepts); default loads the bundle with ``MotionModel.load``. Called on a helper
+            thread.
+        engine_kwargs: extra keyword arguments for ``Engine`` (e.g. ``preview_interval``).
+
+    Signals:
+        job_started(int job_id, str kind)
+        progress(int job_id, int step, int total)
+        preview(object animation_or_None): live preview; ``None`` when it ends.
+        result_applied(int job_id)
+        result_discarded(int job_id, str why)
+        failed(int job_id, str message)
+        cancelled(int job_id)
+        busy_changed(bool)
+        variants_ready(list): several animations from one job (the caller picks one).
+        status(str): short human status lines for the status bar.
+    """
+
+    job_started = QtCore.Signal(int, str)
+    progress = QtCore.Signal(int, int, int)
+    preview = QtCore.Signal(object)
+    result_applied = QtCore.Signal(int)
+    result_discarded = QtCore.Signal(int, str)
+    failed = QtCore.Signal(int, str)
+    cancelled = QtCore.Signal(int)
+    busy_changed = QtCore.Signal(bool)
+    variants_ready = QtCore.Signal(list)
+    status = QtCore.Signal(str)
+    _event = QtCore.Signal(object)  # worker / loader thread -> GUI thread
+
+    def __init__(self, parent: QtCore.QObject | None = None,
+                 model_factory: Callable[[str], Any] | None = None, engine_kwargs: dict | None = None) -> None:
+        super().__init__(parent)
+        self._event.connect(self._on_event, QtCore.Qt.QueuedConnection)
+        self.model_factory = model_factory or self._load_bundle
+        self.engine_kwargs = dict(engine_kwargs or {})
+        self.doc: Document | None = None
+        self.undo_stack = None
+        self.engine = None
+        self._engine_model_id: str | None = None
+        self._loader: threading.Thread | None = None
+        self._queued: tuple | None = None  # (request factory, label) waiting for the model
+        self._latest_job: int | None = None
+        self._labels: dict[int, str] = {}
+        self._busy = False
+        self._t_submit = 0.0
+
+    # ------------------------------------------------------------------ binding
+    def set_document(self, doc: Document | None, undo_stack) -> None:
+        """Work for ``doc``; results are pushed on ``undo_stack`` (``push_command(cmd)``). Cancels jobs."""
+        self.cancel()
+        self.doc = doc
+        self.undo_stack = undo_stack
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def _set_busy(self, b: bool) -> None:
+        if b != self._busy:
+            self._busy = b
+            self.busy_changed.emit(b)
+
+    # ------------------------------------------------------------------ model
+    @staticmethod
+    def _load_bundle(model_id: str):
+        from diface_editor.ml.bundle import MotionModel  # torch: only on the loader thread
+
+        return MotionModel.load(resolve_model_path(model_id))
+
+    def model_available(self) -> tuple[bool, str]:
+        """Whether a model can be used for the document's model id (``True`` with a custom factory)."""
+        if self.model_factory is not self._load_bundle and self.model_factory is not None:
+            return True, "custom model"
+        if self.doc is None:
+            return False, "no document"
+        return model_status(self.doc.model_id)
+
+    def _ensure_engine(self, model_id: str) -> bool:
+        """True if the engine is ready; otherwise starts loading it (the queued job runs afterwards)."""
+        if self.engine is not None and self._engine_model_id == model_id:
+            return True
+        if self._loader is not None and self._loader.is_alive():
+            return False
+        if self.engine is not None:
+            self.engine.shutdown()
+            self.engine = None
+
+        def load():
+            try:
+                model = self.model_factory(model_id)
+                from diface_editor.engine.worker import Engine
+
+                eng = Engine(model, on_event=self._event.emit, **self.engine_kwargs)
+                self._event.emit(("engine", model_id, eng))
+            except DifaceError as e:
+                self._event.emit(_ModelLoadFailed(str(e)))
+            except Exception as e:  # noqa: BLE001 - shown to the user, logged with the traceback
+                log.exception("loading model %s failed", model_id)
+                self._event.emit(_ModelLoadFailed(f"the model could not be loaded ({type(e).__name__}: {e})"))
+
+        self.status.emit("Loading the motion model…")
+        self._set_busy(True)
+        self._loader = threading.Thread(target=load, name="diface-model-loader", daemon=True)
+        self._loader.start()
+        return False
+
+    # ------------------------------------------------------------------ requests
+    def generate(self) -> bool:
+        """Generate motion for the whole clip. Returns False (with a ``failed`` signal) if impossible."""
+        doc = self.doc
+        if doc is None or doc.audio is None:
+            self.failed.emit(0, "There is no audio to generate from: open an audio file first.")
+            return False
+
+        def make(doc=doc):
+            from diface_editor.engine.requests import GenerateRequest
+
+            s = doc.sampler
+            return GenerateRequest(audio=doc.audio, seed=int(s.seed), sampler=s.sampler, steps=s.steps,
+                                   guidance=float(s.guidance))
+
+        return self.submit(make, "generate")
+
+    def resample_selection(self) -> bool:
+        """Regenerate the selected frame range (keyframes inside stay pinned)."""
+        doc = self.doc
+        if doc is None or doc.audio is None:
+            self.failed.emit(0, "There is no audio to resample against: open an audio file first.")
+            return False
+        if doc.selection is None:
+            self.failed.emit(0, "Select a range in the timeline first (drag across it), then resample.")
+            return False
+
+        def make(doc=doc):
+            from diface_editor.engine.requests import EditRequest
+
+            s = doc.sampler
+            return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=doc.selection,
+                               keyframes=tuple(doc.keyframes), seed=int(s.seed), sampler=s.sampler, steps=s.steps,
+                               guidance=float(s.guidance))
+
+        return self.submit(make, "resample selection")
+
+    def submit(self, make_request: Callable[[], Any], label: str) -> bool:
+        """Submit ``make_request()`` for the current document version (after loading the model if needed).
+
+        ``make_request`` is called on the GUI thread right before submission, so it sees the
+        document as it is then. A newer submission supersedes an older one.
+        """
+        if self.doc is None:
+            return False
+        ok, why = self.model_available()
+        if not ok:
+            self.failed.emit(0, why)
+            return False
+        self._queued = (make_request, label)
+        if self._ensure_engine(self.doc.model_id):
+            self._submit_queued()
+        return True
+
+    def _submit_queued(self) -> None:
+        if self._queued is None or self.engine is None or self.doc is None:
+            return
+        make, label = self._queued
+        self._queued = None
+        try:
+            req = make()
+        except DifaceError as e:
+            self.failed.emit(0, str(e))
+            self._set_busy(False)
+            return
+        self._t_submit = time.perf_counter()
+        job = self.engine.submit(req, self.doc.version)
+        self._latest_job = job
+        self._labels[job] = label
+        self._set_busy(True)
+
+    def cancel(self) -> None:
+        """Cancel the job in flight (and a job waiting for the model)."""
+        self._queued = None
+        if self.engine is not None:
+            self.engine.cancel()
+        self.preview.emit(None)
+        if self._loader is None or not self._loader.is_alive():
+            self._set_busy(False)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel everything and join the model loader and the engine's worker thread."""
+        self._queued = None
+        if self._loader is not None:
+            self._loader.join(timeout)
+        if self.engine is not None:
+            if not self.engine.shutdown(timeout):
+                log.warning("the engine's worker did not stop within %.0f s", timeout)
+            self.engine = None
+        self._set_busy(False)
+
+    # ------------------------------------------------------------------ events (GUI thread)
+    def _on_event(self, ev: Any) -> None:
+        from diface_editor.engine.events import JobCancelled, JobFailed, JobProgress, JobResult, JobStarted
+
+        if isinstance(ev, tuple) and ev and ev[0] == "engine":
+            _, model_id, eng = ev
+            self.engine, self._engine_model_id = eng, model_id
+            self.status.emit("Model loaded.")
+            if self._queued is not None:
+                self._submit_queued()
+            else:
+                self._set_busy(False)
+            return
+        if isinstance(ev, _ModelLoadFailed):
+            self._queued = None
+            self._set_busy(False)
+            self.failed.emit(0, ev.message)
+            return
+        latest = ev.job_id == self._latest_job
+        if isinstance(ev, JobStarted):
+            if latest:
+                self.job_started.emit(ev.job_id, self._labels.get(ev.job_id, ev.kind))
+        elif isinstance(ev, JobProgress):
+            if latest:
+                self.progress.emit(ev.job_id, ev.step, ev.total)
+                if ev.preview is not None and self.doc is not None and ev.doc_version == self.doc.version:
+                    self.preview.emit(ev.preview)
+        elif isinstance(ev, JobResult):
+            self._finish(ev.job_id)
+            self._apply(ev)
+        elif isinstance(ev, JobFailed):
+            self._finish(ev.job_id)
+            if latest:
+                self.failed.emit(ev.job_id, ev.message)
+        elif isinstance(ev, JobCancelled):
+            self._finish(ev.job_id)
+            if latest:
+                self.cancelled.emit(ev.job_id)
+                self.status.emit("Cancelled.")
+
+    def _finish(self, job_id: int) -> None:
+        if job_id == self._latest_job:
+            self.preview.emit(None)
+            self._set_busy(False)
+
+    def _apply(self, ev) -> None:
+        label = self._labels.pop(ev.job_id, "generate")
+        doc = self.doc
+        if doc is None or ev.job_id != self._latest_job:
+            self.result_discarded.emit(ev.job_id, "a newer job replaced it")
+            return
+        if ev.doc_version != doc.version:
+            self.result_discarded.emit(ev.job_id, "the document changed while it was computed")
+            self.status.emit("Result discarded: the document changed while it was computed.")
+            return
+        anims = ev.animations
+        if len(anims) > 1:
+            self.variants_ready.emit(anims)
+            return
+        try:
+            cmd = apply_result(doc, anims[0], ev.changed, text=label)
+            self.undo_stack.push_command(cmd)
+        except DifaceError as e:
+            self.failed.emit(ev.job_id, str(e))
+            return
+        took = ev.info.get("total_s") if isinstance(ev.info, dict) else None
+        took = took if took is not None else time.perf_counter() - self._t_submit
+        self.status.emit(f"{label.capitalize()}: done in {took:.1f} s.")
+        self.result_applied.emit(ev.job_id)

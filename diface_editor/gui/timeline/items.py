@@ -1,0 +1,253 @@
+"""pyqtgraph pieces of the timeline: time axes, the track view box, the waveform and the keyframe lane."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore
+
+# ---------------------------------------------------------------------------------------- axes
+
+
+class SecondsAxis(pg.AxisItem):
+    """Time axis whose values are seconds, labelled ``1.5 s`` or ``1:02.5`` past a minute."""
+
+    def tickStrings(self, values, scale, spacing):
+        out = []
+        for v in values:
+            if abs(v) < 1e-9:
+                v = 0.0
+            if spacing >= 1 and abs(v - round(v)) < 1e-6:
+                s = f"{int(round(v))}"
+            else:
+                decimals = max(0, min(3, -int(math.floor(math.log10(spacing))))) if spacing > 0 else 1
+                s = f"{v:.{decimals}f}"
+            if abs(v) >= 60:
+                m, sec = divmod(abs(v), 60)
+                s = ("-" if v < 0 else "") + f"{int(m)}:{sec:0{4 if spacing < 1 else 2}.{1 if spacing < 1 else 0}f}"
+            out.append(s + (" s" if abs(v) < 60 else ""))
+        return out
+
+
+class FramesAxis(pg.AxisItem):
+    """Axis over the same seconds coordinate, ticked and labelled in whole frames at ``fps``."""
+
+    def __init__(self, *a, fps: float = 30.0, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.fps = float(fps)
+
+    def set_fps(self, fps: float) -> None:
+        self.fps = float(fps)
+        self.picture = None
+        self.update()
+
+    def tickValues(self, minVal, maxVal, size):
+        f = self.fps
+        levels = super().tickValues(minVal * f, maxVal * f, size)
+        out = []
+        for spacing, vals in levels:
+            if spacing < 1:  # no fractional frames
+                continue
+            vals = [v for v in vals if abs(v - round(v)) < 1e-6]
+            out.append((spacing / f, [v / f for v in vals]))
+        return out or [(1.0 / f, [])]
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"{int(round(v * self.fps))}" for v in values]
+
+
+# ---------------------------------------------------------------------------------------- view box
+
+
+class TrackViewBox(pg.ViewBox):
+    """A timeline track: wheel zooms time around the cursor, middle (or Alt+left) drag pans,
+    left click seeks, left drag selects a time range, double click asks for a keyframe.
+
+    Signals (x in seconds):
+        clicked(float), double_clicked(float), range_dragged(float x0, float x1, bool finished)
+    """
+
+    clicked = QtCore.Signal(float)
+    double_clicked = QtCore.Signal(float)
+    range_dragged = QtCore.Signal(float, float, bool)
+
+    def __init__(self, y_zoom: bool = False, **kw) -> None:
+        super().__init__(enableMenu=False, **kw)
+        self.setMouseEnabled(x=True, y=False)
+        self.y_zoom = y_zoom
+
+    def _x(self, scene_pos) -> float:
+        return float(self.mapSceneToView(scene_pos).x())
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == QtCore.Qt.LeftButton:
+            ev.accept()
+            x = self._x(ev.scenePos())
+            (self.double_clicked if ev.double() else self.clicked).emit(x)
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None):
+        alt = bool(ev.modifiers() & QtCore.Qt.AltModifier)
+        if ev.button() == QtCore.Qt.MiddleButton or (ev.button() == QtCore.Qt.LeftButton and alt):
+            ev.accept()
+            p0 = self.mapSceneToView(ev.lastScenePos())
+            p1 = self.mapSceneToView(ev.scenePos())
+            self.translateBy(x=float(p0.x() - p1.x()))
+        elif ev.button() == QtCore.Qt.LeftButton:
+            ev.accept()
+            self.range_dragged.emit(self._x(ev.buttonDownScenePos()), self._x(ev.scenePos()), bool(ev.isFinish()))
+        else:
+            super().mouseDragEvent(ev, axis)
+
+    def wheelEvent(self, ev, axis=None):
+        mods = ev.modifiers()
+        if mods & QtCore.Qt.ShiftModifier:  # pan in time
+            ev.accept()
+            (x0, x1), _ = self.viewRange()
+            delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
+            self.translateBy(x=-(x1 - x0) * 0.1 * np.sign(delta))
+        elif mods & QtCore.Qt.ControlModifier and self.y_zoom:
+            self.setMouseEnabled(x=False, y=True)
+            try:
+                super().wheelEvent(ev, axis=1)
+            finally:
+                self.setMouseEnabled(x=True, y=False)
+        else:
+            super().wheelEvent(ev, axis=0)
+
+
+# ---------------------------------------------------------------------------------------- waveform
+
+
+class WaveformItem(pg.PlotDataItem):
+    """Min/max peaks of an audio clip at the view's resolution (one vertical segment per pixel).
+
+    Only the visible range is drawn (clip-to-view): on every range change it asks the clip's peak
+    pyramid for ``width_px`` bins between the visible start and end, so drawing costs the same on a
+    10-second and a 10-minute clip.
+    """
+
+    def __init__(self, color) -> None:
+        super().__init__(pen=pg.mkPen(color, width=1), connect="pairs", antialias=False)
+        self._clip = None
+        self._last: tuple | None = None
+        self.setZValue(-5)
+
+    def set_clip(self, clip) -> None:
+        self._clip = clip
+        self._last = None
+        if clip is None:
+            self.setData([], [])
+        else:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read peaks for the current view (cheap; called on every range change)."""
+        vb = self.getViewBox()
+        if self._clip is None or vb is None:
+            return
+        (x0, x1), _ = vb.viewRange()
+        dur = float(self._clip.duration)
+        a, b = max(0.0, x0), min(dur, x1)
+        width = max(16, int(vb.width()) or 800)
+        key = (round(a, 6), round(b, 6), width)
+        if key == self._last:
+            return
+        self._last = key
+        if b <= a:
+            self.setData([], [])
+            return
+        n_bins = max(1, int(round(width * (b - a) / max(x1 - x0, 1e-9))))
+        mins, maxs = self._clip.peaks(a, b, n_bins)
+        n = len(mins)
+        xs = a + (np.arange(n) + 0.5) * ((b - a) / n)
+        x = np.repeat(xs, 2)
+        y = np.empty(2 * n, np.float32)
+        y[0::2] = mins
+        y[1::2] = maxs
+        # a silent stretch still shows a hairline
+        flat = (y[1::2] - y[0::2]) < 1e-3
+        y[0::2][flat] -= 5e-3
+        y[1::2][flat] += 5e-3
+        self.setData(x, y)
+
+
+# ---------------------------------------------------------------------------------------- keyframes
+
+
+class KeyLaneItem(pg.ScatterPlotItem):
+    """Keyframe pins as diamonds; a pin can be dragged in time (snapped to frames).
+
+    The item shows the drag; when the drag finishes it calls ``on_drag_finished(key, frame)`` (the
+    undoable command is made there). ``on_clicked(key)`` is called for a plain click.
+    """
+
+    def __init__(self, fps: float = 30.0, **kw) -> None:
+        super().__init__(pxMode=True, hoverable=True, tip=None, **kw)
+        self.fps = fps
+        self._keys: list = []
+        self._ys: np.ndarray = np.zeros(0)
+        self._brushes: list = []
+        self._drag: tuple | None = None  # (index, key, offset seconds)
+        self.on_drag_finished = None
+        self.on_clicked = None
+        self.setZValue(20)
+
+    def set_keys(self, keys: list, ys: list[float], brushes: list, fps: float) -> None:
+        self.fps = float(fps)
+        self._keys = list(keys)
+        self._ys = np.asarray(ys, float)
+        self._brushes = list(brushes)
+        self._draw([k.frame / self.fps for k in self._keys])
+
+    def _draw(self, xs) -> None:
+        self.setData(x=np.asarray(xs, float), y=self._ys, symbol="d", size=11,
+                     brush=self._brushes, pen=pg.mkPen("#1e1f22", width=1), data=list(range(len(self._keys))))
+
+    def _hit(self, pos) -> int | None:
+        pts = self.pointsAt(pos)
+        if pts is None or len(pts) == 0:
+            return None
+        return int(pts[0].data())
+
+    def mouseClickEvent(self, ev):
+        if ev.button() != QtCore.Qt.LeftButton:
+            ev.ignore()
+            return
+        i = self._hit(ev.pos())
+        if i is None:
+            ev.ignore()
+            return
+        ev.accept()
+        if self.on_clicked is not None:
+            self.on_clicked(self._keys[i])
+
+    def mouseDragEvent(self, ev):
+        if ev.button() != QtCore.Qt.LeftButton:
+            ev.ignore()
+            return
+        if ev.isStart():
+            i = self._hit(ev.buttonDownPos())
+            if i is None:
+                ev.ignore()
+                return
+            key = self._keys[i]
+            self._drag = (i, key, key.frame / self.fps - float(ev.buttonDownPos().x()))
+        if self._drag is None:
+            ev.ignore()
+            return
+        ev.accept()
+        i, key, offset = self._drag
+        frame = max(0, int(round((float(ev.pos().x()) + offset) * self.fps)))
+        xs = [k.frame / self.fps for k in self._keys]
+        xs[i] = frame / self.fps
+        self._draw(xs)
+        if ev.isFinish():
+            self._drag = None
+            if frame != key.frame and self.on_drag_finished is not None:
+                self.on_drag_finished(key, frame)
+            else:
+                self._draw([k.frame / self.fps for k in self._keys])

@@ -1,0 +1,376 @@
+"""The timeline: waveform, head yaw/pitch/roll, chosen blendshape curves, playhead, keyframes, range.
+
+It observes a :class:`~diface_editor.core.document.Document` and the playback time; user gestures
+become signals (seek, scrub, add keyframe, keyframe moved) or, for the non-undoable range
+selection, ``doc.set_selection``. All tracks share the time axis (X linked), in seconds.
+
+Mouse: wheel zooms time around the cursor, Shift+wheel pans, middle drag (or Alt+drag) pans,
+Ctrl+wheel zooms values in curve tracks, click seeks, drag selects a range, drag the red playhead to
+scrub, drag a keyframe diamond (top of the waveform track) to move it, double click adds a
+keyframe (head track: head pose; face track: all face channels; waveform track: both).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from diface_editor.core.animation import Animation
+from diface_editor.core.document import Document
+from diface_editor.core.rotations import axis_angle_to_ypr
+from diface_editor.gui.theme import COLORS, CURVE_PALETTE
+from diface_editor.gui.timeline.items import FramesAxis, KeyLaneItem, SecondsAxis, TrackViewBox, WaveformItem
+
+log = logging.getLogger(__name__)
+
+LEFT_AXIS_WIDTH = 46
+HEAD_LABELS = ("yaw", "pitch", "roll")
+
+
+class TimelineWidget(QtWidgets.QWidget):
+    """Tracks over time for one document.
+
+    Signals:
+        seek_requested(float): seconds (click in a track).
+        scrub_requested(float): seconds (playhead being dragged).
+        add_keyframe_requested(int, str): frame and part (``"head"``, ``"face"`` or ``"both"``).
+        keyframe_drag_finished(object, int): a :class:`Keyframe` and the frame it was dropped on.
+        keyframe_clicked(object): a :class:`Keyframe` was clicked.
+    """
+
+    seek_requested = QtCore.Signal(float)
+    scrub_requested = QtCore.Signal(float)
+    add_keyframe_requested = QtCore.Signal(int, str)
+    keyframe_drag_finished = QtCore.Signal(object, int)
+    keyframe_clicked = QtCore.Signal(object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self._preview: Animation | None = None
+        self._visible: list[str] = []
+        self._time = 0.0
+        self._fps = 30.0
+        self.follow_playhead = True
+        self._drag_origin: float | None = None
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.ci.layout.setSpacing(0)
+        self.glw.ci.setContentsMargins(2, 2, 8, 2)
+        lay.addWidget(self.glw)
+
+        self.seconds_axis = SecondsAxis("top")
+        self.frames_axis = FramesAxis("bottom", fps=self._fps)
+        self.wave_vb = TrackViewBox()
+        self.head_vb = TrackViewBox(y_zoom=True)
+        self.face_vb = TrackViewBox(y_zoom=True)
+        self.wave_plot = self.glw.addPlot(row=0, col=0, viewBox=self.wave_vb, axisItems={"top": self.seconds_axis})
+        self.head_plot = self.glw.addPlot(row=1, col=0, viewBox=self.head_vb)
+        self.face_plot = self.glw.addPlot(row=2, col=0, viewBox=self.face_vb, axisItems={"bottom": self.frames_axis})
+        self.plots = (self.wave_plot, self.head_plot, self.face_plot)
+        for p, label in zip(self.plots, ("audio", "head °", "face")):
+            p.hideButtons()
+            p.setMenuEnabled(False)
+            p.showAxis("bottom", p is self.face_plot)
+            p.showAxis("top", p is self.wave_plot)
+            ax = p.getAxis("left")
+            ax.setWidth(LEFT_AXIS_WIDTH)
+            ax.setLabel(label)
+            p.showGrid(x=True, y=False, alpha=0.12)
+            if p is not self.wave_plot:
+                p.setXLink(self.wave_plot)
+        self.wave_plot.getAxis("left").setTicks([[]])
+        self.glw.ci.layout.setRowStretchFactor(0, 2)
+        self.glw.ci.layout.setRowStretchFactor(1, 3)
+        self.glw.ci.layout.setRowStretchFactor(2, 4)
+        self.wave_vb.setYRange(-1.05, 1.05, padding=0)
+        self.face_vb.setYRange(-0.05, 1.05, padding=0)
+        self.head_vb.enableAutoRange(axis="y")
+        self.head_vb.setAutoVisible(y=True)
+        self.head_vb.setLimits(minYRange=6.0)
+
+        # contents
+        self.waveform = WaveformItem(COLORS["waveform"])
+        self.wave_plot.addItem(self.waveform)
+        self.head_curves = []
+        for name in HEAD_LABELS:
+            c = pg.PlotDataItem(pen=pg.mkPen(COLORS[name], width=1.5), name=name)
+            c.setClipToView(True)
+            c.setDownsampling(auto=True, method="peak")
+            self.head_plot.addItem(c)
+            self.head_curves.append(c)
+        self.head_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=3)
+        self.head_legend.setParentItem(self.head_vb)
+        for c, n in zip(self.head_curves, HEAD_LABELS):
+            self.head_legend.addItem(c, n)
+        self.face_curves: dict[str, pg.PlotDataItem] = {}
+        self.face_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=4)
+        self.face_legend.setParentItem(self.face_vb)
+        self.key_lane = KeyLaneItem()
+        self.key_lane.on_drag_finished = lambda k, f: self.keyframe_drag_finished.emit(k, int(f))
+        self.key_lane.on_clicked = lambda k: self.keyframe_clicked.emit(k)
+        self.wave_plot.addItem(self.key_lane)
+        self.head_pins = pg.ScatterPlotItem(symbol="d", size=8, brush=COLORS["keyframe"], pen=None)
+        self.face_pins = pg.ScatterPlotItem(symbol="d", size=8, brush=COLORS["keyframe"], pen=None)
+        self.head_plot.addItem(self.head_pins)
+        self.face_plot.addItem(self.face_pins)
+
+        # selection regions (one per track, kept in sync) and playheads
+        self.regions = []
+        for p in self.plots:
+            r = pg.LinearRegionItem(brush=pg.mkBrush(*COLORS["selection"]), pen=pg.mkPen(COLORS["accent"], width=1),
+                                    movable=True, swapMode="sort")
+            r.setZValue(-10)
+            r.hide()
+            p.addItem(r, ignoreBounds=True)
+            r.sigRegionChanged.connect(self._on_region_dragged)
+            r.sigRegionChangeFinished.connect(self._on_region_finished)
+            self.regions.append(r)
+        self.playheads = []
+        for p in self.plots:
+            line = pg.InfiniteLine(pos=0, angle=90, movable=True, pen=pg.mkPen(COLORS["playhead"], width=2),
+                                   hoverPen=pg.mkPen("#ff8a80", width=3))
+            line.setZValue(30)
+            p.addItem(line, ignoreBounds=True)
+            line.sigDragged.connect(self._on_playhead_dragged)
+            self.playheads.append(line)
+        self.playheads[0].setToolTip("Playhead: drag to scrub")
+
+        for vb, part in ((self.wave_vb, "both"), (self.head_vb, "head"), (self.face_vb, "face")):
+            vb.clicked.connect(self._on_clicked)
+            vb.double_clicked.connect(lambda x, part=part: self._on_double_clicked(x, part))
+            vb.range_dragged.connect(self._on_range_dragged)
+        self.wave_vb.sigXRangeChanged.connect(lambda *_: self.waveform.refresh())
+        self.wave_vb.sigResized.connect(lambda *_: self.waveform.refresh())
+        self.setToolTip("")
+        self.glw.setToolTip("Wheel: zoom · Shift+wheel or middle-drag: pan · click: seek · drag: select range · "
+                            "double-click: add keyframe")
+        self._set_limits(10.0)
+
+    # ------------------------------------------------------------------ document binding
+    def set_document(self, doc: Document | None) -> None:
+        if self.doc is not None:
+            self.doc.events.disconnect_object(self)
+        self.doc = doc
+        self._preview = None
+        if doc is None:
+            return
+        doc.events.animation.connect(self._on_animation)
+        doc.events.keyframes.connect(self._on_keyframes)
+        doc.events.selection.connect(self._on_selection)
+        doc.events.audio.connect(self._on_audio)
+        self._fps = doc.fps
+        self.frames_axis.set_fps(doc.fps)
+        self._on_audio(None)
+        self.refresh_curves()
+        self._on_keyframes(None)
+        self._on_selection(None)
+        self.view_all()
+
+    def set_preview(self, anim: Animation | None) -> None:
+        """Draw ``anim`` instead of the document's animation (live preview while sampling); ``None`` ends it."""
+        self._preview = anim
+        self.refresh_curves()
+
+    def displayed_animation(self) -> Animation | None:
+        if self._preview is not None:
+            return self._preview
+        return self.doc.animation if self.doc is not None else None
+
+    def _on_audio(self, _ev) -> None:
+        self.waveform.set_clip(self.doc.audio if self.doc is not None else None)
+        self._set_limits(self.doc.duration if self.doc is not None else 10.0)
+
+    def _on_animation(self, ev) -> None:
+        if ev is not None and getattr(ev, "replaced", False):
+            self._fps = self.doc.fps
+            self.frames_axis.set_fps(self._fps)
+            self._set_limits(self.doc.duration)
+        self.refresh_curves()
+        self._on_keyframes(None)
+
+    # ------------------------------------------------------------------ curves
+    def set_visible_curves(self, names: list[str]) -> None:
+        self._visible = list(names)
+        self.refresh_curves()
+        self._on_keyframes(None)
+
+    @property
+    def visible_curves(self) -> list[str]:
+        return list(self._visible)
+
+    def curve_colors(self, names: tuple[str, ...]) -> dict[str, str]:
+        return {n: CURVE_PALETTE[i % len(CURVE_PALETTE)] for i, n in enumerate(names)}
+
+    def refresh_curves(self) -> None:
+        anim = self.displayed_animation()
+        if anim is None:
+            return
+        t = np.arange(anim.n_frames, dtype=np.float64) / anim.fps
+        ypr = np.degrees(axis_angle_to_ypr(anim.head)).astype(np.float32)
+        for i, c in enumerate(self.head_curves):
+            c.setData(t, ypr[:, i])
+        self._ypr = ypr
+        names = [n for n in self._visible if n in anim.channel_names]
+        colors = self.curve_colors(anim.channel_names)
+        legend_stale = list(self.face_curves) != names
+        for n in list(self.face_curves):
+            if n not in names:
+                self.face_plot.removeItem(self.face_curves.pop(n))
+        if legend_stale:
+            self.face_legend.clear()
+        for n in names:
+            c = self.face_curves.get(n)
+            if c is None:
+                c = pg.PlotDataItem(pen=pg.mkPen(colors[n], width=1.5), name=n)
+                c.setClipToView(True)
+                c.setDownsampling(auto=True, method="peak")
+                self.face_plot.addItem(c)
+                self.face_curves[n] = c
+            c.setData(t, anim.face[:, anim.channel_index(n)])
+            if legend_stale:
+                self.face_legend.addItem(c, n)
+
+    # ------------------------------------------------------------------ keyframes
+    def _on_keyframes(self, _ev) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        anim = self.displayed_animation()
+        keys = [k for k in doc.keyframes if 0 <= k.frame < anim.n_frames]
+        ys = [0.8 if k.part == "head" else 0.55 for k in keys]
+        brushes = [pg.mkBrush(COLORS["keyframe"] if k.part == "head" else "#ff9f43") for k in keys]
+        self.key_lane.set_keys(keys, ys, brushes, anim.fps)
+        hx, hy, fx, fy = [], [], [], []
+        ypr = getattr(self, "_ypr", None)
+        for k in keys:
+            tt = k.frame / anim.fps
+            if k.part == "head" and ypr is not None and k.frame < len(ypr):
+                hx += [tt] * 3
+                hy += list(ypr[k.frame])
+            elif k.part == "face":
+                cols = set(k.channels(anim))
+                for n in self.face_curves:
+                    j = anim.channel_index(n)
+                    if j in cols:
+                        fx.append(tt)
+                        fy.append(float(anim.face[k.frame, j]))
+        self.head_pins.setData(hx, hy)
+        self.face_pins.setData(fx, fy)
+
+    # ------------------------------------------------------------------ selection
+    def _on_selection(self, _ev) -> None:
+        sel = self.doc.selection if self.doc is not None else None
+        for r in self.regions:
+            r.blockSignals(True)
+            if sel is None:
+                r.hide()
+            else:
+                r.setRegion((sel[0] / self._fps, sel[1] / self._fps))
+                r.show()
+            r.blockSignals(False)
+
+    def _frames_of(self, x0: float, x1: float) -> tuple[int, int]:
+        a, b = sorted((x0, x1))
+        return int(round(a * self._fps)), int(round(b * self._fps))
+
+    def _on_range_dragged(self, x0: float, x1: float, finished: bool) -> None:
+        if self.doc is None:
+            return
+        a, b = sorted((x0, x1))
+        for r in self.regions:
+            r.blockSignals(True)
+            r.setRegion((a, b))
+            r.show()
+            r.blockSignals(False)
+        if finished:
+            fa, fb = self._frames_of(a, b)
+            try:
+                self.doc.set_selection((fa, fb) if fb > fa else None)
+            except Exception:  # outside the clip: clear
+                self.doc.set_selection(None)
+            self._on_selection(None)
+
+    def _on_region_dragged(self, region) -> None:
+        rng = region.getRegion()
+        for r in self.regions:
+            if r is not region:
+                r.blockSignals(True)
+                r.setRegion(rng)
+                r.blockSignals(False)
+
+    def _on_region_finished(self, region) -> None:
+        if self.doc is None:
+            return
+        fa, fb = self._frames_of(*region.getRegion())
+        try:
+            self.doc.set_selection((fa, fb) if fb > fa else None)
+        except Exception:
+            self.doc.set_selection(None)
+        self._on_selection(None)
+
+    # ------------------------------------------------------------------ playhead and clicks
+    def set_time(self, t: float, playing: bool = False) -> None:
+        """Move the playhead to ``t`` seconds; while playing, page the view to keep it visible."""
+        self._time = t
+        for line in self.playheads:
+            if not line.moving:
+                line.blockSignals(True)
+                line.setValue(t)
+                line.blockSignals(False)
+        if playing and self.follow_playhead:
+            (x0, x1), _ = self.wave_vb.viewRange()
+            w = x1 - x0
+            if t > x1 - 0.02 * w or t < x0:
+                self.wave_vb.setXRange(t - 0.05 * w, t + 0.95 * w, padding=0)
+
+    def _on_playhead_dragged(self, line) -> None:
+        t = float(line.value())
+        for other in self.playheads:
+            if other is not line:
+                other.blockSignals(True)
+                other.setValue(t)
+                other.blockSignals(False)
+        self.scrub_requested.emit(t)
+
+    def _snap(self, x: float) -> float:
+        return round(x * self._fps) / self._fps
+
+    def _on_clicked(self, x: float) -> None:
+        self.seek_requested.emit(max(0.0, self._snap(x)))
+
+    def _on_double_clicked(self, x: float, part: str) -> None:
+        if self.doc is None:
+            return
+        frame = int(np.clip(round(x * self._fps), 0, self.doc.n_frames - 1))
+        self.add_keyframe_requested.emit(frame, part)
+
+    # ------------------------------------------------------------------ view
+    def _set_limits(self, duration: float) -> None:
+        pad = max(0.5, 0.02 * duration)
+        self.wave_vb.setLimits(xMin=-pad, xMax=duration + pad, minXRange=10.0 / max(self._fps, 1.0),
+                               maxXRange=duration + 2 * pad)
+
+    def view_all(self) -> None:
+        d = self.doc.duration if self.doc is not None else 10.0
+        self.wave_vb.setXRange(0, max(d, 1.0 / self._fps), padding=0.01)
+
+    def visible_range(self) -> tuple[float, float]:
+        (x0, x1), _ = self.wave_vb.viewRange()
+        return float(x0), float(x1)
+
+    def set_visible_range(self, x0: float, x1: float) -> None:
+        self.wave_vb.setXRange(x0, x1, padding=0)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom time by ``factor`` (> 1 zooms in) around the playhead."""
+        (x0, x1), _ = self.wave_vb.viewRange()
+        w = (x1 - x0) / factor
+        c = self._time if x0 <= self._time <= x1 else (x0 + x1) / 2
+        frac = (c - x0) / max(x1 - x0, 1e-9)
+        self.wave_vb.setXRange(c - frac * w, c + (1 - frac) * w, padding=0)

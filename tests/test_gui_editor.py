@@ -1,0 +1,292 @@
+"""The editor window end to end (pytest-qt under pytest-xvfb): open, generate, play, seek, keyframes,
+undo, save/reopen, export, errors, --screenshot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("vispy")
+
+from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
+
+from _gui_support import make_rig, tiny_bundle, write_speech  # noqa: E402
+from diface_editor.core.project import load_project  # noqa: E402
+
+pytestmark = pytest.mark.gui
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rig():
+    return make_rig()
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    return write_speech(tmp_path_factory.mktemp("audio") / "speech.wav", 3.0)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    pytest.importorskip("torch")
+    return tiny_bundle(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch, rig):
+    """The main window, created hidden (no GL set-up cost) and never blocking on dialogs; on teardown
+    it must close cleanly: no visible top-level widget left and no engine or loader thread alive."""
+    monkeypatch.setenv("DIFACE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("DIFACE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DIFACE_NO_AUDIO", "1")
+    from diface_editor.gui.main_window import MainWindow
+    from diface_editor.gui.settings import EditorSettings
+    from diface_editor.gui.theme import apply_dark_theme
+
+    apply_dark_theme(QtWidgets.QApplication.instance())
+    w = MainWindow(rig=rig, settings=EditorSettings(), auto_generate=False,
+                   engine_kwargs={"preview_interval": 0.0})
+    w.ask_to_save = False
+    w.resize(1200, 800)
+    yield w
+    for tl in QtWidgets.QApplication.topLevelWidgets():
+        if isinstance(tl, QtWidgets.QMessageBox):
+            tl.close()
+    w.close()
+    QtWidgets.QApplication.processEvents()
+    leaked = [tl for tl in QtWidgets.QApplication.topLevelWidgets() if tl.isVisible()]
+    assert not leaked, f"windows left open: {leaked}"
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("diface-") and t.is_alive()]
+    assert not alive, f"threads left running: {alive}"
+    w.deleteLater()
+
+
+@pytest.fixture
+def shown(window, qtbot):
+    """The window shown and active (for real mouse and keyboard events and GL drawing)."""
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is window, timeout=5000)
+    return window
+
+
+def _open_model(w, bundle):
+    w.doc.set_model_id(str(bundle))
+
+
+def test_open_audio_builds_document_and_views(window, speech):
+    assert window.open_path(speech)
+    doc = window.doc
+    assert doc.audio is not None and doc.n_frames == 90 and doc.audio_path == speech
+    assert window.windowTitle().startswith("speech.wav")
+    x, y = window.timeline.waveform.getData()
+    assert x is not None and len(x) > 100 and float(np.max(y)) > 0.1  # peaks drawn for the visible range
+    assert set(window.timeline.visible_curves) >= {"jawOpen"}
+    assert window.viewport.mesh is not None
+    assert str(speech.resolve()) in window.settings.recent_files
+
+
+def test_generate_applies_result_as_one_undoable_step(window, speech, bundle, qtbot):
+    window.open_path(speech)
+    _open_model(window, bundle)
+    before = window.doc.animation.copy()
+    v0 = window.doc.version
+    with qtbot.waitSignal(window.bridge.result_applied, timeout=60_000):
+        window.actions_by_name["generate"].trigger()
+        assert window.bridge.busy and not window.progress.isHidden()  # busy at once; the GUI thread is free
+    doc = window.doc
+    assert doc.version > v0 and not doc.animation.equals(before)
+    assert np.abs(doc.animation.head).max() > 0 and not window.bridge.busy
+    generated = doc.animation.copy()
+    window.undo_action.trigger()
+    assert doc.animation.equals(before)
+    window.redo_action.trigger()
+    assert doc.animation.equals(generated)
+    # a second run reuses the loaded engine; an edit made meanwhile makes its result stale
+    with qtbot.waitSignal(window.bridge.result_discarded, timeout=60_000):
+        window.generate()
+        window.add_keyframe_at_playhead()
+    assert doc.animation.equals(generated)
+
+
+def test_generate_without_model_says_so(window, speech, tmp_path):
+    window.open_path(speech)
+    window.doc.set_model_id(str(tmp_path / "no-such-model"))
+    window.generate()
+    assert window.last_error and "no motion model" in window.last_error.lower()
+    assert window.doc.animation.equals(window.doc.animation)  # still usable
+
+
+def test_play_with_silent_clock_moves_playhead_and_mesh(shown, speech, qtbot):
+    window = shown
+    window.open_path(speech)
+    assert not window.playback.has_sound
+    v = window.viewport
+    verts0 = v._md.get_vertices().copy()
+    window.doc.write_frames(0, face=np.tile(np.linspace(0, 1, 52, dtype=np.float32), (window.doc.n_frames, 1)))
+    qtbot.keyClick(window, QtCore.Qt.Key_Space)
+    assert window.playback.playing
+    qtbot.waitUntil(lambda: window.playback.time > 0.3, timeout=5000)
+    qtbot.keyClick(window, QtCore.Qt.Key_Space)
+    assert not window.playback.playing
+    t = window.playback.time
+    assert abs(window.timeline.playheads[0].value() - t) < 1e-6
+    assert v.current_frame() == int(np.floor(t * 30 + 1e-6))
+    assert not np.array_equal(v._md.get_vertices(), verts0)
+    qtbot.keyClick(window, QtCore.Qt.Key_Home)
+    assert window.playback.time == 0.0
+
+
+def test_click_in_timeline_seeks_and_drag_selects(shown, speech, qtbot):
+    window = shown
+    window.open_path(speech)
+    tl = window.timeline
+    QtWidgets.QApplication.processEvents()
+
+    def px(t):
+        scene = tl.head_vb.mapViewToScene(QtCore.QPointF(t, 0))
+        return tl.glw.mapFromScene(scene)
+
+    qtbot.mouseClick(tl.glw.viewport(), QtCore.Qt.LeftButton, pos=px(1.5))
+    assert abs(window.playback.time - 1.5) < 0.05
+    assert window.viewport.current_frame() in (44, 45, 46)
+    vp = tl.glw.viewport()
+    a, b = px(0.5), px(1.0)
+    qtbot.mousePress(vp, QtCore.Qt.LeftButton, pos=a)
+    for i in range(1, 6):
+        p = QtCore.QPoint(int(a.x() + (b.x() - a.x()) * i / 5), a.y())
+        ev = QtGui.QMouseEvent(QtCore.QEvent.MouseMove, QtCore.QPointF(p), QtCore.QPointF(vp.mapToGlobal(p)),
+                               QtCore.Qt.NoButton, QtCore.Qt.LeftButton, QtCore.Qt.NoModifier)
+        QtWidgets.QApplication.sendEvent(vp, ev)
+    qtbot.mouseRelease(vp, QtCore.Qt.LeftButton, pos=b)
+    sel = window.doc.selection
+    assert sel is not None and abs(sel[0] - 15) <= 1 and abs(sel[1] - 30) <= 1
+    assert window.actions_by_name["resample"].isEnabled()
+
+
+def test_keyframes_shortcuts_and_undo(shown, speech, qtbot):
+    window = shown
+    window.open_path(speech)
+    window.playback.seek(1.0)
+    qtbot.keyClick(window, QtCore.Qt.Key_I)
+    assert {(k.frame, k.part) for k in window.doc.keyframes} == {(30, "head"), (30, "face")}
+    assert len(window.timeline.key_lane.data) == 2
+    window.timeline.keyframe_drag_finished.emit(window.doc.keyframes.items[0], 40)
+    assert sorted(k.frame for k in window.doc.keyframes) == [30, 40]
+    qtbot.keyClick(window, QtCore.Qt.Key_Z, QtCore.Qt.ControlModifier)
+    assert [k.frame for k in window.doc.keyframes] == [30, 30]
+    qtbot.keyClick(window, QtCore.Qt.Key_Delete)
+    assert len(window.doc.keyframes) == 0
+    qtbot.keyClick(window, QtCore.Qt.Key_Z, QtCore.Qt.ControlModifier)
+    qtbot.keyClick(window, QtCore.Qt.Key_Z, QtCore.Qt.ControlModifier | QtCore.Qt.ShiftModifier)
+    assert len(window.doc.keyframes) == 0
+    assert window.is_modified()
+
+
+def test_save_and_reopen_is_identical(window, speech, tmp_path, qtbot):
+    window.open_path(speech)
+    doc = window.doc
+    rng = np.random.default_rng(3)
+    doc.write_frames(0, face=rng.random((doc.n_frames, 52), dtype=np.float32),
+                     head=(0.1 * rng.standard_normal((doc.n_frames, 3))).astype(np.float32))
+    window.playback.seek(0.5)
+    window.add_keyframe_at_playhead()
+    doc.set_selection((12, 40))
+    doc.set_sampler(steps=7, seed=11)
+    path = tmp_path / "take.diface"
+    assert window.save_to(path)
+    assert not window.is_modified() and "*" not in window.windowTitle()
+    saved = (doc.animation.copy(), list(doc.keyframes), doc.selection, doc.sampler)
+    assert window.open_path(path)
+    back = window.doc
+    assert back is not doc and back.animation.equals(saved[0])
+    assert list(back.keyframes) == saved[1] and back.selection == saved[2] and back.sampler == saved[3]
+    assert window.panel.seed.value() == 11
+    assert back.audio is not None and back.audio.sha256 == doc.audio.sha256
+
+
+def test_autosave_writes_a_copy_not_the_project(window, speech, tmp_path):
+    window.open_path(speech)
+    assert window.autosave_now() is None  # nothing changed
+    window.add_keyframe_at_playhead()
+    p = window.autosave_now()
+    assert p is not None and p.is_file() and str(p).startswith(str(tmp_path / "data"))
+    assert window.doc.project_path is None and window.is_modified()
+    assert len(load_project(p).keyframes) == 2
+
+
+def test_corrupt_project_shows_error_and_window_stays_usable(window, speech, tmp_path):
+    window.open_path(speech)
+    doc = window.doc
+    bad = tmp_path / "broken.diface"
+    bad.write_bytes(b"PK\x03\x04 definitely not a complete archive")
+    assert not window.open_path(bad)
+    assert window.doc is doc
+    assert "not a diface project" in window.last_error or "damaged" in window.last_error
+    boxes = [tl for tl in QtWidgets.QApplication.topLevelWidgets() if isinstance(tl, QtWidgets.QMessageBox)
+             and tl.isVisible()]
+    assert boxes and boxes[0].icon() == QtWidgets.QMessageBox.Critical
+    assert not window.open_path(tmp_path / "notes.txt")
+    window.add_keyframe_at_playhead()  # still editable
+    assert len(window.doc.keyframes) == 2
+
+
+def test_export_dialog_writes_every_listed_format(window, speech, tmp_path):
+    from diface_editor.core.formats import load_animation
+    from diface_editor.gui.export_dialog import ExportDialog
+
+    window.open_path(speech)
+    doc = window.doc
+    doc.write_frames(0, face=np.full((doc.n_frames, 52), 0.25, np.float32))
+    dlg = ExportDialog(doc.animation.copy(), "take", tmp_path, rig=window.viewport.rig, audio=doc.audio, parent=window)
+    names = [dlg.format_box.itemData(i) for i in range(dlg.format_box.count())]
+    assert {"native", "livelink", "3diface"} <= set(names)
+    for name in names:
+        dlg.set_format(name)
+        dlg.accept()
+        assert dlg.written is not None and dlg.written.is_file() and dlg.written.stat().st_size > 0, name
+    dlg.set_format("native")
+    dlg.accept()
+    assert load_animation(dlg.written).equals(doc.animation)
+    dlg.path_edit.setText(str(tmp_path / "no" / "such" / "folder" / "x.csv"))
+    dlg.set_format("livelink")
+    dlg.accept()
+    assert dlg.error_box is not None and dlg.error_box.isVisible()
+    dlg.error_box.close()
+    dlg.close()
+
+
+def test_drop_audio_file_opens_it(window, speech, qtbot):
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(speech))])
+    ev = QtGui.QDropEvent(QtCore.QPointF(100, 100), QtCore.Qt.CopyAction, mime, QtCore.Qt.LeftButton,
+                          QtCore.Qt.NoModifier)
+    window.dropEvent(ev)
+    qtbot.waitUntil(lambda: window.doc.audio is not None, timeout=5000)
+    assert window.doc.audio_path == speech
+
+
+def test_screenshot_command_writes_a_picture(tmp_path, speech):
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, DIFACE_CONFIG_DIR=str(tmp_path / "c"), DIFACE_DATA_DIR=str(tmp_path / "d"),
+               DIFACE_NO_AUDIO="1", QT_QPA_PLATFORM="xcb")
+    r = subprocess.run([sys.executable, "-m", "diface_editor", str(speech), "--screenshot", str(out), "--at", "1.0",
+                        "--size", "1200x750", "--no-generate"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    img = QtGui.QImage(str(out))
+    assert (img.width(), img.height()) == (1200, 750)
+    ptr = img.convertToFormat(QtGui.QImage.Format_RGB888)
+    arr = np.frombuffer(ptr.constBits(), np.uint8).reshape(750, ptr.bytesPerLine())[:, :1200 * 3].reshape(750, 1200, 3)
+    assert arr.std() > 10  # not blank
+    vp = arr[100:350, 400:800].reshape(-1, 3)
+    assert len(np.unique(vp // 16, axis=0)) > 8  # the viewport shows a shaded head, not a flat fill
