@@ -138,3 +138,43 @@ class GPModel:
             if callback is not None:
                 callback(i + 1, steps, np.broadcast_to(mean, (n_samples, n, c)).astype(np.float32))
         return out.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------- tiny real model
+def tiny_model_config(train_steps: int = 20) -> dict:
+    """A bundle config for a very small real model (face + head, learned log-mel audio encoder)."""
+    return {"name": "tiny test model", "fps": 30.0, "motion_space": "arkit", "face_channels": list(ARKIT_NAMES),
+            "audio_encoder": {"type": "logmel", "n_mels": 16, "channels": 8, "dim": 8, "dilations": [1]},
+            "parts": {"face": {"denoiser": {"in_channels": 52, "ch": 8, "ch_mult": [1, 2], "audio_dim": 8,
+                                            "flag_mode": "channel"},
+                               "diffusion": {"num_train_steps": train_steps}},
+                      "head": {"denoiser": {"in_channels": 3, "ch": 8, "ch_mult": [1, 2], "audio_dim": 8},
+                               "diffusion": {"num_train_steps": train_steps}}},
+            "sampling": {"sampler": "dpmpp", "steps": 3, "guidance": 1.0, "window_s": 2.0, "overlap_s": 0.5,
+                         "context_s": 0.3}}
+
+
+def tiny_model(train_steps: int = 20, seed: int = 0):
+    """An untrained tiny ``MotionModel`` whose zero-initialised output layers are randomised, so its
+    predictions depend on the input (a zero output layer would make every sample 0)."""
+    import torch
+
+    from diface_editor.ml.bundle import MotionModel
+
+    torch.manual_seed(seed)
+    model = MotionModel.from_config(tiny_model_config(train_steps))
+    with torch.no_grad():
+        for part in model.parts.values():
+            for prm in part.denoiser.parameters():
+                if prm.ndim > 1 and float(prm.abs().sum()) == 0.0:
+                    prm.normal_(0.0, 0.3)
+    return model.eval()
+
+
+def write_speech(path, seconds: float = 4.0, rate: int = 16000) -> None:
+    """A speech-like test signal (a buzzy tone with a 3 Hz syllable envelope) as a wav file."""
+    import soundfile as sf
+
+    t = np.arange(int(rate * seconds)) / rate
+    sig = 0.3 * np.sign(np.sin(2 * np.pi * 140 * t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) ** 2
+    sf.write(str(path), sig.astype(np.float32), rate)

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: Subcommand modules, in the order ``diface --help`` lists them.
 COMMAND_MODULES: list[str] = [
+    "diface_editor.cli.cmd_generate",
+    "diface_editor.cli.cmd_edit",
     "diface_editor.cli.cmd_info",
     "diface_editor.cli.cmd_export",
     "diface_editor.cli.cmd_render",

@@ -1,9 +1,10 @@
 """The engine's :class:`~diface_editor.engine.backend.WindowModel` view of an ``ml.bundle.MotionModel``.
 
 Window sizes come from the bundle's ``sampling`` section (``window_s``, ``overlap_s``,
-``context_s``, in seconds; defaults 8 s, 2 s and 1 s, 3DiFACE-like), rounded to frames; windows
-are grown to a multiple of the denoisers' down-sampling factor with real context where the clip
-allows.
+``context_s``, in seconds), rounded to frames. Defaults: the window the model was trained on
+(``training.data.window_seconds``, else 8 s), 2 s overlap (at most half the window) and 1 s of
+context per side of a local edit. Windows are grown to a multiple of the denoisers' down-sampling
+factor with real context where the clip allows.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def window_spec_for(model) -> WindowSpec:
     s = dict(getattr(model, "sampling", {}) or {})
     fps = float(model.fps)
     factor = max((p.denoiser.config.factor for p in model.parts.values()), default=1)
-    window = max(2 * factor, int(round(float(s.get("window_s", DEFAULT_WINDOW_S)) * fps)))
+    trained = ((getattr(model, "training", None) or {}).get("data") or {}).get("window_seconds")
+    window_s = float(s.get("window_s") or trained or DEFAULT_WINDOW_S)
+    window = max(2 * factor, int(round(window_s * fps)))
     window = -(-window // factor) * factor
     overlap = min(window // 2, int(round(float(s.get("overlap_s", DEFAULT_OVERLAP_S)) * fps)))
     context = min((window - 1) // 2, int(round(float(s.get("context_s", DEFAULT_CONTEXT_S)) * fps)))
@@ -68,9 +71,7 @@ class MotionModelAdapter:
         return int(self._sampling.DEFAULT_STEPS[sampler])
 
     def make_encoder(self):
-        from diface_editor.ml.audio import get_encoder
-
-        return get_encoder(self.model.audio_encoder)
+        return self.model.build_audio_encoder()
 
     def normalize(self, part: str, x: np.ndarray) -> np.ndarray:
         return self.model.part(part).normalise(x)

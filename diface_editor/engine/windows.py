@@ -264,7 +264,7 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
             if cancel is not None and cancel():
                 raise Cancelled()
             sl = slice(w.start, w.stop)
-            feats = features[sl]
+            feats = np.array(features[sl], np.float32)  # writable copy of the window (torch wants one)
             mask = plan.known[sl].copy()
             mask[: w.gen_start - w.start] = True   # context before the generated frames
             mask[w.gen_stop - w.start:] = True     # context after them

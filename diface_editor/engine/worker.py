@@ -141,11 +141,15 @@ class Engine:
         :class:`~diface_editor.engine.backend.Cancelled` when ``cancel()`` turns true).
         """
         job = _Job(0, int(doc_version), request)
-        emit = on_event or (lambda ev: None)
-        emit(JobStarted(0, job.doc_version, _kind(request)))
-        return self._execute(job, emit, cancel)
+        if on_event is not None:
+            on_event(JobStarted(0, job.doc_version, _kind(request)))
+        return self._execute(job, on_event, cancel)
 
-    def _execute(self, job: _Job, emit: Callable[[JobEvent], None], cancel: Callable[[], bool] | None) -> JobResult:
+    def _execute(self, job: _Job, emit: Callable[[JobEvent], None] | None,
+                 cancel: Callable[[], bool] | None) -> JobResult:
+        if emit is None:  # nobody listens: no progress events, no previews
+            anim, changed, info = execute(job.request, self.model, self.features, cancel=cancel)
+            return JobResult(job.job_id, job.doc_version, anim, changed, info)
         last = [-1e9]
 
         def progress(step: int, total: int, make_preview) -> None:

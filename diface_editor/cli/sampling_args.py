@@ -1,0 +1,120 @@
+"""Shared pieces of ``diface generate`` and ``diface edit``: model/sampler options, loading the
+model, times given as frames or seconds, the tqdm progress bar and writing one or more outputs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from diface_editor.core.errors import DifaceError
+
+log = logging.getLogger(__name__)
+
+
+class CliArgumentError(DifaceError, ValueError):
+    """A command-line value cannot be understood."""
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser, *, samples_help: str) -> None:
+    g = p.add_argument_group("model and sampling")
+    g.add_argument("--model", metavar="DIR", default=None,
+                   help="model bundle folder (default: the shipped models/default)")
+    g.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps (default: auto)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument("--sampler", choices=("ddpm", "ddim", "dpmpp"), default=None,
+                   help="ddpm = 3DiFACE's 1000-step reference; ddim / dpmpp = few-step (default: the model's)")
+    g.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's recommendation)")
+    g.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale on the audio (default: the model's)")
+    g.add_argument("--style", default=None, help="speaking style / identity of the model (name or index)")
+    g.add_argument("--samples", type=int, default=1, metavar="N", help=samples_help)
+    g.add_argument("--parts", default="face,head", help="parts to generate: face, head or face,head (default)")
+
+
+def parse_parts(text: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not parts or any(p not in ("face", "head") for p in parts) or len(set(parts)) != len(parts):
+        raise CliArgumentError(f"--parts must be face, head or face,head, not {text!r}")
+    return parts
+
+
+def parse_frame(text: str, fps: float, *, what: str = "time") -> int:
+    """``"120"`` -> frame 120; ``"1.5s"`` -> ``round(1.5 * fps)``."""
+    t = text.strip().lower()
+    try:
+        if t.endswith("s"):
+            return int(round(float(t[:-1]) * fps))
+        return int(t)
+    except ValueError:
+        raise CliArgumentError(f"{what} {text!r} is neither a frame number (120) nor seconds (1.5s)") from None
+
+
+def parse_frame_pair(text: str, fps: float, n_frames: int, *, what: str) -> tuple[int, int]:
+    """``"A:B"`` (frames or seconds each; an empty side means the clip's start / end)."""
+    if text.count(":") != 1:
+        raise CliArgumentError(f"{what} must look like A:B (frames, or seconds as 1.5s), not {text!r}")
+    a, b = text.split(":")
+    return (parse_frame(a, fps, what=what) if a.strip() else 0,
+            parse_frame(b, fps, what=what) if b.strip() else n_frames)
+
+
+def load_model(args: argparse.Namespace):
+    """The model bundle named by ``--model`` (or the shipped default), on ``--device``."""
+    from diface_editor.engine.loading import load_model as _load
+
+    return _load(args.model, device=args.device)
+
+
+def sampling_values(args: argparse.Namespace, model) -> dict:
+    """sampler / steps / guidance / style / parts / seed for a request, model defaults filled in."""
+    rec = dict(getattr(model, "sampling", {}) or {})
+    sampler = args.sampler or rec.get("sampler", "dpmpp")
+    steps = args.steps
+    if steps is None and sampler != "ddpm" and rec.get("sampler") == sampler:
+        steps = rec.get("steps")
+    guidance = args.guidance if args.guidance is not None else float(rec.get("guidance", 1.0))
+    if args.samples < 1:
+        raise CliArgumentError("--samples must be at least 1")
+    return {"sampler": sampler, "steps": steps, "guidance": guidance, "style": args.style,
+            "parts": parse_parts(args.parts), "seed": args.seed}
+
+
+class ProgressBar:
+    """A tqdm bar on stderr fed by the engine's :class:`~diface_editor.engine.events.JobProgress` events."""
+
+    def __init__(self, desc: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=1, desc=desc, unit="step", file=sys.stderr, leave=True, dynamic_ncols=True)
+
+    def __call__(self, event) -> None:
+        from diface_editor.engine.events import JobProgress
+
+        if isinstance(event, JobProgress):
+            if self.bar.total != event.total:
+                self.bar.total = event.total
+            self.bar.n = event.step
+            self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def output_paths(out: Path, n: int) -> list[Path]:
+    """``out`` for one result; ``stem_1.ext .. stem_N.ext`` for several."""
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{i + 1}{out.suffix}") for i in range(n)]
+
+
+def save_results(anims, out: Path, audio) -> list[Path]:
+    """Write each animation (format from the suffix); ``.npz`` files record the audio clip."""
+    from diface_editor.core.formats import save_animation
+
+    written = []
+    for anim, path in zip(anims, output_paths(out, len(anims))):
+        opts = {"audio": audio} if path.suffix.lower() == ".npz" and getattr(audio, "path", None) else {}
+        written.append(save_animation(anim, path, **opts))
+    return written
