@@ -264,3 +264,29 @@ def test_training_with_a_feature_function_and_face_only(tmp_path):
     assert not m.has_part("head") and m.part("face").audio_dim == 2
     # the windows (75 frames) are longer than the clips (36..60 frames): padding is known, never trained on
     assert os.path.isdir(tmp_path / "run" / "checkpoints")
+
+
+def test_interrupted_training_keeps_a_checkpoint_to_resume(tmp_path, monkeypatch):
+    from diface_editor.ml import train as train_mod
+
+    data = write_pairs(tmp_path / "pairs", n=2, seed=2)
+    d = {"data": {"dir": str(data), "window_seconds": 1.0, "val_fraction": 0.0},
+         "face": {"ch": 8, "ch_mult": [1, 2]}, "head": {"ch": 8, "ch_mult": [1, 2]},
+         "train": {"steps": 5, "batch_size": 2, "ckpt_every": 100, "log_every": 1},
+         "output": {"run_dir": str(tmp_path / "run")}}
+    real_loss = train_mod.Trainer.loss
+    calls = []
+
+    def flaky(self, batch, gen, deterministic_cond=False):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_loss(self, batch, gen, deterministic_cond)
+
+    monkeypatch.setattr(train_mod.Trainer, "loss", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(train_config_from_dict(d, tmp_path), feature_fn=energy_features, progress=False)
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["step_00000002"]
+    monkeypatch.setattr(train_mod.Trainer, "loss", real_loss)
+    res = run_training(train_config_from_dict(d, tmp_path), feature_fn=energy_features, progress=False, resume=True)
+    assert res.resumed_from == 2 and res.steps == 5 and (res.bundle / "face.safetensors").is_file()

@@ -425,13 +425,15 @@ def split_train_val(pairs: list, fraction: float, seed: int) -> tuple[list, list
 # ====================================================================== batches
 @dataclass
 class Batch:
-    """One training batch (normalised, channels first)."""
+    """One training batch (normalised, channels first). Audio features are computed when the loss
+    is (so trainable encoders see their current weights)."""
 
     face: torch.Tensor | None        # (B, C, W)
     head: torch.Tensor | None        # (B, 3, W)
     face_known: torch.Tensor | None  # (B, C, W) bool
     head_known: torch.Tensor | None  # (B, 3, W) bool
-    audio: torch.Tensor              # (B, W, D)
+    clips: list[Clip]                # the B source clips
+    starts: list[int]                # first frame of each window
 
 
 class Trainer:
@@ -534,22 +536,22 @@ class Trainer:
             m |= pad[:, :, None]
             masks[pname] = m
         dev = self.device
-        audio = self.features.window(chosen, starts, W, self.fps, dev)
 
         def t(x, dtype=torch.float32):
             return None if x is None else torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1))).to(dev, dtype)
         return Batch(t(arrays.get("face")), t(arrays.get("head")), t(masks.get("face"), torch.bool),
-                     t(masks.get("head"), torch.bool), audio)
+                     t(masks.get("head"), torch.bool), chosen, starts)
 
     def loss(self, batch: Batch, gen: torch.Generator, deterministic_cond: bool = False
              ) -> tuple[torch.Tensor, dict[str, float]]:
         total = None
         logs: dict[str, float] = {}
+        audio = self.features.window(batch.clips, batch.starts, self.W, self.fps, self.device)
         for pname, part in self.parts.items():
             x0 = getattr(batch, pname)
             known = getattr(batch, f"{pname}_known")
             cm = torch.zeros(x0.shape[0], dtype=torch.bool) if deterministic_cond else None
-            loss, parts = part.diffusion.training_loss(part.denoiser, x0, known, audio=batch.audio,
+            loss, parts = part.diffusion.training_loss(part.denoiser, x0, known, audio=audio,
                                                        generator=gen, cond_mask=cm)
             total = loss if total is None else total + loss
             logs[pname] = float(loss.detach())
@@ -785,7 +787,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, feature_fn: FeatureF
                 "normalisation": {n: p.normaliser.to_dict() for n, p in trainer.parts.items()},
                 "recipe": cfg.recipe()}
 
-    step = start_step
+    step = done = saved = start_step
     try:
         for step in range(start_step + 1, o.steps + 1):
             rng = np.random.default_rng([o.seed, step])
@@ -819,10 +821,17 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, feature_fn: FeatureF
                 val_loss = _with_weights(trainer, ema, lambda: validate(trainer, val_batches))
                 history.append({"step": step, "val_loss": val_loss})
                 log.info("step %d: val loss %.5f", step, val_loss)
+            done = step
             if step % o.ckpt_every == 0 or step == o.steps:
                 save_checkpoint(cfg.run_dir, step, trainer, opt, ema, state_dict(step), o.keep_checkpoints)
+                saved = step
             if bar is not None:
                 bar.update(1)
+    except KeyboardInterrupt:
+        if done > saved:  # keep the work: `--resume` continues from here
+            save_checkpoint(cfg.run_dir, done, trainer, opt, ema, state_dict(done), o.keep_checkpoints)
+            log.warning("interrupted: checkpoint saved at step %d; continue with --resume", done)
+        raise
     finally:
         if bar is not None:
             bar.close()
