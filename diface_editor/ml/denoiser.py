@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 FlagMode = Literal["frame", "channel", "none"]
 SkipMode = Literal["add", "concat", "none"]
 AudioFold = Literal["pool", "reshape"]
+FirstSkip = Literal["infused", "embedded"]
 
 
 @dataclass
@@ -77,6 +78,9 @@ class DenoiserConfig:
         audio_fold: ``"pool"`` or ``"reshape"`` (see the module docstring).
         padding_mode: padding of the 3-tap convolutions (``"reflect"`` as in 3DiFACE, ``"zeros"``,
             ``"replicate"``).
+        first_skip: what level 0 sends to the decoder: ``"infused"`` (the output of the level-0
+            fusion conv) or ``"embedded"`` (the input projection before the timestep embedding is
+            added, as the published 3DiFACE head model does; used by its importer).
     """
 
     in_channels: int
@@ -92,6 +96,7 @@ class DenoiserConfig:
     skip_mode: SkipMode = "add"
     audio_fold: AudioFold = "pool"
     padding_mode: str = "reflect"
+    first_skip: FirstSkip = "infused"
 
     def __post_init__(self) -> None:
         self.ch_mult = tuple(int(m) for m in self.ch_mult)
@@ -110,6 +115,8 @@ class DenoiserConfig:
             problems.append(f"skip_mode must be 'add', 'concat' or 'none' (got {self.skip_mode!r})")
         if self.audio_fold not in ("pool", "reshape"):
             problems.append(f"audio_fold must be 'pool' or 'reshape' (got {self.audio_fold!r})")
+        if self.first_skip not in ("infused", "embedded"):
+            problems.append(f"first_skip must be 'infused' or 'embedded' (got {self.first_skip!r})")
         if self.padding_mode not in ("reflect", "zeros", "replicate", "circular"):
             problems.append(f"padding_mode {self.padding_mode!r} is not a torch padding mode")
         if not 0.0 <= self.dropout < 1.0:
@@ -236,6 +243,7 @@ class Encoder(nn.Module):
         super().__init__()
         w = cfg.widths()
         pm = cfg.padding_mode
+        self.first_skip = cfg.first_skip
         self.in_embed = nn.Sequential(nn.Conv1d(cfg.in_channels + cfg.n_flags, w[0], kernel_size=1), nn.SiLU())
         self.embed_timestep = TimestepEmbedder(w[0])
         self.in_infuse = InfusionBlock(w[0] + cfg.audio_width(0), w[0], pm, cfg.dropout)
@@ -247,9 +255,9 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, audio: list[torch.Tensor | None]) -> list[torch.Tensor]:
         """x (B, C+F, T), t (B,), audio[k] (B, P_k, T/2**k) or None -> features per level (skips)."""
-        h = self.in_embed(x) + self.embed_timestep(t)[:, :, None]
-        h = self.in_infuse(_cat(h, audio[0]))
-        skips = [h]
+        e = self.in_embed(x)
+        h = self.in_infuse(_cat(e + self.embed_timestep(t)[:, :, None], audio[0]))
+        skips = [e if self.first_skip == "embedded" else h]
         for k, (down, infuse) in enumerate(zip(self.mle_layers, self.infusion_layers), start=1):
             h = infuse(_cat(down(h), audio[k]))
             skips.append(h)
