@@ -20,7 +20,7 @@ Sampling lives in :mod:`diface_editor.ml.sampling`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -39,14 +39,34 @@ class DiffusionConfig:
         schedule: ``"cosine"`` (improved DDPM; 3DiFACE) or ``"linear"`` (DDPM, scaled to T).
         velocity_weight: weight of the velocity (first temporal difference) term.
         cond_drop_prob: per-sample probability of dropping the audio condition in training.
+        noise: distribution of the diffusion noise (training and sampling): ``{"type": "gaussian"}``
+            (standard normal, the default) or ``{"type": "uniform", "low": a, "high": b}`` (i.i.d.
+            uniform on [a, b); published 3DiFACE models were trained with such noise).
+        clip_x0: clamp the predicted clean motion to ``[-clip_x0, clip_x0]`` (normalised units)
+            before each sampler update, as guided-diffusion's ``clip_denoised``; ``None`` = off.
     """
 
     num_train_steps: int = 1000
     schedule: Schedule = "cosine"
     velocity_weight: float = 1.0
     cond_drop_prob: float = 0.1
+    noise: dict[str, Any] = field(default_factory=lambda: {"type": "gaussian"})
+    clip_x0: float | None = None
 
     def __post_init__(self) -> None:
+        self.noise = dict(self.noise)
+        kind = self.noise.get("type")
+        if kind == "gaussian" and set(self.noise) == {"type"}:
+            pass
+        elif kind == "uniform" and set(self.noise) == {"type", "low", "high"}:
+            self.noise = {"type": "uniform", "low": float(self.noise["low"]), "high": float(self.noise["high"])}
+            if not self.noise["low"] < self.noise["high"]:
+                raise ValueError("uniform noise needs low < high")
+        else:
+            raise ValueError(f"noise must be {{'type': 'gaussian'}} or {{'type': 'uniform', 'low': a, 'high': b}}, "
+                             f"got {self.noise!r}")
+        if self.clip_x0 is not None and not float(self.clip_x0) > 0:
+            raise ValueError("clip_x0 must be a positive number or None")
         if self.num_train_steps < 2:
             raise ValueError("num_train_steps must be >= 2")
         if self.schedule not in ("cosine", "linear"):
@@ -106,6 +126,13 @@ class GaussianDiffusion:
         """Cumulative signal fraction at integer step ``t``; ``t < 0`` means clean (1.0)."""
         return 1.0 if t < 0 else float(self.alphas_cumprod[t])
 
+    def sample_noise(self, shape, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Float32 CPU noise of ``shape`` from the configured distribution (standard normal by default)."""
+        if self.config.noise["type"] == "uniform":
+            lo, hi = self.config.noise["low"], self.config.noise["high"]
+            return torch.rand(tuple(shape), generator=generator, dtype=torch.float32) * (hi - lo) + lo
+        return torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
+
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Sample ``x_t ~ q(x_t | x0) = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise``.
 
@@ -141,7 +168,7 @@ class GaussianDiffusion:
         if t is None:
             t = torch.randint(0, self.num_train_steps, (B,), generator=generator)
         t = t.to(dev)
-        noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32).to(dev, x0.dtype)
+        noise = self.sample_noise(x0.shape, generator).to(dev, x0.dtype)
         if cond_mask is None:
             cond_mask = torch.rand(B, generator=generator) < self.config.cond_drop_prob
         cond_mask = cond_mask.to(dev)

@@ -125,6 +125,9 @@ class _Net:
                         None if self.style is None else torch.cat([self.style, self.style]))
             cond, uncond = out[:S], out[S:]
             x0 = uncond + s * (cond - uncond)
+        clip = self.part.diffusion.config.clip_x0
+        if clip is not None:
+            x0 = x0.clamp(-clip, clip)
         return torch.where(self.mask, self.known, x0)
 
 
@@ -154,7 +157,7 @@ def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio
                None if audio is None else audio.to(dev), None if style is None else style.to(dev), float(guidance))
 
     def randn() -> torch.Tensor:
-        return torch.randn((S, C, T), generator=generator, dtype=torch.float32).to(dev)
+        return diff.sample_noise((S, C, T), generator).to(dev)
 
     x = randn()
     total = len(ts)
