@@ -151,3 +151,31 @@ def test_batch_can_render_videos(tmp_path):
     assert report.ok, report.summary()
     info = probe(tmp_path / "out" / "a.mp4")
     assert int(info["video"]["nb_read_frames"]) == 9 and "audio" in info
+
+
+def test_diface_generate_on_a_folder_writes_all_formats_and_reports_the_bad_file(tmp_path, capsys):
+    """The real command on a tiny real model: two good files and a corrupt one."""
+    pytest.importorskip("torch")
+    from _engine_fakes import tiny_model, write_speech
+    from diface_editor.cli.main import main
+
+    tiny_model(train_steps=10).save(tmp_path / "model")
+    lines = tmp_path / "lines"
+    lines.mkdir()
+    write_speech(lines / "one.wav", 1.0)
+    write_speech(lines / "two.wav", 0.5)
+    (lines / "broken.wav").write_bytes(b"RIFF" + bytes(40) + b"this is not audio")
+    out = tmp_path / "out"
+    rc = main(["generate", str(lines), "-o", str(out), "--formats", "npz,glb,pc2", "--model", str(tmp_path / "model")])
+    captured = capsys.readouterr()
+    assert rc == 1  # one file failed
+    assert "2 of 3 audio files done" in captured.out and "broken.wav" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [REPORT_NAME] + [f"{s}.{e}" for s in ("one", "two") for e in ("npz", "glb", "pc2")])
+    one = load_animation(out / "one.npz")
+    assert one.n_frames == 30 and one.metadata["audio_path"].endswith("one.wav")
+    np.testing.assert_array_equal(load_animation(out / "one.glb").face, one.face)
+    # --formats belongs to folder mode
+    assert main(["generate", str(lines / "one.wav"), "-o", str(tmp_path / "x.npz"), "--formats", "glb",
+                 "--model", str(tmp_path / "model")]) == 1
+    assert "--formats is for a folder" in capsys.readouterr().err

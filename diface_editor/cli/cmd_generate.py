@@ -10,6 +10,11 @@ Examples::
     diface generate speech.wav -o take.npz
     diface generate speech.wav -o take.csv --sampler ddim --steps 10 --seed 3
     diface generate speech.wav -o take.npz --samples 4 --guidance 2
+    diface generate lines/ -o out/ --formats npz,glb,csv,mp4     # every audio file of a folder
+
+With a folder as AUDIO, OUT is the output folder and every format of ``--formats`` is written per
+audio file (``out/<stem>.<ext>``); a file that fails is reported and skipped (see
+:mod:`diface_editor.engine.batch`); the exit code is 1 when any file failed.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate facial animation for an audio file",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("audio", metavar="AUDIO", help="speech audio file (wav, flac, mp3, ...)")
+    p.add_argument("audio", metavar="AUDIO", help="speech audio file (wav, flac, mp3, ...), or a folder of them")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output animation file; its extension picks the format")
+                   help="output animation file; its extension picks the format (a folder when AUDIO is one)")
+    p.add_argument("--formats", default=None, metavar="LIST",
+                   help="folder mode: formats to write per file, e.g. npz,glb,csv,pc2,npy,mp4 (default: npz)")
+    p.add_argument("--recursive", action="store_true", help="folder mode: also audio files in sub-folders")
     add_sampling_arguments(p, samples_help="number of different takes to write (OUT_1, OUT_2, ...)")
     p.set_defaults(func=run)
 
@@ -39,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from diface_editor.engine.requests import GenerateRequest
     from diface_editor.engine.worker import Engine
 
+    if Path(args.audio).is_dir():
+        return _run_folder(args)
+    if args.formats is not None:
+        from diface_editor.cli.sampling_args import CliArgumentError
+
+        raise CliArgumentError("--formats is for a folder of audio files; for one file, OUT's extension picks the format")
     out = Path(args.output)
     clip = AudioClip.load(args.audio)
     model = load_model(args)
@@ -59,3 +73,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {w} ({n} frames, {n / model.fps:.2f} s; {info['windows']} windows, "
               f"{info['steps']} {info['sampler']} steps, {info['total_s']:.1f} s)")
     return 0
+
+
+def _run_folder(args: argparse.Namespace) -> int:
+    """AUDIO is a folder: one generation per audio file, written in every format of ``--formats``."""
+    from diface_editor.engine.batch import engine_generator, find_audio_files, parse_formats, run_batch
+    from diface_editor.engine.worker import Engine
+
+    files = find_audio_files(args.audio, recursive=args.recursive)
+    formats = parse_formats(args.formats or "npz")
+    model = load_model(args)
+    v = sampling_values(args, model)
+    engine = Engine(model, previews=False)
+    generate = engine_generator(engine, seed=v["seed"], sampler=v["sampler"], steps=v["steps"],
+                                guidance=v["guidance"], parts=v["parts"], style=v["style"], n_samples=args.samples)
+    report = run_batch(files, Path(args.output), generate, formats, root=Path(args.audio))
+    print(report.summary())
+    return 0 if report.ok else 1
