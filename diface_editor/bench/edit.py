@@ -6,8 +6,10 @@ its :class:`~diface_editor.engine.events.JobResult` arrives. Two edits, each ``-
 random places: a ``--range-s`` (2 s) range resample of face and head, and a single head keyframe
 (a new pose, ``--radius`` frames of influence, head regenerated). Because only a window around the
 edit is sampled, the 10 minute figures should match the 10 s ones. Also checks that every frame
-outside the edit came back bit-identical. Synthetic speech-like audio; the base animation is smooth
-random motion (its content does not change the cost).
+outside the edit came back bit-identical, and reports the median seam smoothness at the range
+borders (:func:`diface_editor.engine.windows.seam_report`, about 1 = no seam). Synthetic
+speech-like audio; the base animation is smooth random motion (its content does not change the
+cost).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> dict:
     from diface_editor.engine.events import JobFailed, JobResult
     from diface_editor.engine.loading import load_model, model_path
     from diface_editor.engine.requests import EditRequest
-
+    from diface_editor.engine.windows import seam_report
     from diface_editor.engine.worker import Engine
 
     if args.threads:
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> dict:
                             "context": model.spec.context}}
     rng = np.random.default_rng(0)
     outside_identical = True
+    seams: list[float] = []
     try:
         for seconds in (args.short, args.long):
             tag = f"{int(round(seconds))}s"
@@ -124,6 +127,8 @@ def run(args: argparse.Namespace) -> dict:
 
                 def check(ev) -> bool:
                     x = ev.animation
+                    seams.append(seam_report(x, {"face": [a, a + span], "head": [a, a + span]},
+                                             model.normalize)["velocity_jump"])
                     return (np.array_equal(x.face[:a], base.face[:a]) and np.array_equal(x.face[a + span:], base.face[a + span:])
                             and np.array_equal(x.head[:a], base.head[:a]) and np.array_equal(x.head[a + span:], base.head[a + span:]))
                 return req, check
@@ -150,6 +155,7 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         engine.shutdown(timeout=30)
     out["outside_bit_identical"] = bool(outside_identical)
+    out["range_edit_seam_velocity_jump"] = round(float(np.nanmedian(seams)), 3) if seams else None
     short, long_ = f"{int(round(args.short))}s", f"{int(round(args.long))}s"
     for name in ("range_edit", "keyframe_edit"):
         out[f"{name}_long_over_short"] = round(out[f"{name}_p50_ms_{long_}"] / out[f"{name}_p50_ms_{short}"], 3)

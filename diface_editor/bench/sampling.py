@@ -6,7 +6,10 @@ step counts; with held-out data (``--data``, a folder of ``<name>.npz`` + ``<nam
 the validation folder the model's recipe names) also the lip vertex error (LVE, DESIGN.md section
 10: per frame the largest lip-vertex L2 error, averaged over frames, on the default rig's lip
 vertices without head rotation, in mm; plus the squared variant in mm^2) against the ground truth
-and the diversity of two samples for the same audio. Audio features are computed once beforehand
+and the diversity of two samples for the same audio. Each row also gives the seam smoothness of
+the windowed 10 s generation (:func:`diface_editor.engine.windows.seam_report`: velocity and
+acceleration jump at window borders relative to the clip's own, worst part; about 1 = no seam).
+Audio features are computed once beforehand
 (timings are sampling only; ``features_s`` is reported separately).
 
 ``fast_sampler``/``fast_steps`` is the fastest few-step configuration whose LVE is within
@@ -123,6 +126,7 @@ def run(args: argparse.Namespace) -> dict:
     from diface_editor.core.rig import load_default_rig
     from diface_editor.engine.loading import load_model, model_path
     from diface_editor.engine.requests import GenerateRequest
+    from diface_editor.engine.windows import seam_report
     from diface_editor.engine.worker import Engine
 
     if args.threads:
@@ -155,9 +159,12 @@ def run(args: argparse.Namespace) -> dict:
     for sampler, steps in configs:
         def gen(r, sampler=sampler, steps=steps):
             return engine.run_sync(GenerateRequest(clip, seed=r, sampler=sampler, steps=steps))
-        wall, _ = _median_time(gen, args.repeats)
+        wall, res = _median_time(gen, args.repeats)
+        seams = seam_report(res.animation, res.info["borders"], model.normalize)
         row = {"sampler": sampler, "steps": steps, "wall_s": round(wall, 4),
-               "rtf": round(wall / args.seconds, 4)}
+               "rtf": round(wall / args.seconds, 4), "windows": res.info["windows"],
+               "seam_velocity_jump": round(seams["velocity_jump"], 3),
+               "seam_acceleration_jump": round(seams["acceleration_jump"], 3)}
         if rig is not None:
             errs = []
             for i, (_, gt, audio) in enumerate(pairs):

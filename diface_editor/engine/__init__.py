@@ -1,1 +1,17 @@
-"""engine layer of diface."""
+"""engine layer of diface: jobs on a worker thread (no Qt).
+
+Modules:
+
+* :mod:`.requests`: ``GenerateRequest``, ``EditRequest`` (modes ``"range"``, ``"keyframes"``,
+  ``"swap"``), ``VariantsRequest`` (frozen dataclasses).
+* :mod:`.worker`: ``Engine(model, encoder=None, on_event=None)`` with ``submit(request, doc_version)
+  -> job_id``, ``cancel()``, ``events`` (a ``queue.Queue``), ``shutdown(timeout)``, ``run_sync(request)``
+  and the cached ``features(audio, n_frames)``.
+* :mod:`.events`: ``JobStarted``, ``JobProgress``, ``JobResult``, ``JobFailed``, ``JobCancelled``.
+* :mod:`.windows`: window planning for long clips and local edits, the window driver, and the
+  seam-smoothness metric (``seam_smoothness``, ``seam_report``).
+* :mod:`.jobs`: request -> per-part plans -> result (the one code path of submit and run_sync).
+* :mod:`.backend`: the ``WindowModel`` interface the engine needs; :mod:`.motion_adapter` implements
+  it for ``ml.bundle.MotionModel``; :mod:`.loading`: ``load_model(path=None)``.
+* :mod:`.batch`: batch generation over a folder (used by ``diface render``/export).
+"""

@@ -153,7 +153,8 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     """
     t0 = time.perf_counter()
     job = plan_request(request, model)
-    steps = int(job.steps or model.default_steps(job.sampler))
+    # ddpm always runs every training step (3DiFACE's reference); a step count only applies to ddim/dpmpp
+    steps = int(model.default_steps("ddpm") if job.sampler == "ddpm" else (job.steps or model.default_steps(job.sampler)))
     target = job.target
     t_feat = time.perf_counter()
     feats = features(job.audio, target.n_frames) if job.plans else np.zeros((target.n_frames, 0), np.float32)

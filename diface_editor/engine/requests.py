@@ -58,7 +58,8 @@ class GenerateRequest:
         audio: the speech (any length).
         seed: random seed; the same seed, model and request give the same motion.
         sampler: ``"ddpm"`` (ancestral, all steps), ``"ddim"`` or ``"dpmpp"`` (few-step).
-        steps: number of sampling steps (``None``: the sampler's default from the model config).
+        steps: number of sampling steps (``None``: the sampler's default from the model config;
+            ignored by ``"ddpm"``, which always runs every training step).
         guidance: classifier-free guidance scale on the audio (1 = plain conditional).
         parts: which parts to generate; the others stay neutral (zeros).
         style: identity/style of the model's speaker set (name or index), ``None`` = the model's default.

@@ -160,6 +160,28 @@ def seam_smoothness(x: np.ndarray, borders: Sequence[int]) -> dict[str, float]:
             "n_borders": len(borders)}
 
 
+def seam_report(anim, borders: dict[str, Sequence[int]],
+                normalize: Callable[[str, np.ndarray], np.ndarray] | None = None) -> dict[str, float]:
+    """:func:`seam_smoothness` of each part of an animation at its window borders (as in a
+    :class:`~diface_editor.engine.events.JobResult`'s ``info["borders"]``), in normalised units when
+    ``normalize`` is given; the worst part's mean ratios are returned as ``velocity_jump`` and
+    ``acceleration_jump``, each part's under ``<part>_velocity_jump`` etc."""
+    out: dict[str, float] = {}
+    worst_v, worst_a = float("nan"), float("nan")
+    for part, b in borders.items():
+        x = getattr(anim, part)
+        if normalize is not None:
+            x = normalize(part, x)
+        r = seam_smoothness(x, b)
+        out[f"{part}_velocity_jump"] = r["velocity_jump"]
+        out[f"{part}_acceleration_jump"] = r["acceleration_jump"]
+        if np.isfinite(r["velocity_jump"]):
+            worst_v = r["velocity_jump"] if not np.isfinite(worst_v) else max(worst_v, r["velocity_jump"])
+            worst_a = r["acceleration_jump"] if not np.isfinite(worst_a) else max(worst_a, r["acceleration_jump"])
+    out["velocity_jump"], out["acceleration_jump"] = worst_v, worst_a
+    return out
+
+
 # ---------------------------------------------------------------------------------------- driver
 @dataclass
 class PartPlan:
