@@ -82,6 +82,19 @@ def test_tiny_hf_checkpoint_loads_by_path_and_gives_motion_rate_features(kind, t
     assert normalise_spec(enc.spec())["path"] == str(folder)
 
 
+def test_hf_layer_selection(tmp_path):
+    folder = str(_tiny_checkpoint("whisper-encoder-only", tmp_path / "w"))
+    clip = speechlike(1.0)
+    last = get_encoder({"type": "hf", "path": folder}, cache=FeatureCache()).features(clip, 30, 30.0)
+    same = get_encoder({"type": "hf", "path": folder, "layer": 2}, cache=FeatureCache()).features(clip, 30, 30.0)
+    before = get_encoder({"type": "whisper", "path": folder}, cache=FeatureCache())  # whisper default: -2
+    assert before.layer == -2
+    np.testing.assert_allclose(same, last, atol=1e-6)
+    assert not np.allclose(before.features(clip, 30, 30.0), last, atol=1e-3)
+    with pytest.raises(AudioEncoderError, match="layer 3 does not exist"):
+        get_encoder({"type": "hf", "path": folder, "layer": 3})
+
+
 def test_hf_encoders_handle_short_and_very_long_audio(tmp_path):
     for kind, long_s in (("wav2vec2", 30.0), ("whisper", 600.0)):
         enc = get_encoder({"type": "hf", "path": str(_tiny_checkpoint(kind, tmp_path / kind))}, cache=FeatureCache())
@@ -231,6 +244,21 @@ def test_shipped_whisper_encoder_is_deterministic_for_short_and_long_clips():
     # stitched windows join smoothly: no jump at the 9 s crossfade centre beyond the clip's own motion
     step = np.linalg.norm(np.diff(enc.raw_features(long), axis=0), axis=1)
     assert step[445:455].max() < 4 * np.median(step)
+
+
+@pytest.mark.skipif(not (SHIPPED_WHISPER / "model.safetensors").is_file(), reason="shipped Whisper encoder absent")
+def test_shipped_whisper_features_of_a_sentence_do_not_depend_on_where_it_sits():
+    # the same sentence alone, and 8.5 s into a clip (straddling the 8-10 s crossfade of two windows)
+    rng = np.random.default_rng(1)
+    hiss = lambda s: (rng.standard_normal(int(s * 16000)) * 0.003).astype(np.float32)  # noqa: E731
+    sentence = np.array(speechlike(3.0, seed=4).samples)
+    alone = AudioClip.from_array(np.concatenate([sentence, hiss(1.0)]), 16000)
+    later = AudioClip.from_array(np.concatenate([hiss(8.5), sentence, hiss(1.0)]), 16000)
+    enc = get_encoder({"type": "whisper"}, cache=FeatureCache())
+    a = enc.features(alone, 90, 30.0)
+    b = enc.features(later, 345, 30.0)[255:]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.mean() > 0.9  # 0.96 with the default layer -2; Whisper's last layer gives about 0.8
 
 
 # ----------------------------------------------------------------------------------------- cache

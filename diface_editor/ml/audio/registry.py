@@ -2,8 +2,10 @@
 
 Specs (every key but ``type`` optional; defaults shown):
 
-* ``{"type": "whisper", "path": "models/encoders/whisper-tiny-en", "layer": -1, "window_s": 10.0,
-  "overlap_s": 2.0}``: the shipped, frozen Whisper tiny.en encoder (dim 384).
+* ``{"type": "whisper", "path": "models/encoders/whisper-tiny-en", "layer": -2, "window_s": 10.0,
+  "overlap_s": 2.0}``: the shipped, frozen Whisper tiny.en encoder (dim 384). ``layer`` -2 is the
+  output of the layer before the last (tiny.en: the third of four): the last layer's output depends
+  strongly on where in the window a sound is (see :mod:`.hf`), the one before hardly.
 * ``{"type": "hf", "path": DIR, "layer": -1, "window_s": 10.0, "overlap_s": 2.0}``: any local
   transformers checkpoint: Whisper (full or encoder-only), wav2vec2, HuBERT, WavLM,
   data2vec-audio; frozen, loaded with ``local_files_only=True`` (dim = its hidden size).
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 WHISPER_TINY_EN = "models/encoders/whisper-tiny-en"
 
 DEFAULT_SPECS: dict[str, dict[str, Any]] = {
-    "whisper": {"type": "whisper", "path": WHISPER_TINY_EN, "layer": -1, "window_s": 10.0, "overlap_s": 2.0},
+    "whisper": {"type": "whisper", "path": WHISPER_TINY_EN, "layer": -2, "window_s": 10.0, "overlap_s": 2.0},
     "hf": {"type": "hf", "path": None, "layer": -1, "window_s": 10.0, "overlap_s": 2.0},
     "logmel": {"type": "logmel", "n_mels": 80, "channels": 128, "dim": 128, "dilations": [1, 2, 4, 8],
                "dropout": 0.0, "seed": 0, "weights": None, "prefix": ""},
