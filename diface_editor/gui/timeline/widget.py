@@ -99,7 +99,7 @@ class TimelineWidget(QtWidgets.QWidget):
         self.wave_plot.addItem(self.waveform)
         self.head_curves = []
         for name in HEAD_LABELS:
-            c = pg.PlotDataItem(pen=pg.mkPen(COLORS[name], width=1.5), name=name)
+            c = pg.PlotDataItem(pen=pg.mkPen(COLORS[name], width=1), name=name)
             c.setClipToView(True)
             c.setDownsampling(auto=True, method="peak")
             self.head_plot.addItem(c)
@@ -227,7 +227,7 @@ class TimelineWidget(QtWidgets.QWidget):
         for n in names:
             c = self.face_curves.get(n)
             if c is None:
-                c = pg.PlotDataItem(pen=pg.mkPen(colors[n], width=1.5), name=n)
+                c = pg.PlotDataItem(pen=pg.mkPen(colors[n], width=1), name=n)
                 c.setClipToView(True)
                 c.setDownsampling(auto=True, method="peak")
                 self.face_plot.addItem(c)

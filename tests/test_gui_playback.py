@@ -1,0 +1,118 @@
+"""Playback clocks (no sound device needed) and the viewport's per-frame vertex path."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+
+from diface_editor.gui.playback import AudioClock, Playback, SilentClock  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+class FakeTime:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_silent_clock_runs_pauses_and_loops():
+    now = FakeTime()
+    c = SilentClock(now)
+    c.start(1.0)
+    now.t += 0.5
+    assert c.position() == pytest.approx(1.5)
+    c.stop()
+    now.t += 10
+    assert c.position() == pytest.approx(1.5)
+    c.set_loop((1.0, 2.0))
+    c.start(1.5)
+    now.t += 0.7  # 2.2 -> wraps to 1.2
+    assert c.position() == pytest.approx(1.2)
+
+
+def _audio_clock(samples, rate=1000):
+    """An AudioClock without a device: only its state and callback (what PortAudio would call)."""
+    c = object.__new__(AudioClock)
+    c.rate = rate
+    c._samples = np.asarray(samples, np.float32)
+    c._lock = threading.Lock()
+    c._pos, c._playing, c._loop, c._grain_end = 0, False, None, 0
+
+    class S:
+        latency = 0.0
+
+    c._stream = S()
+    return c
+
+
+def test_audio_clock_callback_plays_loops_and_scrubs():
+    c = _audio_clock(np.arange(100))
+    out = np.empty((30, 1), np.float32)
+    c._callback(out, 30, None, None)
+    assert not out.any() and c.position() == 0.0  # paused: silence, clock stands still
+    c.start(0.010)  # sample 10
+    c._callback(out, 30, None, None)
+    assert np.array_equal(out[:, 0], np.arange(10, 40)) and c.position() == pytest.approx(0.040)
+    c.set_loop((0.030, 0.050))  # samples 30..49
+    c._pos = 45
+    c._callback(out, 30, None, None)
+    assert np.array_equal(out[:, 0], np.r_[45:50, 30:50, 30:35])
+    c.set_loop(None)
+    c._pos = 90
+    c._callback(out, 30, None, None)  # end of clip: the rest is silence, the clock keeps running
+    assert np.array_equal(out[:10, 0], np.arange(90, 100)) and not out[10:].any()
+    assert c.position() == pytest.approx(0.120)
+    c.stop()
+    c.scrub(0.020)
+    c._callback(out, 30, None, None)
+    n = int(0.07 * 1000)  # one grain: 70 samples, then silence
+    assert np.array_equal(out[:, 0], np.arange(20, 50))
+    c._callback(out, 30, None, None)
+    c._callback(out, 30, None, None)
+    assert np.array_equal(out[:n - 60, 0], np.arange(80, 20 + n)) and not out[n - 60:].any()
+
+
+def test_playback_stops_at_end_without_loop(qtbot):
+    pb = Playback()
+    now = FakeTime()
+    pb.set_clock(SilentClock(now))
+    pb.set_duration(2.0)
+    pb.set_loop_enabled(False)
+    pb.seek(1.5)
+    pb.play()
+    assert pb.playing
+    now.t += 0.8
+    with qtbot.waitSignal(pb.playing_changed, timeout=2000):
+        pass
+    assert not pb.playing and pb.time == 2.0
+    pb.play()  # at the end: starts over
+    assert pb.time == 0.0
+    pb.close()
+
+
+def test_viewport_frame_matches_rig(qtbot):
+    pytest.importorskip("vispy")
+    from _gui_support import make_rig
+    from diface_editor.core.animation import Animation
+    from diface_editor.core.document import Document
+    from diface_editor.gui.viewport import Viewport
+
+    rig = make_rig()
+    rng = np.random.default_rng(0)
+    anim = Animation(30.0, rng.random((5, 52), dtype=np.float32), (0.3 * rng.standard_normal((5, 3))).astype(np.float32))
+    v = Viewport(rig)
+    qtbot.addWidget(v)
+    v.set_document(Document(anim))
+    for f in range(5):
+        np.testing.assert_allclose(v.frame_vertices(anim, f), rig.vertices(anim.slice(f, f + 1))[0], atol=2e-6)
+    v.set_time(3 / 30)
+    assert v.current_frame() == 3
+    np.testing.assert_allclose(v._md.get_vertices(), rig.vertices(anim.slice(3, 4))[0], atol=2e-6)
+    v.close_canvas()
