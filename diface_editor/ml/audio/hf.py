@@ -204,6 +204,11 @@ class WhisperWindowEncoder(FrozenHFEncoder):
         sd = dict(sd)
         sd["embed_positions.weight"] = sd["embed_positions.weight"][:positions]
         enc.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+        n = config.encoder_layers
+        keep = self.layer % (n + 1)
+        if keep < n:  # an inner layer: drop the layers after it (and the final LayerNorm) instead of running them
+            enc.layers = enc.layers[:keep]
+            enc.layer_norm = torch.nn.Identity()
         self.encoder = enc.eval().requires_grad_(False).to(device)
         self.positions = positions
         self.win_samples = positions * 320                       # 2 mel frames of 160 samples per position
@@ -226,10 +231,8 @@ class WhisperWindowEncoder(FrozenHFEncoder):
                 wavs.append(w)
             mel = self.feature_extractor(wavs, sampling_rate=SAMPLE_RATE, padding="max_length",
                                          max_length=self.win_samples, return_tensors="np").input_features
-            with torch.no_grad():
-                out = self.encoder(torch.from_numpy(np.asarray(mel, np.float32)).to(self.device),
-                                   output_hidden_states=self.layer != -1)
-                h = self._pick(out)
+            with torch.no_grad():  # the encoder ends at the chosen layer (see __init__)
+                h = self.encoder(torch.from_numpy(np.asarray(mel, np.float32)).to(self.device)).last_hidden_state
             chunks += list(h.to("cpu", torch.float32).numpy())
         total = max(1, math.ceil(N / 320))
         return stitch(chunks, [s // 320 for s in starts], total)
