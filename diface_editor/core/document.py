@@ -9,8 +9,9 @@ animation state.
 Changing the motion or keyframes goes through :mod:`diface_editor.core.commands` (undoable); those
 call the low-level mutators here (:meth:`Document.write_frames`, :meth:`Document.replace_animation`,
 :meth:`Document.replace_keyframes`), which bump :attr:`Document.version` and emit events.
-``version`` increases monotonically on every content change (undo included) and never repeats, so
-a job computed from version ``v`` is stale as soon as ``doc.version != v``.
+``version`` increases monotonically on every content change (undo included) and never repeats,
+not even across documents (one process-wide counter), so a job computed from version ``v`` is
+stale as soon as ``doc.version != v``, whichever document is open by then.
 
 Events (``doc.events.<name>.connect(callback)``; every event has ``.type`` and ``.source``):
 
@@ -25,7 +26,9 @@ Events (``doc.events.<name>.connect(callback)``; every event has ``.type`` and `
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +46,14 @@ if TYPE_CHECKING:  # core.audio is numpy-only too; imported lazily so the docume
 log = logging.getLogger(__name__)
 
 SAMPLERS = ("dpmpp", "ddim", "ddpm")
+
+_VERSIONS = itertools.count(1)
+_VERSIONS_LOCK = threading.Lock()
+
+
+def _next_version() -> int:
+    with _VERSIONS_LOCK:
+        return next(_VERSIONS)
 
 
 class DocumentError(DifaceError, ValueError):
@@ -133,7 +144,7 @@ class Document:
                  selection: tuple[int, int] | None = None, model_id: str = "default",
                  sampler: SamplerSettings | None = None, metadata: dict[str, str] | None = None) -> None:
         self.events = EmitterGroup(self, ("animation", "keyframes", "selection", "audio", "settings", "version"))
-        self._version = 0
+        self._version = _next_version()
         self._audio = audio
         if audio_path is None and audio is not None and getattr(audio, "path", None):
             audio_path = audio.path
@@ -166,7 +177,7 @@ class Document:
     # ------------------------------------------------------------------ read-only state
     @property
     def version(self) -> int:
-        """Content version: increases by at least one on every change of motion, keyframes or audio."""
+        """Content version: increases on every change of motion, keyframes or audio; unique per process."""
         return self._version
 
     @property
@@ -236,7 +247,7 @@ class Document:
 
     # ------------------------------------------------------------------ low-level mutators
     def _bump(self) -> None:
-        self._version += 1
+        self._version = _next_version()
         self.events.version.emit(version=self._version)
 
     def write_frames(self, start: int, face: np.ndarray | None = None, head: np.ndarray | None = None,

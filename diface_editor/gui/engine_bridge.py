@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from PySide6 import QtCore
 
 from diface_editor.core.commands import apply_result
@@ -40,6 +41,25 @@ def model_status(model_id: str) -> tuple[bool, str]:
         return True, f"model {p.name} ({p})"
     return False, (f"No motion model is installed at {p}: train one with 'diface train' or copy a model "
                    f"bundle folder there, then try again.")
+
+
+def transcript_for(audio_path: Path | None) -> Path | None:
+    """A transcript beside the audio: same name with ``.txt`` (or ``.lab``), if it exists."""
+    if audio_path is None:
+        return None
+    for ext in (".txt", ".lab"):
+        p = Path(audio_path).with_suffix(ext)
+        if p.is_file():
+            return p
+    return None
+
+
+def teacher_available() -> bool:
+    """Whether the procedural teacher lip sync (``diface_editor.synth``) is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("diface_editor.synth.teacher", "diface_editor.synth.align"))
 
 
 class _ModelLoadFailed:
@@ -97,11 +117,13 @@ class EngineBridge(QtCore.QObject):
         self._labels: dict[int, str] = {}
         self._busy = False
         self._t_submit = 0.0
+        self._teacher: threading.Thread | None = None
 
     # ------------------------------------------------------------------ binding
     def set_document(self, doc: Document | None, undo_stack) -> None:
         """Work for ``doc``; results are pushed on ``undo_stack`` (``push_command(cmd)``). Cancels jobs."""
         self.cancel()
+        self._latest_job = None  # results of jobs for the previous document are never applied
         self.doc = doc
         self.undo_stack = undo_stack
 
@@ -195,6 +217,42 @@ class EngineBridge(QtCore.QObject):
 
         return self.submit(make, "resample selection")
 
+    def teacher_lipsync(self, transcript: str) -> bool:
+        """Baseline without a model: align ``transcript`` with the audio (pocketsphinx) and animate the
+        phones with the procedural teacher (:mod:`diface_editor.synth.teacher`), on a helper thread."""
+        doc = self.doc
+        if doc is None or doc.audio is None:
+            self.failed.emit(0, "There is no audio to lip-sync: open an audio file first.")
+            return False
+        if not transcript.strip():
+            self.failed.emit(0, "The transcript is empty.")
+            return False
+        if self._teacher is not None and self._teacher.is_alive():
+            return False
+        audio, version, seed = doc.audio, doc.version, int(doc.sampler.seed)
+
+        def work():
+            try:
+                from diface_editor.synth.align import align
+                from diface_editor.synth.teacher import animate
+
+                samples = np.asarray(audio.samples, np.float32)
+                al = align(samples, int(audio.sample_rate), transcript)
+                anim = animate(al.phones, duration=float(audio.duration), samples=samples,
+                               sample_rate=int(audio.sample_rate), seed=seed)
+                self._event.emit(("teacher", version, anim, None))
+            except DifaceError as e:
+                self._event.emit(("teacher", version, None, str(e)))
+            except Exception as e:  # noqa: BLE001 - shown to the user, logged with the traceback
+                log.exception("teacher lip sync failed")
+                self._event.emit(("teacher", version, None, f"the lip sync failed ({type(e).__name__}: {e})"))
+
+        self.status.emit("Aligning the transcript and animating…")
+        self._set_busy(True)
+        self._teacher = threading.Thread(target=work, name="diface-teacher", daemon=True)
+        self._teacher.start()
+        return True
+
     def submit(self, make_request: Callable[[], Any], label: str) -> bool:
         """Submit ``make_request()`` for the current document version (after loading the model if needed).
 
@@ -235,14 +293,15 @@ class EngineBridge(QtCore.QObject):
         if self.engine is not None:
             self.engine.cancel()
         self.preview.emit(None)
-        if self._loader is None or not self._loader.is_alive():
+        if not any(t is not None and t.is_alive() for t in (self._loader, self._teacher)):
             self._set_busy(False)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Cancel everything and join the model loader and the engine's worker thread."""
         self._queued = None
-        if self._loader is not None:
-            self._loader.join(timeout)
+        for t in (self._loader, self._teacher):
+            if t is not None:
+                t.join(timeout)
         if self.engine is not None:
             if not self.engine.shutdown(timeout):
                 log.warning("the engine's worker did not stop within %.0f s", timeout)
@@ -261,6 +320,22 @@ class EngineBridge(QtCore.QObject):
                 self._submit_queued()
             else:
                 self._set_busy(False)
+            return
+        if isinstance(ev, tuple) and ev and ev[0] == "teacher":
+            _, version, anim, message = ev
+            self._set_busy(False)
+            if message is not None:
+                self.failed.emit(0, message)
+            elif self.doc is None or self.doc.version != version:
+                self.result_discarded.emit(0, "the document changed while it was computed")
+            else:
+                try:
+                    self.undo_stack.push_command(apply_result(self.doc, anim, None, text="lip sync from transcript"))
+                except DifaceError as e:
+                    self.failed.emit(0, str(e))
+                    return
+                self.status.emit("Lip sync from the transcript: done.")
+                self.result_applied.emit(0)
             return
         if isinstance(ev, _ModelLoadFailed):
             self._queued = None

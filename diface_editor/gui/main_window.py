@@ -23,8 +23,9 @@ from diface_editor.core.errors import DifaceError
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
 from diface_editor.core.paths import resource
 from diface_editor.core.project import PROJECT_SUFFIX, is_project_file, load_project, save_project
+from diface_editor.gui import icons
 from diface_editor.gui.dialogs import show_error, show_message
-from diface_editor.gui.engine_bridge import EngineBridge, resolve_model_path
+from diface_editor.gui.engine_bridge import EngineBridge, resolve_model_path, teacher_available, transcript_for
 from diface_editor.gui.panels import GeneratePanel, TransportBar, format_time
 from diface_editor.gui.playback import Playback
 from diface_editor.gui.settings import EditorSettings, autosave_dir
@@ -53,7 +54,8 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Shift+Left / Shift+Right", "Back / forward 10 frames"), ("L", "Loop playback on/off"),
     ("I", "Add keyframe (head + face) at the playhead"), ("Delete", "Delete keyframes at the playhead"),
     ("Ctrl+A / Alt+A", "Select the whole clip / clear the selection"),
-    ("Ctrl+G", "Generate"), ("Ctrl+R", "Resample the selection"), ("Esc", "Cancel generation"),
+    ("Ctrl+G", "Generate (or, without a model: Generate > Lip Sync from Transcript)"),
+    ("Ctrl+R", "Resample the selection"), ("Esc", "Cancel generation"),
     ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"), ("Ctrl+O / Ctrl+S / Ctrl+Shift+S", "Open / save / save as"),
     ("Ctrl+E", "Export"), ("F", "Reset the 3-D view"), ("= / - / Ctrl+0", "Zoom timeline in / out / fit"),
     ("Mouse (timeline)", "wheel zoom · Shift+wheel or middle-drag pan · click seek · drag select · "
@@ -145,16 +147,16 @@ class MainWindow(QtWidgets.QMainWindow):
         A("save", "&Save", self.save, QtGui.QKeySequence.Save, "Save the project", SP.SP_DialogSaveButton)
         A("save_as", "Save &As…", self.save_as, "Ctrl+Shift+S", "Save the project under a new name")
         A("export", "&Export…", self.export_dialog, "Ctrl+E", "Export the animation (glTF, Live Link CSV, .npy, ...)",
-          SP.SP_ArrowUp)
+          icons.icon("export"))
         A("recover", "Recover Autosave…", self.recover_dialog, None, "Open a project from the autosave folder")
         A("quit", "&Quit", self.close, QtGui.QKeySequence.Quit, "Quit diface")
         self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
         self.undo_action.setShortcuts([QtGui.QKeySequence("Ctrl+Z")])
-        self.undo_action.setIcon(self.style().standardIcon(SP.SP_ArrowBack))
+        self.undo_action.setIcon(icons.icon("undo"))
         self.undo_action.setToolTip("Undo (Ctrl+Z)")
         self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
         self.redo_action.setShortcuts([QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")])
-        self.redo_action.setIcon(self.style().standardIcon(SP.SP_ArrowForward))
+        self.redo_action.setIcon(icons.icon("redo"))
         self.redo_action.setToolTip("Redo (Ctrl+Shift+Z)")
         for a in (self.undo_action, self.redo_action):
             self.addAction(a)
@@ -178,10 +180,12 @@ class MainWindow(QtWidgets.QMainWindow):
         loop.blockSignals(True)
         loop.setChecked(self.playback.loop_enabled)
         loop.blockSignals(False)
-        A("generate", "&Generate", self.generate, "Ctrl+G", "Generate motion for the whole clip", SP.SP_MediaSeekForward)
+        A("generate", "&Generate", self.generate, "Ctrl+G", "Generate motion for the whole clip", icons.icon("generate"))
         A("resample", "&Resample Selection", self.resample_selection, "Ctrl+R",
           "Regenerate the selected range (the rest stays as it is)")
         A("cancel", "&Cancel", self.bridge.cancel, "Esc", "Cancel the running generation", SP.SP_BrowserStop)
+        A("lipsync", "&Lip Sync from Transcript…", self.lipsync_from_transcript, None,
+          "Without a model: align a transcript with the audio and animate it with the procedural teacher")
         A("choose_model", "Choose &Model Folder…", self.choose_model_dialog, None, "Use another model bundle")
         A("reset_camera", "&Reset Camera", lambda: self.viewport.reset_camera(), "F", "Frame the head again")
         A("zoom_in", "Zoom Timeline &In", lambda: self.timeline.zoom(1.5), ["=", "+"], "Zoom the timeline in")
@@ -214,9 +218,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history = QtWidgets.QUndoView(self.undo_group)
         self.history.setEmptyLabel("<opened>")
         self.history_dock = self._dock("History", self.history, QtCore.Qt.RightDockWidgetArea)
-        self.tabifyDockWidget(self.generate_dock, self.history_dock)
-        self.generate_dock.raise_()
-        self.resizeDocks([self.curves_dock, self.generate_dock], [220, 270], QtCore.Qt.Horizontal)
+        self.splitDockWidget(self.generate_dock, self.history_dock, QtCore.Qt.Vertical)
+        self.resizeDocks([self.curves_dock, self.generate_dock], [220, 280], QtCore.Qt.Horizontal)
+        self.resizeDocks([self.generate_dock, self.history_dock], [560, 240], QtCore.Qt.Vertical)
 
     def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
         d = QtWidgets.QDockWidget(title, self)
@@ -258,6 +262,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m = mb.addMenu("&Generate")
         m.addActions([a["generate"], a["resample"], a["cancel"]])
         m.addSeparator()
+        if teacher_available():
+            m.addAction(a["lipsync"])
         m.addAction(a["choose_model"])
         m = mb.addMenu("&View")
         m.addAction(a["reset_camera"])
@@ -278,7 +284,12 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setToolButtonStyle(QtCore.Qt.ToolButtonTextBesideIcon)
         tb.addActions([a["open"], a["save"]])
         tb.addSeparator()
-        tb.addActions([a["undo"], a["redo"]])
+        for key in ("undo", "redo"):  # icon only: their text names the command ("Undo generate")
+            b = QtWidgets.QToolButton()
+            b.setDefaultAction(a[key])
+            b.setToolButtonStyle(QtCore.Qt.ToolButtonIconOnly)
+            b.setAutoRaise(True)
+            tb.addWidget(b)
         tb.addSeparator()
         tb.addActions([a["generate"], a["cancel"]])
         tb.addSeparator()
@@ -370,7 +381,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_title(self) -> None:
         if self.doc is None:
             return
-        self.setWindowTitle(f"{self.doc.title}{' *' if self.is_modified() else ''} — {APP_NAME}")
+        self.setWindowTitle(f"{self.doc.title}[*] — {APP_NAME}")
         self.setWindowModified(self.is_modified())
 
     def _update_enabled(self) -> None:
@@ -382,6 +393,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel.generate_button.setEnabled(a["generate"].isEnabled())
         self.panel.resample_button.setEnabled(a["resample"].isEnabled())
         a["cancel"].setEnabled(self.bridge.busy)
+        a["lipsync"].setEnabled(has_audio and not self.bridge.busy)
 
     # ================================================================== open / save
     def open_dialog(self) -> None:
@@ -420,8 +432,11 @@ class MainWindow(QtWidgets.QMainWindow):
         fresh = not is_project_file(path)
         if (self.auto_generate if generate is None else generate) and fresh and doc.audio is not None:
             ok, _why = self.bridge.model_available()
+            transcript = transcript_for(doc.audio_path)
             if ok:
                 self.generate()
+            elif transcript is not None and teacher_available():
+                self.lipsync_from_transcript(transcript)
             elif generate:
                 self.generate()  # explicitly asked: the bridge explains why it cannot
         return True
@@ -560,8 +575,35 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ================================================================== generation
     def generate(self) -> None:
-        if self.doc is not None:
-            self.bridge.generate()
+        if self.doc is None:
+            return
+        ok, why = self.bridge.model_available()
+        if not ok and self.doc.audio is not None and teacher_available():
+            self.error("Cannot generate", why + " Without a model, Generate > Lip Sync from Transcript animates "
+                       "the speech from a transcript (a .txt file).")
+            return
+        self.bridge.generate()
+
+    def lipsync_from_transcript(self, transcript: Path | None = None) -> None:
+        """Teacher lip sync (no model needed) from ``transcript`` (default: the .txt beside the audio,
+        else ask for a file)."""
+        if self.doc is None or self.doc.audio is None:
+            self.error("Cannot lip-sync", "open an audio file first.")
+            return
+        path = transcript or transcript_for(self.doc.audio_path)
+        if path is None:
+            start = str(self.doc.audio_path.parent) if self.doc.audio_path else self.settings.last_dir
+            name, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Transcript of the Speech", start or "",
+                                                            "Text (*.txt *.lab);;All files (*)")
+            if not name:
+                return
+            path = Path(name)
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            self.error("Cannot read the transcript", f"cannot read {path}: {e.strerror or e}")
+            return
+        self.bridge.teacher_lipsync(text)
 
     def resample_selection(self) -> None:
         if self.doc is not None:

@@ -148,13 +148,14 @@ class Viewport(QtWidgets.QWidget):
         t = self.rig.template
         lo, hi = t.min(0), t.max(0)
         c = (lo + hi) / 2
+        c[1] += 0.06 * (hi[1] - lo[1])  # look a little above the middle: the face, not the neck
         # rig (x, y, z) -> scene (x, -z, y)
         cam.center = (float(c[0]), float(-c[2]), float(c[1]))
         radius = float(np.linalg.norm(hi - lo) / 2)
         cam.azimuth = DEFAULT_AZIMUTH
         cam.elevation = DEFAULT_ELEVATION
         cam.fov = DEFAULT_FOV
-        cam.scale_factor = radius * 2.05
+        cam.scale_factor = radius * 1.75
         cam.distance = None
         self.canvas.update()
 
