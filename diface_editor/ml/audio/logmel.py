@@ -49,7 +49,7 @@ class _Block(nn.Module):
 class LogMelNet(nn.Module):
     """(B, L, n_mels) log-mel at 100 Hz -> (B, ceil(L / 2), dim) features at 50 Hz."""
 
-    def __init__(self, n_mels: int = 80, channels: int = 128, dim: int = 128,
+    def __init__(self, n_mels: int = 80, channels: int = 64, dim: int = 128,
                  dilations: tuple[int, ...] = (1, 2, 4, 8), dropout: float = 0.0) -> None:
         super().__init__()
         self.inp = nn.Conv1d(n_mels, channels, 3, padding=1)
@@ -76,7 +76,7 @@ class LogMelEncoder(AudioEncoder):
     stride = 2
     disk_cache = False
 
-    def __init__(self, *, n_mels: int = 80, channels: int = 128, dim: int = 128,
+    def __init__(self, *, n_mels: int = 80, channels: int = 64, dim: int = 128,
                  dilations: tuple[int, ...] | list[int] = (1, 2, 4, 8), dropout: float = 0.0, seed: int = 0,
                  device: torch.device, cache=None, weights: str | None = None, prefix: str = "") -> None:
         dilations = tuple(int(d) for d in dilations)

@@ -9,7 +9,7 @@ Specs (every key but ``type`` optional; defaults shown):
 * ``{"type": "hf", "path": DIR, "layer": -1, "window_s": 10.0, "overlap_s": 2.0}``: any local
   transformers checkpoint: Whisper (full or encoder-only), wav2vec2, HuBERT, WavLM,
   data2vec-audio; frozen, loaded with ``local_files_only=True`` (dim = its hidden size).
-* ``{"type": "logmel", "n_mels": 80, "channels": 128, "dim": 128, "dilations": [1, 2, 4, 8],
+* ``{"type": "logmel", "n_mels": 80, "channels": 64, "dim": 128, "dilations": [1, 2, 4, 8],
   "dropout": 0.0, "seed": 0, "weights": null, "prefix": ""}``: the learned log-mel encoder
   (trainable; ``weights`` names a safetensors file holding its state dict, keys optionally
   under ``prefix``, e.g. ``"audio_encoder."`` in the bundle's main weights file).
@@ -41,7 +41,7 @@ WHISPER_TINY_EN = "models/encoders/whisper-tiny-en"
 DEFAULT_SPECS: dict[str, dict[str, Any]] = {
     "whisper": {"type": "whisper", "path": WHISPER_TINY_EN, "layer": -2, "window_s": 10.0, "overlap_s": 2.0},
     "hf": {"type": "hf", "path": None, "layer": -1, "window_s": 10.0, "overlap_s": 2.0},
-    "logmel": {"type": "logmel", "n_mels": 80, "channels": 128, "dim": 128, "dilations": [1, 2, 4, 8],
+    "logmel": {"type": "logmel", "n_mels": 80, "channels": 64, "dim": 128, "dilations": [1, 2, 4, 8],
                "dropout": 0.0, "seed": 0, "weights": None, "prefix": ""},
 }
 
