@@ -275,6 +275,9 @@ def test_cache_returns_identical_arrays_without_recomputing(tmp_path, monkeypatc
     assert b is a and len(calls) == 1
     same_audio = AudioClip.from_array(np.array(clip.samples), clip.sample_rate)  # another object, same content
     assert enc.features(same_audio, 60, 30.0) is a and len(calls) == 1
+    assert enc.features((clip.samples, clip.sample_rate), 60, 30.0) is a  # a (samples, rate) pair works too
+    with pytest.raises(AudioEncoderError, match="AudioClip"):
+        enc.features(clip.samples, 60, 30.0)
     assert enc.features(clip, 45, 30.0).shape == (45, 32) and len(calls) == 1  # new frame count: raw reused
     with pytest.raises(ValueError):
         a[0, 0] = 1.0  # cached arrays are read-only

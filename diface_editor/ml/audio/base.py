@@ -55,16 +55,20 @@ def spec_hash(d: dict[str, Any], n: int = 10) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
-def clip_samples(clip) -> tuple[np.ndarray, str]:
-    """``(samples at 16 kHz (N,) float32, content hash)`` of an AudioClip or a ``(samples, rate)`` pair."""
+def as_clip(clip):
+    """An AudioClip from an AudioClip or a ``(samples, rate)`` pair."""
     if isinstance(clip, tuple) and len(clip) == 2:
         from diface_editor.core.audio import AudioClip
 
-        clip = AudioClip.from_array(np.asarray(clip[0]), int(clip[1]))
-    try:
-        return np.asarray(clip.resampled(SAMPLE_RATE), dtype=np.float32), str(clip.sha256)
-    except AttributeError:
-        raise AudioEncoderError(f"expected an AudioClip or a (samples, rate) pair, got {type(clip).__name__}") from None
+        return AudioClip.from_array(np.asarray(clip[0]), int(clip[1]))
+    if not (hasattr(clip, "resampled") and hasattr(clip, "sha256")):
+        raise AudioEncoderError(f"expected an AudioClip or a (samples, rate) pair, got {type(clip).__name__}")
+    return clip
+
+
+def clip_samples(clip) -> np.ndarray:
+    """(N,) float32 samples of an AudioClip at 16 kHz (resampled once per clip object)."""
+    return np.asarray(clip.resampled(SAMPLE_RATE), dtype=np.float32)
 
 
 def interpolate_at(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
@@ -192,9 +196,9 @@ class AudioEncoder(ABC):
 
         ``clip``: an :class:`~diface_editor.core.audio.AudioClip` (or a ``(samples, rate)`` pair).
         """
-        samples, sha = clip_samples(clip)
-        return self.cache.get_or_compute(("raw", self.id, sha), lambda: self._compute_raw(samples),
-                                         disk=self.disk_cache)
+        clip = as_clip(clip)  # resampled only when the cache misses
+        return self.cache.get_or_compute(("raw", self.id, clip.sha256),
+                                         lambda: self._compute_raw(clip_samples(clip)), disk=self.disk_cache)
 
     def crop_length(self, n_frames: int, fps: float) -> int:
         """Raw frames in a crop for ``n_frames`` motion frames at ``fps`` (independent of the start)."""
@@ -239,8 +243,8 @@ class AudioEncoder(ABC):
         feature. Computed without gradients (encoder in eval mode).
         """
         n_frames, fps = int(n_frames), float(fps)
-        samples, sha = clip_samples(clip)
-        key = ("feat", self.id, self._weights_tag(), sha, n_frames, repr(fps))
+        clip = as_clip(clip)
+        key = ("feat", self.id, self._weights_tag(), clip.sha256, n_frames, repr(fps))
 
         def compute() -> np.ndarray:
             raw = self.raw_features(clip)
