@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parents[1] / "diface_editor"
 QT = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "vispy", "superqt", "qtpy")
 RULES = {
     "core": QT + ("torch", "transformers", "diffusers", "diface_editor.ml", "diface_editor.engine",
-                  "diface_editor.gui", "diface_editor.cli"),
+                  "diface_editor.gui", "diface_editor.cli", "diface_editor.render", "diface_editor.synth"),
     "ml": QT + ("diface_editor.engine", "diface_editor.gui", "diface_editor.cli"),
     "engine": QT + ("diface_editor.gui", "diface_editor.cli"),
     "cli": QT + ("diface_editor.gui",),

@@ -126,7 +126,7 @@ def _part_colours(rig) -> np.ndarray | None:
     if "part_labels" not in extra or "part_names" not in extra:
         return None
     # the palette lives with the renderer's geometry helpers (numpy only), so exports and videos match
-    from diface_editor.render.geometry import vertex_colours
+    from diface_editor.core.geometry import vertex_colours
 
     srgb = vertex_colours(rig.n_vertices, extra["part_labels"], tuple(str(n) for n in extra["part_names"]))
     # the palette holds display (sRGB) colours; glTF's COLOR_0 is linear
