@@ -104,8 +104,26 @@ def test_hf_encoders_handle_short_and_very_long_audio(tmp_path):
         x = rng.standard_normal(int(long_s * 16000)).astype(np.float32) * 0.1
         x *= np.repeat(rng.uniform(0, 1, x.size // 1600 + 1), 1600)[:x.size].astype(np.float32)
         n = int(long_s * 30)
-        f = enc.features(AudioClip.from_array(x, 16000), n, 30.0)
+        seen = []
+        f = enc.features(AudioClip.from_array(x, 16000), n, 30.0, progress=lambda d, t: seen.append((d, t)))
         assert f.shape == (n, 32) and np.isfinite(f).all()
+        total = seen[-1][1]
+        assert seen[-1] == (total, total) and total == len(window_starts(x.size, enc.win_samples, enc.hop_samples))
+        if long_s == 600.0:
+            assert total == 75 and len(seen) > 2
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done, total):
+        if done > 0:
+            raise Cancelled
+
+    cache = FeatureCache()
+    enc = get_encoder({"type": "hf", "path": str(tmp_path / "whisper")}, cache=cache)
+    with pytest.raises(Cancelled):  # a cancelled computation leaves nothing in the cache
+        enc.features(speechlike(90.0), 100, 30.0, progress=cancel)  # 11 windows: batches of 8
+    assert len(cache) == 0
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
@@ -268,7 +286,7 @@ def test_cache_returns_identical_arrays_without_recomputing(tmp_path, monkeypatc
     enc = get_encoder({"type": "hf", "path": str(folder)}, cache=FeatureCache(disk_dir=disk))
     calls = []
     orig = type(enc)._compute_raw
-    monkeypatch.setattr(type(enc), "_compute_raw", lambda self, s: calls.append(1) or orig(self, s))
+    monkeypatch.setattr(type(enc), "_compute_raw", lambda self, s, p=None: calls.append(1) or orig(self, s, p))
     clip = speechlike(2.0)
     a = enc.features(clip, 60, 30.0)
     b = enc.features(clip, 60, 30.0)

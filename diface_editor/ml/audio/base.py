@@ -32,6 +32,7 @@ import json
 import logging
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,9 @@ from torch import nn
 from diface_editor.core.errors import DifaceError
 
 log = logging.getLogger(__name__)
+
+#: ``progress(done, total)`` callback type (analysis windows done / total).
+Progress = Callable[[int, int], None]
 
 #: Every encoder here consumes 16 kHz mono audio.
 SAMPLE_RATE = 16000
@@ -124,8 +128,8 @@ class AudioEncoder(ABC):
 
     # ------------------------------------------------------------------ to implement
     @abstractmethod
-    def _compute_raw(self, samples: np.ndarray) -> np.ndarray:
-        """(N,) float32 16 kHz samples -> (T_raw, raw_dim) float32."""
+    def _compute_raw(self, samples: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """(N,) float32 16 kHz samples -> (T_raw, raw_dim) float32; calls ``progress(done, total)``."""
 
     def _native(self, seg: torch.Tensor) -> torch.Tensor:
         """(B, L, raw_dim) raw crop -> (B, L_native, dim) native-rate features, native frame k at
@@ -191,14 +195,18 @@ class AudioEncoder(ABC):
         return self._cache
 
     # ------------------------------------------------------------------ public API
-    def raw_features(self, clip) -> np.ndarray:
+    def raw_features(self, clip, *, progress: Progress | None = None) -> np.ndarray:
         """Fixed (non-trainable) features of a whole clip, (T_raw, raw_dim) float32, read-only, cached.
 
         ``clip``: an :class:`~diface_editor.core.audio.AudioClip` (or a ``(samples, rate)`` pair).
+        ``progress(done, total)`` is called after each batch of analysis windows when the features
+        are computed (not on a cache hit); an exception it raises (e.g. to cancel) propagates and
+        nothing is cached.
         """
         clip = as_clip(clip)  # resampled only when the cache misses
         return self.cache.get_or_compute(("raw", self.id, clip.sha256),
-                                         lambda: self._compute_raw(clip_samples(clip)), disk=self.disk_cache)
+                                         lambda: self._compute_raw(clip_samples(clip), progress),
+                                         disk=self.disk_cache)
 
     def crop_length(self, n_frames: int, fps: float) -> int:
         """Raw frames in a crop for ``n_frames`` motion frames at ``fps`` (independent of the start)."""
@@ -236,18 +244,19 @@ class AudioEncoder(ABC):
     def _weights_tag(self) -> str:
         return self.weights_hash() if self.trainable else ""
 
-    def features(self, clip, n_frames: int, fps: float) -> np.ndarray:
+    def features(self, clip, n_frames: int, fps: float, *, progress: Progress | None = None) -> np.ndarray:
         """Motion-rate features of a clip: (n_frames, dim) float32, read-only, cached.
 
         Frame ``i`` is at ``i / fps`` seconds; frames past the end of the audio repeat the last
-        feature. Computed without gradients (encoder in eval mode).
+        feature. Computed without gradients (encoder in eval mode). ``progress``: see
+        :meth:`raw_features`.
         """
         n_frames, fps = int(n_frames), float(fps)
         clip = as_clip(clip)
         key = ("feat", self.id, self._weights_tag(), clip.sha256, n_frames, repr(fps))
 
         def compute() -> np.ndarray:
-            raw = self.raw_features(clip)
+            raw = self.raw_features(clip, progress=progress)
             seg, times = self.crop(raw, 0, n_frames, fps)
             m = self.module()
             was_training = m.training if m is not None else False

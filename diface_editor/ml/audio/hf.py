@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from diface_editor.ml.audio.base import SAMPLE_RATE, AudioEncoder, AudioEncoderError
+from diface_editor.ml.audio.base import SAMPLE_RATE, AudioEncoder, AudioEncoderError, Progress
 from diface_editor.ml.audio.windows import stitch, window_starts
 
 log = logging.getLogger(__name__)
@@ -218,11 +218,13 @@ class WhisperWindowEncoder(FrozenHFEncoder):
         self.feature_extractor = WhisperFeatureExtractor(feature_size=config.num_mel_bins, sampling_rate=SAMPLE_RATE,
                                                          hop_length=160, n_fft=400, chunk_length=30)
 
-    def _compute_raw(self, samples: np.ndarray) -> np.ndarray:
+    def _compute_raw(self, samples: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         N = len(samples)
         starts = window_starts(N, self.win_samples, self.hop_samples)
         chunks: list[np.ndarray] = []
         for b in range(0, len(starts), self.batch_windows):
+            if progress is not None:
+                progress(b, len(starts))
             wavs = []
             for s in starts[b:b + self.batch_windows]:
                 w = np.zeros(self.win_samples, np.float32)
@@ -234,6 +236,8 @@ class WhisperWindowEncoder(FrozenHFEncoder):
             with torch.no_grad():  # the encoder ends at the chosen layer (see __init__)
                 h = self.encoder(torch.from_numpy(np.asarray(mel, np.float32)).to(self.device)).last_hidden_state
             chunks += list(h.to("cpu", torch.float32).numpy())
+        if progress is not None:
+            progress(len(starts), len(starts))
         total = max(1, math.ceil(N / 320))
         return stitch(chunks, [s // 320 for s in starts], total)
 
@@ -282,7 +286,7 @@ class CTCStyleEncoder(FrozenHFEncoder):
             h = self._pick(out)
         return list(h.to("cpu", torch.float32).numpy())
 
-    def _compute_raw(self, samples: np.ndarray) -> np.ndarray:
+    def _compute_raw(self, samples: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         N = len(samples)
         if N < self.receptive:  # shorter than one conv frame: pad with silence
             samples = np.pad(samples, (0, self.receptive - N))
@@ -291,12 +295,16 @@ class CTCStyleEncoder(FrozenHFEncoder):
         full = [s for s in starts if s + self.win_samples <= N]
         chunks: list[np.ndarray] = []
         for b in range(0, len(full), self.batch_windows):
+            if progress is not None:
+                progress(b, len(starts))
             chunks += self._run([samples[s:s + self.win_samples] for s in full[b:b + self.batch_windows]])
         for s in starts[len(full):]:  # the last, shorter window (if any)
             tail = samples[s:]
             if len(tail) < self.receptive:
                 tail = np.pad(tail, (0, self.receptive - len(tail)))
             chunks += self._run([tail])
+        if progress is not None:
+            progress(len(starts), len(starts))
         fstarts = [s // self.conv_hop for s in starts]
         total = max(fs + c.shape[0] for fs, c in zip(fstarts, chunks))
         return stitch(chunks, fstarts, total)

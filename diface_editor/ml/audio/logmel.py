@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from diface_editor.ml.audio.base import SAMPLE_RATE, AudioEncoder, AudioEncoderError, spec_hash
+from diface_editor.ml.audio.base import SAMPLE_RATE, AudioEncoder, AudioEncoderError, Progress, spec_hash
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class LogMelEncoder(AudioEncoder):
     def module(self) -> nn.Module:
         return self.net
 
-    def _compute_raw(self, samples: np.ndarray) -> np.ndarray:
+    def _compute_raw(self, samples: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         x = torch.from_numpy(np.array(samples, dtype=np.float32))  # a writable copy
         if len(x) <= N_FFT // 2:  # reflect padding needs more samples than half a window
             x = nn.functional.pad(x, (0, N_FFT // 2 + 1 - len(x)))
@@ -121,6 +121,8 @@ class LogMelEncoder(AudioEncoder):
         mel = self._fb.T @ power                       # (n_mels, T)
         logmel = (torch.clamp(mel, min=1e-8).log10() + 4.0) / 4.0
         n = len(samples) // HOP + 1
+        if progress is not None:
+            progress(1, 1)
         return logmel.T[:n].contiguous().numpy()
 
     def _native(self, seg: torch.Tensor) -> torch.Tensor:
