@@ -114,5 +114,5 @@ def test_viewport_frame_matches_rig(qtbot):
         np.testing.assert_allclose(v.frame_vertices(anim, f), rig.vertices(anim.slice(f, f + 1))[0], atol=2e-6)
     v.set_time(3 / 30)
     assert v.current_frame() == 3
-    np.testing.assert_allclose(v._md.get_vertices(), rig.vertices(anim.slice(3, 4))[0], atol=2e-6)
+    np.testing.assert_allclose(v.last_vertices, rig.vertices(anim.slice(3, 4))[0], atol=2e-6)
     v.close_canvas()

@@ -94,6 +94,9 @@ def main(argv: list[str]) -> int:
         return 2
     if sys.platform == "linux" and os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "xcb")  # the vispy canvas needs a real GL surface
+    # The GUI thread does many tiny numpy products (one frame of the rig, curves); a multi-threaded
+    # OpenBLAS makes each take milliseconds on a busy machine. torch keeps its own thread pool.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
     from PySide6 import QtCore, QtWidgets
 
@@ -160,7 +163,7 @@ def _screenshot(app, window, args, size: tuple[int, int]) -> int:
     while time.monotonic() < t_end:  # let layouts, the GL canvas and the timeline settle
         app.processEvents()
         time.sleep(0.02)
-    window.viewport.canvas.update()
+    window.viewport.draw_now()
     app.processEvents()
     out = Path(args.screenshot).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ worker thread. :meth:`EngineBridge.shutdown` joins both threads; the main window
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
@@ -75,6 +76,8 @@ class EngineBridge(QtCore.QObject):
             engine accepts); default loads the bundle with ``MotionModel.load``. Called on a helper
             thread.
         engine_kwargs: extra keyword arguments for ``Engine`` (e.g. ``preview_interval``).
+        preview_interval_ms: the ``preview`` signal fires at most this often (the latest preview wins),
+            so drawing previews never piles up behind a fast sampler.
 
     Signals:
         job_started(int job_id, str kind)
@@ -102,8 +105,15 @@ class EngineBridge(QtCore.QObject):
     _event = QtCore.Signal(object)  # worker / loader thread -> GUI thread
 
     def __init__(self, parent: QtCore.QObject | None = None,
-                 model_factory: Callable[[str], Any] | None = None, engine_kwargs: dict | None = None) -> None:
+                 model_factory: Callable[[str], Any] | None = None, engine_kwargs: dict | None = None,
+                 preview_interval_ms: int = 120) -> None:
         super().__init__(parent)
+        # The worker runs Python between torch calls and holds the GIL most of the time; every Qt
+        # call on the GUI thread releases and re-takes it, waiting up to the switch interval each
+        # time (5 ms by default: a handler making 20 Qt calls then takes 100 ms). 1 ms keeps the
+        # GUI responsive at a small cost in throughput.
+        if sys.getswitchinterval() > 0.001:
+            sys.setswitchinterval(0.001)
         self._event.connect(self._on_event, QtCore.Qt.QueuedConnection)
         self.model_factory = model_factory or self._load_bundle
         self.engine_kwargs = dict(engine_kwargs or {})
@@ -118,6 +128,12 @@ class EngineBridge(QtCore.QObject):
         self._busy = False
         self._t_submit = 0.0
         self._teacher: threading.Thread | None = None
+        # previews arrive as fast as the sampler makes them; the views redraw at most this often
+        self._pending_preview = None
+        self._preview_timer = QtCore.QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(int(preview_interval_ms))
+        self._preview_timer.timeout.connect(self._flush_preview)
 
     # ------------------------------------------------------------------ binding
     def set_document(self, doc: Document | None, undo_stack) -> None:
@@ -292,7 +308,7 @@ class EngineBridge(QtCore.QObject):
         self._queued = None
         if self.engine is not None:
             self.engine.cancel()
-        self.preview.emit(None)
+        self._end_preview()
         if not any(t is not None and t.is_alive() for t in (self._loader, self._teacher)):
             self._set_busy(False)
 
@@ -350,7 +366,9 @@ class EngineBridge(QtCore.QObject):
             if latest:
                 self.progress.emit(ev.job_id, ev.step, ev.total)
                 if ev.preview is not None and self.doc is not None and ev.doc_version == self.doc.version:
-                    self.preview.emit(ev.preview)
+                    self._pending_preview = ev.preview
+                    if not self._preview_timer.isActive():
+                        self._preview_timer.start()
         elif isinstance(ev, JobResult):
             self._finish(ev.job_id)
             self._apply(ev)
@@ -364,9 +382,19 @@ class EngineBridge(QtCore.QObject):
                 self.cancelled.emit(ev.job_id)
                 self.status.emit("Cancelled.")
 
+    def _flush_preview(self) -> None:
+        anim, self._pending_preview = self._pending_preview, None
+        if anim is not None and self._busy:
+            self.preview.emit(anim)
+
+    def _end_preview(self) -> None:
+        self._preview_timer.stop()
+        self._pending_preview = None
+        self.preview.emit(None)
+
     def _finish(self, job_id: int) -> None:
         if job_id == self._latest_job:
-            self.preview.emit(None)
+            self._end_preview()
             self._set_busy(False)
 
     def _apply(self, ev) -> None:
