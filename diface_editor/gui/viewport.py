@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 DEFAULT_AZIMUTH = 24.0
 DEFAULT_ELEVATION = 6.0
 DEFAULT_FOV = 24.0
+#: after this long without changes the offscreen viewport redraws once at 2x (anti-aliased)
+REFINE_DELAY_MS = 200
 
 
 # ============================================================================ the vispy scene
@@ -159,8 +161,9 @@ class _RenderWorker(QtCore.QObject):
         self.rig = rig
         self.canvas = None
         self.scene: _Scene | None = None
-        self._fbo = None
+        self._fbos: dict = {}
         self._timer: QtCore.QTimer | None = None
+        self._refine: QtCore.QTimer | None = None
         self._lock = threading.Lock()
         self._mail: np.ndarray | None = None
         self._size = (640, 480)
@@ -185,6 +188,11 @@ class _RenderWorker(QtCore.QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self.render)
+        # when nothing changed for a moment, draw once more at 2x and scale down (anti-aliasing)
+        self._refine = QtCore.QTimer()
+        self._refine.setSingleShot(True)
+        self._refine.setInterval(REFINE_DELAY_MS)
+        self._refine.timeout.connect(lambda: self.render(supersample=2))
         self.started.emit(True, "")
 
     def post_vertices(self, verts: np.ndarray) -> bool:
@@ -244,7 +252,7 @@ class _RenderWorker(QtCore.QObject):
         self.schedule()
 
     @QtCore.Slot()
-    def render(self) -> None:
+    def render(self, supersample: int = 1) -> None:
         if self.canvas is None:
             return
         from vispy import gloo
@@ -253,23 +261,43 @@ class _RenderWorker(QtCore.QObject):
         t0 = time.perf_counter()
         c = self.canvas
         w, h = self._size
-        size = (max(1, int(w * self._dpr)), max(1, int(h * self._dpr)))
+        out_size = (max(1, int(w * self._dpr)), max(1, int(h * self._dpr)))
+        logical = (w * supersample, h * supersample)
+        size = (out_size[0] * supersample, out_size[1] * supersample)
         c.set_current()
-        if self._fbo is None or self._fbo[0] != size:
-            self._fbo = (size, gloo.FrameBuffer(color=gloo.RenderBuffer(size[::-1]),
-                                                depth=gloo.RenderBuffer(size[::-1])))
-        fbo = self._fbo[1]
-        c.push_fbo(fbo, (0, 0), (w, h))
+        if supersample > 1:
+            # vispy's views ignore an FBO larger than the canvas (the scene lands in one corner), so
+            # the canvas itself is enlarged for this picture and restored afterwards
+            c.size = logical
+            c.events.resize(size=logical, physical_size=logical)
         try:
-            c._draw_scene()
-            pixels = np.ascontiguousarray(fbo.read())
+            fbo = self._fbos.get(size)
+            if fbo is None:
+                if len(self._fbos) >= 2:  # one for playback frames, one for the anti-aliased redraw
+                    self._fbos.clear()
+                fbo = self._fbos[size] = gloo.FrameBuffer(color=gloo.RenderBuffer(size[::-1]),
+                                                          depth=gloo.RenderBuffer(size[::-1]))
+            c.push_fbo(fbo, (0, 0), logical)
+            try:
+                c._draw_scene()
+                pixels = np.ascontiguousarray(fbo.read())
+            finally:
+                c.pop_fbo()
         finally:
-            c.pop_fbo()
+            if supersample > 1:
+                c.size = self._size
+                c.events.resize(size=self._size, physical_size=self._size)
         img = QtGui.QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0],
-                           QtGui.QImage.Format_RGBA8888).copy()  # own the memory: it crosses threads
+                           QtGui.QImage.Format_RGBA8888)
+        if supersample > 1:
+            img = img.scaled(out_size[0], out_size[1], QtCore.Qt.IgnoreAspectRatio, QtCore.Qt.SmoothTransformation)
+        else:
+            img = img.copy()  # own the memory: it crosses threads
         img.setDevicePixelRatio(self._dpr)
         self.last_image = img
         self.frame_ready.emit(img, (time.perf_counter() - t0) * 1e3)
+        if supersample == 1 and self._refine is not None:
+            self._refine.start()
 
     def take_vertices_now(self) -> None:
         with self._lock:
@@ -278,21 +306,23 @@ class _RenderWorker(QtCore.QObject):
             self.canvas.set_current()
             self.scene.upload(verts)
 
-    @QtCore.Slot()
-    def render_now(self) -> None:
+    @QtCore.Slot(int)
+    def render_now(self, supersample: int) -> None:
         """Render immediately (called with a blocking connection by :meth:`Viewport.draw_now`)."""
         if self._timer is not None:
             self._timer.stop()
-        self.render()
+            self._refine.stop()
+        self.render(supersample=supersample)
 
     @QtCore.Slot()
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+            self._refine.stop()
         if self.canvas is not None:
             try:
                 self.canvas.set_current()
-                self._fbo = None
+                self._fbos.clear()
                 self.canvas.close()
             except Exception as e:  # pragma: no cover - driver specific
                 log.debug("closing the offscreen canvas: %s", e)
@@ -411,7 +441,7 @@ class Viewport(QtWidgets.QWidget):
     _sig_resize = QtCore.Signal(int, int, float)
     _sig_mouse = QtCore.Signal(str, object)
     _sig_reset = QtCore.Signal()
-    _sig_render_now = QtCore.Signal()
+    _sig_render_now = QtCore.Signal(int)
     _sig_stop = QtCore.Signal()
 
     def __init__(self, rig: Rig | None = None, parent: QtWidgets.QWidget | None = None,
@@ -541,10 +571,14 @@ class Viewport(QtWidgets.QWidget):
         elif self.mode == "offscreen":
             self._worker.schedule_from_gui()
 
-    def draw_now(self) -> None:
-        """Draw synchronously (benchmarks, screenshots): the picture is on screen when this returns."""
+    def draw_now(self, antialias: bool = True) -> None:
+        """Draw synchronously (benchmarks, screenshots): the picture is on screen when this returns.
+
+        ``antialias``: draw at 2x and scale down (offscreen mode; what an idle viewport shows), else
+        draw like a playback frame.
+        """
         if self.mode == "offscreen":
-            self._sig_render_now.emit()  # blocks until the render thread has drawn
+            self._sig_render_now.emit(2 if antialias else 1)  # blocks until the render thread has drawn
             img = self._worker.last_image
             if img is not None:
                 self._on_frame_ready(img, self.last_render_ms)

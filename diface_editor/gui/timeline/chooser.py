@@ -24,6 +24,7 @@ class CurveChooser(QtWidgets.QWidget):
         self._names: tuple[str, ...] = ()
         self._items: dict[str, QtWidgets.QTreeWidgetItem] = {}
         self._updating = False
+        self._colors: dict[str, str] = {}
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(4)
@@ -80,8 +81,11 @@ class CurveChooser(QtWidgets.QWidget):
         finally:
             self._updating = False
         self._apply_filter(self.filter.text())
+        if self._colors:
+            self.set_colors(self._colors)
 
     def set_colors(self, colors: dict[str, str]) -> None:
+        self._colors = dict(colors)
         self._updating = True
         try:
             for n, it in self._items.items():
