@@ -318,3 +318,29 @@ def test_lipsync_from_transcript_without_a_model(window, tmp_path, qtbot):
     assert anim.channel("jawOpen").max() > 0.1 and window.undo_stack.count() == 1
     window.undo_action.trigger()
     assert not window.doc.animation.face.any()
+
+
+def test_viewport_orbit_zoom_and_reset(shown, speech, qtbot):
+    from PySide6.QtTest import QTest
+
+    window = shown
+    window.open_path(speech)
+    v = window.viewport
+    vp = v.display
+    img0 = v.render_image()
+    c = vp.rect().center()
+    QTest.mousePress(vp, QtCore.Qt.LeftButton, QtCore.Qt.NoModifier, c)
+    for i in range(1, 8):
+        QTest.mouseMove(vp, c + QtCore.QPoint(15 * i, 2 * i))
+        qtbot.wait(15)
+    QTest.mouseRelease(vp, QtCore.Qt.LeftButton, QtCore.Qt.NoModifier, c + QtCore.QPoint(105, 14))
+    img1 = v.render_image()
+    assert np.abs(img1.astype(int) - img0.astype(int)).mean() > 0.5  # orbited
+    ev = QtGui.QWheelEvent(QtCore.QPointF(c), QtCore.QPointF(vp.mapToGlobal(c)), QtCore.QPoint(0, 0),
+                           QtCore.QPoint(0, 240), QtCore.Qt.NoButton, QtCore.Qt.NoModifier, QtCore.Qt.NoScrollPhase,
+                           False)
+    QtWidgets.QApplication.sendEvent(vp, ev)
+    img2 = v.render_image()
+    assert np.abs(img2.astype(int) - img1.astype(int)).mean() > 0.5  # zoomed
+    window.actions_by_name["reset_camera"].trigger()
+    assert np.array_equal(v.render_image(), img0)

@@ -358,7 +358,8 @@ class _ImageView(QtWidgets.QWidget):
 
     def _kw(self, ev, button: bool = True) -> dict:
         p = ev.position()
-        kw = {"pos": (float(p.x()), float(p.y())), "modifiers": _vispy_modifiers(ev.modifiers())}
+        kw = {"pos": (float(p.x()), float(p.y())), "modifiers": _vispy_modifiers(ev.modifiers()),
+              "buttons": _vispy_buttons(ev.buttons())}
         if button:
             kw["button"] = _vispy_button(ev.button())
         return kw
@@ -407,6 +408,12 @@ def _stop_thread(thread: QtCore.QThread) -> None:
 
 def _vispy_button(b) -> int | None:
     return {QtCore.Qt.LeftButton: 1, QtCore.Qt.RightButton: 2, QtCore.Qt.MiddleButton: 3}.get(b)
+
+
+def _vispy_buttons(buttons) -> list[int]:
+    """Vispy ids (1 left, 2 right, 3 middle) of the buttons held down."""
+    return [v for q, v in ((QtCore.Qt.LeftButton, 1), (QtCore.Qt.RightButton, 2), (QtCore.Qt.MiddleButton, 3))
+            if buttons & q]
 
 
 def _vispy_modifiers(mods) -> tuple:
