@@ -27,6 +27,9 @@ COMMAND_MODULES: list[str] = [
     "diface_editor.cli.cmd_train",
     "diface_editor.cli.cmd_bench",
     "diface_editor.cli.cmd_convert_whisper",
+    "diface_editor.cli.cmd_import_3diface",
+    "diface_editor.cli.cmd_convert_data",
+    "diface_editor.cli.cmd_adapt",
 ]
 
 

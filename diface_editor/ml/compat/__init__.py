@@ -1,0 +1,1 @@
+"""Compatibility with other research systems' checkpoints (see :mod:`.threediface`)."""
