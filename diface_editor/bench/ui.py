@@ -9,8 +9,8 @@
 * ``playback_drift_ms_60s``: playback runs for 60 s in real time on the clock the editor would use
   here (the silent monotonic clock when there is no sound device; the audio clock when there is
   one); at every GUI tick we compare the time the picture shows with the clock's time at that
-  moment. Reported: the gap at the end (drift after 60 s), its mean and maximum, and the tick rate.
-  Nothing is simulated faster than real time.
+  moment. Reported: that gap at the last tick (drift after 60 s), its mean and maximum over the
+  run, the largest gap between ticks and the tick rate. Nothing is simulated faster than real time.
 * ``max_stall_ms_generate``: a 10 ms ``QTimer`` heartbeat runs while the editor generates a clip
   through the engine bridge (model loading, sampling on the worker thread, live previews drawn in
   the viewport and timeline); the longest gap beyond the heartbeat period is the worst GUI freeze.
@@ -226,7 +226,11 @@ def _run(args, skip: set[str], tmp: Path) -> dict:
         pb.close()
         lags = [abs(c - s) * 1e3 for s, c in gaps[1:]]
         out["playback_seconds"] = round(wall, 2)
-        out["playback_drift_ms_60s"] = round(abs(clock - shown) * 1e3, 2)
+        # at the last GUI tick: the time the picture shows vs the clock's time at that moment
+        out["playback_drift_ms_60s"] = round(lags[-1], 3) if lags else None
+        # between ticks the picture ages; this is bounded by the tick interval, not accumulating
+        out["playback_display_age_ms_at_end"] = round(abs(clock - shown) * 1e3, 2)
+        out["playback_tick_gap_ms_max"] = round(float(np.diff(ticks).max()) * 1e3, 1) if len(ticks) > 1 else None
         out["playback_clock_vs_wall_ms"] = round(abs(clock - wall) * 1e3, 2)
         out["playback_lag_ms_mean"] = round(float(np.mean(lags)), 3) if lags else None
         out["playback_lag_ms_max"] = round(float(np.max(lags)), 3) if lags else None
