@@ -13,7 +13,7 @@ import pytest
 
 from diface_editor.core.safe_pickle import UnsafePickleError
 from diface_editor.core.templates import (FlameModel, Template, TemplateError, default_neck_pivot, load_flame_model,
-                                          load_template, load_templates_pkl, read_obj, read_ply,
+                                          load_template, load_template_spec, load_templates_pkl, read_obj, read_ply,
                                           vertex_rig_from_template)
 
 
@@ -37,6 +37,7 @@ def test_templates_pkl_python2_style(tmp_path):
         load_template(p)  # two subjects: the user must choose
     with pytest.raises(TemplateError, match="no subject"):
         load_template(p, "nobody")
+    assert load_template_spec(f"{p}:FaceTalk_B").name == "FaceTalk_B"  # command-line form FILE:SUBJECT
 
 
 class _Evil:

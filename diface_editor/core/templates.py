@@ -469,6 +469,20 @@ def load_template(path: str | os.PathLike, subject: str | None = None) -> Templa
                         "model, .ply, .obj or .npy")
 
 
+def load_template_spec(text: str | os.PathLike) -> Template:
+    """A template named on a command line: ``FILE`` or ``FILE:SUBJECT`` (for ``templates.pkl``).
+
+    The text is split at its last ``:`` only when the part before it is an existing file, so
+    paths with colons (``C:\\...``) keep working.
+    """
+    t = str(text)
+    if ":" in t and not Path(t).expanduser().is_file():
+        head, subject = t.rsplit(":", 1)
+        if Path(head).expanduser().is_file() and subject:
+            return load_template(Path(head).expanduser(), subject)
+    return load_template(Path(t).expanduser())
+
+
 def _looks_like_flame(path: Path) -> bool:
     """Cheap check: a FLAME pickle mentions ``v_template`` and ``J_regressor`` among its strings."""
     head = path.read_bytes()[:1 << 20]
