@@ -202,3 +202,13 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
         save_project(doc, p)
     assert p.read_bytes() == before
     assert [f.name for f in tmp_path.iterdir()] == ["a.diface"]
+
+
+def test_versions_are_unique_across_documents():
+    a, b = Document(_anim()), Document(_anim())
+    seen = {a.version, b.version}
+    for _ in range(3):
+        a.write_frames(0, head=np.zeros((1, 3), np.float32))
+        b.replace_keyframes(b.keyframes)
+        assert a.version not in seen and b.version not in seen and a.version != b.version
+        seen |= {a.version, b.version}

@@ -120,10 +120,13 @@ def test_generate_applies_result_as_one_undoable_step(window, speech, bundle, qt
 
 def test_generate_without_model_says_so(window, speech, tmp_path):
     window.open_path(speech)
+    before = window.doc.animation.copy()
     window.doc.set_model_id(str(tmp_path / "no-such-model"))
     window.generate()
     assert window.last_error and "no motion model" in window.last_error.lower()
-    assert window.doc.animation.equals(window.doc.animation)  # still usable
+    assert str(tmp_path / "no-such-model") in window.last_error
+    assert window.doc.animation.equals(before) and not window.bridge.busy
+    assert window.actions_by_name["generate"].isEnabled()  # nothing stuck: the user can try again
 
 
 def test_play_with_silent_clock_moves_playhead_and_mesh(shown, speech, qtbot):
