@@ -359,8 +359,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel.set_document(doc)
         self.bridge.set_document(doc, self.undo_stack)
         self.chooser.set_channels(doc.animation.channel_names, self.settings.visible_curves)
-        self.chooser.set_colors(self.timeline.curve_colors(doc.animation.channel_names))
         self.timeline.set_visible_curves(self.chooser.checked())
+        self.chooser.set_colors(self.timeline.curve_colors())
         self.playback.set_clip(doc.audio, doc.duration)
         self.sound_label.setText("sound" if self.playback.has_sound else "silent (no audio device)")
         self.sound_label.setToolTip("Playback with sound" if self.playback.has_sound else
@@ -696,6 +696,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_curves_chosen(self, names: list) -> None:
         self.timeline.set_visible_curves(names)
+        self.chooser.set_colors(self.timeline.curve_colors())
         self.settings.visible_curves = list(names)
 
     # ================================================================== playback

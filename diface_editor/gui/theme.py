@@ -23,8 +23,8 @@ COLORS = {
 }
 
 #: Distinct curve colours for blendshape channels (cycled).
-CURVE_PALETTE = ("#f4a261", "#e76f51", "#2a9d8f", "#e9c46a", "#a78bfa", "#60a5fa", "#f472b6", "#34d399",
-                 "#fbbf24", "#c084fc", "#38bdf8", "#fb7185")
+CURVE_PALETTE = ("#f4a261", "#a78bfa", "#22d3ee", "#facc15", "#f472b6", "#4ade80", "#fb7185", "#60a5fa",
+                 "#e9c46a", "#c084fc", "#2dd4bf", "#fda4af")
 
 _STYLE = """
 QToolTip { color: #e8e8e8; background: #33363c; border: 1px solid #55585f; padding: 3px; }

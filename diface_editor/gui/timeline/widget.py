@@ -104,12 +104,14 @@ class TimelineWidget(QtWidgets.QWidget):
             c.setDownsampling(auto=True, method="peak")
             self.head_plot.addItem(c)
             self.head_curves.append(c)
-        self.head_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=3)
+        self.head_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=3,
+                                        brush=pg.mkBrush(30, 31, 34, 200))
         self.head_legend.setParentItem(self.head_vb)
         for c, n in zip(self.head_curves, HEAD_LABELS):
             self.head_legend.addItem(c, n)
         self.face_curves: dict[str, pg.PlotDataItem] = {}
-        self.face_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=4)
+        self.face_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=4,
+                                        brush=pg.mkBrush(30, 31, 34, 200))
         self.face_legend.setParentItem(self.face_vb)
         self.key_lane = KeyLaneItem()
         self.key_lane.on_drag_finished = lambda k, f: self.keyframe_drag_finished.emit(k, int(f))
@@ -204,7 +206,10 @@ class TimelineWidget(QtWidgets.QWidget):
     def visible_curves(self) -> list[str]:
         return list(self._visible)
 
-    def curve_colors(self, names: tuple[str, ...]) -> dict[str, str]:
+    def curve_colors(self, names: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
+        """Colours of the drawn blendshape curves: the palette in the order they are listed, so the
+        curves on screen never share a colour (up to the palette's 12)."""
+        names = self._visible if names is None else names
         return {n: CURVE_PALETTE[i % len(CURVE_PALETTE)] for i, n in enumerate(names)}
 
     def refresh_curves(self) -> None:
@@ -217,10 +222,10 @@ class TimelineWidget(QtWidgets.QWidget):
             c.setData(t, ypr[:, i])
         self._ypr = ypr
         names = [n for n in self._visible if n in anim.channel_names]
-        colors = self.curve_colors(anim.channel_names)
+        colors = self.curve_colors(names)
         legend_stale = list(self.face_curves) != names
         for n in list(self.face_curves):
-            if n not in names:
+            if n not in names or legend_stale:  # rebuilt in order: colours follow the list
                 self.face_plot.removeItem(self.face_curves.pop(n))
         if legend_stale:
             self.face_legend.clear()
