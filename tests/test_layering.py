@@ -18,6 +18,8 @@ RULES = {
     "ml": QT + ("diface_editor.engine", "diface_editor.gui", "diface_editor.cli"),
     "engine": QT + ("diface_editor.gui", "diface_editor.cli"),
     "cli": QT + ("diface_editor.gui",),
+    "synth": QT + ("torch", "transformers", "diffusers", "diface_editor.ml", "diface_editor.engine",
+                   "diface_editor.gui", "diface_editor.cli", "diface_editor.render"),
 }
 
 

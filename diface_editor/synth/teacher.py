@@ -1,0 +1,543 @@
+"""The teacher animator: timed phones (+ optional audio) -> ARKit face curves and head motion.
+
+A procedural animator that produces the training targets of the synthetic corpus and the
+transcript-driven lip-sync baseline (``diface lipsync``). It works on any phone timing: TTS
+engines' own timings, pocketsphinx's forced alignment of real speech, or hand-made lists.
+
+Pipeline (all times in seconds, frame ``t`` is at ``t / fps``):
+
+1. **Viseme targets**: every phone of the common set (:data:`~diface_editor.synth.phonemes.PHONES`)
+   has a target pose over the mouth channels (:data:`VISEMES`); diphthongs (AY, AW, EY, OW, OY)
+   move between two targets. Vowel targets scale with the vowel's loudness when audio is given.
+2. **Coarticulation** a la Cohen & Massaro (1993): each segment exerts a dominance
+   ``alpha * exp(-(d / w) ** 1.5)`` over time (``d`` = distance to the segment's core, ``w`` wider
+   before the segment than after: anticipation), per channel group (jaw, rounding, lip closure,
+   spreading, vertical lip opening, tongue); each channel is the dominance-weighted mean of the
+   targets. Bilabials dominate lip closure; alveolars and velars barely constrain the lips, so
+   the lips take their neighbours' shape ("soon" has a rounded s).
+3. **Dynamics**: a critically damped second-order lag (two equal first-order lags, natural
+   frequency ``jaw_omega`` / ``lip_omega`` rad/s), fed ``2 / omega`` seconds early so the motion is
+   centred on the acoustic timing.
+4. **Closures**: during the core of every P, B and M the lips are sealed regardless of context:
+   ``mouthClose`` and ``mouthPress*`` high, ``jawOpen`` near 0 (a smooth envelope, at least one full
+   frame at each closure).
+5. **Blinks** (random intervals, ~150 ms, more likely at pauses), **brow raises** on accented
+   syllables (vowels that are local loudness/pitch peaks), and **head motion** (axis-angle
+   radians: nods on accents, pitch-following tilt, plus smooth filtered noise), softly limited
+   to a few degrees.
+
+Everything random is drawn from ``numpy.random.default_rng(SeedSequence([seed, ...]))``: the
+same inputs and seed give bit-identical output.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import lfilter
+
+from diface_editor.core.animation import Animation
+from diface_editor.core.arkit import ARKIT_NAMES
+from diface_editor.synth.phonemes import BILABIALS, PHONES, SIL, VOWELS, Phone, to_common
+from diface_editor.synth.prosody import Prosody, analyse
+
+log = logging.getLogger(__name__)
+
+_IDX = {n: i for i, n in enumerate(ARKIT_NAMES)}
+C = len(ARKIT_NAMES)
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Parameters of the teacher animator.
+
+    Attributes:
+        fps: output frame rate.
+        articulation: overall scale of mouth targets (1 = default).
+        style_jitter: per-clip random variation of articulation, smile and asymmetry (0 = none).
+        jaw_omega: natural frequency (rad/s) of the critically damped jaw.
+        lip_omega: natural frequency (rad/s) of the lips and tongue.
+        anticipation_s: extra visual lead of the mouth over the audio.
+        blink_interval_s: range of the random interval between blinks.
+        blink_duration_s: duration of one blink.
+        brow_amount: peak brow raise weight on a strong accent.
+        head_noise_deg: standard deviation of the stochastic head motion (nod, turn, tilt).
+        head_nod_deg: head nod amplitude on a strong accent.
+        head_limit_deg: soft limit of the head rotation on each axis.
+    """
+
+    fps: float = 30.0
+    articulation: float = 1.0
+    style_jitter: float = 1.0
+    jaw_omega: float = 32.0
+    lip_omega: float = 45.0
+    anticipation_s: float = 0.02
+    blink_interval_s: tuple[float, float] = (2.0, 6.0)
+    blink_duration_s: float = 0.15
+    brow_amount: float = 0.4
+    head_noise_deg: tuple[float, float, float] = (1.2, 2.0, 0.8)
+    head_nod_deg: float = 2.0
+    head_limit_deg: float = 6.0
+
+
+# ------------------------------------------------------------------ channel groups
+GROUP_NAMES = ("jaw", "round", "lips", "spread", "vert", "tongue")
+_GROUP_CHANNELS = {
+    "jaw": ("jawOpen", "jawForward"),
+    "round": ("mouthFunnel", "mouthPucker"),
+    "lips": ("mouthClose", "mouthPressLeft", "mouthPressRight", "mouthRollLower", "mouthRollUpper",
+             "mouthShrugLower", "mouthShrugUpper"),
+    "spread": ("mouthStretchLeft", "mouthStretchRight", "mouthSmileLeft", "mouthSmileRight",
+               "mouthDimpleLeft", "mouthDimpleRight"),
+    "vert": ("mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight"),
+    "tongue": ("tongueOut",),
+}
+_GROUP_IDX = {g: np.array([_IDX[n] for n in chans]) for g, chans in _GROUP_CHANNELS.items()}
+MOUTH_CHANNELS: tuple[str, ...] = tuple(n for g in GROUP_NAMES for n in _GROUP_CHANNELS[g])
+
+
+def _pose(**weights: float) -> np.ndarray:
+    """A (52,) pose; a key without Left/Right sets both sides (``mouthStretch=0.3``)."""
+    v = np.zeros(C, np.float32)
+    for k, w in weights.items():
+        if k in _IDX:
+            v[_IDX[k]] = w
+        elif k + "Left" in _IDX:
+            v[_IDX[k + "Left"]] = v[_IDX[k + "Right"]] = w
+        else:
+            raise KeyError(k)
+    return v
+
+
+#: Viseme target of each common phone (diphthongs are in :data:`DIPHTHONGS`).
+VISEMES: dict[str, np.ndarray] = {
+    SIL: _pose(jawOpen=0.03, mouthClose=0.03),
+    "AA": _pose(jawOpen=0.62, mouthLowerDown=0.30, mouthUpperUp=0.10, mouthStretch=0.05),
+    "AE": _pose(jawOpen=0.50, mouthStretch=0.30, mouthLowerDown=0.30, mouthUpperUp=0.22, mouthSmile=0.10),
+    "AH": _pose(jawOpen=0.42, mouthLowerDown=0.18, mouthUpperUp=0.08),
+    "AO": _pose(jawOpen=0.48, mouthFunnel=0.45, mouthPucker=0.15, mouthLowerDown=0.15),
+    "EH": _pose(jawOpen=0.36, mouthStretch=0.28, mouthLowerDown=0.22, mouthUpperUp=0.12, mouthSmile=0.05),
+    "ER": _pose(jawOpen=0.22, mouthFunnel=0.30, mouthPucker=0.25, mouthUpperUp=0.12),
+    "IH": _pose(jawOpen=0.22, mouthStretch=0.30, mouthSmile=0.12, mouthLowerDown=0.12, mouthUpperUp=0.08),
+    "IY": _pose(jawOpen=0.14, mouthStretch=0.42, mouthSmile=0.25, mouthUpperUp=0.12, mouthLowerDown=0.10,
+                mouthDimple=0.10),
+    "UH": _pose(jawOpen=0.24, mouthFunnel=0.30, mouthPucker=0.38),
+    "UW": _pose(jawOpen=0.14, mouthPucker=0.72, mouthFunnel=0.32),
+    # bilabials: the seal itself (mouthClose, press) comes from the closure envelope (step 4);
+    # the blended targets only prepare it, so neighbouring vowels stay open
+    "P": _pose(jawOpen=0.03, mouthPress=0.12, mouthRollLower=0.10, mouthRollUpper=0.08),
+    "B": _pose(jawOpen=0.03, mouthPress=0.10, mouthRollLower=0.10, mouthRollUpper=0.08),
+    "M": _pose(jawOpen=0.03, mouthPress=0.08, mouthRollLower=0.06, mouthRollUpper=0.05),
+    "F": _pose(jawOpen=0.10, mouthRollLower=0.55, mouthUpperUp=0.18, mouthShrugUpper=0.15, mouthFunnel=0.05),
+    "V": _pose(jawOpen=0.10, mouthRollLower=0.50, mouthUpperUp=0.16, mouthShrugUpper=0.12, mouthFunnel=0.05),
+    "TH": _pose(jawOpen=0.16, tongueOut=0.35, mouthLowerDown=0.12, mouthUpperUp=0.08),
+    "DH": _pose(jawOpen=0.15, tongueOut=0.30, mouthLowerDown=0.12, mouthUpperUp=0.08),
+    "T": _pose(jawOpen=0.14, mouthLowerDown=0.08, mouthUpperUp=0.06, mouthStretch=0.08),
+    "D": _pose(jawOpen=0.14, mouthLowerDown=0.08, mouthUpperUp=0.06, mouthStretch=0.08),
+    "N": _pose(jawOpen=0.12, mouthLowerDown=0.06, mouthUpperUp=0.05, mouthStretch=0.06),
+    "L": _pose(jawOpen=0.20, mouthLowerDown=0.10, mouthUpperUp=0.05),
+    "S": _pose(jawOpen=0.06, mouthStretch=0.22, mouthSmile=0.08, mouthUpperUp=0.12, mouthLowerDown=0.12),
+    "Z": _pose(jawOpen=0.06, mouthStretch=0.20, mouthSmile=0.06, mouthUpperUp=0.12, mouthLowerDown=0.12),
+    "SH": _pose(jawOpen=0.10, mouthFunnel=0.45, mouthPucker=0.30, mouthUpperUp=0.15, mouthLowerDown=0.12),
+    "ZH": _pose(jawOpen=0.10, mouthFunnel=0.42, mouthPucker=0.28, mouthUpperUp=0.14, mouthLowerDown=0.12),
+    "CH": _pose(jawOpen=0.10, mouthFunnel=0.42, mouthPucker=0.30, mouthUpperUp=0.12, mouthLowerDown=0.10),
+    "JH": _pose(jawOpen=0.10, mouthFunnel=0.40, mouthPucker=0.28, mouthUpperUp=0.12, mouthLowerDown=0.10),
+    "K": _pose(jawOpen=0.20, mouthStretch=0.06),
+    "G": _pose(jawOpen=0.20, mouthStretch=0.06),
+    "NG": _pose(jawOpen=0.16, mouthStretch=0.04),
+    "HH": _pose(jawOpen=0.30),
+    "R": _pose(jawOpen=0.14, mouthPucker=0.30, mouthFunnel=0.25),
+    "W": _pose(jawOpen=0.08, mouthPucker=0.80, mouthFunnel=0.30),
+    "Y": _pose(jawOpen=0.12, mouthStretch=0.30, mouthSmile=0.12),
+}
+_OW1 = _pose(jawOpen=0.38, mouthFunnel=0.55, mouthPucker=0.20, mouthLowerDown=0.12)
+_GLIDE_U = _pose(jawOpen=0.20, mouthPucker=0.50, mouthFunnel=0.32)
+#: Diphthong -> (first target, second target, fraction of the duration spent on the first).
+DIPHTHONGS: dict[str, tuple[np.ndarray, np.ndarray, float]] = {
+    "AY": (_pose(jawOpen=0.55, mouthLowerDown=0.26, mouthUpperUp=0.08), VISEMES["IY"] * 0.85, 0.55),
+    "AW": (_pose(jawOpen=0.55, mouthLowerDown=0.26, mouthUpperUp=0.08), _GLIDE_U, 0.55),
+    "EY": (VISEMES["EH"], VISEMES["IY"] * 0.85, 0.55),
+    "OW": (_OW1, _GLIDE_U, 0.5),
+    "OY": (VISEMES["AO"], VISEMES["IY"] * 0.8, 0.5),
+}
+
+# dominance per group: jaw, round, lips, spread, vert, tongue
+_DOM_CLASSES: dict[str, tuple[float, ...]] = {
+    "vowel": (1.0, 1.0, 1.0, 1.0, 1.0, 0.5),
+    "round_vowel": (1.0, 1.6, 1.0, 1.2, 1.0, 0.5),
+    "bilabial": (2.0, 0.5, 1.5, 1.0, 2.0, 1.0),
+    "labiodental": (1.5, 0.4, 3.0, 0.8, 2.5, 1.0),
+    "dental": (1.5, 0.3, 0.5, 0.5, 0.8, 4.0),
+    "alveolar": (1.2, 0.2, 0.3, 0.5, 0.5, 1.0),
+    "sibilant": (1.4, 0.3, 0.3, 0.8, 1.2, 1.0),
+    "postalveolar": (1.2, 2.0, 0.5, 1.0, 1.0, 1.0),
+    "velar": (0.8, 0.2, 0.2, 0.3, 0.3, 0.5),
+    "glottal": (0.25, 0.15, 0.15, 0.15, 0.15, 0.2),
+    "r": (0.8, 1.5, 0.3, 0.8, 0.5, 0.5),
+    "w": (1.0, 3.0, 0.5, 2.0, 1.0, 0.5),
+    "y": (0.8, 0.5, 0.3, 1.5, 0.5, 0.5),
+    "sil": (0.7, 0.7, 0.7, 0.7, 0.7, 0.7),
+}
+_PHONE_CLASS: dict[str, str] = {p: "vowel" for p in VOWELS}
+_PHONE_CLASS.update({p: "round_vowel" for p in ("AO", "OW", "OY", "UH", "UW", "AW", "ER")})
+_PHONE_CLASS.update({"P": "bilabial", "B": "bilabial", "M": "bilabial", "F": "labiodental", "V": "labiodental",
+                     "TH": "dental", "DH": "dental", "T": "alveolar", "D": "alveolar", "N": "alveolar",
+                     "L": "alveolar", "S": "sibilant", "Z": "sibilant", "SH": "postalveolar",
+                     "ZH": "postalveolar", "CH": "postalveolar", "JH": "postalveolar", "K": "velar",
+                     "G": "velar", "NG": "velar", "HH": "glottal", "R": "r", "W": "w", "Y": "y", SIL: "sil"})
+assert set(_PHONE_CLASS) == set(PHONES)
+#: width multiplier of the dominance functions per class (lip gestures of consonants are brief;
+#: rounding spreads far, e.g. anticipatory rounding over consonant clusters)
+_WIDTH: dict[str, float] = {"bilabial": 0.6, "labiodental": 0.7, "dental": 0.7, "round_vowel": 1.2, "w": 1.2}
+assert set(VISEMES) | set(DIPHTHONGS) == set(PHONES)
+
+_BROW = _pose(browInnerUp=1.0, browOuterUp=0.65, eyeWide=0.12)
+_SMILE = _pose(mouthSmile=1.0, cheekSquint=0.5, mouthDimple=0.2)
+_LEFT = np.array([i for i, n in enumerate(ARKIT_NAMES) if n.endswith("Left")])
+_RIGHT = np.array([_IDX[ARKIT_NAMES[i][:-4] + "Right"] for i in _LEFT])
+
+
+# ------------------------------------------------------------------ helpers
+def normalise_phones(phones: Sequence[Phone]) -> list[Phone]:
+    """Phones in the common set, sorted, with non-negative durations.
+
+    Names already in the common set are kept; others are mapped as ARPAbet (stress digits,
+    lower case, pocketsphinx noise words, ``sil``/``pau``); an unknown name becomes silence.
+    """
+    out: list[Phone] = []
+    for name, s, e in sorted(((str(n), float(s), float(e)) for n, s, e in phones), key=lambda p: p[1]):
+        if e <= s:
+            continue
+        common = (name,) if name in _PHONE_CLASS else to_common(name, "arpabet")
+        if len(common) == 1:
+            out.append((common[0], s, e))
+        else:
+            cut = s + 0.6 * (e - s)
+            out += [(common[0], s, cut), (common[1], cut, e)]
+    return out
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _crit_damped(x: np.ndarray, omega: float, dt: float) -> np.ndarray:
+    """Critically damped 2nd-order lag (two cascaded 1st-order lags) along axis 0, starting at rest
+    at ``x[0]``."""
+    p = float(np.exp(-omega * dt))
+    b, a = np.array([1 - p]), np.array([1.0, -p])
+    y = x
+    for _ in range(2):
+        zi = (p * y[:1])  # steady state at the first value
+        y, _ = lfilter(b, a, y, axis=0, zi=zi)
+    return y
+
+
+@dataclass
+class _Segment:
+    phone: str
+    start: float
+    end: float
+    target: np.ndarray  # (52,)
+    alpha: np.ndarray   # (6,) dominance per group
+    width: float = 1.0  # multiplier of the dominance width
+
+
+def _segments(phones: list[Phone], loud: np.ndarray | None, fps: float, rng: np.random.Generator,
+              articulation: float) -> list[_Segment]:
+    segs: list[_Segment] = []
+    for name, s, e in phones:
+        alpha = np.asarray(_DOM_CLASSES[_PHONE_CLASS[name]], np.float32)
+        width = _WIDTH.get(_PHONE_CLASS[name], 1.0)
+        gain = articulation * float(rng.uniform(0.92, 1.08))
+        if name in VOWELS and loud is not None:
+            a, b = int(s * fps), max(int(s * fps) + 1, int(np.ceil(e * fps)))
+            level = float(np.max(loud[min(a, loud.size - 1):min(b, loud.size)])) if loud.size else 0.0
+            gain *= 0.7 + 0.45 * float(np.clip((level + 24.0) / 24.0, 0.0, 1.0))
+        if name in DIPHTHONGS:
+            t1, t2, frac = DIPHTHONGS[name]
+            cut = s + frac * (e - s)
+            segs.append(_Segment(name, s, cut, t1 * gain, alpha, width))
+            segs.append(_Segment(name, cut, e, t2 * gain, alpha * 0.8, width))
+        else:
+            tgt = VISEMES[name] * (gain if name in VOWELS else min(gain, 1.1))
+            if name in BILABIALS or name == SIL:
+                tgt = VISEMES[name].copy()
+            segs.append(_Segment(name, s, e, tgt, alpha, width))
+    return segs
+
+
+def _blend(segs: list[_Segment], t: np.ndarray) -> np.ndarray:
+    """(len(t), 52) dominance-weighted targets (mouth channels only; others 0)."""
+    n = t.size
+    num = np.zeros((n, C), np.float64)
+    den = np.full((n, len(GROUP_NAMES)), 1e-4)
+    neutral = VISEMES[SIL].astype(np.float64)
+    for k, g in enumerate(GROUP_NAMES):
+        num[:, _GROUP_IDX[g]] += 1e-4 * neutral[_GROUP_IDX[g]]
+    step = t[1] - t[0] if n > 1 else 1.0
+    for sg in segs:
+        dur = sg.end - sg.start
+        c = 0.5 * (sg.start + sg.end)
+        if sg.phone == SIL:
+            half = max(0.0, 0.5 * dur - 0.09)  # the mouth relaxes ~90 ms into a pause
+            w_before, w_after = 0.06, 0.06
+        else:
+            half = 0.25 * dur
+            w = (0.045 + 0.25 * dur) * sg.width
+            w_before, w_after = 1.35 * w, w  # before the core (anticipation) the influence reaches further
+        reach = max(w_before, w_after) * 3.5
+        lo = max(0, int(np.floor((sg.start - reach - t[0]) / step)))
+        hi = min(n, int(np.ceil((sg.end + reach - t[0]) / step)) + 1)
+        if hi <= lo:
+            continue
+        tt = t[lo:hi]
+        d_before = np.clip((c - half) - tt, 0.0, None)
+        d_after = np.clip(tt - (c + half), 0.0, None)
+        shape = np.exp(-((d_before / w_before) ** 1.5) - ((d_after / w_after) ** 1.5))
+        for k, g in enumerate(GROUP_NAMES):
+            idx = _GROUP_IDX[g]
+            dom = sg.alpha[k] * shape
+            den[lo:hi, k] += dom
+            num[lo:hi][:, idx] += dom[:, None] * sg.target[idx][None, :]
+    out = np.zeros((n, C), np.float64)
+    for k, g in enumerate(GROUP_NAMES):
+        idx = _GROUP_IDX[g]
+        out[:, idx] = num[:, idx] / den[:, k:k + 1]
+    return out
+
+
+def _closure_envelope(phones: list[Phone], t: np.ndarray, fps: float, ramp: float = 0.04) -> np.ndarray:
+    """(len(t),) in [0, 1]: 1 in the core of every P/B/M (at least 1.1 frames wide), raised-cosine ramps."""
+    env = np.zeros(t.size)
+    for name, s, e in phones:
+        if name not in BILABIALS:
+            continue
+        c = 0.5 * (s + e)
+        half = max(0.3 * (e - s), 0.55 / fps)
+        d = np.abs(t - c) - half
+        env = np.maximum(env, 1.0 - _smoothstep(d / ramp))
+    return env
+
+
+def _bump(t: np.ndarray, centre: float, rise: float, fall: float) -> np.ndarray:
+    """Asymmetric smooth bump peaking at 1 at ``centre``."""
+    x = np.where(t < centre, (centre - t) / rise, (t - centre) / fall)
+    return np.exp(-0.5 * x * x)
+
+
+def _accents(phones: list[Phone], pros: Prosody | None, fps: float, rng: np.random.Generator,
+             min_gap: float = 0.6) -> list[tuple[float, float]]:
+    """Accented vowels: [(time_s, strength 0..1)], local loudness/pitch/duration peaks."""
+    vowels = [(s, e) for p, s, e in phones if p in VOWELS]
+    if not vowels:
+        return []
+    scores = []
+    for s, e in vowels:
+        a = min(int(s * fps), 10 ** 9)
+        b = max(a + 1, int(np.ceil(e * fps)))
+        dur_term = np.clip((e - s) / 0.15, 0.0, 2.0)
+        if pros is not None and pros.loudness.size:
+            a2, b2 = min(a, pros.loudness.size - 1), min(b, pros.loudness.size)
+            loud = float(np.max(pros.loudness[a2:b2]))
+            f0 = pros.f0[a2:b2]
+            pitch = float(np.max(f0)) if np.any(f0 > 0) else 0.0
+            scores.append((loud / 6.0 + dur_term, pitch))
+        else:
+            scores.append((dur_term, 0.0))
+    sc = np.array([s[0] for s in scores], np.float64)
+    pitches = np.array([s[1] for s in scores], np.float64)
+    voiced = pitches > 0
+    if voiced.sum() >= 3:
+        z = (pitches - pitches[voiced].mean()) / (pitches[voiced].std() + 1e-6)
+        sc = sc + 0.5 * np.where(voiced, z, 0.0)
+    sc = sc + rng.normal(0.0, 0.15, sc.size)
+    thresh = np.percentile(sc, 70)
+    order = np.argsort(-sc)
+    chosen: list[tuple[float, float]] = []
+    lo, hi = float(sc.min()), float(sc.max())
+    for i in order:
+        if sc[i] < thresh:
+            break
+        tc = vowels[i][0] + 0.3 * (vowels[i][1] - vowels[i][0])
+        if all(abs(tc - c) >= min_gap for c, _ in chosen):
+            chosen.append((tc, float(0.4 + 0.6 * (sc[i] - lo) / (hi - lo + 1e-9))))
+    return sorted(chosen)
+
+
+def _blinks(t: np.ndarray, phones: list[Phone], cfg: TeacherConfig, rng: np.random.Generator) -> np.ndarray:
+    """(T, 2) eyeBlink left/right curves."""
+    dur_total = float(t[-1]) + 1.0 / cfg.fps if t.size else 0.0
+    times: list[float] = []
+    tb = float(rng.uniform(0.3, cfg.blink_interval_s[1] * 0.6))
+    while tb < dur_total:
+        times.append(tb)
+        if rng.random() < 0.1:  # a double blink
+            times.append(tb + cfg.blink_duration_s * 1.6)
+        tb += float(rng.uniform(*cfg.blink_interval_s))
+    # people tend to blink at the start of longer pauses
+    for p, s, e in phones:
+        if p == SIL and e - s > 0.35 and s > 0.2 and rng.random() < 0.5:
+            if all(abs(s + 0.05 - x) > 1.0 for x in times):
+                times.append(s + 0.05)
+    out = np.zeros((t.size, 2))
+    d = cfg.blink_duration_s
+    for tb in times:
+        amp = float(rng.uniform(0.85, 1.0))
+        for side in range(2):
+            lag = float(rng.uniform(0.0, 0.012))
+            x = (t - tb - lag) / d
+            close = _smoothstep(x / 0.4)
+            opening = 1.0 - _smoothstep((x - 0.4) / 0.6)
+            curve = np.where(x < 0.4, close, opening) * ((x >= 0) & (x <= 1.0))
+            out[:, side] = np.maximum(out[:, side], amp * curve)
+    return out
+
+
+def _filtered_noise(n: int, sigma_frames: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) smooth Gaussian noise with unit standard deviation (in expectation)."""
+    pad = int(4 * sigma_frames) + 1
+    white = rng.standard_normal(n + 2 * pad)
+    y = gaussian_filter1d(white, sigma_frames, mode="wrap")[pad:pad + n]
+    return y * np.sqrt(2.0 * np.sqrt(np.pi) * sigma_frames)
+
+
+def _head(t: np.ndarray, phones: list[Phone], pros: Prosody | None, accents: list[tuple[float, float]],
+          cfg: TeacherConfig, rng: np.random.Generator) -> np.ndarray:
+    """(T, 3) axis-angle radians: x = nod (positive: chin down), y = turn, z = tilt."""
+    n, fps = t.size, cfg.fps
+    deg = np.pi / 180.0
+    speaking = np.zeros(n)
+    for p, s, e in phones:
+        if p != SIL:
+            speaking[(t >= s) & (t < e)] = 1.0
+    activity = gaussian_filter1d(speaking, 0.4 * fps) if n > 1 else speaking
+    head = np.zeros((n, 3))
+    for axis in range(3):
+        fast = _filtered_noise(n, 0.35 * fps, rng)
+        slow = _filtered_noise(n, 1.5 * fps, rng)
+        head[:, axis] = cfg.head_noise_deg[axis] * deg * (fast * (0.55 + 0.45 * activity) + 0.8 * slow)
+    head += rng.uniform(-1.0, 1.0, 3) * deg  # resting pose of this clip
+    for tc, strength in accents:
+        amp = cfg.head_nod_deg * deg * strength * float(rng.uniform(0.6, 1.2))
+        head[:, 0] += amp * (_bump(t, tc + 0.06, 0.10, 0.22) - 0.35 * _bump(t, tc - 0.12, 0.12, 0.12))
+        head[:, 1] += 0.3 * amp * float(rng.normal()) * _bump(t, tc, 0.15, 0.3)
+    if pros is not None and np.count_nonzero(pros.voiced) >= 5:
+        f0 = pros.f0.astype(np.float64)
+        v = pros.voiced
+        semis = np.zeros(n)
+        semis[v] = 12.0 * np.log2(f0[v] / np.median(f0[v]))
+        idx = np.arange(n)
+        semis = np.interp(idx, idx[v], semis[v])  # bridge unvoiced stretches
+        semis = gaussian_filter1d(semis, 0.12 * fps)
+        head[:, 0] -= np.clip(semis / 4.0, -1.5, 1.5) * 1.0 * deg * activity  # higher pitch -> chin up
+        loud = gaussian_filter1d(pros.loudness.astype(np.float64), 0.2 * fps)
+        head[:, 2] += float(rng.choice([-1.0, 1.0])) * 0.4 * deg * np.clip((loud + 20.0) / 20.0, 0.0, 1.0)
+    lim = cfg.head_limit_deg * deg
+    head = lim * np.tanh(head / lim)
+    if n > 3:
+        head = gaussian_filter1d(head, 1.0, axis=0)
+    return head
+
+
+# ------------------------------------------------------------------ the animator
+def animate(phones: Sequence[Phone], duration: float | None = None, samples: np.ndarray | None = None,
+            sample_rate: int | None = None, seed: int = 0, config: TeacherConfig | None = None) -> Animation:
+    """Animate a timed phone sequence.
+
+    Args:
+        phones: ``(phone, start_s, end_s)`` tuples in the common phone set (ARPAbet names with
+            stress digits, ``sil``/``pau`` and pocketsphinx noise words are accepted too).
+        duration: clip length in seconds; default: the audio's length, else the last phone's end.
+        samples: optional (N,) mono audio of the speech (prosody: loudness and pitch drive jaw
+            amplitude, accents, brows and head motion). Without it, accents come from vowel
+            durations.
+        sample_rate: Hz of ``samples``.
+        seed: random seed (blinks, style, head noise); same inputs + seed -> identical output.
+        config: :class:`TeacherConfig` (default parameters if None).
+
+    Returns:
+        :class:`~diface_editor.core.animation.Animation` in the ``"arkit"`` space at ``config.fps``
+        with ``round(duration * fps)`` frames (at least 1); face (T, 52) in [0, 1], head (T, 3)
+        axis-angle radians.
+    """
+    cfg = config or TeacherConfig()
+    fps = float(cfg.fps)
+    ph = normalise_phones(phones)
+    if samples is not None:
+        if not sample_rate:
+            raise ValueError("sample_rate is required with samples")
+        samples = np.asarray(samples, np.float32).reshape(-1)
+    if duration is None:
+        if samples is not None:
+            duration = samples.size / float(sample_rate)
+        else:
+            duration = ph[-1][2] if ph else 0.0
+    n = max(1, int(round(float(duration) * fps)))
+    t = np.arange(n) / fps
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x7EAC4E2])
+    r_style, r_seg, r_blink, r_brow, r_head = (np.random.default_rng(s) for s in ss.spawn(5))
+
+    pros = analyse(samples, int(sample_rate), n, fps) if samples is not None and samples.size else None
+    j = cfg.style_jitter
+    articulation = cfg.articulation * float(1.0 + j * r_style.uniform(-0.12, 0.12))
+    smile_bias = max(0.0, float(j * r_style.uniform(-0.05, 0.15)))
+    asym = 1.0 + j * r_style.uniform(-0.06, 0.06, 2)
+    if not ph:
+        ph = [(SIL, 0.0, float(duration))]
+
+    # mouth: coarticulated targets -> critically damped dynamics -> closures
+    sub = 4
+    dt = 1.0 / (fps * sub)
+    ts = np.arange(n * sub) * dt
+    segs = _segments(ph, pros.loudness if pros is not None else None, fps, r_seg, articulation)
+    face = np.zeros((n * sub, C))
+    for omega, groups in ((cfg.jaw_omega, ("jaw",)), (cfg.lip_omega, ("round", "lips", "spread", "vert", "tongue"))):
+        lead = 2.0 / omega + cfg.anticipation_s
+        targets = _blend(segs, ts + lead)
+        idx = np.concatenate([_GROUP_IDX[g] for g in groups])
+        face[:, idx] = _crit_damped(targets[:, idx], omega, dt)
+    face = face[::sub]
+    env = _closure_envelope(ph, t + cfg.anticipation_s * 0.5, fps)
+    e = env[:, None]
+    jaw = _IDX["jawOpen"]
+    face[:, jaw] = face[:, jaw] * (1 - env) + 0.015 * env
+    for name, level in (("mouthClose", 0.5), ("mouthPressLeft", 0.42), ("mouthPressRight", 0.42),
+                        ("mouthRollLower", 0.12), ("mouthRollUpper", 0.10)):
+        i = _IDX[name]
+        face[:, i] = np.maximum(face[:, i], level * env)
+    for name, keep in (("mouthFunnel", 0.4), ("mouthPucker", 0.6), ("mouthLowerDownLeft", 0.0),
+                       ("mouthLowerDownRight", 0.0), ("mouthUpperUpLeft", 0.0), ("mouthUpperUpRight", 0.0),
+                       ("tongueOut", 0.0), ("mouthStretchLeft", 0.5), ("mouthStretchRight", 0.5)):
+        i = _IDX[name]
+        face[:, i] = face[:, i] * (1 - e[:, 0] * (1 - keep))
+
+    # expression layers
+    face += smile_bias * _SMILE[None, :]
+    accents = _accents(ph, pros, fps, r_brow)
+    brow = np.zeros(n)
+    for tc, strength in accents:
+        amp = cfg.brow_amount * strength * float(r_brow.uniform(0.5, 1.0))
+        brow = np.maximum(brow, amp * _bump(t, tc, 0.12, 0.35))
+    face += brow[:, None] * _BROW[None, :]
+    blinks = _blinks(t, ph, cfg, r_blink)
+    face[:, _IDX["eyeBlinkLeft"]] = np.maximum(face[:, _IDX["eyeBlinkLeft"]], blinks[:, 0])
+    face[:, _IDX["eyeBlinkRight"]] = np.maximum(face[:, _IDX["eyeBlinkRight"]], blinks[:, 1])
+    face[:, _IDX["eyeWideLeft"]] *= 1 - blinks[:, 0]
+    face[:, _IDX["eyeWideRight"]] *= 1 - blinks[:, 1]
+    # left/right asymmetry (not on blinks)
+    lr = np.array([i for i in _LEFT if not ARKIT_NAMES[i].startswith("eyeBlink")])
+    rr = np.array([_IDX[ARKIT_NAMES[i][:-4] + "Right"] for i in lr])
+    face[:, lr] *= asym[0]
+    face[:, rr] *= asym[1]
+    face = np.clip(face, 0.0, 1.0)
+
+    head = _head(t, ph, pros, accents, cfg, r_head)
+    meta = {"source": "teacher", "seed": str(int(seed))}
+    return Animation(fps=fps, face=face.astype(np.float32), head=head.astype(np.float32),
+                     channel_names=ARKIT_NAMES, space="arkit", metadata=meta)
