@@ -26,6 +26,8 @@ COMMAND_MODULES: list[str] = [
     "diface_editor.cli.cmd_render",
     "diface_editor.cli.cmd_train",
     "diface_editor.cli.cmd_bench",
+    "diface_editor.cli.cmd_lipsync",
+    "diface_editor.cli.cmd_corpus",
     "diface_editor.cli.cmd_convert_whisper",
     "diface_editor.cli.cmd_import_3diface",
     "diface_editor.cli.cmd_convert_data",
