@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "diface_editor.cli.cmd_bench",
     "diface_editor.cli.cmd_lipsync",
     "diface_editor.cli.cmd_corpus",
+    "diface_editor.cli.cmd_eval",
     "diface_editor.cli.cmd_convert_whisper",
     "diface_editor.cli.cmd_import_3diface",
     "diface_editor.cli.cmd_convert_data",
