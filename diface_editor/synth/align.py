@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 ALIGN_RATE = 16000
 FRAME_S = 0.01  # pocketsphinx frames are 10 ms
+NOISE_FLOORS = (3e-4, 3e-3, 1e-2)  # white-noise levels (re full scale) tried in turn
 
 _lock = threading.Lock()
 _decoder: dict = {}
@@ -226,15 +227,26 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str) -> Alignment:
     x16 = resample(x, int(sample_rate), ALIGN_RATE)
     peak = float(np.max(np.abs(x16))) or 1.0
     # a faint fixed noise floor: stretches of exact digital silence (TTS output, padding) break
-    # pocketsphinx's features and the alignment then fails (seen with espeak-ng speech)
-    floor = np.random.default_rng(0).standard_normal(x16.size).astype(np.float32) * 3e-4
-    pcm = (np.clip(x16 / peak * 0.9 + floor, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    # pocketsphinx's features and the alignment then fails (seen with espeak-ng speech); when the
+    # word pass still fails, it is retried with a stronger floor (helps synthetic accents)
+    noise = np.random.default_rng(0).standard_normal(x16.size).astype(np.float32)
+
+    def pcm_with(floor: float) -> bytes:
+        return (np.clip(x16 / peak * 0.9 + noise * floor, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     segs: list[tuple[str, float, float]] = []
     with _lock:
         dec = _get_decoder()
         g2p_words = _ensure_words(dec, words)
+        for floor in NOISE_FLOORS:
+            pcm = pcm_with(floor)
+            try:
+                segs = _word_pass(dec, pcm, words)
+                break
+            except AlignmentError:
+                if floor == NOISE_FLOORS[-1]:
+                    raise
+                log.info("word alignment failed with noise floor %g; retrying", floor)
         try:
-            segs = _word_pass(dec, pcm, words)
             word_list, phones = _phone_pass(dec, pcm)
         except RuntimeError as e:  # pocketsphinx raises RuntimeError("Failed to ...") on search failures
             log.warning("pocketsphinx phone alignment failed (%s); spreading dictionary phones over the words", e)
