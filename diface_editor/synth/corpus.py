@@ -104,8 +104,8 @@ class ItemPlan:
 
 
 def _estimate_seconds(text: str, rate: float, n_sentences: int) -> float:
-    """Rough spoken length of ``text`` (about 14 characters per second at rate 1)."""
-    return len(text) / 14.0 / rate + 0.55 + 0.3 * (n_sentences - 1)
+    """Rough spoken length of ``text`` (about 15.5 characters per second at rate 1, measured)."""
+    return 0.9 * (len(text) / 14.0 / rate + 0.55 + 0.3 * (n_sentences - 1))
 
 
 def plan_corpus(config: CorpusConfig) -> list[ItemPlan]:
