@@ -7,7 +7,10 @@ vertices (:mod:`diface_editor.engine.metrics`; face motion only, millimetres):
 * ``static``: the model's mean training pose (the face normaliser's mean) held still;
 * ``teacher_align``: the procedural teacher driven by a pocketsphinx forced alignment of the audio
   with the transcript from the corpus ``manifest.json`` (the route ``diface lipsync`` takes; same
-  teacher seed as the ground truth, so the difference is the alignment's);
+  teacher seed as the ground truth);
+* ``teacher_tts_phones``: the same teacher on the corpus item's own TTS phone timings (the ``phones``
+  array of the ``.npz``): 0 when the teacher code is the one that built the corpus, so the gap to
+  ``teacher_align`` is the alignment's share;
 * ``model``: the model with its recommended (few-step) sampler, every clip;
 * ``model_ddpm1000``: the model with 3DiFACE's 1000-step ancestral sampler, on a subset
   (``ddpm_clips`` clips, the first by name) because it is ~50x slower; the default sampler is also
@@ -172,7 +175,12 @@ def load_split(data: Path, split: str, fps: float, max_clips: int | None) -> lis
         if abs(anim.fps - fps) > 1e-6:
             anim = resample_animation(anim, fps)
         it = manifest.get(npz.stem, {})
-        clips.append(EvalClip(npz.stem, AudioClip.load(wav), anim, it.get("text"), int(it.get("teacher_seed", 0))))
+        extra = {}
+        with np.load(npz, allow_pickle=False) as z:
+            if "phones" in z.files and z["phones"].dtype.names:  # corpus items: the TTS phone timings
+                extra["phones"] = [(str(p), float(a), float(b)) for p, a, b in z["phones"].tolist()]
+        clips.append(EvalClip(npz.stem, AudioClip.load(wav), anim, it.get("text"), int(it.get("teacher_seed", 0)),
+                              extra))
         if max_clips and len(clips) >= max_clips:
             break
     if not clips:
@@ -275,8 +283,8 @@ def evaluate(model, data: str | Path, options: EvalOptions | None = None,
                       channel_names=chan, space="arkit")
         return geo.weights(a)
 
-    rows: dict[str, list[dict]] = {"static": [], "teacher_align": [], "model": [], "model_ddpm1000": [],
-                                   "model_subset": []}
+    rows: dict[str, list[dict]] = {"static": [], "teacher_align": [], "teacher_tts_phones": [], "model": [],
+                                   "model_ddpm1000": [], "model_subset": []}
     sweep_rows: dict[str, list[dict]] = {f"{s}:{k}": [] for s, k in o.sweep}
     gen_seconds = audio_seconds = 0.0
     ddpm_seconds = ddpm_audio = 0.0
@@ -306,6 +314,11 @@ def evaluate(model, data: str | Path, options: EvalOptions | None = None,
                                  sample_rate=clip.audio.sample_rate, seed=clip.teacher_seed,
                                  config=TeacherConfig(fps=fps))
                 rows["teacher_align"].append({"clip": clip.name, **score(geo, geo.weights(t_anim), gt_face)})
+                if clip.extra.get("phones"):  # the same teacher on the TTS timings: isolates the alignment
+                    t2 = animate(clip.extra["phones"], duration=clip.audio.duration, samples=clip.audio.samples,
+                                 sample_rate=clip.audio.sample_rate, seed=clip.teacher_seed,
+                                 config=TeacherConfig(fps=fps))
+                    rows["teacher_tts_phones"].append({"clip": clip.name, **score(geo, geo.weights(t2), gt_face)})
             except DifaceError as e:
                 teacher_fail += 1
                 log.warning("teacher baseline skipped for %s: %s", clip.name, e)
@@ -373,6 +386,7 @@ def _summary(rows, sweep_rows, s) -> dict[str, Any]:
         "ddpm1000_clips": len(rows["model_ddpm1000"]),
         "lve_static_mm": g("static", "lve_mm"), "mve_static_mm": g("static", "mve_mm"),
         "lve_teacher_align_mm": g("teacher_align", "lve_mm"), "teacher_align_failed": s["teacher_fail"],
+        "lve_teacher_tts_phones_mm": g("teacher_tts_phones", "lve_mm"),
         "diversity": _finite_mean(s["div_face"]), "diversity_head_deg": _finite_mean(s["div_head"]),
         "diversity_clips": len(s["div_face"]), "diversity_samples": o.n_div,
         "ba": _finite_mean(s["ba_model"]), "ba_gt": _finite_mean(s["ba_gt"]),
