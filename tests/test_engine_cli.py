@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def diface(*args, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="2")
+               OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "diface_editor.cli.main", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 

@@ -22,7 +22,8 @@ from diface_editor.engine.worker import Engine  # noqa: E402
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    torch.set_num_threads(2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: one thread is fastest and kind to a shared CPU
     wav = tmp_path_factory.mktemp("audio") / "speech.wav"
     write_speech(wav, 4.0)
     clip = AudioClip.load(wav)
@@ -30,6 +31,7 @@ def setup(tmp_path_factory):
     base = engine.run_sync(GenerateRequest(clip, seed=1, sampler="ddim", steps=2)).animation
     yield engine, clip, base
     engine.shutdown()
+    torch.set_num_threads(threads)
 
 
 def test_adapter_reads_windows_and_defaults_from_the_bundle(setup):

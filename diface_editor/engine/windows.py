@@ -165,20 +165,36 @@ def seam_report(anim, borders: dict[str, Sequence[int]],
     """:func:`seam_smoothness` of each part of an animation at its window borders (as in a
     :class:`~diface_editor.engine.events.JobResult`'s ``info["borders"]``), in normalised units when
     ``normalize`` is given; the worst part's mean ratios are returned as ``velocity_jump`` and
-    ``acceleration_jump``, each part's under ``<part>_velocity_jump`` etc."""
+    ``acceleration_jump``, each part's under ``<part>_velocity_jump`` etc.
+
+    The same statistic taken half-way between consecutive borders (inside the generated motion,
+    away from any seam) is returned as ``velocity_jump_baseline`` / ``acceleration_jump_baseline``:
+    a seamless result has border ratios close to these (the statistic is a maximum over a few
+    frames, so even seamless motion scores somewhat above 1).
+    """
     out: dict[str, float] = {}
-    worst_v, worst_a = float("nan"), float("nan")
+    worst = {"velocity_jump": float("nan"), "acceleration_jump": float("nan"),
+             "velocity_jump_baseline": float("nan"), "acceleration_jump_baseline": float("nan")}
+
+    def keep_max(key: str, v: float) -> None:
+        if np.isfinite(v):
+            worst[key] = v if not np.isfinite(worst[key]) else max(worst[key], v)
+
     for part, b in borders.items():
         x = getattr(anim, part)
         if normalize is not None:
             x = normalize(part, x)
+        b = sorted(int(v) for v in b)
         r = seam_smoothness(x, b)
+        mids = [(p + q) // 2 for p, q in zip(b, b[1:]) if q - p >= 8]
+        base = seam_smoothness(x, mids)
         out[f"{part}_velocity_jump"] = r["velocity_jump"]
         out[f"{part}_acceleration_jump"] = r["acceleration_jump"]
-        if np.isfinite(r["velocity_jump"]):
-            worst_v = r["velocity_jump"] if not np.isfinite(worst_v) else max(worst_v, r["velocity_jump"])
-            worst_a = r["acceleration_jump"] if not np.isfinite(worst_a) else max(worst_a, r["acceleration_jump"])
-    out["velocity_jump"], out["acceleration_jump"] = worst_v, worst_a
+        keep_max("velocity_jump", r["velocity_jump"])
+        keep_max("acceleration_jump", r["acceleration_jump"])
+        keep_max("velocity_jump_baseline", base["velocity_jump"])
+        keep_max("acceleration_jump_baseline", base["acceleration_jump"])
+    out.update(worst)
     return out
 
 

@@ -150,7 +150,7 @@ class Engine:
         if emit is None:  # nobody listens: no progress events, no previews
             anim, changed, info = execute(job.request, self.model, self.features, cancel=cancel)
             return JobResult(job.job_id, job.doc_version, anim, changed, info)
-        last = [-1e9]
+        last = [time.monotonic()]  # the first preview comes one interval after the start (none for quick edits)
 
         def progress(step: int, total: int, make_preview) -> None:
             now = time.monotonic()
