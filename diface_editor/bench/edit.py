@@ -72,7 +72,7 @@ def _pct(xs: list[float], q: float) -> float:
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from diface_editor.bench.sampling import synthetic_speech
+    from diface_editor.bench.sampling import finite, synthetic_speech
     from diface_editor.core.keyframes import Keyframe
     from diface_editor.engine.events import JobFailed, JobResult
     from diface_editor.engine.loading import load_model, model_path
@@ -177,8 +177,10 @@ def run(args: argparse.Namespace) -> dict:
         engine.shutdown(timeout=30)
     out["outside_bit_identical"] = bool(outside_identical)
     if seams:
-        out["range_edit_seam_velocity_jump"] = round(float(np.nanmedian([v for v, _ in seams])), 3)
-        out["range_edit_seam_velocity_jump_baseline"] = round(float(np.nanmedian([b for _, b in seams])), 3)
+        v = np.asarray(seams, np.float64)
+        out["range_edit_seam_velocity_jump"] = finite(np.nanmedian(v[:, 0])) if np.isfinite(v[:, 0]).any() else None
+        out["range_edit_seam_velocity_jump_baseline"] = (finite(np.nanmedian(v[:, 1]))
+                                                         if np.isfinite(v[:, 1]).any() else None)
     short, long_ = f"{int(round(args.short))}s", f"{int(round(args.long))}s"
     for name in ("range_edit", "keyframe_edit"):
         out[f"{name}_long_over_short"] = round(out[f"{name}_p50_ms_{long_}"] / out[f"{name}_p50_ms_{short}"], 3)

@@ -114,6 +114,11 @@ def held_out_clips(data: Path, model, n: int) -> list:
     return out
 
 
+def finite(v: float, digits: int = 3) -> float | None:
+    """``round(v, digits)``, or ``None`` for NaN/inf (JSON has no NaN)."""
+    return round(float(v), digits) if v is not None and np.isfinite(v) else None
+
+
 def _median_time(fn, repeats: int) -> tuple[float, object]:
     times, out = [], None
     for r in range(repeats):
@@ -169,10 +174,10 @@ def run(args: argparse.Namespace) -> dict:
         seams = seam_report(res.animation, res.info["borders"], model.normalize)
         row = {"sampler": sampler, "steps": steps, "wall_s": round(wall, 4),
                "rtf": round(wall / args.seconds, 4), "windows": res.info["windows"],
-               "seam_velocity_jump": round(seams["velocity_jump"], 3),
-               "seam_velocity_jump_baseline": round(seams["velocity_jump_baseline"], 3),
-               "seam_acceleration_jump": round(seams["acceleration_jump"], 3),
-               "seam_acceleration_jump_baseline": round(seams["acceleration_jump_baseline"], 3)}
+               "seam_velocity_jump": finite(seams["velocity_jump"]),
+               "seam_velocity_jump_baseline": finite(seams["velocity_jump_baseline"]),
+               "seam_acceleration_jump": finite(seams["acceleration_jump"]),
+               "seam_acceleration_jump_baseline": finite(seams["acceleration_jump_baseline"])}
         if rig is not None:
             errs = []
             for i, (_, gt, audio) in enumerate(pairs):
