@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,6 +62,25 @@ def teacher_available() -> bool:
 
     return all(importlib.util.find_spec(m) is not None
                for m in ("diface_editor.synth.teacher", "diface_editor.synth.align"))
+
+
+@dataclass
+class EditOptions:
+    """Per-edit choices of the Generate panel (not saved with the project).
+
+    Attributes:
+        parts: what an edit regenerates: ``("face",)``, ``("head",)`` or both.
+        seed_locked: True: every edit uses the document's seed; False: a new random seed per edit
+            (written back to the document's settings so it can be locked and reproduced).
+        auto_solve: re-solve a window around every keyframe change.
+        interactive_steps: sampler steps for keyframe and swap edits (``None``: the panel's steps);
+            few steps keep dragging interactive.
+    """
+
+    parts: tuple[str, ...] = ("face", "head")
+    seed_locked: bool = True
+    auto_solve: bool = True
+    interactive_steps: int | None = None
 
 
 class _ModelLoadFailed:
@@ -134,6 +154,12 @@ class EngineBridge(QtCore.QObject):
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(int(preview_interval_ms))
         self._preview_timer.timeout.connect(self._flush_preview)
+        #: per-edit options set by the Generate panel (see :class:`EditOptions`)
+        self.options = EditOptions()
+        #: the last variants job: (doc version, animations, changed (start, stop), label) or None
+        self.last_variants: tuple[int, list, tuple[int, int], str] | None = None
+        #: perf_counter() when the latest job's first preview / result reached the views (benchmarks)
+        self.t_first_preview: float | None = None
 
     # ------------------------------------------------------------------ binding
     def set_document(self, doc: Document | None, undo_stack) -> None:
@@ -146,6 +172,15 @@ class EngineBridge(QtCore.QObject):
     @property
     def busy(self) -> bool:
         return self._busy
+
+    @property
+    def running_label(self) -> str | None:
+        """Label of the job in flight or waiting for the model (``"generate"``, ``"variants"``, ...), or None."""
+        if not self._busy:
+            return None
+        if self._queued is not None:
+            return self._queued[1]
+        return self._labels.get(self._latest_job) if self._latest_job is not None else None
 
     def _set_busy(self, b: bool) -> None:
         if b != self._busy:
@@ -228,10 +263,90 @@ class EngineBridge(QtCore.QObject):
 
             s = doc.sampler
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=doc.selection,
-                               keyframes=tuple(doc.keyframes), seed=int(s.seed), sampler=s.sampler, steps=s.steps,
-                               guidance=float(s.guidance))
+                               keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=self.edit_seed(),
+                               sampler=s.sampler, steps=s.steps, guidance=float(s.guidance))
 
         return self.submit(make, "resample selection")
+
+    def edit_seed(self) -> int:
+        """The seed for the next edit: the document's when locked, else a new one (stored in the document)."""
+        doc = self.doc
+        if self.options.seed_locked:
+            return int(doc.sampler.seed)
+        import random
+
+        seed = random.randrange(0, 2**31 - 1)
+        doc.set_sampler(seed=seed)
+        return seed
+
+    def _need_audio(self, what: str) -> bool:
+        if self.doc is None or self.doc.audio is None:
+            self.failed.emit(0, f"There is no audio to {what} against: open an audio file first.")
+            return False
+        return True
+
+    def solve_keyframes(self, keys, label: str = "solve keyframe") -> bool:
+        """Re-solve a window of ``doc.sampler.influence_frames`` frames around each of ``keys`` (the
+        keyframes just changed; they and the other keyframes inside those windows stay pinned);
+        every other frame is kept bit for bit. EditRequest mode ``"keyframes"``."""
+        if not keys or not self._need_audio("solve the keyframe"):
+            return False
+        doc = self.doc
+        frames = [int(k.frame) for k in keys]
+
+        def make(doc=doc, frames=frames):
+            from diface_editor.engine.requests import EditRequest
+
+            s = doc.sampler
+            r = int(s.influence_frames)
+            # other keyframes inside the window stay pinned (their own windows are re-solved too)
+            pins = [k for k in doc.keyframes if any(abs(k.frame - f) <= r for f in frames)]
+            if not pins:
+                raise DifaceError("the keyframe to solve is gone (undone or deleted)")
+            return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes", keyframes=tuple(pins),
+                               radius=r, parts=self.options.parts, seed=self.edit_seed(), sampler=s.sampler,
+                               steps=self.options.interactive_steps or s.steps, guidance=float(s.guidance))
+
+        return self.submit(make, label)
+
+    def variants_selection(self) -> bool:
+        """Draw ``doc.sampler.n_variants`` candidates for the selected range (``variants_ready`` when done)."""
+        if not self._need_audio("draw variants"):
+            return False
+        doc = self.doc
+        if doc.selection is None:
+            self.failed.emit(0, "Select a range in the timeline first (drag across it), then ask for variants.")
+            return False
+
+        def make(doc=doc):
+            from diface_editor.engine.requests import EditRequest, VariantsRequest
+
+            s = doc.sampler
+            edit = EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=doc.selection,
+                               keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=self.edit_seed(),
+                               sampler=s.sampler, steps=s.steps, guidance=float(s.guidance))
+            return VariantsRequest(edit=edit, n=int(s.n_variants))
+
+        return self.submit(make, "variants")
+
+    def swap_pose(self, source: int, target: int, swap_parts: tuple[str, ...] = ("face", "head")) -> bool:
+        """Copy the pose of ``swap_parts`` at frame ``source`` to frame ``target`` and re-solve the
+        influence window around ``target`` (EditRequest mode ``"swap"``, 3DiFACE's keyframe_swap)."""
+        if not self._need_audio("solve the pose"):
+            return False
+        doc = self.doc
+
+        def make(doc=doc):
+            from diface_editor.engine.requests import EditRequest
+
+            s = doc.sampler
+            return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="swap", swap=(int(source), int(target)),
+                               swap_parts=tuple(swap_parts), keyframes=tuple(doc.keyframes),
+                               radius=int(s.influence_frames), parts=self.options.parts, seed=self.edit_seed(),
+                               sampler=s.sampler, steps=self.options.interactive_steps or s.steps,
+                               guidance=float(s.guidance))
+
+        return self.submit(make, f"paste pose from frame {source} to {target}")
 
     def teacher_lipsync(self, transcript: str) -> bool:
         """Baseline without a model: align ``transcript`` with the audio (pocketsphinx) and animate the
@@ -298,6 +413,7 @@ class EngineBridge(QtCore.QObject):
             self._set_busy(False)
             return
         self._t_submit = time.perf_counter()
+        self.t_first_preview = None
         job = self.engine.submit(req, self.doc.version)
         self._latest_job = job
         self._labels[job] = label
@@ -367,7 +483,8 @@ class EngineBridge(QtCore.QObject):
                 self.progress.emit(ev.job_id, ev.step, ev.total)
                 if ev.preview is not None and self.doc is not None and ev.doc_version == self.doc.version:
                     self._pending_preview = ev.preview
-                    if not self._preview_timer.isActive():
+                    if not self._preview_timer.isActive():  # leading edge: the first preview at once
+                        self._flush_preview()
                         self._preview_timer.start()
         elif isinstance(ev, JobResult):
             self._finish(ev.job_id)
@@ -385,7 +502,11 @@ class EngineBridge(QtCore.QObject):
     def _flush_preview(self) -> None:
         anim, self._pending_preview = self._pending_preview, None
         if anim is not None and self._busy:
+            if self.t_first_preview is None:
+                self.t_first_preview = time.perf_counter()
             self.preview.emit(anim)
+            if not self._preview_timer.isActive():
+                self._preview_timer.start()  # trailing edge: the next one no sooner than the interval
 
     def _end_preview(self) -> None:
         self._preview_timer.stop()
@@ -408,8 +529,10 @@ class EngineBridge(QtCore.QObject):
             self.status.emit("Result discarded: the document changed while it was computed.")
             return
         anims = ev.animations
-        if len(anims) > 1:
-            self.variants_ready.emit(anims)
+        if len(anims) > 1 or (isinstance(ev.info, dict) and ev.info.get("kind") == "variants"):
+            self.last_variants = (doc.version, list(anims), tuple(ev.changed), label)
+            self.status.emit(f"{len(anims)} variants are ready: pick one in the Variants panel.")
+            self.variants_ready.emit(list(anims))
             return
         try:
             cmd = apply_result(doc, anims[0], ev.changed, text=label)

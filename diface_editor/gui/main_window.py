@@ -17,15 +17,17 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from diface_editor import __version__
-from diface_editor.core.commands import SetKeyframes, move_keyframe, remove_keyframes
+from diface_editor.core.commands import SetKeyframes, apply_result, move_keyframe, remove_keyframes
 from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
 from diface_editor.core.paths import resource
+from diface_editor.core.rotations import axis_angle_to_ypr, ypr_to_axis_angle
 from diface_editor.core.project import PROJECT_SUFFIX, is_project_file, load_project, save_project
 from diface_editor.gui import icons
 from diface_editor.gui.dialogs import show_error, show_message
 from diface_editor.gui.engine_bridge import EngineBridge, resolve_model_path, teacher_available, transcript_for
+from diface_editor.gui.keyframe_panel import KeyframePanel
 from diface_editor.gui.panels import GeneratePanel, TransportBar, format_time
 from diface_editor.gui.playback import Playback
 from diface_editor.gui.settings import EditorSettings, autosave_dir
@@ -55,11 +57,14 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("I", "Add keyframe (head + face) at the playhead"), ("Delete", "Delete keyframes at the playhead"),
     ("Ctrl+A / Alt+A", "Select the whole clip / clear the selection"),
     ("Ctrl+G", "Generate (or, without a model: Generate > Lip Sync from Transcript)"),
-    ("Ctrl+R", "Resample the selection"), ("Esc", "Cancel generation"),
+    ("Ctrl+R", "Resample the selection"), ("Ctrl+Shift+R", "Variants of the selection"),
+    ("Ctrl+Shift+C / Ctrl+Shift+V", "Copy the pose at the playhead / paste it at the playhead (re-solved)"),
+    ("Esc", "Cancel generation"),
     ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"), ("Ctrl+O / Ctrl+S / Ctrl+Shift+S", "Open / save / save as"),
     ("Ctrl+E", "Export"), ("F", "Reset the 3-D view"), ("= / - / Ctrl+0", "Zoom timeline in / out / fit"),
     ("Mouse (timeline)", "wheel zoom · Shift+wheel or middle-drag pan · click seek · drag select · "
-                         "double-click add keyframe · drag a diamond to move a keyframe"),
+                         "double-click add keyframe · drag a diamond to move a keyframe · "
+                         "drag a head pin up/down to change its angle"),
     ("Mouse (viewport)", "left drag orbit · wheel zoom · Shift+drag pan"),
 ]
 
@@ -183,6 +188,12 @@ class MainWindow(QtWidgets.QMainWindow):
         A("generate", "&Generate", self.generate, "Ctrl+G", "Generate motion for the whole clip", icons.icon("generate"))
         A("resample", "&Resample Selection", self.resample_selection, "Ctrl+R",
           "Regenerate the selected range (the rest stays as it is)")
+        A("variants", "&Variants of Selection", self.variants_selection, "Ctrl+Shift+R",
+          "Draw several candidates for the selected range to choose from")
+        A("copy_pose", "&Copy Pose", self.copy_pose, "Ctrl+Shift+C",
+          "Remember the pose (face and/or head, as chosen in Edits > Parts) at the playhead")
+        A("paste_pose", "&Paste Pose at Playhead", self.paste_pose, "Ctrl+Shift+V",
+          "Put the copied pose at the playhead and re-solve the influence window around it")
         A("cancel", "&Cancel", self.bridge.cancel, "Esc", "Cancel the running generation", SP.SP_BrowserStop)
         A("lipsync", "&Lip Sync from Transcript…", self.lipsync_from_transcript, None,
           "Without a model: align a transcript with the audio and animate it with the procedural teacher")
@@ -215,6 +226,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.curves_dock = self._dock("Curves", self.chooser, QtCore.Qt.LeftDockWidgetArea)
         self.panel = GeneratePanel()
         self.generate_dock = self._dock("Generate", self.panel, QtCore.Qt.RightDockWidgetArea)
+        self.keyframes_panel = KeyframePanel()
+        self.keyframes_dock = self._dock("Keyframes", self.keyframes_panel, QtCore.Qt.LeftDockWidgetArea)
+        self.splitDockWidget(self.curves_dock, self.keyframes_dock, QtCore.Qt.Vertical)
         self.history = QtWidgets.QUndoView(self.undo_group)
         self.history.setEmptyLabel("<opened>")
         self.history_dock = self._dock("History", self.history, QtCore.Qt.RightDockWidgetArea)
@@ -252,6 +266,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         m.addActions([a["add_key"], a["delete_keys"]])
         m.addSeparator()
+        m.addActions([a["copy_pose"], a["paste_pose"]])
+        m.addSeparator()
         m.addActions([a["select_all"], a["select_none"]])
         m = mb.addMenu("&Playback")
         m.addActions([a["play"], a["start"], a["end"]])
@@ -260,7 +276,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         m.addAction(a["loop"])
         m = mb.addMenu("&Generate")
-        m.addActions([a["generate"], a["resample"], a["cancel"]])
+        m.addActions([a["generate"], a["resample"], a["variants"], a["cancel"]])
         m.addSeparator()
         if teacher_available():
             m.addAction(a["lipsync"])
@@ -270,7 +286,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         m.addActions([a["zoom_in"], a["zoom_out"], a["fit"]])
         m.addSeparator()
-        for d in (self.curves_dock, self.generate_dock, self.history_dock):
+        for d in (self.curves_dock, self.keyframes_dock, self.generate_dock, self.history_dock):
             m.addAction(d.toggleViewAction())
         m = mb.addMenu("&Help")
         m.addActions([a["shortcuts"], a["about"]])
@@ -292,6 +308,8 @@ class MainWindow(QtWidgets.QMainWindow):
             tb.addWidget(b)
         tb.addSeparator()
         tb.addActions([a["generate"], a["cancel"]])
+        tb.addSeparator()
+        tb.addAction(a["add_key"])
         tb.addSeparator()
         tb.addAction(a["export"])
 
@@ -321,7 +339,19 @@ class MainWindow(QtWidgets.QMainWindow):
         tl.scrub_requested.connect(pb.scrub)
         tl.add_keyframe_requested.connect(self._on_add_keyframe_requested)
         tl.keyframe_drag_finished.connect(self._on_keyframe_dragged)
-        tl.keyframe_clicked.connect(lambda k: pb.seek(k.frame / self.doc.fps) if self.doc else None)
+        tl.keyframe_clicked.connect(self._on_keyframe_clicked)
+        tl.head_value_drag_finished.connect(self._on_head_value_dragged)
+        kp = self.keyframes_panel
+        kp.keyframe_selected.connect(lambda k: pb.seek(k.frame / self.doc.fps) if self.doc else None)
+        kp.keyframe_edited.connect(self._on_keyframe_edited)
+        kp.delete_requested.connect(lambda k: self._keyframe_change(remove_keyframes(self.doc, [k]), []))
+        self.panel.variants_button.clicked.connect(self.variants_selection)
+        self.panel.options_changed.connect(self._on_edit_options)
+        self._on_edit_options()
+        va = self.panel.variants
+        va.preview_requested.connect(self._preview_variant)
+        va.apply_requested.connect(self.apply_variant)
+        va.discarded.connect(lambda: setattr(self.bridge, "last_variants", None))
         self.chooser.selection_changed.connect(self._on_curves_chosen)
         self.panel.generate_button.clicked.connect(self.generate)
         self.panel.resample_button.clicked.connect(self.resample_selection)
@@ -334,6 +364,7 @@ class MainWindow(QtWidgets.QMainWindow):
         br.failed.connect(lambda j, msg: self.error("Generation failed" if j else "Cannot generate", msg))
         br.status.connect(lambda s: self.statusBar().showMessage(s, 6000))
         br.variants_ready.connect(self._on_variants)
+        br.job_started.connect(lambda *_: self._clear_variants())
 
     # ================================================================== document
     def set_document(self, doc: Document) -> None:
@@ -354,9 +385,13 @@ class MainWindow(QtWidgets.QMainWindow):
         doc.events.selection.connect(self._on_selection)
         doc.events.animation.connect(self._on_animation)
         doc.events.settings.connect(self._on_settings)
+        doc.events.version.connect(self._on_version)
+        self._clear_variants()
+        self._copied_pose = None
         self.viewport.set_document(doc)
         self.timeline.set_document(doc)
         self.panel.set_document(doc)
+        self.keyframes_panel.set_document(doc)
         self.bridge.set_document(doc, self.undo_stack)
         self.chooser.set_channels(doc.animation.channel_names, self.settings.visible_curves)
         self.timeline.set_visible_curves(self.chooser.checked())
@@ -392,6 +427,9 @@ class MainWindow(QtWidgets.QMainWindow):
         a["resample"].setEnabled(has_audio and doc.selection is not None and not self.bridge.busy)
         self.panel.generate_button.setEnabled(a["generate"].isEnabled())
         self.panel.resample_button.setEnabled(a["resample"].isEnabled())
+        a["variants"].setEnabled(a["resample"].isEnabled())
+        self.panel.variants_button.setEnabled(a["variants"].isEnabled())
+        a["paste_pose"].setEnabled(has_audio and getattr(self, "_copied_pose", None) is not None)
         a["cancel"].setEnabled(self.bridge.busy)
         a["lipsync"].setEnabled(has_audio and not self.bridge.busy)
 
@@ -629,9 +667,70 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewport.set_preview(anim)
         self.timeline.set_preview(anim)
 
+    # ================================================================== variants
+    def variants_selection(self) -> None:
+        if self.doc is not None:
+            self._clear_variants()
+            self.bridge.variants_selection()
+
     def _on_variants(self, anims: list) -> None:
-        self.statusBar().showMessage(f"{len(anims)} variants are ready; choosing between them comes with the "
-                                     "variants panel.", 6000)
+        self.panel.variants.set_count(len(anims))  # previews the first
+        self.generate_dock.raise_()
+
+    def _preview_variant(self, i: int) -> None:
+        lv = self.bridge.last_variants
+        anim = lv[1][i] if lv is not None and 0 <= i < len(lv[1]) else None
+        self.viewport.set_preview(anim)
+        self.timeline.set_preview(anim)
+
+    def apply_variant(self, i: int) -> bool:
+        """Apply variant ``i`` of the last Variants job as one undoable edit (False if stale or none)."""
+        lv = self.bridge.last_variants
+        if self.doc is None or lv is None or not 0 <= i < len(lv[1]):
+            return False
+        version, anims, changed, _label = lv
+        if version != self.doc.version:
+            self._clear_variants()
+            self.error("Cannot apply the variant", "the animation changed after the variants were drawn; "
+                       "draw them again.")
+            return False
+        self._clear_variants()
+        self._push(apply_result(self.doc, anims[i], changed, text=f"pick variant {i + 1}"))
+        return True
+
+    def _clear_variants(self) -> None:
+        self.bridge.last_variants = None
+        if self.panel.variants.count:
+            self.panel.variants.discard()
+
+    def _on_version(self, _ev) -> None:
+        lv = self.bridge.last_variants
+        if lv is not None and self.doc is not None and lv[0] != self.doc.version:
+            self._clear_variants()  # drawn for an animation that no longer exists
+
+    def _on_edit_options(self) -> None:
+        self.bridge.options = self.panel.edit_options()
+
+    # ================================================================== pose copy / paste (3DiFACE keyframe_swap)
+    def copy_pose(self) -> None:
+        if self.doc is None:
+            return
+        f = self.viewport.current_frame()
+        self._copied_pose = f
+        self.statusBar().showMessage(f"Copied the pose at frame {f}; move the playhead and paste it "
+                                     "(Ctrl+Shift+V).", 6000)
+        self._update_enabled()
+
+    def paste_pose(self, target: int | None = None) -> bool:
+        """Copy the pose from the copied frame to ``target`` (default: the playhead), solved by the engine."""
+        if self.doc is None or getattr(self, "_copied_pose", None) is None:
+            return False
+        target = self.viewport.current_frame() if target is None else int(target)
+        src = self._copied_pose
+        if src == target or not 0 <= src < self.doc.n_frames:
+            self.statusBar().showMessage("Move the playhead to another frame to paste the pose there.", 6000)
+            return False
+        return self.bridge.swap_pose(src, target, self.bridge.options.parts)
 
     def _on_settings(self, _ev) -> None:
         if self.doc is None:
@@ -659,20 +758,69 @@ class MainWindow(QtWidgets.QMainWindow):
         frame = int(np.clip(frame, 0, self.doc.n_frames - 1))
         parts = ("head", "face") if part == "both" else (part,)
         keys = KeyframeSet(list(self.doc.keyframes))
+        new = []
         for p in parts:
-            keys.add(Keyframe(frame, p))
-        self._push(SetKeyframes(keys, text=f"add {' + '.join(parts)} keyframe at frame {frame}"))
+            group = self.keyframes_panel.group.currentData() if p == "face" else "all"
+            k = Keyframe(frame, p, group if p == "face" and group else "all")
+            keys.add(k)
+            new.append(k)
+        if self._keyframe_change(SetKeyframes(keys, text=f"add {' + '.join(parts)} keyframe at frame {frame}"), new):
+            self.keyframes_panel.select(new[0])
 
     def delete_keyframes_at_playhead(self) -> None:
         if self.doc is None:
             return
         keys = self.doc.keyframes.at(self.viewport.current_frame())
         if keys:
-            self._push(remove_keyframes(self.doc, keys))
+            self._keyframe_change(remove_keyframes(self.doc, keys), [])
+
+    def _keyframe_change(self, cmd, solve: list[Keyframe]) -> bool:
+        """Push a keyframe command; then (Edits > re-solve on) re-solve the influence window around
+        ``solve`` on the engine (the result is a second undoable step). False if the command failed."""
+        try:
+            self.undo_stack.push_command(cmd)
+        except DifaceError as e:
+            self.error("Cannot edit", str(e))
+            return False
+        running = self.bridge.running_label
+        if running in ("generate", "resample selection", "variants", "lip sync from transcript"):
+            # a long job is in flight: do not cancel it for a solve; its result is stale now and dropped
+            self.statusBar().showMessage(f"Keyframe changed while '{running}' runs: that result will be dropped; "
+                                         "run it again afterwards.", 8000)
+            return True
+        if solve and self.bridge.options.auto_solve and self.doc.audio is not None and self.bridge.model_available()[0]:
+            frames = sorted({k.frame for k in solve})
+            self.bridge.solve_keyframes(solve, label=f"solve keyframe at frame {', '.join(map(str, frames))}")
+        return True
+
+    def _replace_keyframe(self, old: Keyframe, new: Keyframe, text: str) -> bool:
+        keys = [k for k in self.doc.keyframes if k != old]
+        keys = [k for k in keys if (k.frame, k.part, k.group) != (new.frame, new.part, new.group)] + [new]
+        return self._keyframe_change(SetKeyframes(KeyframeSet(keys), text=text), [new])
 
     def _on_keyframe_dragged(self, key: Keyframe, frame: int) -> None:
         if self.doc is not None:
-            self._push(move_keyframe(self.doc, key, frame))
+            frame = int(np.clip(frame, 0, self.doc.n_frames - 1))
+            self._keyframe_change(move_keyframe(self.doc, key, frame), [key.moved(frame)])
+
+    def _on_keyframe_clicked(self, key: Keyframe) -> None:
+        if self.doc is not None:
+            self.playback.seek(key.frame / self.doc.fps)
+            self.keyframes_panel.select(key)
+
+    def _on_head_value_dragged(self, key: Keyframe, channel: int, degrees: float) -> None:
+        """A head pin was dragged on the yaw (0) / pitch (1) / roll (2) curve: pin that angle."""
+        if self.doc is None or key not in list(self.doc.keyframes):
+            return
+        ypr = axis_angle_to_ypr(key.pinned_values(self.doc.animation).astype(np.float64)[None])[0]
+        ypr[int(channel)] = np.radians(float(degrees))
+        new = key.with_values(ypr_to_axis_angle(ypr[None])[0])
+        name = ("yaw", "pitch", "roll")[int(channel)]
+        self._replace_keyframe(key, new, f"set {name} {degrees:+.1f}° at frame {key.frame}")
+
+    def _on_keyframe_edited(self, old: Keyframe, new: Keyframe) -> None:
+        if self.doc is not None and old in list(self.doc.keyframes):
+            self._replace_keyframe(old, new, f"change {new.part} keyframe at frame {new.frame}")
 
     def select_all(self) -> None:
         if self.doc is not None:

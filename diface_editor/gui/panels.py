@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6 import QtCore, QtWidgets
 
 from diface_editor.core.document import Document
@@ -65,11 +67,43 @@ class GeneratePanel(QtWidgets.QWidget):
         self.new_seed.clicked.connect(self._random_seed)
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.new_seed)
+        self.seed_lock = QtWidgets.QCheckBox("Lock")
+        self.seed_lock.setChecked(True)
+        self.seed_lock.setToolTip("Locked: every edit uses this seed. Unlocked: each edit draws a new seed "
+                                  "(shown here afterwards)")
+        seed_row.addWidget(self.seed_lock)
         form.addRow("Sampler", self.sampler)
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
         form.addRow("Seed", seed_row)
         lay.addWidget(samp)
+
+        edit = QtWidgets.QGroupBox("Edits")
+        ef = QtWidgets.QFormLayout(edit)
+        ef.setLabelAlignment(QtCore.Qt.AlignRight)
+        self.parts = QtWidgets.QComboBox()
+        for key, label in (("both", "Face + head"), ("face", "Face only"), ("head", "Head only")):
+            self.parts.addItem(label, key)
+        self.parts.setToolTip("What an edit (keyframe solve, resample, variants, pasted pose) regenerates")
+        self.influence = QtWidgets.QSpinBox()
+        self.influence.setRange(1, 600)
+        self.influence.setSuffix(" frames")
+        self.influence.setToolTip("Influence radius: a keyframe change re-solves this many frames on each side of it; "
+                                  "every other frame stays exactly as it is")
+        self.interactive_steps = QtWidgets.QSpinBox()
+        self.interactive_steps.setRange(0, 200)
+        self.interactive_steps.setSpecialValueText("as Steps")
+        self.interactive_steps.setValue(4)
+        self.interactive_steps.setToolTip("Sampler steps for keyframe drags and pasted poses (few steps = fast feedback; "
+                                          "0 = the Steps above)")
+        self.auto_solve = QtWidgets.QCheckBox("Re-solve around keyframe changes")
+        self.auto_solve.setChecked(True)
+        self.auto_solve.setToolTip("After adding, moving or changing a keyframe, regenerate the influence window around it")
+        ef.addRow("Parts", self.parts)
+        ef.addRow("Influence", self.influence)
+        ef.addRow("Drag steps", self.interactive_steps)
+        ef.addRow(self.auto_solve)
+        lay.addWidget(edit)
 
         self.generate_button = QtWidgets.QPushButton("Generate")
         self.generate_button.setObjectName("primary")
@@ -84,6 +118,18 @@ class GeneratePanel(QtWidgets.QWidget):
         self.resample_button = QtWidgets.QPushButton("Resample Selection")
         self.resample_button.setToolTip("Regenerate only the selected range; everything outside stays as it is (Ctrl+R)")
         sl.addWidget(self.resample_button)
+        vrow = QtWidgets.QHBoxLayout()
+        self.variants_button = QtWidgets.QPushButton("Variants")
+        self.variants_button.setToolTip("Draw several candidates for the selected range to choose from")
+        self.n_variants = QtWidgets.QSpinBox()
+        self.n_variants.setRange(2, 16)
+        self.n_variants.setPrefix("× ")
+        self.n_variants.setToolTip("How many candidates Variants draws")
+        vrow.addWidget(self.variants_button, 1)
+        vrow.addWidget(self.n_variants)
+        sl.addLayout(vrow)
+        self.variants = VariantsList()
+        sl.addWidget(self.variants)
         lay.addWidget(sel)
         lay.addStretch(1)
 
@@ -91,6 +137,26 @@ class GeneratePanel(QtWidgets.QWidget):
         self.steps.valueChanged.connect(self._write)
         self.guidance.valueChanged.connect(self._write)
         self.seed.valueChanged.connect(self._write)
+        self.influence.valueChanged.connect(self._write)
+        self.n_variants.valueChanged.connect(self._write)
+        self.parts.currentIndexChanged.connect(self._emit_options)
+        self.interactive_steps.valueChanged.connect(self._emit_options)
+        self.seed_lock.toggled.connect(self._emit_options)
+        self.auto_solve.toggled.connect(self._emit_options)
+
+    options_changed = QtCore.Signal()
+
+    def edit_options(self):
+        """The per-edit choices as an :class:`~diface_editor.gui.engine_bridge.EditOptions`."""
+        from diface_editor.gui.engine_bridge import EditOptions
+
+        p = self.parts.currentData()
+        return EditOptions(parts=("face", "head") if p == "both" else (p,), seed_locked=self.seed_lock.isChecked(),
+                           auto_solve=self.auto_solve.isChecked(),
+                           interactive_steps=self.interactive_steps.value() or None)
+
+    def _emit_options(self, *_) -> None:
+        self.options_changed.emit()
 
     def set_document(self, doc: Document | None) -> None:
         if self.doc is not None:
@@ -116,6 +182,8 @@ class GeneratePanel(QtWidgets.QWidget):
             self.steps.setValue(int(s.steps or 0))
             self.guidance.setValue(float(s.guidance))
             self.seed.setValue(int(s.seed))
+            self.influence.setValue(int(s.influence_frames))
+            self.n_variants.setValue(max(2, int(s.n_variants)))
         finally:
             self._syncing = False
 
@@ -129,18 +197,92 @@ class GeneratePanel(QtWidgets.QWidget):
             self.selection_label.setText(f"Frames {a}–{b - 1} ({(b - a) / doc.fps:.2f} s, "
                                          f"{format_time(a / doc.fps)} to {format_time(b / doc.fps)})")
         self.resample_button.setEnabled(sel is not None)
+        self.variants_button.setEnabled(sel is not None)
 
     def _write(self, *_):
         if self._syncing or self.doc is None:
             return
         steps = self.steps.value()
-        self.doc.set_sampler(sampler=self.sampler.currentData(), steps=steps or None,
-                             guidance=float(self.guidance.value()), seed=int(self.seed.value()))
+        # (set_sampler's first parameter is itself called ``sampler``: pass whole settings)
+        self.doc.set_sampler(replace(self.doc.sampler, sampler=self.sampler.currentData(), steps=steps or None,
+                             guidance=float(self.guidance.value()), seed=int(self.seed.value()),
+                             influence_frames=int(self.influence.value()), n_variants=int(self.n_variants.value())))
 
     def _random_seed(self) -> None:
         import random
 
         self.seed.setValue(random.randrange(0, 2**31 - 1))
+
+
+class VariantsList(QtWidgets.QWidget):
+    """Candidates of a Variants job: click one to preview it (viewport and curves, nothing changes),
+    **Apply** makes it one undoable edit, **Discard** drops them all.
+
+    Signals:
+        preview_requested(int): index of the variant to show (-1: stop previewing).
+        apply_requested(int): index of the variant to apply.
+        discarded()
+    """
+
+    preview_requested = QtCore.Signal(int)
+    apply_requested = QtCore.Signal(int)
+    discarded = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.list = QtWidgets.QListWidget()
+        self.list.setMaximumHeight(110)
+        self.list.setToolTip("Click a candidate to preview it; Apply keeps it (undoable)")
+        lay.addWidget(self.list)
+        row = QtWidgets.QHBoxLayout()
+        self.prev_button = QtWidgets.QToolButton(text="◀")
+        self.prev_button.setToolTip("Previous candidate")
+        self.next_button = QtWidgets.QToolButton(text="▶")
+        self.next_button.setToolTip("Next candidate")
+        self.apply_button = QtWidgets.QPushButton("Apply")
+        self.apply_button.setToolTip("Replace the range with the previewed candidate (one undo step)")
+        self.discard_button = QtWidgets.QPushButton("Discard")
+        self.discard_button.setToolTip("Drop the candidates; the animation stays as it is")
+        for w in (self.prev_button, self.next_button):
+            row.addWidget(w)
+        row.addWidget(self.apply_button, 1)
+        row.addWidget(self.discard_button, 1)
+        lay.addLayout(row)
+        self.list.currentRowChanged.connect(self.preview_requested.emit)
+        self.prev_button.clicked.connect(lambda: self.cycle(-1))
+        self.next_button.clicked.connect(lambda: self.cycle(1))
+        self.apply_button.clicked.connect(lambda: self.apply_requested.emit(self.list.currentRow()))
+        self.discard_button.clicked.connect(self.discard)
+        self.set_count(0)
+
+    def set_count(self, n: int, label: str = "Variant") -> None:
+        """Show ``n`` candidates (0 hides the list) and preview the first."""
+        self.list.blockSignals(True)
+        self.list.clear()
+        for i in range(n):
+            self.list.addItem(f"{label} {i + 1}")
+        self.list.blockSignals(False)
+        self.setVisible(n > 0)
+        if n:
+            self.list.setCurrentRow(0)
+
+    @property
+    def count(self) -> int:
+        return self.list.count()
+
+    def cycle(self, step: int) -> None:
+        n = self.list.count()
+        if n:
+            self.list.setCurrentRow((self.list.currentRow() + step) % n)
+
+    def discard(self) -> None:
+        had = self.list.count() > 0
+        self.set_count(0)
+        self.preview_requested.emit(-1)
+        if had:
+            self.discarded.emit()
 
 
 class TransportBar(QtWidgets.QWidget):

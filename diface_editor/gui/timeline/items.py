@@ -251,3 +251,95 @@ class KeyLaneItem(pg.ScatterPlotItem):
                 self.on_drag_finished(key, frame)
             else:
                 self._draw([k.frame / self.fps for k in self._keys])
+
+
+class HeadPinItem(pg.ScatterPlotItem):
+    """Head keyframe pins on the yaw/pitch/roll curves (degrees); a pin can be dragged up or down
+    to change that angle of the keyframe's pose.
+
+    The usual pyqtgraph drag idiom: at the drag start the offset between the pin and the pointer is
+    kept (no jump), while dragging only this item moves (and shows the value), and when the drag
+    finishes ``on_value_drag_finished(key, channel, degrees)`` is called once (the undoable command
+    and the solve are made there). ``on_value_dragging(key, channel, degrees)`` follows the drag.
+    """
+
+    def __init__(self, **kw) -> None:
+        super().__init__(pxMode=True, hoverable=True, tip=None, **kw)
+        self._keys: list = []
+        self._xs = np.zeros(0)
+        self._ys = np.zeros(0)
+        self._chans: list[int] = []
+        self._brushes: list = []
+        self._drag: tuple | None = None  # (index, key, channel, offset degrees)
+        self.on_value_drag_finished = None
+        self.on_value_dragging = None
+        self.label = pg.TextItem(color="#f4f4f4", anchor=(0, 1.2), fill=pg.mkBrush(30, 31, 34, 210))
+        self.label.setZValue(30)
+        self.label.hide()
+        self.setZValue(21)
+
+    def set_pins(self, keys: list, xs, ys, channels: list[int], brushes: list) -> None:
+        """One pin per (head keyframe, channel): ``keys[i]`` at ``xs[i]`` seconds, ``ys[i]`` degrees."""
+        if self._drag is not None:  # the document changed under a drag: drop the drag
+            self._drag = None
+            self.label.hide()
+        self._keys, self._chans = list(keys), list(channels)
+        self._xs, self._ys = np.asarray(xs, float), np.asarray(ys, float)
+        self._brushes = list(brushes)
+        self._draw(self._ys)
+
+    def _draw(self, ys) -> None:
+        self.setData(x=self._xs, y=np.asarray(ys, float), symbol="d", size=10, brush=self._brushes,
+                     pen=pg.mkPen("#1e1f22", width=1), data=list(range(len(self._keys))))
+
+    def pin_pos(self, key, channel: int) -> tuple[float, float] | None:
+        """(seconds, degrees) of the pin of ``key`` for ``channel`` (tests, benchmarks)."""
+        for i, (k, c) in enumerate(zip(self._keys, self._chans)):
+            if k == key and c == channel:
+                return float(self._xs[i]), float(self._ys[i])
+        return None
+
+    def _hit(self, pos) -> int | None:
+        pts = self.pointsAt(pos)
+        if pts is None or len(pts) == 0:
+            return None
+        # pins of one keyframe may overlap: take the one nearest to the pointer
+        best = min(pts, key=lambda p: (abs(p.pos().y() - pos.y()), abs(p.pos().x() - pos.x())))
+        return int(best.data())
+
+    def mouseClickEvent(self, ev):
+        ev.ignore()  # clicks go to the track (seek)
+
+    def mouseDragEvent(self, ev):
+        if ev.button() != QtCore.Qt.LeftButton:
+            ev.ignore()
+            return
+        if ev.isStart():
+            i = self._hit(ev.buttonDownPos())
+            if i is None:
+                ev.ignore()
+                return
+            self._drag = (i, self._keys[i], self._chans[i], float(self._ys[i]) - float(ev.buttonDownPos().y()))
+            if self.label.parentItem() is None and self.getViewBox() is not None:
+                self.getViewBox().addItem(self.label, ignoreBounds=True)
+        if self._drag is None:
+            ev.ignore()
+            return
+        ev.accept()
+        i, key, chan, offset = self._drag
+        deg = float(ev.pos().y()) + offset
+        ys = self._ys.copy()
+        ys[i] = deg
+        self._draw(ys)
+        self.label.setText(f"{('yaw', 'pitch', 'roll')[chan]} {deg:+.1f}°")
+        self.label.setPos(float(self._xs[i]), deg)
+        self.label.show()
+        if ev.isFinish():
+            self._drag = None
+            self.label.hide()
+            if abs(deg - float(self._ys[i])) > 1e-6 and self.on_value_drag_finished is not None:
+                self.on_value_drag_finished(key, chan, deg)
+            else:
+                self._draw(self._ys)
+        elif self.on_value_dragging is not None:
+            self.on_value_dragging(key, chan, deg)

@@ -22,7 +22,7 @@ from diface_editor.core.animation import Animation
 from diface_editor.core.document import Document
 from diface_editor.core.rotations import axis_angle_to_ypr
 from diface_editor.gui.theme import COLORS, CURVE_PALETTE
-from diface_editor.gui.timeline.items import FramesAxis, KeyLaneItem, SecondsAxis, TrackViewBox, WaveformItem
+from diface_editor.gui.timeline.items import FramesAxis, HeadPinItem, KeyLaneItem, SecondsAxis, TrackViewBox, WaveformItem
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class TimelineWidget(QtWidgets.QWidget):
         add_keyframe_requested(int, str): frame and part (``"head"``, ``"face"`` or ``"both"``).
         keyframe_drag_finished(object, int): a :class:`Keyframe` and the frame it was dropped on.
         keyframe_clicked(object): a :class:`Keyframe` was clicked.
+        head_value_drag_finished(object, int, float): a head :class:`Keyframe`'s pin on the yaw (0),
+            pitch (1) or roll (2) curve was dragged to this many degrees.
     """
 
     seek_requested = QtCore.Signal(float)
@@ -46,6 +48,7 @@ class TimelineWidget(QtWidgets.QWidget):
     add_keyframe_requested = QtCore.Signal(int, str)
     keyframe_drag_finished = QtCore.Signal(object, int)
     keyframe_clicked = QtCore.Signal(object)
+    head_value_drag_finished = QtCore.Signal(object, int, float)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,7 +120,8 @@ class TimelineWidget(QtWidgets.QWidget):
         self.key_lane.on_drag_finished = lambda k, f: self.keyframe_drag_finished.emit(k, int(f))
         self.key_lane.on_clicked = lambda k: self.keyframe_clicked.emit(k)
         self.wave_plot.addItem(self.key_lane)
-        self.head_pins = pg.ScatterPlotItem(symbol="d", size=8, brush=COLORS["keyframe"], pen=None)
+        self.head_pins = HeadPinItem()
+        self.head_pins.on_value_drag_finished = lambda k, c, d: self.head_value_drag_finished.emit(k, int(c), float(d))
         self.face_pins = pg.ScatterPlotItem(symbol="d", size=8, brush=COLORS["keyframe"], pen=None)
         self.head_plot.addItem(self.head_pins)
         self.face_plot.addItem(self.face_pins)
@@ -251,13 +255,16 @@ class TimelineWidget(QtWidgets.QWidget):
         ys = [0.8 if k.part == "head" else 0.55 for k in keys]
         brushes = [pg.mkBrush(COLORS["keyframe"] if k.part == "head" else "#ff9f43") for k in keys]
         self.key_lane.set_keys(keys, ys, brushes, anim.fps)
-        hx, hy, fx, fy = [], [], [], []
+        hx, hy, hk, hc, hb, fx, fy = [], [], [], [], [], [], []
         ypr = getattr(self, "_ypr", None)
         for k in keys:
             tt = k.frame / anim.fps
             if k.part == "head" and ypr is not None and k.frame < len(ypr):
                 hx += [tt] * 3
-                hy += list(ypr[k.frame])
+                hy += [float(v) for v in ypr[k.frame]]
+                hk += [k] * 3
+                hc += [0, 1, 2]
+                hb += [pg.mkBrush(COLORS[n]) for n in HEAD_LABELS]
             elif k.part == "face":
                 cols = set(k.channels(anim))
                 for n in self.face_curves:
@@ -265,7 +272,7 @@ class TimelineWidget(QtWidgets.QWidget):
                     if j in cols:
                         fx.append(tt)
                         fy.append(float(anim.face[k.frame, j]))
-        self.head_pins.setData(hx, hy)
+        self.head_pins.set_pins(hk, hx, hy, hc, hb)
         self.face_pins.setData(fx, fy)
 
     # ------------------------------------------------------------------ selection

@@ -1,0 +1,255 @@
+"""Interactive diffusion editing in the editor (pytest-qt under pytest-xvfb, a tiny real model):
+dragging a head keyframe's value on its curve, the re-solve around it, undo, rapid edits, stale
+results, resample, variants, pose copy/paste and face keyframe groups/sliders."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("vispy")
+
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+from _gui_support import make_rig, tiny_bundle, write_speech  # noqa: E402
+from diface_editor.core.commands import SetKeyframes  # noqa: E402
+from diface_editor.core.keyframes import Keyframe, KeyframeSet  # noqa: E402
+from diface_editor.core.rotations import axis_angle_to_ypr  # noqa: E402
+
+pytestmark = pytest.mark.gui
+RADIUS = 8
+WAIT = 60_000
+
+
+@pytest.fixture(scope="module")
+def rig():
+    return make_rig()
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    return write_speech(tmp_path_factory.mktemp("audio") / "speech.wav", 3.0)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    pytest.importorskip("torch")
+    return tiny_bundle(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch, rig, speech, bundle):
+    """The editor (hidden) on 3 s of speech (90 frames) with the tiny model and a generated animation."""
+    monkeypatch.setenv("DIFACE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("DIFACE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DIFACE_NO_AUDIO", "1")
+    from diface_editor.gui.main_window import MainWindow
+    from diface_editor.gui.settings import EditorSettings
+
+    w = MainWindow(rig=rig, settings=EditorSettings(), auto_generate=False, engine_kwargs={"preview_interval": 0.0})
+    w.ask_to_save = False
+    w.resize(1200, 800)
+    assert w.open_path(speech)
+    w.doc.set_model_id(str(bundle))
+    w.panel.influence.setValue(RADIUS)
+    w.panel.interactive_steps.setValue(2)
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w.generate()
+    yield w
+    for tl in QtWidgets.QApplication.topLevelWidgets():
+        if isinstance(tl, QtWidgets.QMessageBox):
+            tl.close()
+    w.close()
+    QtWidgets.QApplication.processEvents()
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("diface-") and t.is_alive()]
+    assert not alive, f"threads left running: {alive}"
+    w.deleteLater()
+
+
+class _Drag:
+    """A synthetic pyqtgraph mouse drag event in the item's (= the view's data) coordinates."""
+
+    def __init__(self, down: tuple[float, float], pos: tuple[float, float], start=False, finish=False) -> None:
+        self._down, self._pos, self._start, self._finish = QtCore.QPointF(*down), QtCore.QPointF(*pos), start, finish
+        self.accepted = None
+
+    def button(self):
+        return QtCore.Qt.LeftButton
+
+    def isStart(self):
+        return self._start
+
+    def isFinish(self):
+        return self._finish
+
+    def buttonDownPos(self):
+        return self._down
+
+    def pos(self):
+        return self._pos
+
+    def accept(self):
+        self.accepted = True
+
+    def ignore(self):
+        self.accepted = False
+
+
+def _yaw_deg(anim, frame: int) -> float:
+    return float(np.degrees(axis_angle_to_ypr(anim.head[frame].astype(np.float64)[None])[0, 0]))
+
+
+def _add_head_key(w, qtbot, frame: int) -> Keyframe:
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w._on_add_keyframe_requested(frame, "head")
+    (key,) = [k for k in w.doc.keyframes if k.frame == frame and k.part == "head"]
+    return key
+
+
+def _outside_equal(a, b, lo: int, hi: int) -> bool:
+    """Frames outside ``lo..hi-1`` bit-identical."""
+    out = np.ones(a.n_frames, bool)
+    out[lo:hi] = False
+    return (np.array_equal(a.face[out], b.face[out]) and np.array_equal(a.head[out], b.head[out]))
+
+
+def test_dragging_a_head_keyframe_solves_its_window_and_undo_restores(window, qtbot):
+    w, f = window, 45
+    key = _add_head_key(w, qtbot, f)
+    before = w.doc.animation.copy()
+    n_undo = w.undo_stack.count()
+    pins = w.timeline.head_pins
+    x, y = pins.pin_pos(key, 0)
+    assert abs(y - _yaw_deg(before, f)) < 1e-3
+    target = y + 12.0
+    # the drag: press near the pin (the offset is kept), move, release
+    grab = (x, y - 0.2)
+    ev = _Drag(grab, grab, start=True)
+    pins.mouseDragEvent(ev)
+    assert ev.accepted
+    ev = _Drag(grab, (x, target - 0.2 - 6.0))
+    pins.mouseDragEvent(ev)
+    shown = pins.getData()[1]
+    assert np.isclose(shown[pins._drag[0]], target - 6.0) and pins._drag[2] == 0  # live visual on the yaw pin
+    assert w.doc.animation.equals(before) and w.undo_stack.count() == n_undo  # nothing committed while dragging
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        pins.mouseDragEvent(_Drag(grab, (x, target - 0.2), finish=True))
+    anim = w.doc.animation
+    assert abs(_yaw_deg(anim, f) - target) < 0.01  # the dragged value is pinned in the solved animation
+    assert not anim.equals(before)  # the window around it was re-solved
+    assert _outside_equal(anim, before, f - RADIUS, f + RADIUS + 1)  # nothing outside the influence window
+    assert w.undo_stack.count() == n_undo + 2  # the keyframe change, then its solve
+    w.undo_action.trigger()  # the solve
+    assert w.doc.animation.equals(before)
+    w.undo_action.trigger()  # the keyframe value
+    assert w.doc.animation.equals(before) and w.doc.keyframes.at(f) == [key]
+    w.redo_action.trigger()
+    w.redo_action.trigger()
+    assert abs(_yaw_deg(w.doc.animation, f) - target) < 0.01
+
+
+def test_twenty_rapid_edits_leave_the_last_applied(window, qtbot):
+    w, f = window, 30
+    _add_head_key(w, qtbot, f)
+    base = w.doc.animation.copy()
+    for i in range(20):
+        (key,) = [k for k in w.doc.keyframes if k.frame == f]
+        w._on_head_value_dragged(key, 1, -10.0 + i)  # pitch
+    last = 9.0
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=WAIT)
+    anim = w.doc.animation
+    pitch = float(np.degrees(axis_angle_to_ypr(anim.head[f].astype(np.float64)[None])[0, 1]))
+    assert abs(pitch - last) < 0.01 and w.last_error is None
+    assert _outside_equal(anim, base, f - RADIUS, f + RADIUS + 1)
+    assert w.undo_stack.text(w.undo_stack.index() - 1).startswith("solve keyframe")
+
+
+def test_a_result_for_an_older_version_is_discarded(window, qtbot):
+    w = window
+    key = _add_head_key(w, qtbot, 60)
+    w.panel.auto_solve.setChecked(False)
+    assert w.bridge.options.auto_solve is False
+    with qtbot.waitSignal(w.bridge.result_discarded, timeout=WAIT):
+        w.bridge.solve_keyframes([key])
+        w.undo_stack.push_command(SetKeyframes(KeyframeSet([key.with_values((0.1, 0.0, 0.0))])))
+    kept = w.doc.animation.copy()
+    qtbot.wait(50)
+    assert w.doc.animation.equals(kept)
+
+
+def test_resample_changes_only_the_range(window, qtbot):
+    w = window
+    before = w.doc.animation.copy()
+    w.doc.set_selection((20, 50))
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w.actions_by_name["resample"].trigger()
+    anim = w.doc.animation
+    assert _outside_equal(anim, before, 20, 50) and not anim.equals(before)
+    w.undo_action.trigger()
+    assert w.doc.animation.equals(before)
+
+
+def test_variants_preview_pick_and_undo(window, qtbot):
+    w = window
+    w.panel.n_variants.setValue(3)
+    before = w.doc.animation.copy()
+    w.doc.set_selection((30, 60))
+    with qtbot.waitSignal(w.bridge.variants_ready, timeout=WAIT) as sig:
+        w.actions_by_name["variants"].trigger()
+    anims = sig.args[0]
+    assert len(anims) == 3 and w.panel.variants.count == 3
+    assert not anims[0].equals(anims[1])
+    w.panel.variants.cycle(1)  # preview the second: shown, not committed
+    assert w.viewport._preview is anims[1] and w.timeline.displayed_animation() is anims[1]
+    assert w.doc.animation.equals(before)
+    assert w.apply_variant(1)
+    anim = w.doc.animation
+    assert np.array_equal(anim.face[30:60], anims[1].face[30:60]) and _outside_equal(anim, before, 30, 60)
+    assert w.panel.variants.count == 0 and w.viewport._preview is None
+    w.undo_action.trigger()
+    assert w.doc.animation.equals(before)
+    # discard drops them without touching the animation
+    with qtbot.waitSignal(w.bridge.variants_ready, timeout=WAIT):
+        w.variants_selection()
+    w.panel.variants.discard_button.click()
+    assert w.panel.variants.count == 0 and w.doc.animation.equals(before) and w.bridge.last_variants is None
+
+
+def test_paste_pose_and_face_keyframe_sliders(window, qtbot):
+    w = window
+    base = w.doc.animation.copy()
+    w.playback.seek(10 / w.doc.fps)
+    w.actions_by_name["copy_pose"].trigger()
+    w.playback.seek(70 / w.doc.fps)
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w.actions_by_name["paste_pose"].trigger()
+    anim = w.doc.animation
+    assert np.array_equal(anim.head[70], base.head[10]) and np.array_equal(anim.face[70], base.face[10])
+    assert _outside_equal(anim, base, 70 - RADIUS, 70 + RADIUS + 1)
+
+    # a face keyframe pinning only the mouth, its values set with the inspector's sliders
+    kp = w.keyframes_panel
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w._on_add_keyframe_requested(40, "face")
+    kp.select([k for k in w.doc.keyframes if k.frame == 40][0])
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        kp.group.setCurrentIndex(kp.group.findData("mouth"))
+    (key,) = [k for k in w.doc.keyframes if k.frame == 40]
+    assert key.group == "mouth" and len(kp.sliders) == len(key.channels(w.doc.animation))
+    before = w.doc.animation.copy()
+    name = "mouthSmileLeft"
+    s = kp.sliders[name]
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        s.setSliderDown(True)
+        s.setValue(900)
+        s.setSliderDown(False)  # released: one edit
+    anim = w.doc.animation
+    j = anim.channel_index(name)
+    assert abs(float(anim.face[40, j]) - 0.9) < 1e-6
+    assert _outside_equal(anim, before, 40 - RADIUS, 40 + RADIUS + 1)
+    w.undo_action.trigger()
+    assert w.doc.animation.equals(before)
