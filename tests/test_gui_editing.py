@@ -5,6 +5,7 @@ results, resample, variants, pose copy/paste and face keyframe groups/sliders.""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,33 +42,54 @@ def bundle(tmp_path_factory) -> Path:
     return tiny_bundle(tmp_path_factory.mktemp("models") / "tiny")
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, rig, speech, bundle):
-    """The editor (hidden) on 3 s of speech (90 frames) with the tiny model and a generated animation."""
-    monkeypatch.setenv("DIFACE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("DIFACE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DIFACE_NO_AUDIO", "1")
-    from diface_editor.gui.main_window import MainWindow
-    from diface_editor.gui.settings import EditorSettings
+@pytest.fixture(scope="module")
+def window(qapp, tmp_path_factory, rig, speech, bundle):
+    """One editor window (hidden) for the module, on 3 s of speech (90 frames) with the tiny model and
+    a generated animation (loading and generating once keeps the module fast). Tests use keyframes at
+    frames far enough apart (> 2 x RADIUS) not to disturb each other."""
+    tmp = tmp_path_factory.mktemp("editing")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DIFACE_CONFIG_DIR", str(tmp / "config"))
+        mp.setenv("DIFACE_DATA_DIR", str(tmp / "data"))
+        mp.setenv("DIFACE_NO_AUDIO", "1")
+        from diface_editor.gui.main_window import MainWindow
+        from diface_editor.gui.settings import EditorSettings
 
-    w = MainWindow(rig=rig, settings=EditorSettings(), auto_generate=False, engine_kwargs={"preview_interval": 0.0})
-    w.ask_to_save = False
-    w.resize(1200, 800)
-    assert w.open_path(speech)
-    w.doc.set_model_id(str(bundle))
-    w.panel.influence.setValue(RADIUS)
-    w.panel.interactive_steps.setValue(2)
-    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w = MainWindow(rig=rig, settings=EditorSettings(), auto_generate=False,
+                       engine_kwargs={"preview_interval": 0.0})
+        w.ask_to_save = False
+        w.resize(1200, 800)
+        assert w.open_path(speech)
+        w.doc.set_model_id(str(bundle))
+        w.panel.influence.setValue(RADIUS)
+        w.panel.interactive_steps.setValue(2)
+        applied = []
+        w.bridge.result_applied.connect(applied.append)
         w.generate()
-    yield w
-    for tl in QtWidgets.QApplication.topLevelWidgets():
-        if isinstance(tl, QtWidgets.QMessageBox):
-            tl.close()
-    w.close()
-    QtWidgets.QApplication.processEvents()
-    alive = [t.name for t in threading.enumerate() if t.name.startswith("diface-") and t.is_alive()]
-    assert not alive, f"threads left running: {alive}"
-    w.deleteLater()
+        end = time.monotonic() + WAIT / 1000
+        while not applied and time.monotonic() < end:
+            qapp.processEvents()
+            time.sleep(0.005)
+        assert applied, "the first generation did not finish"
+        yield w
+        for tl in QtWidgets.QApplication.topLevelWidgets():
+            if isinstance(tl, QtWidgets.QMessageBox):
+                tl.close()
+        w.close()
+        QtWidgets.QApplication.processEvents()
+        alive = [t.name for t in threading.enumerate() if t.name.startswith("diface-") and t.is_alive()]
+        assert not alive, f"threads left running: {alive}"
+        w.deleteLater()
+
+
+@pytest.fixture(autouse=True)
+def _fresh(window, qtbot):
+    """Each test starts idle, with re-solving on, no selection and no error."""
+    qtbot.waitUntil(lambda: not window.bridge.busy, timeout=WAIT)
+    window.panel.auto_solve.setChecked(True)
+    window.doc.set_selection(None)
+    window.last_error = None
+    yield
 
 
 class _Drag:
@@ -179,6 +201,7 @@ def test_a_result_for_an_older_version_is_discarded(window, qtbot):
     kept = w.doc.animation.copy()
     qtbot.wait(50)
     assert w.doc.animation.equals(kept)
+    w.undo_action.trigger()  # the keyframe values were never solved: take them back for the next tests
 
 
 def test_resample_changes_only_the_range(window, qtbot):
@@ -234,11 +257,11 @@ def test_paste_pose_and_face_keyframe_sliders(window, qtbot):
     # a face keyframe pinning only the mouth, its values set with the inspector's sliders
     kp = w.keyframes_panel
     with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
-        w._on_add_keyframe_requested(40, "face")
-    kp.select([k for k in w.doc.keyframes if k.frame == 40][0])
+        w._on_add_keyframe_requested(15, "face")
+    kp.select([k for k in w.doc.keyframes if k.frame == 15][0])
     with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
         kp.group.setCurrentIndex(kp.group.findData("mouth"))
-    (key,) = [k for k in w.doc.keyframes if k.frame == 40]
+    (key,) = [k for k in w.doc.keyframes if k.frame == 15]
     assert key.group == "mouth" and len(kp.sliders) == len(key.channels(w.doc.animation))
     before = w.doc.animation.copy()
     name = "mouthSmileLeft"
@@ -249,7 +272,7 @@ def test_paste_pose_and_face_keyframe_sliders(window, qtbot):
         s.setSliderDown(False)  # released: one edit
     anim = w.doc.animation
     j = anim.channel_index(name)
-    assert abs(float(anim.face[40, j]) - 0.9) < 1e-6
-    assert _outside_equal(anim, before, 40 - RADIUS, 40 + RADIUS + 1)
+    assert abs(float(anim.face[15, j]) - 0.9) < 1e-6
+    assert _outside_equal(anim, before, 15 - RADIUS, 15 + RADIUS + 1)
     w.undo_action.trigger()
     assert w.doc.animation.equals(before)

@@ -160,6 +160,7 @@ class EngineBridge(QtCore.QObject):
         self.last_variants: tuple[int, list, tuple[int, int], str] | None = None
         #: perf_counter() when the latest job's first preview / result reached the views (benchmarks)
         self.t_first_preview: float | None = None
+        self.last_info: dict | None = None
 
     # ------------------------------------------------------------------ binding
     def set_document(self, doc: Document | None, undo_stack) -> None:
@@ -288,7 +289,8 @@ class EngineBridge(QtCore.QObject):
     def solve_keyframes(self, keys, label: str = "solve keyframe") -> bool:
         """Re-solve a window of ``doc.sampler.influence_frames`` frames around each of ``keys`` (the
         keyframes just changed; they and the other keyframes inside those windows stay pinned);
-        every other frame is kept bit for bit. EditRequest mode ``"keyframes"``."""
+        every other frame is kept bit for bit. EditRequest mode ``"keyframes"``. Of the panel's
+        parts, only those of the changed keyframes are regenerated (a head key: the head)."""
         if not keys or not self._need_audio("solve the keyframe"):
             return False
         doc = self.doc
@@ -303,8 +305,10 @@ class EngineBridge(QtCore.QObject):
             pins = [k for k in doc.keyframes if any(abs(k.frame - f) <= r for f in frames)]
             if not pins:
                 raise DifaceError("the keyframe to solve is gone (undone or deleted)")
+            # only the parts of the changed keyframes are re-solved (a head drag leaves the lip sync alone)
+            parts = tuple(p for p in self.options.parts if p in {k.part for k in keys}) or self.options.parts
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes", keyframes=tuple(pins),
-                               radius=r, parts=self.options.parts, seed=self.edit_seed(), sampler=s.sampler,
+                               radius=r, parts=parts, seed=self.edit_seed(), sampler=s.sampler,
                                steps=self.options.interactive_steps or s.steps, guidance=float(s.guidance))
 
         return self.submit(make, label)
@@ -520,6 +524,7 @@ class EngineBridge(QtCore.QObject):
 
     def _apply(self, ev) -> None:
         label = self._labels.pop(ev.job_id, "generate")
+        self.last_info = ev.info  # timings of the last finished job (benchmarks, status)
         doc = self.doc
         if doc is None or ev.job_id != self._latest_job:
             self.result_discarded.emit(ev.job_id, "a newer job replaced it")

@@ -273,10 +273,10 @@ class HeadPinItem(pg.ScatterPlotItem):
         self._drag: tuple | None = None  # (index, key, channel, offset degrees)
         self.on_value_drag_finished = None
         self.on_value_dragging = None
-        self.label = pg.TextItem(color="#f4f4f4", anchor=(0, 1.2), fill=pg.mkBrush(30, 31, 34, 210))
-        self.label.setZValue(30)
+        self.label = pg.TextItem(color="#f4f4f4", anchor=(-0.15, 0.5), fill=pg.mkBrush(30, 31, 34, 210))
+        self.label.setZValue(40)
         self.label.hide()
-        self.setZValue(21)
+        self.setZValue(35)  # above the playhead (z 30): a pin under the playhead can still be grabbed
 
     def set_pins(self, keys: list, xs, ys, channels: list[int], brushes: list) -> None:
         """One pin per (head keyframe, channel): ``keys[i]`` at ``xs[i]`` seconds, ``ys[i]`` degrees."""
