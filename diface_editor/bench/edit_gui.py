@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=None, help="guidance (default: the model's)")
     parser.add_argument("--seconds", type=float, default=None, help="synthetic speech of this length instead of the demo")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--no-previews", action="store_true", help="no live previews (to see what they cost)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one result")
 
 
@@ -121,7 +122,8 @@ def _run(args, tmp: Path) -> dict:
         audio = tmp / "speech.wav"
         sf.write(str(audio), sig.astype(np.float32), rate)
 
-    w = MainWindow(settings=EditorSettings(), auto_generate=False)
+    w = MainWindow(settings=EditorSettings(), auto_generate=False,
+                   engine_kwargs={"previews": False} if args.no_previews else None)
     w.ask_to_save = False
     w.resize(1500, 940)
     w.show()
@@ -210,7 +212,7 @@ def _run(args, tmp: Path) -> dict:
             "targets": {"keyframe_final_p50_ms": 300, "first_preview_p50_ms": 100},
             "model": str(model), "radius_frames": r, "window_s": round((2 * r + 1) / w.doc.fps, 2),
             "steps": int(args.steps) or "model default", "threads": torch.get_num_threads(),
-            "clip_frames": n, "repeats": len(final_ms), "viewport_mode": vp.mode,
+            "previews": not args.no_previews, "clip_frames": n, "repeats": len(final_ms), "viewport_mode": vp.mode,
         }
         if infos:
             out["engine_total_p50_ms"] = _pct([1e3 * i["total_s"] for i in infos], 50)

@@ -457,7 +457,7 @@ class Viewport(QtWidgets.QWidget):
         self.doc: Document | None = None
         self._preview: Animation | None = None
         self._time = 0.0
-        self._shown: tuple | None = None  # (id(anim), version, frame) last drawn
+        self._shown: tuple | None = None  # (id(anim), frame) last drawn
         self.last_update_ms = 0.0
         self.last_render_ms = 0.0
         self.last_vertices: np.ndarray | None = None
@@ -637,7 +637,9 @@ class Viewport(QtWidgets.QWidget):
         if anim is None or self.rig is None:
             return
         f = self.current_frame()
-        key = (id(anim), self.doc.version if self.doc is not None else 0, f)
+        # not keyed on doc.version: a keyframe or settings change must not redraw (the render thread
+        # would compete with the sampler for the CPU); animation changes reset _shown via events
+        key = (id(anim), f)
         if key == self._shown:
             return
         t0 = time.perf_counter()
