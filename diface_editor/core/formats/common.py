@@ -89,3 +89,15 @@ def describe_animation(anim: Animation, path: Path | str, kind: str, notes: list
     for n in notes or []:
         lines.append(f"  {n}")
     return "\n".join(lines)
+
+
+def resolve_rig(rig):
+    """The rig a format writer should use: ``None`` = the shipped default head, a path = a rig
+    ``.npz`` file, otherwise ``rig`` itself (a :class:`~diface_editor.core.rig.Rig`)."""
+    from diface_editor.core.rig import BlendshapeRig, load_default_rig
+
+    if rig is None:
+        return load_default_rig()
+    if isinstance(rig, (str, Path)):
+        return BlendshapeRig.load(rig)
+    return rig

@@ -48,6 +48,7 @@ from diface_editor.core.animation import Animation, AnimationError
 from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.atomic import atomic_write_bytes
 from diface_editor.core.formats.registry import FormatError, register_format
+from diface_editor.core.formats.common import resolve_rig
 from diface_editor.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 log = logging.getLogger(__name__)
@@ -202,17 +203,6 @@ def _num(x) -> float | int:
     return float(np.float32(x))
 
 
-def _rig_arg(rig):
-    if rig is None:
-        from diface_editor.core.rig import load_default_rig
-
-        return load_default_rig()
-    if isinstance(rig, (str, Path)):
-        from diface_editor.core.rig import BlendshapeRig
-
-        return BlendshapeRig.load(rig)
-    return rig
-
 
 def glb_bytes(anim: Animation, rig=None, *, interpolation: str = "LINEAR", vertex_colours: bool = True,
               morph_normals: bool = True, name: str = "diface") -> bytes:
@@ -230,7 +220,7 @@ def glb_bytes(anim: Animation, rig=None, *, interpolation: str = "LINEAR", verte
     """
     from diface_editor.core.rig import BlendshapeRig
 
-    rig = _rig_arg(rig)
+    rig = resolve_rig(rig)
     if not isinstance(rig, BlendshapeRig):
         raise GltfError("glTF export needs a blendshape rig (ARKit morph targets); this rig moves vertices directly")
     if anim.space != "arkit":

@@ -30,7 +30,7 @@ import numpy as np
 
 from diface_editor.core.animation import Animation, AnimationError
 from diface_editor.core.atomic import atomic_path
-from diface_editor.core.formats.common import get_template, set_template
+from diface_editor.core.formats.common import get_template, resolve_rig, set_template
 from diface_editor.core.formats.registry import FormatError, register_format
 from diface_editor.core.safe_pickle import check_plain_data, safe_load_npy
 
@@ -124,17 +124,6 @@ def load_npy(path: Path, *, fps: float = DIFACE_NPY_FPS, template: np.ndarray | 
     return anim
 
 
-def _rig_arg(rig):
-    if rig is None:
-        from diface_editor.core.rig import load_default_rig
-
-        return load_default_rig()
-    if isinstance(rig, (str, Path)):
-        from diface_editor.core.rig import BlendshapeRig
-
-        return BlendshapeRig.load(rig)
-    return rig
-
 
 def animation_vertices(anim: Animation, *, rig=None, template: np.ndarray | None = None) -> np.ndarray:
     """Unposed absolute vertices (T, V, 3) float32 of ``anim`` (no head rotation applied).
@@ -143,14 +132,14 @@ def animation_vertices(anim: Animation, *, rig=None, template: np.ndarray | None
     template of a ``VertexOffsetRig`` passed as ``rig``, else the one recorded in the metadata.
     """
     if anim.space == "arkit":
-        r = _rig_arg(rig)
+        r = resolve_rig(rig)
         r.check(anim)
         weights = r.weights_for(anim) if hasattr(r, "weights_for") else anim.face
         return r.vertices(face=weights)
     nv = anim.n_face // 3
     tmpl = template
     if tmpl is None and rig is not None:
-        r = _rig_arg(rig)
+        r = resolve_rig(rig)
         r.check(anim)
         tmpl = r.template
     if tmpl is None:

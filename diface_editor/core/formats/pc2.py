@@ -35,7 +35,7 @@ import numpy as np
 
 from diface_editor.core.animation import Animation, AnimationError
 from diface_editor.core.atomic import atomic_path
-from diface_editor.core.formats.common import set_template
+from diface_editor.core.formats.common import resolve_rig, set_template
 from diface_editor.core.formats.registry import FormatError, register_format
 
 PC2_MAGIC = b"POINTCACHE2\0"
@@ -109,17 +109,6 @@ def _template_arg(template) -> np.ndarray | None:
     return np.asarray(template, np.float32)
 
 
-def _rig_arg(rig):
-    if rig is None:
-        from diface_editor.core.rig import load_default_rig
-
-        return load_default_rig()
-    if isinstance(rig, (str, Path)):
-        from diface_editor.core.rig import BlendshapeRig
-
-        return BlendshapeRig.load(rig)
-    return rig
-
 
 def load_pc2(path: Path, *, fps: float = DEFAULT_FPS, template=None) -> Animation:
     """Read a ``.pc2`` as a vertex-space animation at ``fps`` (the file stores none).
@@ -162,7 +151,7 @@ def animation_points(anim: Animation, *, rig=None, template=None, posed: bool = 
     if rig is None and anim.space == "vertex":
         raise FormatError("this vertex-offset animation has a head rotation but no rig to give its pivot; pass "
                           "rig= (a vertex rig), or posed=False to write the unposed face")
-    r = _rig_arg(rig)
+    r = resolve_rig(rig)
     if r.n_vertices != verts.shape[1]:
         raise FormatError(f"the rig has {r.n_vertices} vertices but the animation has {verts.shape[1]}")
     return r.rotate(verts, anim.head)
