@@ -20,6 +20,7 @@ from _gui_support import make_rig, tiny_bundle, write_speech  # noqa: E402
 from diface_editor.core.commands import SetKeyframes  # noqa: E402
 from diface_editor.core.keyframes import Keyframe, KeyframeSet  # noqa: E402
 from diface_editor.core.rotations import axis_angle_to_ypr  # noqa: E402
+from diface_editor.gui.timeline.synthetic import SyntheticDrag  # noqa: E402
 
 pytestmark = pytest.mark.gui
 RADIUS = 8
@@ -92,35 +93,6 @@ def _fresh(window, qtbot):
     yield
 
 
-class _Drag:
-    """A synthetic pyqtgraph mouse drag event in the item's (= the view's data) coordinates."""
-
-    def __init__(self, down: tuple[float, float], pos: tuple[float, float], start=False, finish=False) -> None:
-        self._down, self._pos, self._start, self._finish = QtCore.QPointF(*down), QtCore.QPointF(*pos), start, finish
-        self.accepted = None
-
-    def button(self):
-        return QtCore.Qt.LeftButton
-
-    def isStart(self):
-        return self._start
-
-    def isFinish(self):
-        return self._finish
-
-    def buttonDownPos(self):
-        return self._down
-
-    def pos(self):
-        return self._pos
-
-    def accept(self):
-        self.accepted = True
-
-    def ignore(self):
-        self.accepted = False
-
-
 def _yaw_deg(anim, frame: int) -> float:
     return float(np.degrees(axis_angle_to_ypr(anim.head[frame].astype(np.float64)[None])[0, 0]))
 
@@ -150,16 +122,16 @@ def test_dragging_a_head_keyframe_solves_its_window_and_undo_restores(window, qt
     target = y + 12.0
     # the drag: press near the pin (the offset is kept), move, release
     grab = (x, y - 0.2)
-    ev = _Drag(grab, grab, start=True)
+    ev = SyntheticDrag(grab, grab, start=True)
     pins.mouseDragEvent(ev)
     assert ev.accepted
-    ev = _Drag(grab, (x, target - 0.2 - 6.0))
+    ev = SyntheticDrag(grab, (x, target - 0.2 - 6.0))
     pins.mouseDragEvent(ev)
     shown = pins.getData()[1]
     assert np.isclose(shown[pins._drag[0]], target - 6.0) and pins._drag[2] == 0  # live visual on the yaw pin
     assert w.doc.animation.equals(before) and w.undo_stack.count() == n_undo  # nothing committed while dragging
     with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
-        pins.mouseDragEvent(_Drag(grab, (x, target - 0.2), finish=True))
+        pins.mouseDragEvent(SyntheticDrag(grab, (x, target - 0.2), finish=True))
     anim = w.doc.animation
     assert abs(_yaw_deg(anim, f) - target) < 0.01  # the dragged value is pinned in the solved animation
     assert not anim.equals(before)  # the window around it was re-solved

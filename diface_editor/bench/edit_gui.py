@@ -39,39 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one result")
 
 
-class _Drag:
-    """A synthetic pyqtgraph mouse drag event in the item's coordinates (seconds, degrees)."""
-
-    def __init__(self, down, pos, start=False, finish=False) -> None:
-        from PySide6 import QtCore
-
-        self._down, self._pos = QtCore.QPointF(*down), QtCore.QPointF(*pos)
-        self._start, self._finish = start, finish
-
-    def button(self):
-        from PySide6 import QtCore
-
-        return QtCore.Qt.LeftButton
-
-    def isStart(self):
-        return self._start
-
-    def isFinish(self):
-        return self._finish
-
-    def buttonDownPos(self):
-        return self._down
-
-    def pos(self):
-        return self._pos
-
-    def accept(self):
-        pass
-
-    def ignore(self):
-        pass
-
-
 def _pct(xs, q):
     import numpy as np
 
@@ -104,6 +71,7 @@ def _run(args, tmp: Path) -> dict:
     from diface_editor.gui.main_window import MainWindow
     from diface_editor.gui.settings import EditorSettings
     from diface_editor.gui.theme import apply_dark_theme
+    from diface_editor.gui.timeline.synthetic import SyntheticDrag
 
     torch.set_num_threads(max(1, int(args.threads)))
     model = Path(args.model) if args.model else resolve_model_path("default")
@@ -186,13 +154,13 @@ def _run(args, tmp: Path) -> dict:
             x, y = pins.pin_pos(key, 0)
             grab = (x, y)
             to = y + float(rng.choice([-1, 1])) * float(rng.uniform(5, 15))
-            pins.mouseDragEvent(_Drag(grab, grab, start=True))
-            pins.mouseDragEvent(_Drag(grab, (x, (y + to) / 2)))
+            pins.mouseDragEvent(SyntheticDrag(grab, grab, start=True))
+            pins.mouseDragEvent(SyntheticDrag(grab, (x, (y + to) / 2)))
             app.processEvents()
             applied.clear()
             frames_shown.clear()
             t0 = time.perf_counter()
-            pins.mouseDragEvent(_Drag(grab, (x, to), finish=True))
+            pins.mouseDragEvent(SyntheticDrag(grab, (x, to), finish=True))
             pump_until(lambda: applied, "solving the drag")
             t_applied = time.perf_counter()
             pump_until(lambda: any(t >= t_applied for t in frames_shown), "drawing the result")
