@@ -116,8 +116,8 @@ def plan_request(request: Request, model: WindowModel) -> JobPlan:
         pins = [k for k in edit.keyframes if a <= k.frame < b]
     elif edit.mode == "keyframes":
         pins = list(edit.keyframes)
-        for k in pins:
-            around(k.frame)
+        for f in (edit.centres if edit.centres is not None else [k.frame for k in pins]):
+            around(f)
     else:  # swap: copy the pose at a to b, pin both, regenerate around b
         a, b = edit.swap
         pins = []

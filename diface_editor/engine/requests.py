@@ -10,7 +10,10 @@ holds a snapshot of the document (``base``) and the audio; the engine never muta
   - ``"range"``: regenerate frames ``range[0]..range[1]-1`` of ``parts``, keep everything else
     (``in_between``); keyframes inside the range stay pinned.
   - ``"keyframes"``: pin ``keyframes`` and regenerate ``parts`` within ``radius`` frames around each
-    of them (``radius=None``: regenerate every frame that is not pinned, like 3DiFACE's ``keyframe``).
+    frame of ``centres`` (``centres=None``: around every keyframe, as 3DiFACE's ``keyframe`` and the
+    CLI do; ``radius=None``: regenerate every frame that is not pinned). An editor passes the frames
+    that changed (a moved keyframe's old and new frame, a deleted keyframe's frame) as ``centres``
+    and the keyframes near them only as pins, so a neighbouring keyframe does not widen the edit.
   - ``"swap"``: copy the pose of ``swap_parts`` at frame ``swap[0]`` to frame ``swap[1]``, pin both
     frames and regenerate ``parts`` within ``radius`` around ``swap[1]`` (``keyframe_swap``;
     ``radius=None``: everything not pinned).
@@ -19,6 +22,7 @@ holds a snapshot of the document (``base``) and the audio; the engine never muta
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -93,8 +97,11 @@ class EditRequest:
         range: ``(start, stop)`` frames, stop exclusive (mode ``"range"``).
         keyframes: pinned poses. In ``"range"`` mode those inside the range stay pinned; in
             ``"keyframes"`` mode they are the keyframes the edit is about.
-        radius: frames of influence on each side of a keyframe (``"keyframes"``) or of the swap
+        radius: frames of influence on each side of a centre (``"keyframes"``) or of the swap
             target (``"swap"``); ``None`` regenerates every frame that is not pinned.
+        centres: frames around which a ``"keyframes"`` edit regenerates (``None``: every keyframe's
+            frame). With centres, ``keyframes`` may be empty (e.g. re-solving where a keyframe was
+            deleted). Only for mode ``"keyframes"``.
         swap: ``(a, b)``: copy the pose at frame ``a`` to frame ``b`` (mode ``"swap"``).
         swap_parts: which poses the swap copies (``"head"`` rotation and/or ``"face"`` channels).
         parts: which parts are regenerated.
@@ -107,6 +114,7 @@ class EditRequest:
     range: tuple[int, int] | None = None
     keyframes: tuple[Keyframe, ...] = ()
     radius: int | None = None
+    centres: tuple[int, ...] | None = None
     swap: tuple[int, int] | None = None
     swap_parts: tuple[Part, ...] = ("face", "head")
     parts: tuple[Part, ...] = ("face", "head")
@@ -137,9 +145,23 @@ class EditRequest:
                 raise RequestError(f"range {a}..{b} is not a non-empty range inside the clip (0..{t})")
             object.__setattr__(self, "range", (a, b))
         elif self.mode == "keyframes":
-            if not self.keyframes:
-                raise RequestError("a keyframe edit needs at least one keyframe")
-        else:
+            if self.centres is None:
+                if not self.keyframes:
+                    raise RequestError("a keyframe edit needs at least one keyframe")
+            else:
+                try:
+                    centres = tuple(sorted({operator.index(c) for c in self.centres}))
+                except TypeError:
+                    raise RequestError(f"centres must be frame numbers, got {self.centres!r}") from None
+                if not centres:
+                    raise RequestError("a keyframe edit with centres needs at least one centre frame")
+                bad = [c for c in centres if not 0 <= c < t]
+                if bad:
+                    raise RequestError(f"centre frame {bad[0]} is outside the clip (0..{t - 1})")
+                object.__setattr__(self, "centres", centres)
+        if self.centres is not None and self.mode != "keyframes":
+            raise RequestError(f"centres only apply to keyframe edits, not to mode {self.mode!r}")
+        if self.mode == "swap":
             if self.swap is None:
                 raise RequestError("a swap edit needs a source and a target frame")
             a, b = (int(v) for v in self.swap)

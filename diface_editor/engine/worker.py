@@ -31,7 +31,7 @@ from diface_editor.engine.backend import Cancelled, EngineError, as_window_model
 from diface_editor.engine.events import (JobCancelled, JobEvent, JobFailed, JobProgress, JobResult,
                                          JobStarted)
 from diface_editor.engine.jobs import execute
-from diface_editor.engine.requests import GenerateRequest, Request, VariantsRequest
+from diface_editor.engine.requests import EditRequest, GenerateRequest, Request, VariantsRequest
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,11 @@ def _kind(request: Request) -> str:
         request, VariantsRequest) else "edit"
 
 
+def _interactive(request: Request) -> bool:
+    """Keyframe and swap edits: short solves whose first preview is shown after the first step."""
+    return isinstance(request, EditRequest) and request.mode in ("keyframes", "swap")
+
+
 def _audio_key(audio) -> Any:
     key = getattr(audio, "sha256", None)
     return key if isinstance(key, (str, bytes)) else id(audio)
@@ -81,7 +86,9 @@ class Engine:
         encoder: audio encoder with ``features(clip, n_frames, fps)``; default: the model's own.
         on_event: called with every event, from the worker thread (for :meth:`submit`) or from the
             calling thread (for :meth:`run_sync`).
-        preview_interval: seconds between progress events carrying a preview (throttle).
+        preview_interval: seconds between progress events carrying a preview (throttle). The first
+            preview of a keyframe or swap edit comes after its first sampler step; that of any other
+            job one interval after its start.
         previews: build preview animations at all (off saves a copy of the clip per preview).
         feature_cache: number of (clip, frame count) feature arrays kept in memory.
     """
@@ -150,7 +157,10 @@ class Engine:
         if emit is None:  # nobody listens: no progress events, no previews
             anim, changed, info = execute(job.request, self.model, self.features, cancel=cancel)
             return JobResult(job.job_id, job.doc_version, anim, changed, info)
-        last = [time.monotonic()]  # the first preview comes one interval after the start (none for quick edits)
+        # Interactive edits (keyframe and swap solves: a few steps, tens of ms) show a preview right
+        # after their first sampler step; other jobs (generate, resample, variants) one interval after
+        # the start. After the first, previews come at most every preview_interval (no flooding).
+        last = [-float("inf") if _interactive(job.request) else time.monotonic()]
 
         def progress(step: int, total: int, make_preview) -> None:
             now = time.monotonic()
