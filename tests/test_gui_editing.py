@@ -248,3 +248,148 @@ def test_paste_pose_and_face_keyframe_sliders(window, qtbot):
     assert _outside_equal(anim, before, 15 - RADIUS, 15 + RADIUS + 1)
     w.undo_action.trigger()
     assert w.doc.animation.equals(before)
+
+
+# ------------------------------------------------------------------ influence windows, move, delete, swap
+def _clear_keys(w) -> None:
+    """No keyframes (one undoable step, nothing re-solved): earlier tests leave theirs behind."""
+    w.undo_stack.push_command(SetKeyframes(KeyframeSet([]), text="clear keyframes"))
+
+
+def _set_yaw(w, qtbot, frame: int, degrees: float) -> Keyframe:
+    """Drag-equivalent: set the yaw of the head keyframe at ``frame`` and wait for its solve."""
+    (key,) = [k for k in w.doc.keyframes if k.frame == frame and k.part == "head"]
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w._on_head_value_dragged(key, 0, degrees)
+    (key,) = [k for k in w.doc.keyframes if k.frame == frame and k.part == "head"]
+    assert key.values is not None
+    return key
+
+
+def _outside_windows_equal(a, b, centres, r=RADIUS) -> bool:
+    lo_hi = [(c - r, c + r + 1) for c in centres]
+    out = np.ones(a.n_frames, bool)
+    for lo, hi in lo_hi:
+        out[max(0, lo):hi] = False
+    return np.array_equal(a.face[out], b.face[out]) and np.array_equal(a.head[out], b.head[out])
+
+
+def test_a_neighbouring_keyframe_does_not_widen_the_re_solved_window(window, qtbot):
+    w = window
+    _clear_keys(w)
+    _add_head_key(w, qtbot, 40)
+    neighbour = _set_yaw(w, qtbot, 40, -20.0)
+    _add_head_key(w, qtbot, 47)  # within RADIUS of the neighbour: its window would reach back to frame 32
+    before = w.doc.animation.copy()
+    n_undo = w.undo_stack.count()
+    changed = _set_yaw(w, qtbot, 47, 20.0)
+    anim = w.doc.animation
+    assert _outside_equal(anim, before, 47 - RADIUS, 47 + RADIUS + 1)  # only the changed key's window
+    assert not np.array_equal(anim.head[47 - RADIUS:47], before.head[47 - RADIUS:47])
+    assert np.array_equal(anim.head[40], np.float32(neighbour.values))  # the neighbour is still hit
+    assert np.array_equal(anim.head[47], np.float32(changed.values))
+    assert w.undo_stack.count() == n_undo + 2
+    w.undo_action.trigger()
+    w.undo_action.trigger()
+    assert w.doc.animation.equals(before)
+
+
+def test_moving_a_keyframe_re_solves_at_its_old_and_new_frame(window, qtbot):
+    w, old, new = window, 25, 60
+    _clear_keys(w)
+    _add_head_key(w, qtbot, old)
+    key = _set_yaw(w, qtbot, old, 25.0)
+    pinned = np.float32(key.values)
+    assert np.array_equal(w.doc.animation.head[old], pinned)
+    before, n_undo = w.doc.animation.copy(), w.undo_stack.count()
+    lane = w.timeline.key_lane
+    w.timeline.set_visible_range(0.0, w.doc.duration)
+    x, y = old / w.doc.fps, float(lane.getData()[1][0])
+    lane.mouseDragEvent(SyntheticDrag((x, y), (x, y), start=True))
+    lane.mouseDragEvent(SyntheticDrag((x, y), (new / w.doc.fps, y)))
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        lane.mouseDragEvent(SyntheticDrag((x, y), (new / w.doc.fps, y), finish=True))
+    assert [k.frame for k in w.doc.keyframes] == [new]
+    anim = w.doc.animation
+    assert np.array_equal(anim.head[new], pinned)  # the pose is pinned at the new frame...
+    assert np.abs(anim.head[old] - pinned).max() > 1e-3  # ...and no longer frozen at the old one
+    assert _outside_windows_equal(anim, before, (old, new))
+    assert np.array_equal(anim.face, before.face)  # a head key re-solves only the head
+    assert w.undo_stack.count() == n_undo + 2
+    assert "moved from frame 25 to 60" in w.undo_stack.text(w.undo_stack.index() - 1)
+    w.undo_action.trigger()
+    w.undo_action.trigger()
+    assert w.doc.animation.equals(before) and [k.frame for k in w.doc.keyframes] == [old]
+
+
+def test_deleting_a_keyframe_re_solves_around_its_frame(window, qtbot):
+    w, f, other = window, 50, 56
+    _clear_keys(w)
+    _add_head_key(w, qtbot, f)
+    key = _set_yaw(w, qtbot, f, 25.0)
+    _add_head_key(w, qtbot, other)
+    kept = _set_yaw(w, qtbot, other, -15.0)
+    before, n_undo = w.doc.animation.copy(), w.undo_stack.count()
+    w.playback.seek(f / w.doc.fps)
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w.actions_by_name["delete_keys"].trigger()
+    assert list(w.doc.keyframes) == [kept]
+    anim = w.doc.animation
+    assert np.abs(anim.head[f] - np.float32(key.values)).max() > 1e-3  # the deleted pose is gone
+    assert np.array_equal(anim.head[other], np.float32(kept.values))  # the other key stays pinned
+    assert _outside_equal(anim, before, f - RADIUS, f + RADIUS + 1)
+    assert w.undo_stack.count() == n_undo + 2
+    w.undo_action.trigger()
+    w.undo_action.trigger()
+    assert w.doc.animation.equals(before) and key in list(w.doc.keyframes)
+
+
+def test_without_a_model_a_keyframe_move_still_happens(window, qtbot, tmp_path):
+    w = window
+    _clear_keys(w)
+    _add_head_key(w, qtbot, 20)
+    model_id = w.doc.model_id
+    w.doc.set_model_id(str(tmp_path / "no-model"))
+    try:
+        before, n_undo = w.doc.animation.copy(), w.undo_stack.count()
+        (key,) = list(w.doc.keyframes)
+        w.timeline.keyframe_drag_finished.emit(key, 35)
+        assert [k.frame for k in w.doc.keyframes] == [35] and w.undo_stack.count() == n_undo + 1
+        assert not w.bridge.busy and w.last_error is None and w.doc.animation.equals(before)
+    finally:
+        w.doc.set_model_id(model_id)
+
+
+def test_swap_pose_dialog_copies_the_chosen_part(window, qtbot):
+    w, a, b = window, 12, 70
+    _clear_keys(w)
+    base = w.doc.animation.copy()
+    w.playback.seek(20 / w.doc.fps)
+    w.actions_by_name["copy_pose"].trigger()
+    w.playback.seek(b / w.doc.fps)
+    w.actions_by_name["swap_pose"].trigger()
+    dlg = w.swap_dialog
+    assert dlg is not None and dlg.isVisible()
+    # defaults: the copied frame and the playhead, times shown in seconds
+    assert (dlg.source_spin.value(), dlg.target_spin.value()) == (20, b)
+    assert dlg.target_time.text() == f"{b / w.doc.fps:.2f} s"
+    dlg.source_spin.setValue(b)
+    assert not dlg.ok_button.isEnabled()  # the same frame twice
+    dlg.source_spin.setValue(a)
+    assert dlg.source_time.text() == f"{a / w.doc.fps:.2f} s"
+    dlg.face_box.setChecked(False)
+    dlg.head_box.setChecked(False)
+    assert not dlg.ok_button.isEnabled()  # nothing to copy
+    dlg.head_box.setChecked(True)
+    assert dlg.ok_button.isEnabled() and dlg.values() == (a, b, ("head",))
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        qtbot.mouseClick(dlg.ok_button, QtCore.Qt.LeftButton)
+    anim = w.doc.animation
+    assert np.array_equal(anim.head[b], base.head[a])  # the head pose of frame a, now at b
+    assert np.array_equal(anim.face, base.face)  # the face is untouched
+    assert not np.array_equal(anim.head[b - RADIUS:b], base.head[b - RADIUS:b])  # re-solved around b
+    assert _outside_equal(anim, base, b - RADIUS, b + RADIUS + 1)
+    assert w.undo_stack.text(w.undo_stack.index() - 1).startswith("swap head pose: frame 12")
+    w.undo_action.trigger()
+    assert w.doc.animation.equals(base)
+    qtbot.waitUntil(lambda: w.swap_dialog is None, timeout=2000)

@@ -286,30 +286,38 @@ class EngineBridge(QtCore.QObject):
             return False
         return True
 
-    def solve_keyframes(self, keys, label: str = "solve keyframe") -> bool:
-        """Re-solve a window of ``doc.sampler.influence_frames`` frames around each of ``keys`` (the
-        keyframes just changed; they and the other keyframes inside those windows stay pinned);
-        every other frame is kept bit for bit. EditRequest mode ``"keyframes"``. Of the panel's
-        parts, only those of the changed keyframes are regenerated (a head key: the head)."""
-        if not keys or not self._need_audio("solve the keyframe"):
+    def solve_keyframes(self, keys, label: str = "solve keyframe", *, vacated=(), parts=None) -> bool:
+        """Re-solve the influence window (``doc.sampler.influence_frames`` frames on each side) around
+        the frames that changed: those of ``keys`` (keyframes just added, changed or moved there) and
+        ``vacated`` (frames a keyframe left: a moved keyframe's old frame, a deleted one's frame).
+
+        EditRequest mode ``"keyframes"`` with those frames as ``centres``: the document's keyframes
+        within the radius of a centre stay pinned but get no window of their own, so every frame
+        farther than the radius from a changed frame is kept bit for bit. Of the panel's parts, only
+        ``parts`` (default: the parts of ``keys``) are regenerated (a head key: the head)."""
+        frames = sorted({int(k.frame) for k in keys} | {int(f) for f in vacated})
+        if not frames or not self._need_audio("solve the keyframe"):
             return False
         doc = self.doc
-        frames = [int(k.frame) for k in keys]
+        keys = list(keys)
+        changed_parts = set(parts) if parts is not None else {k.part for k in keys}
 
         def make(doc=doc, frames=frames):
             from diface_editor.engine.requests import EditRequest
 
             s = doc.sampler
             r = int(s.influence_frames)
-            # other keyframes inside the window stay pinned (their own windows are re-solved too)
-            pins = [k for k in doc.keyframes if any(abs(k.frame - f) <= r for f in frames)]
-            if not pins:
+            present = {(k.frame, k.part) for k in doc.keyframes}
+            if keys and not vacated and not any((k.frame, k.part) in present for k in keys):
                 raise DifaceError("the keyframe to solve is gone (undone or deleted)")
+            # keyframes near the changed frames stay pinned (they do not widen the window)
+            pins = [k for k in doc.keyframes if any(abs(k.frame - f) <= r for f in frames)]
             # only the parts of the changed keyframes are re-solved (a head drag leaves the lip sync alone)
-            parts = tuple(p for p in self.options.parts if p in {k.part for k in keys}) or self.options.parts
+            solve_parts = tuple(p for p in self.options.parts if p in changed_parts) or self.options.parts
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes", keyframes=tuple(pins),
-                               radius=r, parts=parts, seed=self.edit_seed(), sampler=s.sampler,
-                               steps=self.options.interactive_steps or s.steps, guidance=float(s.guidance))
+                               centres=tuple(frames), radius=r, parts=solve_parts, seed=self.edit_seed(),
+                               sampler=s.sampler, steps=self.options.interactive_steps or s.steps,
+                               guidance=float(s.guidance))
 
         return self.submit(make, label)
 
@@ -333,10 +341,15 @@ class EngineBridge(QtCore.QObject):
 
         return self.submit(make, "variants")
 
-    def swap_pose(self, source: int, target: int, swap_parts: tuple[str, ...] = ("face", "head")) -> bool:
+    def swap_pose(self, source: int, target: int, swap_parts: tuple[str, ...] = ("face", "head"),
+                  label: str | None = None) -> bool:
         """Copy the pose of ``swap_parts`` at frame ``source`` to frame ``target`` and re-solve the
-        influence window around ``target`` (EditRequest mode ``"swap"``, 3DiFACE's keyframe_swap)."""
+        influence window around ``target`` (EditRequest mode ``"swap"``, 3DiFACE's keyframe_swap).
+        Only ``swap_parts`` are regenerated: a head swap leaves the face bit for bit as it was."""
         if not self._need_audio("solve the pose"):
+            return False
+        if not swap_parts:
+            self.failed.emit(0, "Choose what to copy: the face, the head or both.")
             return False
         doc = self.doc
 
@@ -344,13 +357,14 @@ class EngineBridge(QtCore.QObject):
             from diface_editor.engine.requests import EditRequest
 
             s = doc.sampler
+            r = int(s.influence_frames)
+            near = tuple(k for k in doc.keyframes if abs(k.frame - int(target)) <= r)  # pinned in the window
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="swap", swap=(int(source), int(target)),
-                               swap_parts=tuple(swap_parts), keyframes=tuple(doc.keyframes),
-                               radius=int(s.influence_frames), parts=self.options.parts, seed=self.edit_seed(),
-                               sampler=s.sampler, steps=self.options.interactive_steps or s.steps,
+                               swap_parts=tuple(swap_parts), keyframes=near, radius=r, parts=tuple(swap_parts),
+                               seed=self.edit_seed(), sampler=s.sampler, steps=self.options.interactive_steps or s.steps,
                                guidance=float(s.guidance))
 
-        return self.submit(make, f"paste pose from frame {source} to {target}")
+        return self.submit(make, label or f"paste pose from frame {source} to {target}")
 
     def teacher_lipsync(self, transcript: str) -> bool:
         """Baseline without a model: align ``transcript`` with the audio (pocketsphinx) and animate the

@@ -31,6 +31,7 @@ from diface_editor.gui.keyframe_panel import KeyframePanel
 from diface_editor.gui.panels import GeneratePanel, TransportBar, format_time
 from diface_editor.gui.playback import Playback
 from diface_editor.gui.settings import EditorSettings, autosave_dir
+from diface_editor.gui.swap_dialog import SwapPoseDialog
 from diface_editor.gui.timeline import CurveChooser, TimelineWidget
 from diface_editor.gui.undo import DocumentUndoStack
 from diface_editor.gui.viewport import Viewport
@@ -59,6 +60,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+G", "Generate (or, without a model: Generate > Lip Sync from Transcript)"),
     ("Ctrl+R", "Resample the selection"), ("Ctrl+Shift+R", "Variants of the selection"),
     ("Ctrl+Shift+C / Ctrl+Shift+V", "Copy the pose at the playhead / paste it at the playhead (re-solved)"),
+    ("Ctrl+Shift+P", "Swap pose: copy the face and/or head pose of one frame to another (re-solved)"),
     ("Esc", "Cancel generation"),
     ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"), ("Ctrl+O / Ctrl+S / Ctrl+Shift+S", "Open / save / save as"),
     ("Ctrl+E", "Export"), ("F", "Reset the 3-D view"), ("= / - / Ctrl+0", "Zoom timeline in / out / fit"),
@@ -95,6 +97,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.doc: Document | None = None
         self.undo_stack: DocumentUndoStack | None = None
         self.last_error: str | None = None
+        #: the open Swap Pose dialog, if any
+        self.swap_dialog: SwapPoseDialog | None = None
         self._closing = False
 
         self.undo_group = QtGui.QUndoGroup(self)
@@ -194,6 +198,8 @@ class MainWindow(QtWidgets.QMainWindow):
           "Remember the pose (face and/or head, as chosen in Edits > Parts) at the playhead")
         A("paste_pose", "&Paste Pose at Playhead", self.paste_pose, "Ctrl+Shift+V",
           "Put the copied pose at the playhead and re-solve the influence window around it")
+        A("swap_pose", "S&wap Pose…", self.swap_pose_dialog, "Ctrl+Shift+P",
+          "Copy the face and/or head pose of one frame to another and re-solve around the target")
         A("cancel", "&Cancel", self.bridge.cancel, "Esc", "Cancel the running generation", SP.SP_BrowserStop)
         A("lipsync", "&Lip Sync from Transcript…", self.lipsync_from_transcript, None,
           "Without a model: align a transcript with the audio and animate it with the procedural teacher")
@@ -266,7 +272,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         m.addActions([a["add_key"], a["delete_keys"]])
         m.addSeparator()
-        m.addActions([a["copy_pose"], a["paste_pose"]])
+        m.addActions([a["copy_pose"], a["paste_pose"], a["swap_pose"]])
         m.addSeparator()
         m.addActions([a["select_all"], a["select_none"]])
         m = mb.addMenu("&Playback")
@@ -344,7 +350,7 @@ class MainWindow(QtWidgets.QMainWindow):
         kp = self.keyframes_panel
         kp.keyframe_selected.connect(lambda k: pb.seek(k.frame / self.doc.fps) if self.doc else None)
         kp.keyframe_edited.connect(self._on_keyframe_edited)
-        kp.delete_requested.connect(lambda k: self._keyframe_change(remove_keyframes(self.doc, [k]), []))
+        kp.delete_requested.connect(lambda k: self.delete_keyframes([k]))
         self.panel.variants_button.clicked.connect(self.variants_selection)
         self.panel.options_changed.connect(self._on_edit_options)
         self._on_edit_options()
@@ -430,6 +436,7 @@ class MainWindow(QtWidgets.QMainWindow):
         a["variants"].setEnabled(a["resample"].isEnabled())
         self.panel.variants_button.setEnabled(a["variants"].isEnabled())
         a["paste_pose"].setEnabled(has_audio and getattr(self, "_copied_pose", None) is not None)
+        a["swap_pose"].setEnabled(has_audio and doc.n_frames > 1)
         a["cancel"].setEnabled(self.bridge.busy)
         a["lipsync"].setEnabled(has_audio and not self.bridge.busy)
 
@@ -732,6 +739,33 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         return self.bridge.swap_pose(src, target, self.bridge.options.parts)
 
+    def swap_pose_dialog(self) -> SwapPoseDialog | None:
+        """Edit > Swap Pose: choose a source and a target frame and the parts (defaults: the last
+        copied frame or the playhead, the playhead, the Edits parts); OK runs the swap on the engine.
+        The dialog is window-modal and does not block; it is returned (and kept in ``swap_dialog``)."""
+        if self.doc is None:
+            return None
+        playhead = self.viewport.current_frame()
+        copied = getattr(self, "_copied_pose", None)
+        src = copied if copied is not None and 0 <= copied < self.doc.n_frames else playhead
+        dlg = SwapPoseDialog(self.doc.n_frames, self.doc.fps, src, playhead, self.bridge.options.parts, self)
+        dlg.setAttribute(QtCore.Qt.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda d=dlg: self.swap_pose(*d.values()))
+        dlg.finished.connect(lambda _r: setattr(self, "swap_dialog", None))
+        self.swap_dialog = dlg
+        dlg.open()
+        return dlg
+
+    def swap_pose(self, source: int, target: int, parts: tuple[str, ...]) -> bool:
+        """Copy the pose of ``parts`` at frame ``source`` to frame ``target`` and re-solve the influence
+        window around ``target`` (only ``parts`` are regenerated); the result is one undo step."""
+        if self.doc is None or source == target or not parts:
+            return False
+        fps = self.doc.fps
+        return self.bridge.swap_pose(int(source), int(target), tuple(parts),
+                                     label=f"swap {' + '.join(parts)} pose: frame {source} ({source / fps:.2f} s) "
+                                           f"to {target} ({target / fps:.2f} s)")
+
     def _on_settings(self, _ev) -> None:
         if self.doc is None:
             return
@@ -768,15 +802,25 @@ class MainWindow(QtWidgets.QMainWindow):
             self.keyframes_panel.select(new[0])
 
     def delete_keyframes_at_playhead(self) -> None:
-        if self.doc is None:
-            return
-        keys = self.doc.keyframes.at(self.viewport.current_frame())
-        if keys:
-            self._keyframe_change(remove_keyframes(self.doc, keys), [])
+        if self.doc is not None:
+            self.delete_keyframes(self.doc.keyframes.at(self.viewport.current_frame()))
 
-    def _keyframe_change(self, cmd, solve: list[Keyframe]) -> bool:
-        """Push a keyframe command; then (Edits > re-solve on) re-solve the influence window around
-        ``solve`` on the engine (the result is a second undoable step). False if the command failed."""
+    def delete_keyframes(self, keys: list[Keyframe]) -> bool:
+        """Delete ``keys`` (one undo step), then re-solve the influence window around the frames they
+        had (the other keyframes stay pinned; a second undo step)."""
+        keys = [k for k in keys if k in list(self.doc.keyframes)] if self.doc is not None else []
+        if not keys:
+            return False
+        frames = sorted({k.frame for k in keys})
+        return self._keyframe_change(remove_keyframes(self.doc, keys), [], vacated=frames,
+                                     parts=tuple(sorted({k.part for k in keys})),
+                                     label=f"solve after deleting keyframe at frame {', '.join(map(str, frames))}")
+
+    def _keyframe_change(self, cmd, solve: list[Keyframe], vacated=(), parts=None, label: str | None = None) -> bool:
+        """Push a keyframe command; then (Edits > re-solve on, audio and a model present) re-solve the
+        influence window around the frames of ``solve`` (keyframes added, changed or moved there) and
+        ``vacated`` (frames keyframes left) on the engine; the result is a second undoable step.
+        ``parts``: what to regenerate (default: the parts of ``solve``). False if the command failed."""
         try:
             self.undo_stack.push_command(cmd)
         except DifaceError as e:
@@ -788,9 +832,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage(f"Keyframe changed while '{running}' runs: that result will be dropped; "
                                          "run it again afterwards.", 8000)
             return True
-        if solve and self.bridge.options.auto_solve and self.doc.audio is not None and self.bridge.model_available()[0]:
+        if ((solve or vacated) and self.bridge.options.auto_solve and self.doc.audio is not None
+                and self.bridge.model_available()[0]):
             frames = sorted({k.frame for k in solve})
-            self.bridge.solve_keyframes(solve, label=f"solve keyframe at frame {', '.join(map(str, frames))}")
+            label = label or f"solve keyframe at frame {', '.join(map(str, frames))}"
+            self.bridge.solve_keyframes(solve, label=label, vacated=tuple(vacated), parts=parts)
         return True
 
     def _replace_keyframe(self, old: Keyframe, new: Keyframe, text: str) -> bool:
@@ -801,7 +847,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_keyframe_dragged(self, key: Keyframe, frame: int) -> None:
         if self.doc is not None:
             frame = int(np.clip(frame, 0, self.doc.n_frames - 1))
-            self._keyframe_change(move_keyframe(self.doc, key, frame), [key.moved(frame)])
+            if frame == key.frame or key not in list(self.doc.keyframes):
+                self.timeline._on_keyframes(None)  # nothing moved: put the diamond back
+                return
+            # re-solve around the new frame and the old one (the old pose must not stay frozen there)
+            self._keyframe_change(move_keyframe(self.doc, key, frame), [key.moved(frame)], vacated=(key.frame,),
+                                  label=f"solve keyframe moved from frame {key.frame} to {frame}")
 
     def _on_keyframe_clicked(self, key: Keyframe) -> None:
         if self.doc is not None:
