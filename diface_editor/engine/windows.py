@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from diface_editor.engine.backend import Cancelled, StepCallback, WindowSpec
+from diface_editor.engine.continuity import blend_into_context
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,9 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                 denormalize: Callable[[str, np.ndarray], np.ndarray],
                 seed: int, n_samples: int = 1, steps: int = 1,
                 progress: ProgressFn | None = None,
-                cancel: Callable[[], bool] | None = None) -> list[dict[str, np.ndarray]]:
+                cancel: Callable[[], bool] | None = None,
+                blend: bool = True,
+                limits: dict[str, tuple[float, float]] | None = None) -> list[dict[str, np.ndarray]]:
     """Run every window of every part plan, in order.
 
     Args:
@@ -289,12 +292,30 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
         progress: see :data:`ProgressFn`.
         cancel: polled between windows (the sampler polls it between steps); raises
             :class:`~diface_editor.engine.backend.Cancelled`.
+        blend: warp each window's generated motion so it continues smoothly from the known frames
+            around it (context, keyframes; :func:`~diface_editor.engine.continuity.blend_into_context`).
+        limits: ``{part: (lo, hi)}`` value range that blending may not push generated values out of
+            (e.g. ARKit weights ``(0, 1)``; values already outside stay as sampled).
 
     Returns:
         ``n_samples`` dicts ``{part: (T, C) float32}`` in the animation's units. Entries that are
         known in a plan are exactly ``plan.target``; only generated entries differ.
     """
     outs = [{p.part: p.target.copy() for p in plans} for _ in range(n_samples)]
+    limits = limits or {}
+
+    def finish(part: str, known_raw: np.ndarray, win_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The window's values: known entries from ``known_raw``, generated ones from ``win_raw``
+        (blended into their known neighbours when ``blend``)."""
+        vals = np.where(mask, known_raw, win_raw).astype(np.float32)
+        if not blend or mask.all() or not mask.any():
+            return vals
+        warped = blend_into_context(vals, mask)
+        if part in limits:
+            lo, hi = limits[part]
+            warped = np.clip(warped, np.minimum(vals, lo), np.maximum(vals, hi))
+        return warped
+
     total = max(1, count_calls(plans, n_samples) * steps)
     done = 0  # finished sampler steps over all calls
 
@@ -323,7 +344,8 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                     def make_preview() -> dict[str, np.ndarray]:
                         arrays = {k: v.copy() for k, v in outs[_s0].items()}
                         if x0 is not None:
-                            x0_raw = denormalize(plan.part, np.asarray(x0)[0][g])
+                            x0_raw = finish(plan.part, arrays[plan.part][sl], denormalize(plan.part, np.asarray(x0)[0]),
+                                            mask)[g]
                             region = arrays[plan.part][w.gen_start:w.gen_stop]
                             region[~gen_known] = x0_raw[~gen_known]
                         return arrays
@@ -337,7 +359,7 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                     raise ValueError(f"window sampler returned shape {res.shape}, expected "
                                      f"{(ns, w.length, plan.target.shape[1])}")
                 for j in range(ns):
-                    gen_raw = denormalize(plan.part, res[j, g])
+                    gen_raw = finish(plan.part, outs[s0 + j][plan.part][sl], denormalize(plan.part, res[j]), mask)[g]
                     region = outs[s0 + j][plan.part][w.gen_start:w.gen_stop]
                     region[~gen_known] = gen_raw[~gen_known]
                 done += steps

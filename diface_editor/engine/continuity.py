@@ -1,0 +1,91 @@
+"""Continuity at the borders between generated and known motion (a displacement-map warp).
+
+A window sampler receives known frames (context, keyframes) and generates the rest; a model that
+continues known motion imperfectly leaves a step where generated frames meet known ones: a seam at
+an edit's border, or a one-frame spike where a keyframe pins a value the generated neighbours do not
+approach. :func:`blend_into_context` removes those steps the way animators warp motion (Witkin and
+Popovic's motion warping): for every run of generated frames of a channel, the offset between each
+known neighbour and the generated motion's own continuation at that neighbour is added back as a
+smooth displacement that is the full offset next to the neighbour and fades to zero over at most
+``max_ramp`` frames. Known entries never change; generated motion keeps its shape (its velocity at
+the border is kept), and a keyframe pulls its neighbourhood smoothly to the pinned value.
+Pure numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _smoothstep(u: np.ndarray) -> np.ndarray:
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * (3.0 - 2.0 * u)
+
+
+def _runs(gen: np.ndarray) -> list[tuple[int, int]]:
+    padded = np.concatenate([[False], gen, [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def _slope(v: np.ndarray, a: int, b: int, at_start: bool, span: int = 3) -> float:
+    """Mean per-frame velocity over up to ``span`` frames at the start (or end) of run ``a..b-1``."""
+    n = min(span, b - a - 1)
+    if n <= 0:
+        return 0.0
+    return float(v[a + n] - v[a]) / n if at_start else float(v[b - 1] - v[b - 1 - n]) / n
+
+
+def _noise(v: np.ndarray, a: int, b: int) -> float:
+    """Robust scale of the frame-to-frame acceleration of run ``a..b-1`` (its natural roughness)."""
+    if b - a < 3:
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(np.diff(v[a:b], 2))))
+
+
+def _shrink(offset: float, tol: float) -> float:
+    """Soft threshold: offsets within the motion's own roughness are left alone."""
+    return float(np.sign(offset) * max(0.0, abs(offset) - tol))
+
+
+def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45, tolerance: float = 2.0
+                       ) -> np.ndarray:
+    """Warp the generated entries of ``values`` so they continue smoothly from their known neighbours.
+
+    Args:
+        values: (T, C) motion of one window in the animation's units; known entries hold the known
+            values, the others the generated motion.
+        known: (T, C) bool, True = known (never changed).
+        max_ramp: the longest fade of a border offset, in frames (default 45 = 1.5 s at 30 fps).
+        tolerance: offsets up to ``tolerance`` times the run's own frame-to-frame roughness (robust
+            std of its second differences) count as motion, not as a step, and only the excess is
+            removed: motion that already continues its neighbours is left (nearly) as sampled.
+    Returns:
+        (T, C) float32: a copy with only generated entries changed.
+    """
+    v = np.asarray(values, np.float64)
+    known = np.asarray(known, bool)
+    if v.shape != known.shape or v.ndim != 2:
+        raise ValueError(f"values {v.shape} and known {known.shape} must be the same (T, C) shape")
+    out = v.copy()
+    T = v.shape[0]
+    ramp_cap = max(1, int(max_ramp))
+    for c in range(v.shape[1]):
+        kc = known[:, c]
+        if kc.all() or not kc.any():
+            continue
+        col = v[:, c]
+        for a, b in _runs(~kc):
+            n = b - a
+            t = np.arange(a, b, dtype=np.float64)
+            disp = np.zeros(n)
+            ramp = min(n + 1, ramp_cap)
+            tol = tolerance * _noise(col, a, b)
+            if a > 0:  # known frame a-1 before the run: continue from it
+                pred = col[a] - _slope(col, a, b, True)
+                disp += _shrink(col[a - 1] - pred, tol) * (1.0 - _smoothstep((t - (a - 1)) / ramp))
+            if b < T:  # known frame b after the run: arrive at it
+                pred = col[b - 1] + _slope(col, a, b, False)
+                disp += _shrink(col[b] - pred, tol) * (1.0 - _smoothstep((b - t) / ramp))
+            out[a:b, c] = col[a:b] + disp
+    return out.astype(np.float32)

@@ -1,0 +1,64 @@
+"""Generated motion blends into the known motion around it (no seams, no keyframe spikes)."""
+
+import numpy as np
+import pytest
+
+from diface_editor.engine.continuity import blend_into_context
+
+
+def _noise(T, C=1, s=0.005, seed=0):
+    return np.random.default_rng(seed).normal(0, s, (T, C))
+
+
+def test_a_keyframe_pulls_its_neighbourhood_instead_of_spiking():
+    T = 61
+    vals = _noise(T)
+    known = np.zeros((T, 1), bool)
+    known[:10] = known[51:] = True   # context on both sides
+    known[30] = True                 # the keyframe
+    vals[30] = 1.0                   # the model ignored it: generated neighbours stay near 0
+    out = blend_into_context(vals, known)
+    assert out[30, 0] == 1.0
+    assert np.array_equal(out[known], vals[known].astype(np.float32))
+    before = np.abs(np.diff(vals[:, 0])).max()
+    after = np.abs(np.diff(out[:, 0])).max()
+    assert before > 0.9 and after < 0.15            # a ramp, not a one-frame spike
+    assert out[29, 0] > 0.85 and out[31, 0] > 0.85  # the neighbours follow the key
+    assert abs(out[12, 0]) < 0.1 and abs(out[48, 0]) < 0.1  # and the effect fades towards the context
+
+
+def test_a_step_at_an_edit_border_is_removed():
+    T = 120
+    t = np.arange(T, dtype=float)
+    smooth = np.sin(t / 9.0)[:, None]
+    vals = smooth.copy()
+    vals[40:] += 0.5                 # generated frames 40.. start half a unit off the context
+    known = np.zeros((T, 1), bool)
+    known[:40] = True
+    out = blend_into_context(vals, known)
+    assert np.array_equal(out[:40], vals[:40].astype(np.float32))
+    assert abs(out[40, 0] - out[39, 0]) < 0.15      # was 0.6
+    # beyond the fade (45 frames) the generated motion is kept as sampled
+    assert np.allclose(out[-5:, 0], vals[-5:, 0], atol=1e-6)
+
+
+def test_motion_that_already_continues_is_left_alone():
+    T = 90
+    t = np.arange(T, dtype=float)
+    vals = np.stack([np.sin(t / 7.0), np.cos(t / 11.0)], 1) + _noise(T, 2, 0.002, 1)
+    known = np.zeros((T, 2), bool)
+    known[:30] = known[60:] = True
+    out = blend_into_context(vals, known)
+    assert np.abs(out - vals).max() < 0.01
+
+
+@pytest.mark.parametrize("fill", [True, False])
+def test_nothing_or_everything_known_is_a_copy(fill):
+    vals = _noise(20, 3)
+    known = np.full((20, 3), fill)
+    assert np.array_equal(blend_into_context(vals, known), vals.astype(np.float32))
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError):
+        blend_into_context(np.zeros((5, 2)), np.zeros((5, 3), bool))
