@@ -26,6 +26,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--test-fraction", type=float, default=0.1, help="share of the test split (default 0.1)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
+    a = csub.add_parser("augment", help="add voice-shifted copies of a split (pitch + formants, timing kept)",
+                        description="Copy a folder of <name>.wav + <name>.npz pairs and add voice-shifted "
+                                    "versions (SoX pitch: formants and pitch scaled together), so a model "
+                                    "generalises to voices the corpus lacks.")
+    a.add_argument("src", metavar="SRC", help="a split folder, e.g. data/synth/train")
+    a.add_argument("--out", required=True, metavar="DIR", help="output folder (originals + shifted copies)")
+    a.add_argument("--copies", type=int, default=2, help="shifted copies per clip (default 2: one down, one up)")
+    a.add_argument("--min-semitones", type=float, default=1.5, help="smallest shift (default 1.5)")
+    a.add_argument("--max-semitones", type=float, default=4.0, help="largest shift (default 4)")
+    a.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a.set_defaults(func=run_augment)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -53,3 +65,13 @@ def run_build(args: argparse.Namespace) -> int:
     print(f"throughput: {rep.throughput:.1f} min of corpus per min of wall time "
           f"({rep.wall_minutes * 60:.1f} s wall, {args.workers} workers)")
     return 0 if not rep.failed else 1
+
+
+def run_augment(args: argparse.Namespace) -> int:
+    from diface_editor.synth.voice_shift import VoiceShiftConfig, augment_split
+
+    cfg = VoiceShiftConfig(copies=args.copies, min_semitones=args.min_semitones,
+                           max_semitones=args.max_semitones, seed=args.seed)
+    rec = augment_split(args.src, args.out, cfg, progress=not args.no_progress)
+    print(f"wrote {rec['clips']} clips and {len(rec['shifts'])} voice-shifted copies to {args.out}")
+    return 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -146,8 +146,8 @@ class GaussianDiffusion:
     def training_loss(self, model: nn.Module, x0: torch.Tensor, known: torch.Tensor, *,
                       audio: torch.Tensor | None = None, style: torch.Tensor | None = None,
                       generator: torch.Generator | None = None,
-                      t: torch.Tensor | None = None, cond_mask: torch.Tensor | None = None
-                      ) -> tuple[torch.Tensor, dict[str, float]]:
+                      t: torch.Tensor | None = None, cond_mask: torch.Tensor | None = None,
+                      aux: "AuxLossFn | None" = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Masked x0-prediction loss for one batch.
 
         Args:
@@ -159,8 +159,12 @@ class GaussianDiffusion:
             generator: CPU ``torch.Generator`` for timesteps, noise and condition dropout.
             t: (B,) steps to use instead of uniform random ones.
             cond_mask: (B,) bool condition-drop mask instead of a random one.
+            aux: an extra loss on the prediction, ``aux(x0_hat, x0, gen) -> scalar`` with ``x0_hat``
+                the prediction with known entries replaced by ``x0`` and ``gen`` the (B, C, T) float
+                mask of generated entries (e.g. a lip-vertex loss through the rig); added as is.
         Returns:
-            ``(loss, parts)`` with the scalar loss tensor and a dict of floats ``{"mse", "vel"}``.
+            ``(loss, parts)`` with the scalar loss tensor and a dict of floats ``{"mse", "vel"}``
+            (plus ``"aux"`` when ``aux`` is given).
         """
         B, C, T = x0.shape
         dev = x0.device
@@ -187,7 +191,16 @@ class GaussianDiffusion:
             vel = ((v_err ** 2) * pair).sum() / pair.sum().clamp_min(1.0)
             loss = loss + self.config.velocity_weight * vel
             vel_val = float(vel.detach())
-        return loss, {"mse": float(mse.detach()), "vel": vel_val}
+        parts = {"mse": float(mse.detach()), "vel": vel_val}
+        if aux is not None:
+            a = aux(torch.where(known, x0, pred), x0, gen)
+            loss = loss + a
+            parts["aux"] = float(a.detach())
+        return loss, parts
+
+
+#: ``aux(x0_hat, x0, gen) -> scalar tensor``: an extra loss term (see :meth:`GaussianDiffusion.training_loss`).
+AuxLossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def known_flags(known: torch.Tensor, flag_mode: str) -> torch.Tensor | None:

@@ -102,6 +102,9 @@ class OptimConfig:
         log_every: steps between progress-bar / log updates.
         device: ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"``, ``"mps"``.
         num_threads: torch CPU threads (0 = leave torch's default).
+        init_from: fine-tune: a checkpoint folder (``<run_dir>/checkpoints/step_XXXXXXXX``) of the
+            same architecture whose weights (its EMA weights when present) and normalisation start
+            this run; the optimiser, step count and schedule start afresh. Relative to the config file.
     """
 
     steps: int = 20000
@@ -121,6 +124,23 @@ class OptimConfig:
     log_every: int = 25
     device: str = "auto"
     num_threads: int = 0
+    init_from: Path | None = None
+
+
+@dataclass
+class LossConfig:
+    """``[loss]``: extra loss terms.
+
+    Attributes:
+        lip_vertex_weight: weight of the face part's lip-vertex loss through the default head rig
+            (:mod:`diface_editor.ml.lip_loss`; ARKit models only; 0 = off).
+    """
+
+    lip_vertex_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.lip_vertex_weight >= 0:
+            raise ValueError("lip_vertex_weight must be >= 0")
 
 
 @dataclass
@@ -136,6 +156,7 @@ class TrainConfig:
         diffusion: :class:`DiffusionConfig` (``[diffusion]``, shared by both parts).
         masks: :class:`MaskConfig` (``[masks]``).
         optim: :class:`OptimConfig` (``[train]``).
+        loss: :class:`LossConfig` (``[loss]``).
         run_dir: checkpoints and logs (``[output] run_dir``).
         bundle_dir: the model bundle written at the end (``[output] bundle``).
         name, description: bundle name and description (top level).
@@ -154,6 +175,7 @@ class TrainConfig:
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     masks: MaskConfig = field(default_factory=MaskConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     run_dir: Path = Path("runs/default")
     bundle_dir: Path | None = None
     name: str = "diface model"
@@ -183,13 +205,13 @@ class TrainConfig:
             return v
         return conv({"data": asdict(self.data), "audio_encoder": self.audio_encoder, "face": self.face,
                      "head": self.head, "diffusion": self.diffusion.to_dict(), "masks": self.masks.to_dict(),
-                     "train": asdict(self.optim), "head_stats": self.head_stats, "std_floor": self.std_floor,
+                     "train": asdict(self.optim), "loss": asdict(self.loss), "head_stats": self.head_stats, "std_floor": self.std_floor,
                      "config_file": self.source})
 
 
 _DENOISER_KEYS = {f.name for f in fields(DenoiserConfig)} - {"in_channels", "audio_dim"}
 _TOP_KEYS = {"name", "description", "head_stats", "std_floor", "data", "audio_encoder", "face", "head",
-             "diffusion", "masks", "train", "output", "sampling"}
+             "diffusion", "masks", "train", "loss", "output", "sampling"}
 
 
 def _fill(cls, d: dict[str, Any], section: str):
@@ -237,6 +259,8 @@ def train_config_from_dict(d: dict[str, Any], base_dir: str | os.PathLike = ".",
     train = dict(d.get("train", {}))
     if "betas" in train:
         train["betas"] = tuple(float(b) for b in train["betas"])
+    if train.get("init_from"):
+        train["init_from"] = path(train["init_from"])
     parts = {}
     for p in ("face", "head"):
         sec = d.get(p)
@@ -271,6 +295,7 @@ def train_config_from_dict(d: dict[str, Any], base_dir: str | os.PathLike = ".",
         audio_encoder=audio_spec,
         face=parts["face"], head=parts["head"], diffusion=diffusion, masks=masks,
         optim=_fill(OptimConfig, train, "train"),
+        loss=_fill(LossConfig, dict(d.get("loss", {})), "loss"),
         run_dir=path(out.get("run_dir", "runs/default")),
         bundle_dir=path(out["bundle"]) if out.get("bundle") else None,
         name=str(d.get("name", "diface model")), description=str(d.get("description", "")),
@@ -451,6 +476,7 @@ class Trainer:
         self.space = "arkit"
         self.parts: dict[str, ModelPart] = {}
         self.groups: list[list[int]] | None = None
+        self.aux: dict[str, Callable] = {}
 
     # ------------------------------------------------------------------ setup
     def load_data(self) -> None:
@@ -501,6 +527,15 @@ class Trainer:
         face = self.parts.get("face")
         if face is not None and face.denoiser.config.flag_mode == "channel" and self.space == "arkit":
             self.groups = arkit_groups(self.channel_names)
+        if face is not None and cfg.loss.lip_vertex_weight > 0:
+            if self.space != "arkit":
+                raise TrainError("[loss] lip_vertex_weight needs ARKit training data (the default rig's blendshapes)")
+            from diface_editor.core.rig import load_default_rig
+            from diface_editor.ml.lip_loss import LipVertexLoss
+
+            frames = np.concatenate([c.face for c in self.train_clips])
+            self.aux["face"] = LipVertexLoss(self.channel_names, np.asarray(face.normaliser.std).reshape(-1),
+                                             load_default_rig(), frames, cfg.loss.lip_vertex_weight)
 
     def modules(self) -> dict[str, nn.Module]:
         out: dict[str, nn.Module] = {n: p.denoiser for n, p in self.parts.items()}
@@ -552,7 +587,7 @@ class Trainer:
             known = getattr(batch, f"{pname}_known")
             cm = torch.zeros(x0.shape[0], dtype=torch.bool) if deterministic_cond else None
             loss, parts = part.diffusion.training_loss(part.denoiser, x0, known, audio=audio,
-                                                       generator=gen, cond_mask=cm)
+                                                       generator=gen, cond_mask=cm, aux=self.aux.get(pname))
             total = loss if total is None else total + loss
             logs[pname] = float(loss.detach())
             logs.update({f"{pname}_{k}": v for k, v in parts.items()})
@@ -740,9 +775,11 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, feature_fn: FeatureF
         if ckpt_state.get("architecture") != _architecture(trainer):
             raise TrainError(f"the checkpoint in {ckpt_dir} was trained with a different architecture than "
                              "the config now describes; restore the config or start a new run_dir")
-    elif resume:
+    elif resume and o.init_from is None:
         log.warning("nothing to resume in %s; starting a new run", cfg.run_dir)
         trainer.build_models()
+    elif o.init_from is not None:
+        init_state = _init_from(trainer, Path(o.init_from), device)
     else:
         trainer.build_models()
 
@@ -763,6 +800,8 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, feature_fn: FeatureF
         log.info("resumed %s at step %d", cfg.run_dir, start_step)
     if o.ema_decay > 0 and ema is None:
         ema = {k: v.detach().clone() for k, v in _full_state(trainer).items()}
+    if ckpt_state is None and o.init_from is not None:
+        history = [{"step": 0, "init_from": str(o.init_from), "init_step": init_state.get("step")}]
 
     # fixed validation batches
     val_rng = np.random.default_rng([o.seed, 7919])
@@ -840,6 +879,28 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, feature_fn: FeatureF
     seconds = time.perf_counter() - t_start
     bundle = export_bundle(trainer, ema, cfg, step, train_loss, val_loss, seconds)
     return TrainResult(bundle, step, train_loss, val_loss, seconds, start_step, history)
+
+
+def _init_from(trainer: Trainer, ckpt_dir: Path, device: torch.device) -> dict[str, Any]:
+    """Build the models with the normalisation of checkpoint ``ckpt_dir`` and load its weights
+    (the EMA weights when it has them). Returns the checkpoint's ``state.json``."""
+    state_file = ckpt_dir / "state.json"
+    if not state_file.is_file() or not (ckpt_dir / "model.safetensors").is_file():
+        raise TrainError(f"[train] init_from: {ckpt_dir} is not a training checkpoint folder "
+                         "(it needs state.json and model.safetensors)")
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    stats = {n: Normaliser.from_dict(v) for n, v in state["normalisation"].items()}
+    missing = [n for n in ("face", "head") if getattr(trainer.cfg, n) is not None and n not in stats]
+    if missing:
+        raise TrainError(f"[train] init_from: the checkpoint in {ckpt_dir} has no {' or '.join(missing)} part")
+    trainer.build_models(stats)
+    if state.get("architecture") != _architecture(trainer):
+        raise TrainError(f"[train] init_from: the checkpoint in {ckpt_dir} has a different architecture than "
+                         "the config describes")
+    weights = ckpt_dir / ("ema.safetensors" if (ckpt_dir / "ema.safetensors").is_file() else "model.safetensors")
+    _load_full_state(trainer, load_file(str(weights), device=str(device)))
+    log.info("initialised from %s (step %s, %s)", ckpt_dir, state.get("step"), weights.name)
+    return state
 
 
 def _with_weights(trainer: Trainer, ema: dict[str, torch.Tensor] | None, fn):
