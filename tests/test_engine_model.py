@@ -92,3 +92,21 @@ def test_worker_cancels_torch_sampling_between_steps(setup):
     assert any(isinstance(e, JobProgress) and e.preview is not None for e in events if e.job_id == last)
     out = results[0].animation
     assert np.array_equal(out.face[30:], base.face[30:]) and np.array_equal(out.head[:10], base.head[:10])
+
+
+def test_bundle_smoothing_recommendation_smooths_generated_head_motion(setup):
+    engine, clip, base = setup
+    mm = engine.model.model
+    old = dict(mm.sampling)
+    try:
+        mm.sampling["smooth_s"] = {"head": 0.1}
+        smooth_engine = Engine(mm, preview_interval=0.0)
+        assert smooth_engine.model.smoothing == {"head": pytest.approx(3.0)}
+        out = smooth_engine.run_sync(GenerateRequest(clip, seed=1, sampler="ddim", steps=2)).animation
+        smooth_engine.shutdown()
+    finally:
+        mm.sampling.clear()
+        mm.sampling.update(old)
+    rough = lambda h: np.abs(np.diff(h, 2, axis=0)).mean()  # noqa: E731
+    assert rough(out.head) < 0.5 * rough(base.head)
+    assert np.array_equal(out.face, base.face)  # the face has no recommendation: as sampled

@@ -89,3 +89,38 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
                 disp += _shrink(col[b] - pred, tol) * (1.0 - _smoothstep((b - t) / ramp))
             out[a:b, c] = col[a:b] + disp
     return out.astype(np.float32)
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """Normalised Gaussian taps (2 * ceil(3 sigma) + 1,) for ``sigma`` in frames."""
+    r = max(1, int(np.ceil(3.0 * sigma)))
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def smooth_generated(values: np.ndarray, known: np.ndarray, sigma: float) -> np.ndarray:
+    """Low-pass the generated entries of ``values`` with a Gaussian of ``sigma`` frames.
+
+    The filter runs over the whole window (known frames included, edges extended), and only the
+    generated entries take the filtered values, so known entries and keyframes are kept exactly and
+    the generated motion next to them is averaged with them (no new step appears). Used for a
+    model's recommended smoothing of a part whose samples carry frame-to-frame jitter (a model
+    bundle's ``sampling["smooth_s"]``).
+
+    Args:
+        values: (T, C) window in the animation's units; known: (T, C) bool; sigma: frames (<= 0: off).
+    Returns:
+        (T, C) float32 copy.
+    """
+    v = np.asarray(values, np.float64)
+    known = np.asarray(known, bool)
+    if v.shape != known.shape or v.ndim != 2:
+        raise ValueError(f"values {v.shape} and known {known.shape} must be the same (T, C) shape")
+    if sigma <= 0 or known.all() or len(v) < 2:
+        return v.astype(np.float32)
+    k = gaussian_kernel(float(sigma))
+    r = len(k) // 2
+    padded = np.concatenate([np.repeat(v[:1], r, 0), v, np.repeat(v[-1:], r, 0)])
+    filt = np.stack([np.convolve(padded[:, c], k, mode="valid") for c in range(v.shape[1])], 1)
+    return np.where(known, v, filt).astype(np.float32)

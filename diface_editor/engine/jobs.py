@@ -178,7 +178,8 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
 
     outs = run_windows(job.plans, feats, sample, normalize=model.normalize, denormalize=model.denormalize,
                        seed=job.seed, n_samples=job.n_samples, steps=steps, progress=win_progress, cancel=cancel,
-                       limits={"face": (0.0, 1.0)} if model.space == "arkit" else None)
+                       limits={"face": (0.0, 1.0)} if model.space == "arkit" else None,
+                       smooth=getattr(model, "smoothing", None))
     anims = [to_anim(o) for o in outs]
     if job.kind == "generate":
         for a in anims:

@@ -57,6 +57,10 @@ class MotionModelAdapter:
             self.channel_names = ARKIT_NAMES if self.space == "arkit" else ()
             self.n_face = len(self.channel_names) if self.space == "arkit" else None
         self.spec = window_spec_for(model)
+        #: Gaussian smoothing of generated motion per part, in frames (the bundle's recommended
+        #: ``sampling["smooth_s"] = {part: seconds}``; see engine.continuity.smooth_generated)
+        smooth = dict((getattr(model, "sampling", None) or {}).get("smooth_s") or {})
+        self.smoothing = {p: float(v) * self.fps for p, v in smooth.items() if p in self.parts and float(v) > 0}
 
     def __repr__(self) -> str:
         return f"MotionModelAdapter({getattr(self.model, 'name', '')!r}, parts={self.parts}, {self.spec})"

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from diface_editor.engine.backend import Cancelled, StepCallback, WindowSpec
-from diface_editor.engine.continuity import blend_into_context
+from diface_editor.engine.continuity import blend_into_context, smooth_generated
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,8 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                 progress: ProgressFn | None = None,
                 cancel: Callable[[], bool] | None = None,
                 blend: bool = True,
-                limits: dict[str, tuple[float, float]] | None = None) -> list[dict[str, np.ndarray]]:
+                limits: dict[str, tuple[float, float]] | None = None,
+                smooth: dict[str, float] | None = None) -> list[dict[str, np.ndarray]]:
     """Run every window of every part plan, in order.
 
     Args:
@@ -296,6 +297,8 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
             around it (context, keyframes; :func:`~diface_editor.engine.continuity.blend_into_context`).
         limits: ``{part: (lo, hi)}`` value range that blending may not push generated values out of
             (e.g. ARKit weights ``(0, 1)``; values already outside stay as sampled).
+        smooth: ``{part: sigma}``: Gaussian low-pass of that part's generated motion, in frames
+            (:func:`~diface_editor.engine.continuity.smooth_generated`; the model's recommendation).
 
     Returns:
         ``n_samples`` dicts ``{part: (T, C) float32}`` in the animation's units. Entries that are
@@ -303,18 +306,21 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
     """
     outs = [{p.part: p.target.copy() for p in plans} for _ in range(n_samples)]
     limits = limits or {}
+    smooth = smooth or {}
 
     def finish(part: str, known_raw: np.ndarray, win_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The window's values: known entries from ``known_raw``, generated ones from ``win_raw``
         (blended into their known neighbours when ``blend``)."""
         vals = np.where(mask, known_raw, win_raw).astype(np.float32)
-        if not blend or mask.all() or not mask.any():
-            return vals
-        warped = blend_into_context(vals, mask)
-        if part in limits:
+        out = vals
+        if blend and mask.any() and not mask.all():
+            out = blend_into_context(vals, mask)
+        if smooth.get(part, 0.0) > 0:
+            out = smooth_generated(out, mask, smooth[part])
+        if part in limits and out is not vals:
             lo, hi = limits[part]
-            warped = np.clip(warped, np.minimum(vals, lo), np.maximum(vals, hi))
-        return warped
+            out = np.clip(out, np.minimum(vals, lo), np.maximum(vals, hi))
+        return out
 
     total = max(1, count_calls(plans, n_samples) * steps)
     done = 0  # finished sampler steps over all calls
