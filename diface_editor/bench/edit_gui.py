@@ -7,14 +7,22 @@ the timeline's head track through the pin item's drag handlers (synthetic pyqtgr
 start, move, finish). The clock starts when the drag *finishes* (the moment the edit is committed
 and the re-solve is submitted) and stops when:
 
-* ``first_preview``: the first live preview of the re-solve reaches the viewport and curves;
+* ``first_preview``: the viewport has drawn the first visible result of the re-solve: the first
+  live preview, or the final result when no preview came before it. Taken over ALL drags (a drag
+  whose solve finished before any preview counts with its final time), so its p50 is what a user
+  sees; ``previews_seen`` counts the drags whose preview was drawn before the result
+  (``previews_emitted``: those whose bridge sent one to the views before the result);
+  ``preview_emitted_p50_ms`` is when the first preview left the engine bridge (drags with one);
 * ``keyframe_final``: the viewport has drawn the final result (the render thread delivered the
   picture of the solved frame under the playhead, after the result was applied as an undo step).
 
 The influence window is ``--radius`` frames on each side (default 30: a 2 s window at 30 fps);
 ``--steps`` is the editor's "Drag steps" (sampler steps for interactive edits; 0 = the model's).
 Targets: final <= 300 ms, first preview <= 100 ms (p50). Also reports where the time goes
-(features, sampling, per step) from the engine's job info.
+(features, sampling, per step) from the engine's job info, and the viewport's render time per picture.
+Both times end when the render thread has finished the picture (the offscreen viewport; each picture
+is matched to the vertices it shows, so a picture of the old pose or of a preview never counts as
+the result).
 """
 
 from __future__ import annotations
@@ -121,12 +129,40 @@ def _run(args, tmp: Path) -> dict:
 
     applied: list[int] = []
     w.bridge.result_applied.connect(lambda j: applied.append(j))
-    frames_shown: list[float] = []
+    # Every picture the viewport shows is recorded with what it shows (its vertices, and whether they
+    # came from a preview): a picture of the old animation (e.g. drawn when the preview ends, just
+    # before the result is applied) or of a preview must not count as the final result.
+    frames_shown: list[tuple[float, object, bool]] = []
     vp = w.viewport
+    tags: dict[int, tuple] = {}
+    render_ms: list[float] = []
+
     if vp.mode == "offscreen":
-        vp._worker.frame_ready.connect(lambda *_: frames_shown.append(time.perf_counter()))
+        from PySide6 import QtCore as _QtCore
+
+        worker = vp._worker
+        uploaded: list = [(None, False)]
+        post, upload = worker.post_vertices, worker.scene.upload
+
+        def post_tagged(verts):  # GUI thread
+            tags[id(verts)] = (verts, vp._preview is not None)  # keeps verts alive: ids are not reused
+            return post(verts)
+
+        def upload_tagged(verts):  # render thread
+            hit = tags.get(id(verts))
+            uploaded[0] = hit if hit is not None and hit[0] is verts else (verts, False)
+            upload(verts)
+
+        worker.post_vertices, worker.scene.upload = post_tagged, upload_tagged
+        def on_frame(_img, ms):
+            frames_shown.append((time.perf_counter(), *uploaded[0]))
+            render_ms.append(float(ms))
+
+        # direct: runs on the render thread when the picture is done (no GUI-thread queueing in the time)
+        worker.frame_ready.connect(on_frame, _QtCore.Qt.DirectConnection)
     else:
-        vp.frame_drawn.connect(lambda *_: frames_shown.append(time.perf_counter()))
+        vp.frame_drawn.connect(lambda *_: frames_shown.append((time.perf_counter(), vp.last_vertices,
+                                                               vp._preview is not None)))
     try:
         if not w.open_path(audio):
             raise DifaceError(f"could not open {audio}: {w.last_error}")
@@ -141,7 +177,7 @@ def _run(args, tmp: Path) -> dict:
         r = int(args.radius)
         rng = np.random.default_rng(0)
         pins = w.timeline.head_pins
-        first_ms, final_ms, infos = [], [], []
+        first_ms, final_ms, emitted_ms, infos, shown = [], [], [], [], 0
         for i in range(int(args.repeats) + 1):  # the first drag warms up (not timed)
             f = int(rng.integers(r, max(r + 1, n - r)))
             w.playback.seek(f / w.doc.fps)
@@ -159,27 +195,41 @@ def _run(args, tmp: Path) -> dict:
             app.processEvents()
             applied.clear()
             frames_shown.clear()
+            tags.clear()
             t0 = time.perf_counter()
             pins.mouseDragEvent(SyntheticDrag(grab, (x, to), finish=True))
             pump_until(lambda: applied, "solving the drag")
             t_applied = time.perf_counter()
-            pump_until(lambda: any(t >= t_applied for t in frames_shown), "drawing the result")
-            t_final = min(t for t in frames_shown if t >= t_applied)
+            want = vp.frame_vertices(w.doc.animation, vp.current_frame())  # the solved pose on screen
+
+            def final_times():
+                return [t for t, v, prev in list(frames_shown) if not prev and np.array_equal(v, want)]
+
+            pump_until(lambda: final_times(), "drawing the result")
+            t_final = min(final_times())
+            t_prev = w.bridge.t_first_preview
+            previews_drawn = [t for t, _v, prev in list(frames_shown) if prev and t < t_final]
             if i == 0:
                 continue
             final_ms.append((t_final - t0) * 1e3)
-            if w.bridge.t_first_preview is not None:
-                first_ms.append((w.bridge.t_first_preview - t0) * 1e3)
+            if t_prev is not None and t_prev < t_applied:
+                emitted_ms.append((t_prev - t0) * 1e3)
+            # the first visible result: a preview drawn before the result, else the result itself
+            shown += bool(previews_drawn)
+            first_ms.append((min(previews_drawn, default=t_final) - t0) * 1e3)
             info = getattr(w.bridge, "last_info", None)
             if isinstance(info, dict):
                 infos.append(info)
         out = {
             "keyframe_final_p50_ms": _pct(final_ms, 50), "keyframe_final_p95_ms": _pct(final_ms, 95),
             "first_preview_p50_ms": _pct(first_ms, 50), "first_preview_p95_ms": _pct(first_ms, 95),
-            "previews_seen": f"{len(first_ms)}/{len(final_ms)}",
+            "previews_seen": f"{shown}/{len(final_ms)}",
+            "previews_emitted": f"{len(emitted_ms)}/{len(final_ms)}",
+            "preview_emitted_p50_ms": _pct(emitted_ms, 50),
             "targets": {"keyframe_final_p50_ms": 300, "first_preview_p50_ms": 100},
             "model": str(model), "radius_frames": r, "window_s": round((2 * r + 1) / w.doc.fps, 2),
             "steps": int(args.steps) or "model default", "threads": torch.get_num_threads(),
+            "viewport_render_p50_ms": _pct(render_ms, 50),
             "previews": not args.no_previews, "clip_frames": n, "repeats": len(final_ms), "viewport_mode": vp.mode,
         }
         if infos:
