@@ -28,6 +28,7 @@ class SwapPoseDialog(QtWidgets.QDialog):
         self.setWindowTitle("Swap Pose")
         self.setObjectName("swap-pose-dialog")
         self.fps = float(fps)
+        self.setMinimumWidth(420)
         last = max(0, int(n_frames) - 1)
         lay = QtWidgets.QVBoxLayout(self)
         intro = QtWidgets.QLabel("Copy the pose at the source frame to the target frame. Both frames are pinned "
