@@ -1,4 +1,4 @@
-"""engine layer of diface: jobs on a worker thread (no Qt).
+"""engine layer of diface: jobs on a worker thread or in a child process (no Qt).
 
 Modules:
 
@@ -7,6 +7,8 @@ Modules:
 * :mod:`.worker`: ``Engine(model, encoder=None, on_event=None)`` with ``submit(request, doc_version)
   -> job_id``, ``cancel()``, ``events`` (a ``queue.Queue``), ``shutdown(timeout)``, ``run_sync(request)``
   and the cached ``features(audio, n_frames)``.
+* :mod:`.process`: ``ProcessEngine(model_path, on_event=None, on_load=None)``: the same surface with
+  a real ``Engine`` in a child process (the editor's default; the GUI process never runs torch).
 * :mod:`.events`: ``JobStarted``, ``JobProgress``, ``JobResult``, ``JobFailed``, ``JobCancelled``.
 * :mod:`.windows`: window planning for long clips and local edits, the window driver, and the
   seam-smoothness metric (``seam_smoothness``, ``seam_report``).

@@ -1,15 +1,20 @@
-"""The GUI's side of the engine: owns the :class:`~diface_editor.engine.worker.Engine`, turns its
-worker-thread callbacks into Qt signals (queued onto the GUI thread) and applies results as
-undoable commands, only when the document still has the version the job was computed from.
+"""The GUI's side of the engine: owns the engine, turns its callbacks (from its threads) into Qt
+signals (queued onto the GUI thread) and applies results as undoable commands, only when the
+document still has the version the job was computed from.
 
-The model bundle is loaded on a helper thread the first time it is needed (importing torch and
-reading weights takes seconds; the window must not freeze). All sampling runs on the engine's
-worker thread. :meth:`EngineBridge.shutdown` joins both threads; the main window calls it on close.
+By default the engine is a :class:`~diface_editor.engine.process.ProcessEngine`: model loading,
+audio features and sampling run in a child process, so torch never holds this process's GIL and
+the event loop never stalls. The child is started (and loads the model) as soon as the document's
+model id is known, before the first Generate. ``DIFACE_ENGINE=thread`` selects the in-process
+:class:`~diface_editor.engine.worker.Engine` instead (the model loads on a helper thread, sampling
+runs on the engine's worker thread). :meth:`EngineBridge.shutdown` ends the child (or joins the
+threads); the main window calls it on close.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -88,13 +93,20 @@ class _ModelLoadFailed:
         self.message = message
 
 
+def engine_mode() -> str:
+    """``"process"`` (default: the engine runs in a child process) or ``"thread"`` (``DIFACE_ENGINE=thread``:
+    in this process, on a worker thread)."""
+    return "thread" if os.environ.get("DIFACE_ENGINE", "").strip().lower() == "thread" else "process"
+
+
 class EngineBridge(QtCore.QObject):
     """Runs requests for the current document on the engine and applies the results.
 
     Args:
         model_factory: ``factory(model_id) -> model`` (an ``ml.bundle.MotionModel`` or anything the
-            engine accepts); default loads the bundle with ``MotionModel.load``. Called on a helper
-            thread.
+            engine accepts); default loads the bundle with ``MotionModel.load``. Called in the engine
+            process (so it must be a picklable module-level function) or, with
+            ``DIFACE_ENGINE=thread``, on a helper thread.
         engine_kwargs: extra keyword arguments for ``Engine`` (e.g. ``preview_interval``).
         preview_interval_ms: the ``preview`` signal fires at most this often (the latest preview wins),
             so drawing previews never piles up behind a fast sampler.
@@ -141,7 +153,15 @@ class EngineBridge(QtCore.QObject):
         self.undo_stack = None
         self.engine = None
         self._engine_model_id: str | None = None
+        self._engine_ready = False  # the engine has its model (jobs go straight to it)
+        self._engine_mode = engine_mode()
         self._loader: threading.Thread | None = None
+        # the engine process starts loading the model once the document's model id is known (a
+        # zero-delay timer, so that opening a file and then choosing a model starts one process)
+        self._preload_timer = QtCore.QTimer(self)
+        self._preload_timer.setSingleShot(True)
+        self._preload_timer.setInterval(0)
+        self._preload_timer.timeout.connect(self._preload)
         self._queued: tuple | None = None  # (request factory, label) waiting for the model
         self._latest_job: int | None = None
         self._labels: dict[int, str] = {}
@@ -167,8 +187,27 @@ class EngineBridge(QtCore.QObject):
         """Work for ``doc``; results are pushed on ``undo_stack`` (``push_command(cmd)``). Cancels jobs."""
         self.cancel()
         self._latest_job = None  # results of jobs for the previous document are never applied
+        if self.doc is not None:
+            self.doc.events.disconnect_object(self)
         self.doc = doc
         self.undo_stack = undo_stack
+        if doc is not None:
+            doc.events.settings.connect(self._on_doc_settings)
+            self._preload_timer.start()
+
+    def _on_doc_settings(self, _ev) -> None:
+        if self.doc is not None and self.doc.model_id != self._engine_model_id:
+            self._preload_timer.start()
+
+    def _preload(self) -> None:
+        """Start the engine process for the model of a document with audio (process mode only; the
+        in-process engine loads on demand, as importing torch here would hold up the GUI)."""
+        if self._engine_mode != "process" or self.doc is None or self.doc.audio is None or self._busy:
+            return
+        if self.engine is not None and (self._engine_model_id == self.doc.model_id or self.engine.busy):
+            return
+        if self.model_available()[0]:
+            self._start_engine(self.doc.model_id)
 
     @property
     def busy(self) -> bool:
@@ -205,8 +244,14 @@ class EngineBridge(QtCore.QObject):
 
     def _ensure_engine(self, model_id: str) -> bool:
         """True if the engine is ready; otherwise starts loading it (the queued job runs afterwards)."""
-        if self.engine is not None and self._engine_model_id == model_id:
+        if self.engine is not None and self._engine_model_id == model_id and self._engine_ready:
             return True
+        if self._engine_mode == "process":
+            if self.engine is None or self._engine_model_id != model_id:
+                self._start_engine(model_id)
+            self.status.emit("Loading the motion model…")
+            self._set_busy(True)
+            return False
         if self._loader is not None and self._loader.is_alive():
             return False
         if self.engine is not None:
@@ -231,6 +276,24 @@ class EngineBridge(QtCore.QObject):
         self._loader = threading.Thread(target=load, name="diface-model-loader", daemon=True)
         self._loader.start()
         return False
+
+    def _start_engine(self, model_id: str) -> None:
+        """Replace the engine by a :class:`ProcessEngine` for ``model_id``; its child starts loading now."""
+        from diface_editor.engine.process import ProcessEngine
+
+        self._stop_engine()
+        custom = self.model_factory is not self._load_bundle and self.model_factory is not None
+        eng = ProcessEngine(model_id if custom else resolve_model_path(model_id), on_event=self._event.emit,
+                            loader=self.model_factory if custom else None, engine_kwargs=self.engine_kwargs,
+                            queue_events=False)
+        eng.on_load = lambda error, eng=eng: self._event.emit(("loaded", model_id, eng, error))
+        self.engine, self._engine_model_id, self._engine_ready = eng, model_id, False
+        eng.start()
+
+    def _stop_engine(self, timeout: float = 1.0) -> None:
+        eng, self.engine, self._engine_model_id, self._engine_ready = self.engine, None, None, False
+        if eng is not None and not eng.shutdown(timeout):
+            log.warning("the engine did not stop within %.0f s", timeout)
 
     # ------------------------------------------------------------------ requests
     def generate(self) -> bool:
@@ -447,15 +510,16 @@ class EngineBridge(QtCore.QObject):
             self._set_busy(False)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel everything and join the model loader and the engine's worker thread."""
+        """Cancel everything, end the engine process (or join the model loader and the engine's
+        worker thread) and join the teacher thread."""
         self._queued = None
+        self._preload_timer.stop()
+        if self.doc is not None:
+            self.doc.events.disconnect_object(self)
         for t in (self._loader, self._teacher):
             if t is not None:
                 t.join(timeout)
-        if self.engine is not None:
-            if not self.engine.shutdown(timeout):
-                log.warning("the engine's worker did not stop within %.0f s", timeout)
-            self.engine = None
+        self._stop_engine(timeout)
         self._set_busy(False)
 
     # ------------------------------------------------------------------ events (GUI thread)
@@ -464,12 +528,31 @@ class EngineBridge(QtCore.QObject):
 
         if isinstance(ev, tuple) and ev and ev[0] == "engine":
             _, model_id, eng = ev
-            self.engine, self._engine_model_id = eng, model_id
+            self.engine, self._engine_model_id, self._engine_ready = eng, model_id, True
             self.status.emit("Model loaded.")
             if self._queued is not None:
                 self._submit_queued()
             else:
                 self._set_busy(False)
+            return
+        if isinstance(ev, tuple) and ev and ev[0] == "loaded":  # the engine process loaded its model (or not)
+            _, model_id, eng, error = ev
+            if eng is not self.engine:
+                return  # an engine replaced meanwhile
+            if error is None:
+                self._engine_ready = True
+                if self._queued is not None:
+                    self.status.emit("Model loaded.")
+                    self._submit_queued()
+                return
+            self._stop_engine(0.2)  # the next request tries again with a new process
+            if self._queued is not None or self._busy:  # someone is waiting for this model
+                self._queued = None
+                self._latest_job = None  # its JobFailed (the same sentence) is not shown twice
+                self._set_busy(False)
+                self.failed.emit(0, error)
+            else:
+                log.warning("the motion model %s could not be loaded: %s", model_id, error)
             return
         if isinstance(ev, tuple) and ev and ev[0] == "teacher":
             _, version, anim, message = ev

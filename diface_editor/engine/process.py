@@ -1,0 +1,706 @@
+"""The engine in a child process, so that the editor's process never runs torch.
+
+:class:`ProcessEngine` has the surface the GUI uses from :class:`~diface_editor.engine.worker.Engine`
+(``submit(request, doc_version) -> job id``, ``cancel()``, ``busy``, ``wait_idle``, ``shutdown``,
+``alive``, ``events`` and ``on_event`` with the same :mod:`~diface_editor.engine.events` objects), but
+the real :class:`~diface_editor.engine.worker.Engine` (model, audio features, sampling) runs in a
+child process started with multiprocessing's ``"spawn"`` context (never ``fork``: the parent has Qt
+threads). Loading the model, importing torch and sampling hold the child's GIL, not the GUI's.
+
+Parent side: a sender thread (``diface-engine-send``) pickles and writes requests; a reader thread
+(``diface-engine-read``) receives events and calls ``on_event`` (the GUI bridge turns that into a
+queued signal). The child starts loading the model as soon as it starts (:meth:`ProcessEngine.start`;
+:meth:`~ProcessEngine.submit` starts it too) and queues jobs until the model is there;
+``on_load(error_or_None)`` reports the outcome. Jobs superseded while the model loads are cancelled,
+as in the worker.
+
+Wire format (two one-way pipes): each message is a pickle (protocol 5) whose numpy buffers travel
+out of band, straight from the array to the pipe. Large data is not re-sent:
+
+* an :class:`~diface_editor.core.audio.AudioClip` is sent once and referenced by its ``sha256``
+  afterwards (the child keeps the last ``audio_cache`` clips);
+* an :class:`~diface_editor.core.animation.Animation` travels as the rows that differ from a
+  reference both sides hold: a request's base against the previous base sent; a preview or result
+  against the job's base or its previous preview. An edit of a 10-minute clip (18 000 frames, 4 MB)
+  sends a few kB each way.
+
+A child that dies (killed, crashed) ends its jobs with a :class:`~diface_editor.engine.events.JobFailed`
+saying so; the next :meth:`~ProcessEngine.submit` starts a new child. The child uses
+``max(1, cpu_count - 1)`` torch threads (``DIFACE_ENGINE_THREADS`` or ``torch_threads`` override), so
+one core stays free for the GUI, and exits when the parent's pipe closes (the parent died).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import struct
+import sys
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from diface_editor.core.animation import Animation
+from diface_editor.core.audio import AudioClip
+from diface_editor.core.errors import DifaceError
+from diface_editor.engine.backend import EngineError
+from diface_editor.engine.events import JobCancelled, JobEvent, JobFailed, JobProgress, JobResult
+from diface_editor.engine.worker import EventQueue
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = (JobResult, JobFailed, JobCancelled)
+_COUNT = struct.Struct("<I")
+
+
+# ====================================================================== helpers shared by both sides
+def default_threads() -> int:
+    """Torch threads for the child: ``DIFACE_ENGINE_THREADS`` if set, else ``max(1, cpu_count - 1)``."""
+    env = os.environ.get("DIFACE_ENGINE_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def load_bundle(path: str):
+    """The default model loader (runs in the child): the ``ml.bundle.MotionModel`` in folder ``path``."""
+    from diface_editor.ml.bundle import MotionModel  # torch: only in the child
+
+    return MotionModel.load(Path(path))
+
+
+def request_base(request) -> Animation | None:
+    """The animation a request edits (``base`` of an edit, of a variants request's edit), or None."""
+    base = getattr(request, "base", None)
+    if base is None:
+        base = getattr(getattr(request, "edit", None), "base", None)
+    return base if isinstance(base, Animation) else None
+
+
+def _changed_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(T,) bool: rows of two (T, C) float32 arrays whose bits differ."""
+    return (a.view(np.uint32) != b.view(np.uint32)).any(axis=1)
+
+
+def encode_animation(anim: Animation, ref: Animation | None, ref_key: Any) -> tuple:
+    """A compact, picklable form of ``anim``: the rows that differ from ``ref`` (which the receiver
+    knows under ``ref_key``), or everything when there is no usable reference."""
+    meta = (float(anim.fps), anim.space, dict(anim.metadata))
+    if (ref is not None and ref.face.shape == anim.face.shape and ref.head.shape == anim.head.shape
+            and ref.face.dtype == anim.face.dtype == np.float32):
+        rows = _changed_rows(anim.face, ref.face) | _changed_rows(anim.head, ref.head)
+        idx = np.flatnonzero(rows)
+        lo, hi = (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
+        names = None if tuple(anim.channel_names) == tuple(ref.channel_names) else tuple(anim.channel_names)
+        return ("anim", ref_key, meta, names, lo, hi, anim.face[lo:hi], anim.head[lo:hi])
+    return ("anim", None, meta, tuple(anim.channel_names), 0, anim.n_frames, anim.face, anim.head)
+
+
+def decode_animation(pid: tuple, ref: Animation | None) -> Animation:
+    """Inverse of :func:`encode_animation` (``ref``: what the sender's ``ref_key`` names here)."""
+    _, ref_key, (fps, space, metadata), names, lo, hi, face, head = pid
+    if ref_key is not None:
+        if ref is None:
+            raise EngineError("the engine process referred to an animation this side does not have")
+        new_face, new_head = ref.face.copy(), ref.head.copy()
+        new_face[lo:hi] = face
+        new_head[lo:hi] = head
+        face, head = new_face, new_head
+        names = ref.channel_names if names is None else names
+    return Animation(fps, face, head, channel_names=names, space=space, metadata=dict(metadata))
+
+
+class _Codec:
+    """Replaces animations and audio clips in a pickle by compact references (see the module docstring).
+
+    Animations are encoded against ``refs[ref_key]`` (the sender sets ``ref_key`` for a message;
+    both sides keep the same ``refs``). Audio clips are sent whole the first time and by ``sha256``
+    afterwards; both sides keep the same last ``audio_cache`` clips (the same LRU steps in the same
+    order: a clip is added or moved to the end where it occurs in the message, and the oldest are
+    dropped after each message, see :meth:`trim`)."""
+
+    def __init__(self, audio_cache: int = 4) -> None:
+        self.audio_cache = int(audio_cache)
+        self.audio: OrderedDict[str, Any] = OrderedDict()  # sha256 -> AudioClip (receiver) / None (sender)
+        self.refs: dict[Any, Animation] = {}
+        self.ref_key: Any = None
+        self.audio_payloads = 0  # sender: clips sent whole (statistics)
+
+    # ---------------------------------------------------------------- sender
+    def persistent_id(self, obj):
+        if isinstance(obj, Animation):
+            return encode_animation(obj, self.refs.get(self.ref_key), self.ref_key)
+        if isinstance(obj, AudioClip):
+            sha = obj.sha256
+            if sha in self.audio:
+                self.audio.move_to_end(sha)
+                return ("audio", sha, None)
+            self.audio[sha] = None
+            self.audio_payloads += 1
+            path = str(obj.path) if obj.path is not None else None
+            return ("audio", sha, (obj.samples, obj.sample_rate, obj.channels, path))
+        return None
+
+    # ---------------------------------------------------------------- receiver
+    def persistent_load(self, pid):
+        kind = pid[0]
+        if kind == "anim":
+            return decode_animation(pid, self.refs.get(pid[1]) if pid[1] is not None else None)
+        if kind == "audio":
+            _, sha, payload = pid
+            if payload is not None:
+                samples, rate, channels, path = payload
+                self.audio[sha] = AudioClip(samples, rate, path=path, channels=channels)
+            clip = self.audio.get(sha)
+            if clip is None:
+                raise EngineError(f"the engine process has no audio clip {sha[:12]}")
+            self.audio.move_to_end(sha)
+            return clip
+        raise pickle.UnpicklingError(f"unknown reference {kind!r}")
+
+    def trim(self) -> None:
+        """Drop the oldest clips beyond ``audio_cache`` (both sides, after every message)."""
+        while len(self.audio) > self.audio_cache:
+            self.audio.popitem(last=False)
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file, codec: _Codec, buffers: list) -> None:
+        super().__init__(file, protocol=5, buffer_callback=buffers.append)
+        self._codec = codec
+
+    def persistent_id(self, obj):
+        return self._codec.persistent_id(obj)
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, codec: _Codec, buffers: list) -> None:
+        super().__init__(file, buffers=buffers)
+        self._codec = codec
+
+    def persistent_load(self, pid):
+        return self._codec.persistent_load(pid)
+
+
+def _dumps(obj, codec: _Codec) -> list:
+    """``[header, buffer, ...]`` ready for :func:`_write` (buffers are views, not copies). If
+    pickling fails, the codec's clip cache is left as it was."""
+    bufs: list[pickle.PickleBuffer] = []
+    f = io.BytesIO()
+    saved, n_saved = OrderedDict(codec.audio), codec.audio_payloads
+    try:
+        _Pickler(f, codec, bufs).dump(obj)
+    except BaseException:
+        codec.audio, codec.audio_payloads = saved, n_saved
+        raise
+    codec.trim()
+    views = [b.raw() for b in bufs]
+    head = _COUNT.pack(len(views)) + struct.pack(f"<{len(views)}Q", *(v.nbytes for v in views)) + f.getvalue()
+    return [head] + views
+
+
+def _write(conn, parts: list) -> int:
+    for p in parts:
+        conn.send_bytes(p)
+    return sum(memoryview(p).nbytes for p in parts)
+
+
+def _read(conn, codec: _Codec) -> tuple[Any, int]:
+    """One message from ``conn`` (raises EOFError when the other side is gone) and its size in bytes."""
+    head = conn.recv_bytes()
+    (n,) = _COUNT.unpack_from(head)
+    sizes = struct.unpack_from(f"<{n}Q", head, _COUNT.size)
+    bufs = []
+    for size in sizes:
+        b = bytearray(size)  # writable: arrays unpickled from it are writable, like the worker's
+        got = conn.recv_bytes_into(b)
+        if got != size:
+            raise EOFError("truncated message from the engine process")
+        bufs.append(b)
+    body = io.BytesIO(memoryview(head)[_COUNT.size + 8 * n:])
+    msg = _Unpickler(body, codec, bufs).load()
+    codec.trim()
+    return msg, len(head) + sum(sizes)
+
+
+# ====================================================================== child process
+class _ChildServer:
+    """The child's side: receives requests (main thread), runs them on a real Engine (its worker
+    thread) and sends the events back with the parent's job ids."""
+
+    def __init__(self, conn_out, engine_kwargs: dict, audio_cache: int) -> None:
+        self.conn_out = conn_out
+        self.engine_kwargs = engine_kwargs
+        self.lock = threading.Lock()  # engine, pending, maps, and the order of sends
+        self.engine = None
+        self.error: str | None = None
+        self.pending: tuple[int, int, Any] | None = None  # a job that arrived before the model
+        self.ids: dict[int, int] = {}  # child engine's job id -> parent's job id
+        self.rx = _Codec(audio_cache)  # requests from the parent
+        self.tx = _Codec(audio_cache)  # events to the parent; refs: parent job id -> base / last preview
+
+    def send(self, msg, ref_key=None) -> None:  # with self.lock held
+        self.tx.ref_key = ref_key
+        try:
+            parts = _dumps(msg, self.tx)
+        finally:
+            self.tx.ref_key = None
+        _write(self.conn_out, parts)
+
+    def load(self, path: str, loader: Callable[[str], Any], threads: int) -> None:
+        t0 = time.perf_counter()
+        info: dict[str, Any] = {"pid": os.getpid()}
+        try:
+            model = loader(path)
+            if "torch" in sys.modules:  # only a torch model needs it (test doubles do not import torch)
+                import torch
+
+                torch.set_num_threads(int(threads))
+                info["torch_threads"] = torch.get_num_threads()
+            from diface_editor.engine.worker import Engine
+
+            engine = Engine(model, on_event=self.on_event, **self.engine_kwargs)
+            err = None
+        except DifaceError as e:
+            err = str(e)
+        except Exception as e:  # noqa: BLE001 - the same sentence the in-thread loader showed
+            log.exception("loading model %s failed", path)
+            err = f"the model could not be loaded ({type(e).__name__}: {e})"
+        info["load_s"] = round(time.perf_counter() - t0, 3)
+        with self.lock:
+            self.send(("loaded", err, info))
+            if err is None:
+                self.engine = engine
+            else:
+                self.error = err
+            if self.pending is not None:
+                job, version, request = self.pending
+                self.pending = None
+                self._start(job, version, request)
+
+    def _start(self, job: int, version: int, request) -> None:  # with self.lock held
+        if self.error is not None:
+            self.tx.refs.pop(job, None)
+            self.send(("event", JobFailed(job, version, self.error)))
+            return
+        self.ids[self.engine.submit(request, version)] = job
+
+    def submit(self, job: int, version: int, request) -> None:
+        with self.lock:
+            base = request_base(request)
+            if base is not None:
+                self.tx.refs[job] = base
+            if self.engine is None and self.error is None:  # the model is still loading: keep the latest
+                if self.pending is not None:
+                    old = self.pending[0]
+                    self.tx.refs.pop(old, None)
+                    self.send(("event", JobCancelled(old, self.pending[1])))
+                self.pending = (job, version, request)
+                return
+            self._start(job, version, request)
+
+    def cancel(self) -> None:
+        with self.lock:
+            if self.pending is not None:
+                job, version, _ = self.pending
+                self.pending = None
+                self.tx.refs.pop(job, None)
+                self.send(("event", JobCancelled(job, version)))
+            if self.engine is not None:
+                self.engine.cancel()
+
+    def on_event(self, ev: JobEvent) -> None:  # the engine's worker thread
+        with self.lock:
+            job = self.ids.get(ev.job_id)
+            if job is None:
+                log.warning("event for an unknown job %s", ev.job_id)
+                return
+            ev = dataclasses.replace(ev, job_id=job)
+            self.send(("event", ev), ref_key=job)
+            if isinstance(ev, JobProgress) and ev.preview is not None:
+                self.tx.refs[job] = ev.preview  # the parent now holds it too
+            elif isinstance(ev, _TERMINAL):
+                self.tx.refs.pop(job, None)
+                self.ids = {c: p for c, p in self.ids.items() if p != job}
+        engine = self.engine
+        while engine is not None:  # nobody reads the child engine's queue: keep it empty
+            try:
+                engine.events.get_nowait()
+            except queue.Empty:
+                break
+
+
+def _child_main(conn_in, conn_out, path: str, loader, engine_kwargs: dict, threads: int, audio_cache: int) -> None:
+    """Entry point of the child process."""
+    logging.basicConfig(level=logging.WARNING, format="diface engine process: %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal goes to the editor, which stops us
+    server = _ChildServer(conn_out, engine_kwargs, audio_cache)
+    threading.Thread(target=server.load, args=(path, loader, threads), name="diface-engine-load",
+                     daemon=True).start()
+    code = 0
+    try:
+        while True:
+            try:
+                msg, _ = _read(conn_in, server.rx)
+            except EOFError:  # the parent went away
+                break
+            kind = msg[0]
+            if kind == "submit":
+                _, job, version, request = msg
+                base = request_base(request)
+                if base is not None:
+                    server.rx.refs["base"] = base
+                server.submit(job, version, request)
+            elif kind == "cancel":
+                server.cancel()
+            elif kind == "stop":
+                break
+    except BaseException as e:  # noqa: BLE001 - tell the parent why, then end
+        code = 1
+        log.exception("the engine process failed")
+        try:
+            with server.lock:
+                server.send(("fatal", f"{type(e).__name__}: {e}"))
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        try:
+            if server.engine is not None:
+                server.engine.cancel()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001
+                    pass
+            os._exit(code)  # no waiting for a sampling step or an import in another thread
+
+
+# ====================================================================== parent side
+@dataclasses.dataclass
+class IpcStats:
+    """Traffic between the parent and the current and earlier children (bytes, messages)."""
+
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+    audio_clips_sent: int = 0
+    last_request_bytes: int = 0
+    children_started: int = 0
+
+
+class _Child:
+    """One child process with its pipes, sender and reader threads and the parent's codec state."""
+
+    def __init__(self, owner: "ProcessEngine") -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.owner = owner
+        r_in, self.conn_in = ctx.Pipe(duplex=False)  # parent -> child
+        self.conn_out, w_out = ctx.Pipe(duplex=False)  # child -> parent
+        self.process = ctx.Process(target=_child_main, name="diface-engine-process", daemon=True,
+                                   args=(r_in, w_out, owner.model_path, owner.loader, owner.engine_kwargs,
+                                         owner.torch_threads, owner.audio_cache))
+        self.tx = _Codec(owner.audio_cache)  # requests (sender thread only)
+        self.rx = _Codec(owner.audio_cache)  # events (reader thread; refs also set by submit)
+        self.queue: queue.Queue = queue.Queue()
+        self.loaded = False
+        self.load_info: dict = {}
+        self.fatal: str | None = None
+        self.ended = False
+        self.process.start()
+        r_in.close()  # the child holds its ends now; EOF on conn_out means the child is gone
+        w_out.close()
+        self.sender = threading.Thread(target=self._send_loop, name="diface-engine-send", daemon=True)
+        self.reader = threading.Thread(target=owner._read_loop, args=(self,), name="diface-engine-read", daemon=True)
+        self.sender.start()
+        self.reader.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return not self.ended and self.process.is_alive()
+
+    def post(self, msg) -> None:
+        self.queue.put(msg)
+
+    def _send_loop(self) -> None:
+        stats = self.owner.stats
+        while True:
+            msg = self.queue.get()
+            if msg is None:
+                return
+            try:
+                if msg[0] == "submit":
+                    _, job, version, request = msg
+                    n_audio = self.tx.audio_payloads
+                    self.tx.ref_key = "base"
+                    try:
+                        parts = _dumps(msg, self.tx)
+                    except Exception as e:  # noqa: BLE001 - e.g. something unpicklable in the request
+                        log.exception("could not send job %d to the engine process", job)
+                        self.owner._deliver(self, JobFailed(job, version, f"the request could not be sent to "
+                                                                          f"the engine ({type(e).__name__}: {e})"))
+                        continue
+                    finally:
+                        self.tx.ref_key = None
+                    base = request_base(request)
+                    if base is not None:
+                        self.tx.refs["base"] = base
+                    n = _write(self.conn_in, parts)
+                    stats.audio_clips_sent += self.tx.audio_payloads - n_audio
+                    stats.last_request_bytes = n
+                else:
+                    n = _write(self.conn_in, _dumps(msg, self.tx))
+                stats.bytes_sent += n
+                stats.messages_sent += 1
+            except (OSError, EOFError, ValueError):  # the child is gone: its reader reports it
+                return
+
+
+class ProcessEngine:
+    """An :class:`~diface_editor.engine.worker.Engine` running in a child process (see the module docstring).
+
+    Args:
+        model_path: what ``loader`` loads (default: a model bundle folder).
+        on_event: ``on_event(event)`` for every job event, called from the reader thread.
+        on_load: ``on_load(error)`` when a child has loaded the model (``error`` None) or could not
+            (``error``: one sentence for the user), called from the reader thread. A child that dies
+            before it has loaded the model reports that here too.
+        loader: ``loader(model_path) -> model``, run in the child; it must be picklable (a
+            module-level function). Default: :func:`load_bundle`.
+        engine_kwargs: keyword arguments for the child's ``Engine`` (``preview_interval``, ``previews``...).
+        torch_threads: torch threads in the child (default :func:`default_threads`).
+        audio_cache: audio clips the child keeps (each sent once).
+        queue_events: also put every event in :attr:`events` (a bounded queue, like the worker's);
+            off for a listener that needs no queue (results are never dropped from it).
+    """
+
+    def __init__(self, model_path: str | os.PathLike, on_event: Callable[[JobEvent], None] | None = None, *,
+                 on_load: Callable[[str | None], None] | None = None, loader: Callable[[str], Any] | None = None,
+                 engine_kwargs: dict | None = None, torch_threads: int | None = None, audio_cache: int = 4,
+                 queue_events: bool = True) -> None:
+        self.model_path = str(model_path)
+        self.on_event = on_event
+        self.on_load = on_load
+        self.loader = loader or load_bundle
+        self.engine_kwargs = dict(engine_kwargs or {})
+        self.torch_threads = int(torch_threads) if torch_threads else default_threads()
+        self.audio_cache = int(audio_cache)
+        self.events: EventQueue = EventQueue()
+        self.queue_events = queue_events
+        self.stats = IpcStats()
+        self._ids = itertools.count(1)
+        self._cond = threading.Condition()
+        self._jobs: dict[int, tuple[_Child, int]] = {}  # job id -> (child, doc_version)
+        self._child: _Child | None = None
+        self._children: list[_Child] = []  # every child whose threads may still run
+        self._stopping = False
+
+    # ------------------------------------------------------------------ state
+    @property
+    def alive(self) -> bool:
+        """True while a child process runs."""
+        c = self._child
+        return c is not None and c.running()
+
+    @property
+    def loaded(self) -> bool:
+        """True when the current child has loaded the model."""
+        c = self._child
+        return c is not None and c.loaded and c.running()
+
+    @property
+    def pid(self) -> int | None:
+        """The current child's process id (None when there is none)."""
+        c = self._child
+        return c.pid if c is not None and c.running() else None
+
+    @property
+    def load_info(self) -> dict:
+        """What the current child reported when it loaded the model (``load_s``, ``torch_threads``, ``pid``)."""
+        c = self._child
+        return dict(c.load_info) if c is not None else {}
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs or waits."""
+        with self._cond:
+            return bool(self._jobs)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every job has ended (its last event delivered); False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._jobs:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> None:
+        """Start the child (it loads the model at once) unless one runs."""
+        with self._cond:
+            self._current_child()
+
+    def _current_child(self) -> _Child:  # with self._cond held
+        if self._stopping:
+            raise EngineError("the engine has been shut down; start a new one")
+        c = self._child
+        if c is None or not c.running():
+            c = _Child(self)
+            self._child = c
+            self._children = [x for x in self._children if x.reader.is_alive() or x.sender.is_alive()] + [c]
+            self.stats.children_started += 1
+        return c
+
+    def submit(self, request, doc_version: int = 0) -> int:
+        """Send ``request`` (computed against ``doc_version``) to the child; returns the job id at once.
+
+        As with the worker, the job in flight is cancelled and a waiting job dropped."""
+        with self._cond:
+            child = self._current_child()
+            job = next(self._ids)
+            self._jobs[job] = (child, int(doc_version))
+            base = request_base(request)
+            if base is not None:
+                child.rx.refs[job] = base
+            child.post(("submit", job, int(doc_version), request))
+        return job
+
+    def cancel(self) -> None:
+        """Cancel the job in flight and any waiting job (they end with :class:`JobCancelled`)."""
+        with self._cond:
+            c = self._child
+            if c is not None and c.running():
+                c.post(("cancel",))
+
+    def shutdown(self, timeout: float | None = 5.0) -> bool:
+        """Stop the child (a short grace period, then terminate, then kill) and join the threads.
+        Jobs still open end with :class:`JobCancelled`. True when everything has ended."""
+        with self._cond:
+            self._stopping = True
+            children = list(self._children)
+        limit = 5.0 if timeout is None else max(0.0, float(timeout))
+        grace = min(limit, 1.0)
+        for c in children:
+            if c.process.is_alive():
+                c.post(("stop",))
+        for c in children:
+            c.post(None)
+            c.process.join(grace)
+            if c.process.is_alive():
+                c.process.terminate()
+                c.process.join(1.0)
+            if c.process.is_alive():
+                c.process.kill()
+                c.process.join(1.0)
+        ok = True
+        for c in children:
+            for t in (c.sender, c.reader):
+                if t is not threading.current_thread():  # shutdown() from on_event / on_load
+                    t.join(limit)
+                    ok = ok and not t.is_alive()
+            ok = ok and not c.process.is_alive()
+            for conn in (c.conn_in, c.conn_out):
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+        return ok
+
+    # ------------------------------------------------------------------ reader thread
+    def _read_loop(self, child: _Child) -> None:
+        stats = self.stats
+        try:
+            while True:
+                msg, n = _read(child.conn_out, child.rx)
+                stats.bytes_received += n
+                stats.messages_received += 1
+                kind = msg[0]
+                if kind == "event":
+                    self._deliver(child, msg[1])
+                elif kind == "loaded":
+                    _, err, info = msg
+                    child.loaded = err is None
+                    child.load_info = dict(info)
+                    self._call_on_load(err)
+                elif kind == "fatal":
+                    child.fatal = msg[1]
+        except (EOFError, OSError):
+            pass
+        except Exception:  # noqa: BLE001 - a message this side cannot read: end that child
+            log.exception("bad message from the engine process")
+            if child.process.is_alive():
+                child.process.kill()
+        finally:
+            self._child_ended(child)
+
+    def _call_on_load(self, err: str | None) -> None:
+        if self.on_load is not None:
+            try:
+                self.on_load(err)
+            except Exception:  # noqa: BLE001
+                log.exception("engine load listener raised")
+
+    def _emit(self, ev: JobEvent) -> None:
+        if self.queue_events:
+            self.events.put(ev)
+        if self.on_event is not None:
+            try:
+                self.on_event(ev)
+            except Exception:  # a broken listener must not kill the reader
+                log.exception("engine event listener raised")
+
+    def _deliver(self, child: _Child, ev: JobEvent) -> None:
+        if isinstance(ev, JobProgress) and ev.preview is not None:
+            child.rx.refs[ev.job_id] = ev.preview
+        self._emit(ev)
+        if isinstance(ev, _TERMINAL):
+            child.rx.refs.pop(ev.job_id, None)
+            with self._cond:
+                self._jobs.pop(ev.job_id, None)
+                self._cond.notify_all()
+
+    def _child_ended(self, child: _Child) -> None:
+        child.ended = True
+        child.queue.put(None)  # stop its sender
+        child.process.join(2.0)
+        code = child.process.exitcode
+        with self._cond:
+            stopping = self._stopping
+            open_jobs = sorted((j, v) for j, (c, v) in self._jobs.items() if c is child)
+            if self._child is child:
+                self._child = None
+        if not stopping:
+            if code is None:
+                how = "it stopped answering"
+            elif code < 0:
+                try:
+                    how = f"killed by {signal.Signals(-code).name}"
+                except ValueError:
+                    how = f"killed by signal {-code}"
+            else:
+                how = f"exit code {code}"
+            if child.fatal:
+                how += f": {child.fatal}"
+            message = f"the engine process stopped unexpectedly ({how}); the next request starts it again"
+            if not child.loaded:
+                self._call_on_load(message)
+        for job, version in open_jobs:
+            self._deliver(child, JobCancelled(job, version) if stopping else JobFailed(job, version, message))
