@@ -7,8 +7,10 @@ approach. :func:`blend_into_context` removes those steps the way animators warp 
 Popovic's motion warping): for every run of generated frames of a channel, the offset between each
 known neighbour and the generated motion's own continuation at that neighbour is added back as a
 smooth displacement that is the full offset next to the neighbour and fades to zero over at most
-``max_ramp`` frames. Known entries never change; generated motion keeps its shape (its velocity at
-the border is kept), and a keyframe pulls its neighbourhood smoothly to the pinned value.
+``max_ramp`` frames. The offset is what the first generated frame needs to continue the known
+motion at its velocity (an isolated keyframe has none: the motion eases into and out of it).
+Known entries never change; generated motion keeps its shape away from the borders, and a keyframe
+pulls its neighbourhood smoothly to the pinned value.
 Pure numpy.
 """
 
@@ -26,14 +28,6 @@ def _runs(gen: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], gen, [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
-
-
-def _slope(v: np.ndarray, a: int, b: int, at_start: bool, span: int = 3) -> float:
-    """Mean per-frame velocity over up to ``span`` frames at the start (or end) of run ``a..b-1``."""
-    n = min(span, b - a - 1)
-    if n <= 0:
-        return 0.0
-    return float(v[a + n] - v[a]) / n if at_start else float(v[b - 1] - v[b - 1 - n]) / n
 
 
 def _noise(v: np.ndarray, a: int, b: int) -> float:
@@ -57,9 +51,11 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
             values, the others the generated motion.
         known: (T, C) bool, True = known (never changed).
         max_ramp: the longest fade of a border offset, in frames (default 45 = 1.5 s at 30 fps).
-        tolerance: offsets up to ``tolerance`` times the run's own frame-to-frame roughness (robust
-            std of its second differences) count as motion, not as a step, and only the excess is
-            removed: motion that already continues its neighbours is left (nearly) as sampled.
+        tolerance: at borders with known motion (two or more known frames), offsets up to
+            ``tolerance`` times the run's own frame-to-frame roughness (robust std of its second
+            differences) count as motion, not as a step, and only the excess is removed: motion that
+            already continues its context is left (nearly) as sampled. An isolated keyframe is
+            always met in full.
     Returns:
         (T, C) float32: a copy with only generated entries changed.
     """
@@ -81,12 +77,16 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
             disp = np.zeros(n)
             ramp = min(n + 1, ramp_cap)
             tol = tolerance * _noise(col, a, b)
-            if a > 0:  # known frame a-1 before the run: continue from it
-                pred = col[a] - _slope(col, a, b, True)
-                disp += _shrink(col[a - 1] - pred, tol) * (1.0 - _smoothstep((t - (a - 1)) / ramp))
-            if b < T:  # known frame b after the run: arrive at it
-                pred = col[b - 1] + _slope(col, a, b, False)
-                disp += _shrink(col[b] - pred, tol) * (1.0 - _smoothstep((b - t) / ramp))
+            if a > 0:  # known frame a-1 before the run: frame a should continue it
+                ctx = a >= 2 and kc[a - 2]  # known motion (with a velocity), or an isolated key (a hold)
+                v_in = col[a - 1] - col[a - 2] if ctx else 0.0
+                disp += _shrink(col[a - 1] + v_in - col[a], tol if ctx else 0.0) * \
+                    (1.0 - _smoothstep((t - (a - 1)) / ramp))
+            if b < T:  # known frame b after the run: frame b-1 should lead into it
+                ctx = b + 1 < T and kc[b + 1]
+                v_out = col[b + 1] - col[b] if ctx else 0.0
+                disp += _shrink(col[b] - v_out - col[b - 1], tol if ctx else 0.0) * \
+                    (1.0 - _smoothstep((b - t) / ramp))
             out[a:b, c] = col[a:b] + disp
     return out.astype(np.float32)
 
