@@ -9,8 +9,9 @@ threads). Loading the model, importing torch and sampling hold the child's GIL, 
 
 Parent side: a sender thread (``diface-engine-send``) pickles and writes requests; a reader thread
 (``diface-engine-read``) receives events and calls ``on_event`` (the GUI bridge turns that into a
-queued signal). The child starts loading the model as soon as it starts (:meth:`ProcessEngine.start`;
-:meth:`~ProcessEngine.submit` starts it too) and queues jobs until the model is there;
+queued signal). The child starts loading the model, then its audio encoder, as soon as it starts
+(:meth:`ProcessEngine.start`; :meth:`~ProcessEngine.submit` starts it too) and queues jobs until the
+model is there;
 ``on_load(error_or_None)`` reports the outcome. Jobs superseded while the model loads are cancelled,
 as in the worker.
 
@@ -27,7 +28,11 @@ out of band, straight from the array to the pipe. Large data is not re-sent:
 A child that dies (killed, crashed) ends its jobs with a :class:`~diface_editor.engine.events.JobFailed`
 saying so; the next :meth:`~ProcessEngine.submit` starts a new child. The child uses
 ``max(1, cpu_count - 1)`` torch threads (``DIFACE_ENGINE_THREADS`` or ``torch_threads`` override), so
-one core stays free for the GUI, and exits when the parent's pipe closes (the parent died).
+one core stays free for the GUI (``DIFACE_ENGINE_NICE=N`` also lowers its CPU priority by N, for
+machines busy with other work), and exits when the parent's pipe closes (the parent died).
+
+A program that starts a ProcessEngine must guard its main module (``if __name__ == "__main__":``):
+spawn imports it again in the child.
 """
 
 from __future__ import annotations
@@ -288,6 +293,11 @@ class _ChildServer:
                 job, version, request = self.pending
                 self.pending = None
                 self._start(job, version, request)
+        if err is None:  # the audio encoder (e.g. Whisper: seconds) loads now, not in the first job
+            try:
+                engine.encoder
+            except Exception:  # noqa: BLE001 - the first job tries again and reports it as the worker would
+                log.debug("warming up the audio encoder failed", exc_info=True)
 
     def _start(self, job: int, version: int, request) -> None:  # with self.lock held
         if self.error is not None:
@@ -345,6 +355,9 @@ def _child_main(conn_in, conn_out, path: str, loader, engine_kwargs: dict, threa
     """Entry point of the child process."""
     logging.basicConfig(level=logging.WARNING, format="diface engine process: %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal goes to the editor, which stops us
+    nice = os.environ.get("DIFACE_ENGINE_NICE", "").strip()
+    if nice.isdigit() and int(nice) > 0:  # a lower CPU priority than the editor's (busy machines)
+        os.nice(int(nice))
     server = _ChildServer(conn_out, engine_kwargs, audio_cache)
     threading.Thread(target=server.load, args=(path, loader, threads), name="diface-engine-load",
                      daemon=True).start()
