@@ -21,7 +21,7 @@ from diface_editor.core.audio import AudioClip
 from diface_editor.core.keyframes import Keyframe
 from diface_editor.engine.backend import EngineError
 from diface_editor.engine.events import JobCancelled, JobFailed, JobProgress, JobResult, JobStarted
-from diface_editor.engine.process import ProcessEngine, decode_animation, encode_animation
+from diface_editor.engine.process import ProcessEngine, decode_animation, default_nice, encode_animation
 from diface_editor.engine.requests import EditRequest, GenerateRequest, VariantsRequest
 from diface_editor.engine.worker import Engine
 
@@ -120,6 +120,7 @@ def test_results_and_events_equal_the_in_thread_engine(engine):
     assert len(got.animations) == 3 and all(a.equals(b) for a, b in zip(got.animations, want.animations))
     assert heard and threads == {"diface-engine-read"}  # on_event comes from the reader thread
     assert eng.pid != os.getpid() and eng.loaded and not eng.busy
+    assert eng.load_info["nice"] == min(19, os.nice(0) + default_nice())  # the editor's threads get the CPU first
 
 
 def test_a_tiny_real_model_bundle_gives_the_same_animation(tmp_path):

@@ -28,8 +28,9 @@ out of band, straight from the array to the pipe. Large data is not re-sent:
 A child that dies (killed, crashed) ends its jobs with a :class:`~diface_editor.engine.events.JobFailed`
 saying so; the next :meth:`~ProcessEngine.submit` starts a new child. The child uses
 ``max(1, cpu_count - 1)`` torch threads (``DIFACE_ENGINE_THREADS`` or ``torch_threads`` override), so
-one core stays free for the GUI (``DIFACE_ENGINE_NICE=N`` also lowers its CPU priority by N, for
-machines busy with other work), and exits when the parent's pipe closes (the parent died).
+one core stays free for the GUI, runs at a lower CPU priority (nice +5, ``DIFACE_ENGINE_NICE``), so
+the editor's threads win the CPU on a busy machine, and exits when the parent's pipe closes (the
+parent died).
 
 A program that starts a ProcessEngine must guard its main module (``if __name__ == "__main__":``):
 spawn imports it again in the child.
@@ -70,6 +71,12 @@ _COUNT = struct.Struct("<I")
 
 
 # ====================================================================== helpers shared by both sides
+def default_nice() -> int:
+    """How much lower the child's CPU priority is than the editor's: ``DIFACE_ENGINE_NICE`` if set, else 5."""
+    env = os.environ.get("DIFACE_ENGINE_NICE", "").strip()
+    return int(env) if env.isdigit() else 5
+
+
 def default_threads() -> int:
     """Torch threads for the child: ``DIFACE_ENGINE_THREADS`` if set, else ``max(1, cpu_count - 1)``."""
     env = os.environ.get("DIFACE_ENGINE_THREADS", "").strip()
@@ -265,7 +272,7 @@ class _ChildServer:
 
     def load(self, path: str, loader: Callable[[str], Any], threads: int) -> None:
         t0 = time.perf_counter()
-        info: dict[str, Any] = {"pid": os.getpid()}
+        info: dict[str, Any] = {"pid": os.getpid(), "nice": os.nice(0) if hasattr(os, "nice") else None}
         try:
             model = loader(path)
             if "torch" in sys.modules:  # only a torch model needs it (test doubles do not import torch)
@@ -351,13 +358,16 @@ class _ChildServer:
                 break
 
 
-def _child_main(conn_in, conn_out, path: str, loader, engine_kwargs: dict, threads: int, audio_cache: int) -> None:
+def _child_main(conn_in, conn_out, path: str, loader, engine_kwargs: dict, threads: int, audio_cache: int,
+                nice: int) -> None:
     """Entry point of the child process."""
     logging.basicConfig(level=logging.WARNING, format="diface engine process: %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal goes to the editor, which stops us
-    nice = os.environ.get("DIFACE_ENGINE_NICE", "").strip()
-    if nice.isdigit() and int(nice) > 0:  # a lower CPU priority than the editor's (busy machines)
-        os.nice(int(nice))
+    if nice > 0 and hasattr(os, "nice"):  # the editor's threads win the CPU when both want it
+        try:
+            os.nice(int(nice))
+        except OSError:
+            pass
     server = _ChildServer(conn_out, engine_kwargs, audio_cache)
     threading.Thread(target=server.load, args=(path, loader, threads), name="diface-engine-load",
                      daemon=True).start()
@@ -424,7 +434,7 @@ class _Child:
         self.conn_out, w_out = ctx.Pipe(duplex=False)  # child -> parent
         self.process = ctx.Process(target=_child_main, name="diface-engine-process", daemon=True,
                                    args=(r_in, w_out, owner.model_path, owner.loader, owner.engine_kwargs,
-                                         owner.torch_threads, owner.audio_cache))
+                                         owner.torch_threads, owner.audio_cache, owner.nice))
         self.tx = _Codec(owner.audio_cache)  # requests (sender thread only)
         self.rx = _Codec(owner.audio_cache)  # events (reader thread; refs also set by submit)
         self.queue: queue.Queue = queue.Queue()
@@ -497,6 +507,8 @@ class ProcessEngine:
             module-level function). Default: :func:`load_bundle`.
         engine_kwargs: keyword arguments for the child's ``Engine`` (``preview_interval``, ``previews``...).
         torch_threads: torch threads in the child (default :func:`default_threads`).
+        nice: added to the child's nice value (default :func:`default_nice`: 5), so that the GUI's
+            threads (drawing previews) get the CPU first when the machine is busy.
         audio_cache: audio clips the child keeps (each sent once).
         queue_events: also put every event in :attr:`events` (a bounded queue, like the worker's);
             off for a listener that needs no queue (results are never dropped from it).
@@ -505,7 +517,7 @@ class ProcessEngine:
     def __init__(self, model_path: str | os.PathLike, on_event: Callable[[JobEvent], None] | None = None, *,
                  on_load: Callable[[str | None], None] | None = None, loader: Callable[[str], Any] | None = None,
                  engine_kwargs: dict | None = None, torch_threads: int | None = None, audio_cache: int = 4,
-                 queue_events: bool = True) -> None:
+                 queue_events: bool = True, nice: int | None = None) -> None:
         self.model_path = str(model_path)
         self.on_event = on_event
         self.on_load = on_load
@@ -513,6 +525,7 @@ class ProcessEngine:
         self.engine_kwargs = dict(engine_kwargs or {})
         self.torch_threads = int(torch_threads) if torch_threads else default_threads()
         self.audio_cache = int(audio_cache)
+        self.nice = default_nice() if nice is None else max(0, int(nice))
         self.events: EventQueue = EventQueue()
         self.queue_events = queue_events
         self.stats = IpcStats()
@@ -544,7 +557,8 @@ class ProcessEngine:
 
     @property
     def load_info(self) -> dict:
-        """What the current child reported when it loaded the model (``load_s``, ``torch_threads``, ``pid``)."""
+        """What the current child reported when it loaded the model (``load_s``, ``torch_threads``, ``pid``,
+        ``nice``)."""
         c = self._child
         return dict(c.load_info) if c is not None else {}
 
