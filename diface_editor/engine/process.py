@@ -11,9 +11,8 @@ Parent side: a sender thread (``diface-engine-send``) pickles and writes request
 (``diface-engine-read``) receives events and calls ``on_event`` (the GUI bridge turns that into a
 queued signal). The child starts loading the model, then its audio encoder, as soon as it starts
 (:meth:`ProcessEngine.start`; :meth:`~ProcessEngine.submit` starts it too) and queues jobs until the
-model is there;
-``on_load(error_or_None)`` reports the outcome. Jobs superseded while the model loads are cancelled,
-as in the worker.
+model is there; ``on_load(error_or_None)`` reports the outcome. Jobs superseded while the model loads
+are cancelled, as in the worker.
 
 Wire format (two one-way pipes): each message is a pickle (protocol 5) whose numpy buffers travel
 out of band, straight from the array to the pipe. Large data is not re-sent:
