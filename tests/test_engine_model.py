@@ -110,3 +110,38 @@ def test_bundle_smoothing_recommendation_smooths_generated_head_motion(setup):
     rough = lambda h: np.abs(np.diff(h, 2, axis=0)).mean()  # noqa: E731
     assert rough(out.head) < 0.5 * rough(base.head)
     assert np.array_equal(out.face, base.face)  # the face has no recommendation: as sampled
+
+
+def test_temperature_trades_variety_for_the_likeliest_motion(setup):
+    from diface_editor.engine.requests import RequestError
+
+    engine, clip, base = setup
+    m = engine.model
+    assert m.temperature == {"face": 1.0, "head": 1.0}  # the tiny bundle recommends nothing
+
+    def spread(temperature):
+        res = engine.run_sync(GenerateRequest(clip, seed=5, sampler="ddim", steps=3, n_samples=4,
+                                              temperature=temperature))
+        faces = np.stack([m.normalize("face", a.face) for a in res.animations])
+        return faces.std(axis=0).mean(), res
+    wide, r1 = spread(None)
+    narrow, r2 = spread(0.3)
+    assert narrow < 0.6 * wide
+    assert r2.info["temperature"] == 0.3 and r1.info["temperature"] == {"face": 1.0, "head": 1.0}
+    # the bundle's recommendation is used when a request leaves it open
+    mm = m.model
+    old = dict(mm.sampling)
+    try:
+        mm.sampling["temperature"] = {"face": 0.3}
+        eng2 = Engine(mm, preview_interval=0.0)
+        assert eng2.model.temperature == {"face": 0.3, "head": 1.0}
+        a = eng2.run_sync(GenerateRequest(clip, seed=5, sampler="ddim", steps=3, n_samples=4)).animations
+        eng2.shutdown()
+    finally:
+        mm.sampling.clear()
+        mm.sampling.update(old)
+    for x, y in zip(a, r2.animations):
+        assert np.array_equal(x.face, y.face)                  # face at 0.3 either way
+    assert not np.array_equal(a[0].head, r2.animations[0].head)  # head at the recommended 1.0
+    with pytest.raises(RequestError, match="temperature"):
+        GenerateRequest(clip, temperature=0.0)

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     radius = None if args.radius is None else parse_frame(args.radius, fps, what="--radius")
     keys = _keyframes(args, fps, v["parts"])
     common = dict(base=base, audio=clip, keyframes=tuple(keys), radius=radius, parts=v["parts"], seed=v["seed"],
-                  sampler=v["sampler"], steps=v["steps"], guidance=v["guidance"], style=v["style"])
+                  sampler=v["sampler"], steps=v["steps"], guidance=v["guidance"], style=v["style"],
+                  temperature=v["temperature"])
     if args.range:
         request = EditRequest(mode="range", range=parse_frame_pair(args.range, fps, n, what="--range"), **common)
     elif args.swap:

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale (default: the model's recommended one)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature for every part (default: the model's recommendation per part)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device)
     opts = EvalOptions(split=args.split, max_clips=args.max_clips, ddpm_clips=max(0, args.ddpm_clips),
                        diversity_clips=max(0, args.diversity_clips), n_div=args.diversity_samples, sweep=sweep,
-                       teacher=not args.no_teacher, seed=args.seed, guidance=args.guidance)
+                       teacher=not args.no_teacher, seed=args.seed, guidance=args.guidance,
+                       temperature=args.temperature)
     res = evaluate(model, args.data, opts, progress=lambda s: print(s, file=sys.stderr, flush=True))
     text = json.dumps(res, indent=1)
     if args.output:

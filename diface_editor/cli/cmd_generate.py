@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     v = sampling_values(args, model)
     request = GenerateRequest(clip, seed=v["seed"], sampler=v["sampler"], steps=v["steps"], guidance=v["guidance"],
-                              parts=v["parts"], style=v["style"], n_samples=args.samples)
+                              parts=v["parts"], style=v["style"], n_samples=args.samples, temperature=v["temperature"])
     engine = Engine(model, previews=False, preview_interval=0.1)
     bar = ProgressBar(f"generate ({v['sampler']})")
     try:
@@ -86,7 +86,8 @@ def _run_folder(args: argparse.Namespace) -> int:
     v = sampling_values(args, model)
     engine = Engine(model, previews=False)
     generate = engine_generator(engine, seed=v["seed"], sampler=v["sampler"], steps=v["steps"],
-                                guidance=v["guidance"], parts=v["parts"], style=v["style"], n_samples=args.samples)
+                                guidance=v["guidance"], parts=v["parts"], style=v["style"], n_samples=args.samples,
+                                temperature=v["temperature"])
     report = run_batch(files, Path(args.output), generate, formats, root=Path(args.audio))
     print(report.summary())
     return 0 if report.ok else 1

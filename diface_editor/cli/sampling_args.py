@@ -28,6 +28,9 @@ def add_sampling_arguments(p: argparse.ArgumentParser, *, samples_help: str) -> 
     g.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's recommendation)")
     g.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale on the audio (default: the model's)")
+    g.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature for every part, in (0, 2]: lower = less variety, closer to the "
+                        "likeliest motion (default: the model's recommendation per part)")
     g.add_argument("--style", default=None, help="speaking style / identity of the model (name or index)")
     g.add_argument("--samples", type=int, default=1, metavar="N", help=samples_help)
     g.add_argument("--parts", default="face,head", help="parts to generate: face, head or face,head (default)")
@@ -77,8 +80,10 @@ def sampling_values(args: argparse.Namespace, model) -> dict:
     guidance = args.guidance if args.guidance is not None else float(rec.get("guidance", 1.0))
     if args.samples < 1:
         raise CliArgumentError("--samples must be at least 1")
+    if args.temperature is not None and not 0 < args.temperature <= 2:
+        raise CliArgumentError(f"--temperature must be in (0, 2], got {args.temperature}")
     return {"sampler": sampler, "steps": steps, "guidance": guidance, "style": args.style,
-            "parts": parse_parts(args.parts), "seed": args.seed}
+            "parts": parse_parts(args.parts), "seed": args.seed, "temperature": args.temperature}
 
 
 class ProgressBar:

@@ -232,6 +232,7 @@ class EvalOptions:
         teacher: also run the pocketsphinx + teacher baseline where a transcript exists.
         seed: sampling seed.
         guidance: classifier-free guidance scale (None: the model's recommended one, else 1).
+        temperature: sampling temperature for every part (None: the model's recommendation per part).
     """
 
     split: str = "test"
@@ -243,6 +244,7 @@ class EvalOptions:
     teacher: bool = True
     seed: int = 0
     guidance: float | None = None
+    temperature: float | None = None
 
 
 def evaluate(model, data: str | Path, options: EvalOptions | None = None,
@@ -273,7 +275,7 @@ def evaluate(model, data: str | Path, options: EvalOptions | None = None,
         t0 = time.perf_counter()
         res = engine.run_sync(GenerateRequest(clip.audio, seed=o.seed if seed is None else seed, sampler=sampler,
                                               steps=None if sampler == "ddpm" else steps, parts=parts, n_samples=n,
-                                              guidance=guidance))
+                                              guidance=guidance, temperature=o.temperature))
         dt = time.perf_counter() - t0
         return res.animations, dt
 
@@ -344,7 +346,8 @@ def evaluate(model, data: str | Path, options: EvalOptions | None = None,
                 div_head.append(M.head_diversity(np.stack([a.head for a in anims])))
 
     out = _summary(rows, sweep_rows, dict(
-        d_sampler=d_sampler, d_steps=engine.model.default_steps(d_sampler), guidance=guidance, n=len(clips), o=o,
+        d_sampler=d_sampler, d_steps=engine.model.default_steps(d_sampler), guidance=guidance,
+        temperature=o.temperature if o.temperature is not None else dict(getattr(engine.model, "temperature", {})), n=len(clips), o=o,
         rtf=gen_seconds / max(audio_seconds, 1e-9), ddpm_rtf=ddpm_seconds / max(ddpm_audio, 1e-9) if ddpm_audio else None,
         ba_gt=ba_gt, ba_model=ba_model, div_face=div_face, div_head=div_head, teacher_fail=teacher_fail,
         audio_min=audio_seconds / 60))
@@ -383,7 +386,7 @@ def _summary(rows, sweep_rows, s) -> dict[str, Any]:
     o = s["o"]
     return {
         "clips": s["n"], "audio_minutes": round(s["audio_min"], 3), "split": o.split,
-        "sampler": s["d_sampler"], "steps": s["d_steps"], "guidance": s["guidance"],
+        "sampler": s["d_sampler"], "steps": s["d_steps"], "guidance": s["guidance"], "temperature": s["temperature"],
         "lve_mm": g("model", "lve_mm"), "lve_sq_mm2": g("model", "lve_sq_mm2"), "mve_mm": g("model", "mve_mm"),
         "fdd": g("model", "fdd_mm2"), "fdd_norm_mm": g("model", "fdd_norm_mm"),
         "lve_ddpm1000_mm": g("model_ddpm1000", "lve_mm"), "lve_default_subset_mm": g("model_subset", "lve_mm"),

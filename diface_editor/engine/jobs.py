@@ -51,6 +51,7 @@ class JobPlan:
     guidance: float
     style: str | int | None
     audio: Any
+    temperature: float | None = None
 
 
 def check_compatible(anim: Animation, model: WindowModel) -> None:
@@ -94,7 +95,8 @@ def plan_request(request: Request, model: WindowModel) -> JobPlan:
                                n_face=model.n_face or 0)
         plans = [plan_part(p, getattr(base, p), np.zeros_like(getattr(base, p), bool), spec) for p in request.parts]
         return JobPlan("generate", base, plans, (0, t), request.n_samples, request.n_samples > 1, request.seed,
-                       request.sampler, request.steps, request.guidance, request.style, request.audio)
+                       request.sampler, request.steps, request.guidance, request.style, request.audio,
+                       request.temperature)
 
     variants = isinstance(request, VariantsRequest)
     edit: EditRequest = request.edit if variants else request
@@ -141,7 +143,7 @@ def plan_request(request: Request, model: WindowModel) -> JobPlan:
             rows[k.frame] = True
     n = request.n if variants else 1
     return JobPlan("variants" if variants else "edit", target, plans, _bounding(rows), n, variants, edit.seed,
-                   edit.sampler, edit.steps, edit.guidance, edit.style, edit.audio)
+                   edit.sampler, edit.steps, edit.guidance, edit.style, edit.audio, edit.temperature)
 
 
 def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
@@ -165,8 +167,9 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     t_sample = time.perf_counter()
 
     def sample(part, f, known, mask, seed, ns, cb):
+        extra = {} if job.temperature is None else {"temperature": float(job.temperature)}
         return model.sample(part, f, known, mask, sampler=job.sampler, steps=steps, guidance=job.guidance,
-                            seed=seed, n_samples=ns, style=job.style, callback=cb, cancel=cancel)
+                            seed=seed, n_samples=ns, style=job.style, callback=cb, cancel=cancel, **extra)
 
     def to_anim(arrays: dict[str, np.ndarray]) -> Animation:
         return target.with_arrays(face=arrays.get("face"), head=arrays.get("head"))
@@ -188,6 +191,7 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     t_end = time.perf_counter()
     info = {
         "kind": job.kind, "sampler": job.sampler, "steps": steps, "guidance": job.guidance,
+        "temperature": job.temperature if job.temperature is not None else dict(getattr(model, "temperature", {})),
         "n_samples": job.n_samples, "n_frames": target.n_frames,
         "windows": sum(len(p.windows) for p in job.plans),
         "calls": count_calls(job.plans, job.n_samples),

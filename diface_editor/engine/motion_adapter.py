@@ -61,6 +61,10 @@ class MotionModelAdapter:
         #: ``sampling["smooth_s"] = {part: seconds}``; see engine.continuity.smooth_generated)
         smooth = dict((getattr(model, "sampling", None) or {}).get("smooth_s") or {})
         self.smoothing = {p: float(v) * self.fps for p, v in smooth.items() if p in self.parts and float(v) > 0}
+        #: recommended sampling temperature per part (the bundle's ``sampling["temperature"]``: a
+        #: number for every part or ``{part: value}``; 1 where not given)
+        temp = (getattr(model, "sampling", None) or {}).get("temperature", 1.0)
+        self.temperature = {p: float(temp.get(p, 1.0) if isinstance(temp, dict) else temp) for p in self.parts}
 
     def __repr__(self) -> str:
         return f"MotionModelAdapter({getattr(self.model, 'name', '')!r}, parts={self.parts}, {self.spec})"
@@ -96,8 +100,11 @@ class MotionModelAdapter:
     def sample(self, part: str, features: np.ndarray, known: np.ndarray, known_mask: np.ndarray, *,
                sampler: str, steps: int, guidance: float, seed: int, n_samples: int,
                style: str | int | None, callback: StepCallback | None,
-               cancel: Callable[[], bool] | None) -> np.ndarray:
+               cancel: Callable[[], bool] | None, temperature: float | None = None) -> np.ndarray:
+        """See :class:`~diface_editor.engine.backend.WindowModel`; ``temperature`` overrides the
+        bundle's recommended one for this part."""
         mp = self.model.part(part)
+        tau = float(temperature) if temperature is not None else self.temperature.get(part, 1.0)
         feats = features if mp.audio_dim > 0 else None
         if sampler == "ddpm" and steps != mp.diffusion.config.num_train_steps:
             raise EngineError(f"the ddpm sampler always runs all {mp.diffusion.config.num_train_steps} steps; "
@@ -107,6 +114,6 @@ class MotionModelAdapter:
                 mp, feats, known, known_mask, sampler=sampler, steps=None if sampler == "ddpm" else steps,
                 guidance=guidance, seed=seed, n_samples=n_samples,
                 style=self._style(style) if mp.denoiser.config.style_classes else None,
-                callback=callback, cancel=cancel)
+                callback=callback, cancel=cancel, temperature=tau)
         except self._sampling.SamplingCancelled:
             raise Cancelled() from None

@@ -54,6 +54,11 @@ def _check_common(sampler: str, steps: int | None, guidance: float, parts: tuple
         raise RequestError(f"parts must be a non-empty selection of 'face' and 'head', got {parts!r}")
 
 
+def _check_temperature(temperature: float | None) -> None:
+    if temperature is not None and not 0.0 < float(temperature) <= 2.0:
+        raise RequestError(f"temperature must be in (0, 2], got {temperature}")
+
+
 @dataclass(frozen=True, eq=False)
 class GenerateRequest:
     """Generate motion for a whole audio clip.
@@ -68,6 +73,8 @@ class GenerateRequest:
         parts: which parts to generate; the others stay neutral (zeros).
         style: identity/style of the model's speaker set (name or index), ``None`` = the model's default.
         n_samples: number of different animations to return (drawn in one run from ``seed``).
+        temperature: sampling temperature for every part (``None``: the model's recommended one per
+            part; lower = less variety, closer to the likeliest motion).
     """
 
     audio: "AudioClip"
@@ -78,10 +85,12 @@ class GenerateRequest:
     parts: tuple[Part, ...] = ("face", "head")
     style: str | int | None = None
     n_samples: int = 1
+    temperature: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", tuple(self.parts))
         _check_common(self.sampler, self.steps, self.guidance, self.parts)
+        _check_temperature(self.temperature)
         if int(self.n_samples) < 1:
             raise RequestError(f"n_samples must be at least 1, got {self.n_samples}")
 
@@ -105,7 +114,7 @@ class EditRequest:
         swap: ``(a, b)``: copy the pose at frame ``a`` to frame ``b`` (mode ``"swap"``).
         swap_parts: which poses the swap copies (``"head"`` rotation and/or ``"face"`` channels).
         parts: which parts are regenerated.
-        seed, sampler, steps, guidance, style: as in :class:`GenerateRequest`.
+        seed, sampler, steps, guidance, style, temperature: as in :class:`GenerateRequest`.
     """
 
     base: Animation
@@ -123,8 +132,10 @@ class EditRequest:
     steps: int | None = None
     guidance: float = 1.0
     style: str | int | None = None
+    temperature: float | None = None
 
     def __post_init__(self) -> None:
+        _check_temperature(self.temperature)
         object.__setattr__(self, "parts", tuple(self.parts))
         object.__setattr__(self, "swap_parts", tuple(self.swap_parts))
         object.__setattr__(self, "keyframes", tuple(self.keyframes))

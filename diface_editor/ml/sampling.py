@@ -134,7 +134,7 @@ class _Net:
 def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio: torch.Tensor | None, *,
            sampler: str = "dpmpp", steps: int | None = None, guidance: float = 1.0, eta: float = 0.0,
            generator: torch.Generator | None = None, style: torch.Tensor | None = None,
-           callback: Callback | None = None, cancel: Cancel = None) -> torch.Tensor:
+           callback: Callback | None = None, cancel: Cancel = None, temperature: float = 1.0) -> torch.Tensor:
     """Tensor-level sampler (:func:`sample_window` is the public entry point).
 
     Args:
@@ -144,6 +144,7 @@ def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio
         audio: (S, T, D) features or None.
         generator: CPU ``torch.Generator`` for all noise (determinism).
         style: (S, K) or None.
+        temperature: scale of the sampler's noise (see :func:`sample_window`).
     Returns:
         (S, C, T) normalised samples on the part's device.
     """
@@ -156,8 +157,11 @@ def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio
                known_flags(mask, part.denoiser.config.flag_mode),
                None if audio is None else audio.to(dev), None if style is None else style.to(dev), float(guidance))
 
+    tau = float(temperature)
+
     def randn() -> torch.Tensor:
-        return diff.sample_noise((S, C, T), generator).to(dev)
+        n = diff.sample_noise((S, C, T), generator)
+        return (n if tau == 1.0 else n * tau).to(dev)
 
     x = randn()
     total = len(ts)
@@ -249,7 +253,7 @@ def sample_window(model_part: ModelPart, features: np.ndarray | torch.Tensor | N
                   known: np.ndarray | torch.Tensor, known_mask: np.ndarray | torch.Tensor, *,
                   sampler: str = "dpmpp", steps: int | None = None, guidance: float = 1.0, seed: int = 0,
                   n_samples: int = 1, style: int | str | np.ndarray | None = None, eta: float = 0.0,
-                  callback: Callback | None = None, cancel: Cancel = None) -> np.ndarray:
+                  callback: Callback | None = None, cancel: Cancel = None, temperature: float = 1.0) -> np.ndarray:
     """Sample one window of motion for one model part, keeping the known entries exactly.
 
     Args:
@@ -268,6 +272,9 @@ def sample_window(model_part: ModelPart, features: np.ndarray | torch.Tensor | N
         style: style class index, name (``model_part.style_names``) or (K,) weights, for models
             with style classes (``None``: no style term, i.e. the average style).
         eta: DDIM stochasticity (0 = deterministic DDIM).
+        temperature: scale of every noise draw (the starting noise, and DDPM's / DDIM-eta's per-step
+            noise); 1 samples the trained distribution, lower values trade variety between samples
+            for accuracy (the samples move towards the likeliest motion), like a TTS model's noise scale.
         callback: ``callback(step, total, x0_preview)`` after each step (see :data:`Callback`).
         cancel: a callable returning True, or an object with ``is_set()`` (``threading.Event``),
             checked before every step; when set, :class:`SamplingCancelled` is raised.
@@ -286,6 +293,8 @@ def sample_window(model_part: ModelPart, features: np.ndarray | torch.Tensor | N
         raise SamplingError(f"known_mask must have the shape of known {(T, C)}, got {tuple(mask_t.shape)}")
     if n_samples < 1:
         raise SamplingError("n_samples must be >= 1")
+    if not 0.0 < float(temperature) <= 2.0:
+        raise SamplingError(f"temperature must be in (0, 2], got {temperature}")
     known_t = torch.nan_to_num(torch.where(mask_t, known_t, torch.zeros(())))
     audio = None
     if features is not None and cfg.audio_dim > 0:
@@ -304,7 +313,7 @@ def sample_window(model_part: ModelPart, features: np.ndarray | torch.Tensor | N
             out = sample(model_part, known_t.T[None].expand(S, C, T), mask_t.T[None].expand(S, C, T), audio,
                          sampler=sampler, steps=steps, guidance=guidance, eta=eta, generator=g,
                          style=_style_tensor(style, cfg.style_classes, S, model_part.style_names),
-                         callback=callback, cancel=cancel)
+                         callback=callback, cancel=cancel, temperature=float(temperature))
     finally:
         model.train(was_training)
     return out.transpose(1, 2).cpu().numpy().astype(np.float32, copy=False)
