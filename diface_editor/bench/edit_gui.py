@@ -42,9 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=4, help="sampler steps for the drag's solve (default 4; 0 = model's)")
     parser.add_argument("--guidance", type=float, default=None, help="guidance (default: the model's)")
     parser.add_argument("--seconds", type=float, default=None, help="synthetic speech of this length instead of the demo")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads of the engine (default 0: the engine's own choice, "
+                             "max(1, cores - 1) in its child process)")
     parser.add_argument("--no-previews", action="store_true", help="no live previews (to see what they cost)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one result")
+
+
+def _engine_threads(w, torch) -> int | None:
+    """Torch threads the engine sampled with: the child's ``load_info`` or this process's."""
+    eng = getattr(w.bridge, "engine", None) or getattr(w.bridge, "_engine", None)
+    info = getattr(eng, "load_info", None)
+    if isinstance(info, dict) and info.get("torch_threads"):
+        return int(info["torch_threads"])
+    return torch.get_num_threads()
 
 
 def _pct(xs, q):
@@ -81,7 +92,11 @@ def _run(args, tmp: Path) -> dict:
     from diface_editor.gui.theme import apply_dark_theme
     from diface_editor.gui.timeline.synthetic import SyntheticDrag
 
-    torch.set_num_threads(max(1, int(args.threads)))
+    import os
+
+    if int(args.threads) > 0:
+        os.environ["DIFACE_ENGINE_THREADS"] = str(int(args.threads))  # the engine child reads it
+        torch.set_num_threads(int(args.threads))                      # the in-process engine (DIFACE_ENGINE=thread)
     model = Path(args.model) if args.model else resolve_model_path("default")
     if not (model / "config.json").is_file():
         raise DifaceError(f"no model bundle at {model}: train one (diface train) or pass --model DIR")
@@ -228,7 +243,8 @@ def _run(args, tmp: Path) -> dict:
             "preview_emitted_p50_ms": _pct(emitted_ms, 50),
             "targets": {"keyframe_final_p50_ms": 300, "first_preview_p50_ms": 100},
             "model": str(model), "radius_frames": r, "window_s": round((2 * r + 1) / w.doc.fps, 2),
-            "steps": int(args.steps) or "model default", "threads": torch.get_num_threads(),
+            "steps": int(args.steps) or "model default", "threads": _engine_threads(w, torch),
+            "engine_mode": os.environ.get("DIFACE_ENGINE", "process") or "process",
             "viewport_render_p50_ms": _pct(render_ms, 50),
             "previews": not args.no_previews, "clip_frames": n, "repeats": len(final_ms), "viewport_mode": vp.mode,
         }
