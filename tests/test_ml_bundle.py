@@ -19,12 +19,7 @@ from diface_editor.ml.sampling import sample_window
 from tests._ml_helpers import tiny_denoiser
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(with_head: bool = True) -> MotionModel:

@@ -11,12 +11,7 @@ from diface_editor.ml.denoiser import Denoiser, DenoiserConfig, timestep_sinusoi
 from tests._ml_helpers import tiny_denoiser
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 CONFIGS = [

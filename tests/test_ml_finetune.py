@@ -18,12 +18,7 @@ from diface_editor.ml.train import TrainError, run_training, train_config_from_d
 from tests._ml_helpers import energy_features, write_pairs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _loss():

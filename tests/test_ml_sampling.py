@@ -14,12 +14,7 @@ from diface_editor.ml.sampling import (DEFAULT_STEPS, SamplingCancelled, Samplin
 from tests._ml_helpers import tiny_part
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _problem(T=24, C=5, D=4, seed=0):

@@ -19,12 +19,7 @@ from diface_editor.ml.train import TrainError, load_train_config, run_training, 
 from tests._ml_helpers import energy_features, tiny_denoiser, write_pairs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------------- schedule and loss
