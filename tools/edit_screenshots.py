@@ -18,9 +18,7 @@ with the model, then:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,14 +32,9 @@ def main() -> int:
     p.add_argument("--model", default=None, help="model bundle (default: models/default)")
     p.add_argument("--size", default="1440x900", help="window size WxH (default 1440x900)")
     args = p.parse_args()
-    from diface_editor.bench.ui import _Xvfb
+    from diface_editor.bench.headless import headless_editor
 
-    with _Xvfb():
-        os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-        tmp = tempfile.mkdtemp(prefix="diface-edit-shots-")
-        os.environ.setdefault("DIFACE_CONFIG_DIR", str(Path(tmp) / "config"))
-        os.environ.setdefault("DIFACE_DATA_DIR", str(Path(tmp) / "data"))
-        os.environ.setdefault("DIFACE_NO_AUDIO", "1")
+    with headless_editor("diface-edit-shots-"):
         return _run(args)
 
 

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -65,18 +63,10 @@ def _pct(xs, q):
 
 
 def run(args: argparse.Namespace) -> dict:
-    from diface_editor.bench.ui import _Xvfb
+    from diface_editor.bench.headless import headless_editor
 
-    with _Xvfb():
-        os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-        tmp = tempfile.mkdtemp(prefix="diface-bench-edit-gui-")
-        os.environ.setdefault("DIFACE_CONFIG_DIR", str(Path(tmp) / "config"))
-        os.environ.setdefault("DIFACE_DATA_DIR", str(Path(tmp) / "data"))
-        os.environ.setdefault("DIFACE_NO_AUDIO", "1")
-        try:
-            return _run(args, Path(tmp))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with headless_editor("diface-bench-edit-gui-") as tmp:
+        return _run(args, tmp)
 
 
 def _run(args, tmp: Path) -> dict:
@@ -91,8 +81,6 @@ def _run(args, tmp: Path) -> dict:
     from diface_editor.gui.settings import EditorSettings
     from diface_editor.gui.theme import apply_dark_theme
     from diface_editor.gui.timeline.synthetic import SyntheticDrag
-
-    import os
 
     if int(args.threads) > 0:
         os.environ["DIFACE_ENGINE_THREADS"] = str(int(args.threads))  # the engine child reads it

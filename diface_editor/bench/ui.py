@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,36 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model bundle for the stall test (default: models/default, "
                         "else a tiny untrained bundle)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: timeline,viewport,drift,generate")
-
-
-class _Xvfb:
-    """Start Xvfb on a free display when there is none."""
-
-    def __init__(self) -> None:
-        self.proc = None
-
-    def __enter__(self):
-        if os.environ.get("DISPLAY"):
-            return self
-        exe = shutil.which("Xvfb")
-        if exe is None:
-            raise RuntimeError("no display and no Xvfb: install xvfb or run under xvfb-run")
-        r, w = os.pipe()
-        self.proc = subprocess.Popen([exe, "-displayfd", str(w), "-screen", "0", "1700x1100x24", "-nolisten", "tcp"],
-                                     pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(w)
-        with os.fdopen(r) as fh:
-            num = fh.readline().strip()
-        if not num:
-            raise RuntimeError("Xvfb did not start")
-        os.environ["DISPLAY"] = f":{num}"
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            os.environ.pop("DISPLAY", None)
 
 
 def _pct(xs, q):
@@ -99,15 +66,10 @@ def _long_document(minutes: float):
 
 def run(args: argparse.Namespace) -> dict:
     skip = {s.strip() for s in (args.skip or "").split(",") if s.strip()}
-    with _Xvfb():
-        os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-        tmp = tempfile.mkdtemp(prefix="diface-bench-ui-")
-        os.environ.setdefault("DIFACE_CONFIG_DIR", str(Path(tmp) / "config"))
-        os.environ.setdefault("DIFACE_DATA_DIR", str(Path(tmp) / "data"))
-        try:
-            return _run(args, skip, Path(tmp))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    from diface_editor.bench.headless import headless_editor
+
+    with headless_editor("diface-bench-ui-", no_audio=False) as tmp:
+        return _run(args, skip, tmp)
 
 
 def _run(args, skip: set[str], tmp: Path) -> dict:
