@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -10,6 +11,8 @@ import numpy as np
 
 from diface_editor.core.errors import DifaceError
 from diface_editor.synth.phonemes import Phone, map_phones, tidy_timing
+
+log = logging.getLogger(__name__)
 
 
 class TTSError(DifaceError):
@@ -62,6 +65,16 @@ class Speech(NamedTuple):
     @property
     def duration(self) -> float:
         return len(self.samples) / float(self.sample_rate)
+
+
+def fit_phones(phones: list[Phone], duration: float, tolerance: float) -> list[Phone]:
+    """Stretch an engine's phone times so the last phone ends at ``duration`` seconds (the wave's
+    end) when it is off by more than ``tolerance`` seconds (engines round their reported times)."""
+    if phones and abs(phones[-1][2] - duration) > tolerance:
+        log.debug("engine phones end at %.3f s, wave is %.3f s; rescaling", phones[-1][2], duration)
+        k = duration / phones[-1][2]
+        return [(p, s * k, e * k) for p, s, e in phones]
+    return phones
 
 
 def finish(samples: np.ndarray, sample_rate: int, engine_phones: list[Phone], engine: str,

@@ -10,7 +10,6 @@ Voices: ``kal`` (kal_diphone, 16 kHz; rate and pitch) and ``slt`` (cmu_us_slt_ar
 
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
 import tempfile
@@ -19,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec, finish, semitones
+from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec, finish, fit_phones, semitones
 
-log = logging.getLogger(__name__)
 
 #: voice name -> (Scheme voice function, voice folder name, supports pitch)
 VOICES: dict[str, tuple[str, str, bool]] = {
@@ -124,11 +122,7 @@ def synthesize_raw(text: str, spec: VoiceSpec) -> tuple[np.ndarray, int, list[tu
             phones.append((name, t, end))
             t = end
     # Festival's last segment ends at the wave's end; rescale tiny drifts
-    dur = x.size / sr
-    if phones and abs(phones[-1][2] - dur) > 0.05:
-        log.debug("festival segments end at %.3f s, wave is %.3f s; rescaling", phones[-1][2], dur)
-        k = dur / phones[-1][2]
-        phones = [(p, s * k, e * k) for p, s, e in phones]
+    phones = fit_phones(phones, x.size / sr, 0.05)
     return np.asarray(x, np.float32), int(sr), phones
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec, finish, semitones
+from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec, finish, fit_phones, semitones
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,7 @@ def synthesize_raw(text: str, spec: VoiceSpec) -> tuple[np.ndarray, int, list[tu
         samples, sr = sf.read(str(wav), dtype="float32", always_2d=True)
     x = samples.mean(axis=1)
     phones = parse_psdur(r.stdout)
-    dur = x.size / sr
-    if phones and abs(phones[-1][2] - dur) > 0.02:
-        k = dur / phones[-1][2]
-        phones = [(p, s * k, e * k) for p, s, e in phones]
+    phones = fit_phones(phones, x.size / sr, 0.02)
     return np.asarray(x, np.float32), int(sr), phones
 
 
