@@ -80,8 +80,6 @@ def sampling_values(args: argparse.Namespace, model) -> dict:
     guidance = args.guidance if args.guidance is not None else float(rec.get("guidance", 1.0))
     if args.samples < 1:
         raise CliArgumentError("--samples must be at least 1")
-    if args.temperature is not None and not 0 < args.temperature <= 2:
-        raise CliArgumentError(f"--temperature must be in (0, 2], got {args.temperature}")
     return {"sampler": sampler, "steps": steps, "guidance": guidance, "style": args.style,
             "parts": parse_parts(args.parts), "seed": args.seed, "temperature": args.temperature}
 

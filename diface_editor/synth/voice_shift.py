@@ -110,9 +110,9 @@ def augment_split(src: str | os.PathLike, out: str | os.PathLike, cfg: VoiceShif
     wavs = sorted(p for p in src.glob("*.wav") if p.with_suffix(".npz").is_file())
     if not wavs:
         raise VoiceShiftError(f"no <name>.wav + <name>.npz pairs in {src}")
-    out.mkdir(parents=True, exist_ok=True)
     if out.resolve() == src.resolve():
         raise VoiceShiftError("the output folder must differ from the source folder")
+    out.mkdir(parents=True, exist_ok=True)
     shifts: dict[str, float] = {}
     it = wavs
     if progress:
