@@ -116,3 +116,41 @@ def test_viewport_frame_matches_rig(qtbot):
     assert v.current_frame() == 3
     np.testing.assert_allclose(v.last_vertices, rig.vertices(anim.slice(3, 4))[0], atol=2e-6)
     v.close_canvas()
+
+
+def test_two_viewports_draw_at_once_without_gl_errors(qtbot):
+    """Two windows = two render threads; vispy's one "current canvas" must not mix their GL commands
+    (this raised GL_INVALID_FRAMEBUFFER_OPERATION / "Cannot FRAMEBUFFER object N" before the lock)."""
+    pytest.importorskip("vispy")
+    import time
+
+    from _gui_support import make_rig
+    from diface_editor.gui.viewport import Viewport
+
+    rig = make_rig()
+    vps = [Viewport(rig) for _ in range(2)]
+    if any(v.mode != "offscreen" for v in vps):
+        for v in vps:
+            v.close_canvas()
+        pytest.skip("no EGL here: one GL widget per window, no render threads")
+    frames = [0, 0]
+    for i, v in enumerate(vps):
+        qtbot.addWidget(v)
+        v.resize(420 + 40 * i, 320)
+        v.show()
+        v._worker.frame_ready.connect(lambda img, ms, i=i: frames.__setitem__(i, frames[i] + 1))
+    t_end, n = time.monotonic() + 4.0, 0
+    while time.monotonic() < t_end:  # both threads busy: new vertices every step, a resize now and then
+        for i, v in enumerate(vps):
+            if v._worker.post_vertices(rig.template + np.float32(0.002 * np.sin(n + i))):
+                v._sig_wake.emit()
+            if n % 9 == i:
+                v.resize(420 + 40 * i + n % 40, 320 + n % 20)
+        qtbot.wait(2)
+        n += 1
+    for v in vps:
+        v.draw_now()
+        img = v._worker.last_image
+        assert img is not None and not img.isNull()
+        v.close_canvas()
+    assert min(frames) > 10  # pytest-qt fails the test on any exception raised in a render thread

@@ -48,6 +48,13 @@ DEFAULT_FOV = 24.0
 #: after this long without changes the offscreen viewport redraws once at 2x (anti-aliased)
 REFINE_DELAY_MS = 200
 
+#: vispy keeps one process-wide "current canvas" (``gloo.get_current_canvas``), and ``Program.draw``
+#: sends its GL commands to that canvas's queue. Two offscreen viewports (two windows) render on two
+#: threads, so every use of a canvas holds this lock and makes its canvas current first; without it
+#: one thread's commands run against the other's GL objects ("Cannot FRAMEBUFFER object 28 because it
+#: does not exist", GL_INVALID_FRAMEBUFFER_OPERATION).
+_GL_LOCK = threading.RLock()
+
 
 # ============================================================================ the vispy scene
 def _mesh_data_class():
@@ -177,10 +184,11 @@ class _RenderWorker(QtCore.QObject):
             os.environ.setdefault("EGL_PLATFORM", "surfaceless")
             from vispy import scene
 
-            self.canvas = scene.SceneCanvas(app="egl", keys=None, bgcolor=COLORS["viewport_bg"], show=False,
-                                            size=self._size)
-            self.canvas.set_current()
-            self.scene = _Scene(self.canvas, self.rig)
+            with _GL_LOCK:
+                self.canvas = scene.SceneCanvas(app="egl", keys=None, bgcolor=COLORS["viewport_bg"], show=False,
+                                                size=self._size)
+                self.canvas.set_current()
+                self.scene = _Scene(self.canvas, self.rig)
         except Exception as e:  # no EGL, no GL: the viewport falls back to a GL widget
             self.started.emit(False, f"{type(e).__name__}: {e}")
             return
@@ -207,16 +215,19 @@ class _RenderWorker(QtCore.QObject):
         with self._lock:
             verts, self._mail = self._mail, None
         if verts is not None and self.scene is not None:
-            self.canvas.set_current()
-            self.scene.upload(verts)
+            with _GL_LOCK:
+                self.canvas.set_current()
+                self.scene.upload(verts)
             self.schedule()
 
     @QtCore.Slot(int, int, float)
     def resize(self, w: int, h: int, dpr: float) -> None:
         self._size, self._dpr = (max(1, w), max(1, h)), float(dpr)
         if self.canvas is not None:
-            self.canvas.size = self._size  # the EGL backend makes a new pbuffer but emits no resize event
-            self.canvas.events.resize(size=self._size, physical_size=self._size)
+            with _GL_LOCK:
+                self.canvas.set_current()
+                self.canvas.size = self._size  # the EGL backend makes a new pbuffer but emits no resize event
+                self.canvas.events.resize(size=self._size, physical_size=self._size)
             self.schedule()
 
     @QtCore.Slot(str, object)
@@ -224,20 +235,24 @@ class _RenderWorker(QtCore.QObject):
         if self.canvas is None:
             return
         b = self.canvas._backend
-        if kind == "press":
-            b._vispy_mouse_press(**kw)
-        elif kind == "move":
-            b._vispy_mouse_move(**kw)
-        elif kind == "release":
-            b._vispy_mouse_release(**kw)
-        elif kind == "wheel":
-            self.canvas.events.mouse_wheel(**kw)
+        with _GL_LOCK:
+            self.canvas.set_current()
+            if kind == "press":
+                b._vispy_mouse_press(**kw)
+            elif kind == "move":
+                b._vispy_mouse_move(**kw)
+            elif kind == "release":
+                b._vispy_mouse_release(**kw)
+            elif kind == "wheel":
+                self.canvas.events.mouse_wheel(**kw)
         self.schedule()
 
     @QtCore.Slot()
     def reset_camera(self) -> None:
         if self.scene is not None:
-            self.scene.reset_camera()
+            with _GL_LOCK:
+                self.canvas.set_current()
+                self.scene.reset_camera()
             self.schedule()
 
     def schedule(self) -> None:
@@ -255,6 +270,15 @@ class _RenderWorker(QtCore.QObject):
     def render(self, supersample: int = 1) -> None:
         if self.canvas is None:
             return
+        with _GL_LOCK:
+            img, ms = self._draw(supersample)
+        self.last_image = img
+        self.frame_ready.emit(img, ms)
+        if supersample == 1 and self._refine is not None:
+            self._refine.start()
+
+    def _draw(self, supersample: int) -> tuple[QtGui.QImage, float]:
+        """Draw the scene into a framebuffer: (picture, milliseconds). Hold ``_GL_LOCK``."""
         from vispy import gloo
 
         self.take_vertices_now()
@@ -294,17 +318,15 @@ class _RenderWorker(QtCore.QObject):
         else:
             img = img.copy()  # own the memory: it crosses threads
         img.setDevicePixelRatio(self._dpr)
-        self.last_image = img
-        self.frame_ready.emit(img, (time.perf_counter() - t0) * 1e3)
-        if supersample == 1 and self._refine is not None:
-            self._refine.start()
+        return img, (time.perf_counter() - t0) * 1e3
 
     def take_vertices_now(self) -> None:
         with self._lock:
             verts, self._mail = self._mail, None
         if verts is not None and self.scene is not None:
-            self.canvas.set_current()
-            self.scene.upload(verts)
+            with _GL_LOCK:
+                self.canvas.set_current()
+                self.scene.upload(verts)
 
     @QtCore.Slot(int)
     def render_now(self, supersample: int) -> None:
@@ -321,9 +343,10 @@ class _RenderWorker(QtCore.QObject):
             self._refine.stop()
         if self.canvas is not None:
             try:
-                self.canvas.set_current()
-                self._fbos.clear()
-                self.canvas.close()
+                with _GL_LOCK:
+                    self.canvas.set_current()
+                    self._fbos.clear()
+                    self.canvas.close()
             except Exception as e:  # pragma: no cover - driver specific
                 log.debug("closing the offscreen canvas: %s", e)
             self.canvas = None
