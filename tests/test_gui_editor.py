@@ -118,6 +118,26 @@ def test_generate_applies_result_as_one_undoable_step(window, speech, bundle, qt
     assert doc.animation.equals(generated)
 
 
+def test_generated_faces_blink_unless_the_panel_says_no(window, speech, bundle, qtbot):
+    from diface_editor.core.blinks import auto_blinks
+
+    window.open_path(speech)
+    _open_model(window, bundle)
+    doc = window.doc
+    assert window.panel.blinks.isChecked() and doc.sampler.blinks  # on by default
+    seed = next(s for s in range(100) if auto_blinks(doc.n_frames, doc.fps, s)[:, 0].max() > 0.8)
+    doc.set_sampler(blink_seed=seed)  # a seed with a blink inside this short clip
+    with qtbot.waitSignal(window.bridge.result_applied, timeout=60_000):
+        window.generate()
+    curves = auto_blinks(doc.n_frames, doc.fps, seed)
+    i = list(doc.animation.channel_names).index("eyeBlinkLeft")
+    assert np.all(doc.animation.face[:, i] >= curves[:, 0] - 1e-6)
+    window.panel.blinks.setChecked(False)
+    assert not doc.sampler.blinks
+    from diface_editor.gui.engine_bridge import blink_seed
+    assert blink_seed(doc.sampler) is None
+
+
 def test_generate_without_model_says_so(window, speech, tmp_path):
     window.open_path(speech)
     before = window.doc.animation.copy()

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     keys = _keyframes(args, fps, v["parts"])
     common = dict(base=base, audio=clip, keyframes=tuple(keys), radius=radius, parts=v["parts"], seed=v["seed"],
                   sampler=v["sampler"], steps=v["steps"], guidance=v["guidance"], style=v["style"],
-                  temperature=v["temperature"])
+                  temperature=v["temperature"], blink_seed=v["blink_seed"])
     if args.range:
         request = EditRequest(mode="range", range=parse_frame_pair(args.range, fps, n, what="--range"), **common)
     elif args.swap:

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     v = sampling_values(args, model)
     request = GenerateRequest(clip, seed=v["seed"], sampler=v["sampler"], steps=v["steps"], guidance=v["guidance"],
-                              parts=v["parts"], style=v["style"], n_samples=args.samples, temperature=v["temperature"])
+                              parts=v["parts"], style=v["style"], n_samples=args.samples, temperature=v["temperature"],
+                              blink_seed=v["blink_seed"])
     engine = Engine(model, previews=False, preview_interval=0.1)
     bar = ProgressBar(f"generate ({v['sampler']})")
     try:
@@ -87,7 +88,7 @@ def _run_folder(args: argparse.Namespace) -> int:
     engine = Engine(model, previews=False)
     generate = engine_generator(engine, seed=v["seed"], sampler=v["sampler"], steps=v["steps"],
                                 guidance=v["guidance"], parts=v["parts"], style=v["style"], n_samples=args.samples,
-                                temperature=v["temperature"])
+                                temperature=v["temperature"], blink_seed=v["blink_seed"])
     report = run_batch(files, Path(args.output), generate, formats, root=Path(args.audio))
     print(report.summary())
     return 0 if report.ok else 1

@@ -31,6 +31,10 @@ def add_sampling_arguments(p: argparse.ArgumentParser, *, samples_help: str) -> 
     g.add_argument("--temperature", type=float, default=None,
                    help="sampling temperature for every part, in (0, 2]: lower = less variety, closer to the "
                         "likeliest motion (default: the model's recommendation per part)")
+    g.add_argument("--blink-seed", type=int, default=0, metavar="N",
+                   help="seed of the procedural eye blinks laid over the generated face (default: 0)")
+    g.add_argument("--no-blinks", action="store_true",
+                   help="no procedural blinks: the model's eyes as sampled (the shipped model does not blink)")
     g.add_argument("--style", default=None, help="speaking style / identity of the model (name or index)")
     g.add_argument("--samples", type=int, default=1, metavar="N", help=samples_help)
     g.add_argument("--parts", default="face,head", help="parts to generate: face, head or face,head (default)")
@@ -81,7 +85,8 @@ def sampling_values(args: argparse.Namespace, model) -> dict:
     if args.samples < 1:
         raise CliArgumentError("--samples must be at least 1")
     return {"sampler": sampler, "steps": steps, "guidance": guidance, "style": args.style,
-            "parts": parse_parts(args.parts), "seed": args.seed, "temperature": args.temperature}
+            "parts": parse_parts(args.parts), "seed": args.seed, "temperature": args.temperature,
+            "blink_seed": None if args.no_blinks else int(args.blink_seed)}
 
 
 class ProgressBar:

@@ -71,6 +71,9 @@ class SamplerSettings:
         seed: base random seed of the next generation.
         n_variants: how many candidates ``Variants`` draws.
         influence_frames: half-width in frames of the window regenerated around a keyframe edit.
+        blinks: lay seeded procedural eye blinks over the face frames the engine generates (the
+            shipped model does not blink by itself; see :mod:`diface_editor.core.blinks`).
+        blink_seed: seed of the blink schedule; it stays put across edits so blinks keep their frames.
     """
 
     sampler: str = "dpmpp"
@@ -79,6 +82,8 @@ class SamplerSettings:
     seed: int = 0
     n_variants: int = 4
     influence_frames: int = 15
+    blinks: bool = True
+    blink_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:

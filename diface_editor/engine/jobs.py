@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from diface_editor.core.animation import Animation
+from diface_editor.core.blinks import BLINK_CHANNELS, auto_blinks, hide_blinks, lay_blinks
 from diface_editor.core.keyframes import EditMask, Keyframe
 from diface_editor.engine.backend import EngineError, WindowModel
 from diface_editor.engine.requests import EditRequest, GenerateRequest, Request, VariantsRequest
@@ -37,6 +38,8 @@ class JobPlan:
         plans: one :class:`PartPlan` per regenerated part.
         changed: ``(start, stop)`` frames that may differ from the request's base.
         n_samples: results to draw; ``as_list``: return a list even for one sample.
+        seed .. temperature, blink_seed: from the request.
+        pin_frames: frames holding a face keyframe (their values stay, blinks or not).
     """
 
     kind: str
@@ -52,6 +55,8 @@ class JobPlan:
     style: str | int | None
     audio: Any
     temperature: float | None = None
+    blink_seed: int | None = None
+    pin_frames: tuple[int, ...] = ()
 
 
 def check_compatible(anim: Animation, model: WindowModel) -> None:
@@ -96,7 +101,7 @@ def plan_request(request: Request, model: WindowModel) -> JobPlan:
         plans = [plan_part(p, getattr(base, p), np.zeros_like(getattr(base, p), bool), spec) for p in request.parts]
         return JobPlan("generate", base, plans, (0, t), request.n_samples, request.n_samples > 1, request.seed,
                        request.sampler, request.steps, request.guidance, request.style, request.audio,
-                       request.temperature)
+                       request.temperature, request.blink_seed)
 
     variants = isinstance(request, VariantsRequest)
     edit: EditRequest = request.edit if variants else request
@@ -143,7 +148,43 @@ def plan_request(request: Request, model: WindowModel) -> JobPlan:
             rows[k.frame] = True
     n = request.n if variants else 1
     return JobPlan("variants" if variants else "edit", target, plans, _bounding(rows), n, variants, edit.seed,
-                   edit.sampler, edit.steps, edit.guidance, edit.style, edit.audio, edit.temperature)
+                   edit.sampler, edit.steps, edit.guidance, edit.style, edit.audio, edit.temperature,
+                   edit.blink_seed, tuple(sorted({k.frame for k in pins if k.part == "face"})))
+
+
+class _BlinkLayer:
+    """The request's procedural blinks (:mod:`diface_editor.core.blinks`) on the generated face.
+
+    The sampler and the continuity warp see the known face with its blinks bridged over
+    (:func:`~diface_editor.core.blinks.hide_blinks`), so a window border inside a blink does not
+    hold the eyes half shut; the result gets the known values back exactly and the blinks laid over
+    its generated entries.
+    """
+
+    def __init__(self, job: JobPlan, plan: PartPlan, model: WindowModel) -> None:
+        self.names = tuple(model.channel_names)
+        self.curves = auto_blinks(job.target.n_frames, model.fps, int(job.blink_seed))
+        self.known = plan.known
+        self.original = plan.target
+
+    def context(self, plan: PartPlan, pin_frames: tuple[int, ...]) -> PartPlan:
+        if self.known.any():
+            plan = replace(plan, target=hide_blinks(plan.target, self.names, self.curves, pin_frames))
+        return plan
+
+    def __call__(self, face: np.ndarray) -> np.ndarray:
+        face = np.where(self.known, self.original, face)
+        return lay_blinks(face, self.names, self.curves, ~self.known)
+
+    @staticmethod
+    def for_job(job: JobPlan, model: WindowModel) -> "_BlinkLayer | None":
+        """The layer, or ``None`` (no blink seed, no generated face, no ARKit eyeBlink channels)."""
+        plan = next((p for p in job.plans if p.part == "face"), None)
+        if job.blink_seed is None or plan is None or model.space != "arkit":
+            return None
+        if not all(c in model.channel_names for c in BLINK_CHANNELS):
+            return None
+        return _BlinkLayer(job, plan, model)
 
 
 def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
@@ -171,15 +212,22 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
         return model.sample(part, f, known, mask, sampler=job.sampler, steps=steps, guidance=job.guidance,
                             seed=seed, n_samples=ns, style=job.style, callback=cb, cancel=cancel, **extra)
 
+    lay = _BlinkLayer.for_job(job, model)
+    plans = job.plans if lay is None else [lay.context(p, job.pin_frames) if p.part == "face" else p
+                                           for p in job.plans]
+
     def to_anim(arrays: dict[str, np.ndarray]) -> Animation:
-        return target.with_arrays(face=arrays.get("face"), head=arrays.get("head"))
+        face = arrays.get("face")
+        if lay is not None and face is not None:
+            face = lay(face)
+        return target.with_arrays(face=face, head=arrays.get("head"))
 
     win_progress = None
     if progress is not None:
         def win_progress(step, total, make_arrays):
             progress(step, total, lambda: to_anim(make_arrays()))
 
-    outs = run_windows(job.plans, feats, sample, normalize=model.normalize, denormalize=model.denormalize,
+    outs = run_windows(plans, feats, sample, normalize=model.normalize, denormalize=model.denormalize,
                        seed=job.seed, n_samples=job.n_samples, steps=steps, progress=win_progress, cancel=cancel,
                        limits={"face": (0.0, 1.0)} if model.space == "arkit" else None,
                        smooth=getattr(model, "smoothing", None))
@@ -188,10 +236,13 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
         for a in anims:
             a.metadata.update({"generator": "diface", "seed": str(job.seed), "sampler": job.sampler,
                                "steps": str(steps), "guidance": f"{job.guidance:g}"})
+            if lay is not None:
+                a.metadata["blink_seed"] = str(job.blink_seed)
     t_end = time.perf_counter()
     info = {
         "kind": job.kind, "sampler": job.sampler, "steps": steps, "guidance": job.guidance,
         "temperature": job.temperature if job.temperature is not None else dict(getattr(model, "temperature", {})),
+        "blinks": lay is not None,
         "n_samples": job.n_samples, "n_frames": target.n_frames,
         "windows": sum(len(p.windows) for p in job.plans),
         "calls": count_calls(job.plans, job.n_samples),

@@ -75,6 +75,9 @@ class GenerateRequest:
         n_samples: number of different animations to return (drawn in one run from ``seed``).
         temperature: sampling temperature for every part (``None``: the model's recommended one per
             part; lower = less variety, closer to the likeliest motion).
+        blink_seed: lay seeded procedural eye blinks (:func:`diface_editor.core.blinks.auto_blinks`)
+            over the generated face frames of an ARKit model; ``None`` = the model's eyes as sampled.
+            The schedule depends only on this seed and the clip length, so edits keep the blinks.
     """
 
     audio: "AudioClip"
@@ -86,6 +89,7 @@ class GenerateRequest:
     style: str | int | None = None
     n_samples: int = 1
     temperature: float | None = None
+    blink_seed: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", tuple(self.parts))
@@ -114,7 +118,7 @@ class EditRequest:
         swap: ``(a, b)``: copy the pose at frame ``a`` to frame ``b`` (mode ``"swap"``).
         swap_parts: which poses the swap copies (``"head"`` rotation and/or ``"face"`` channels).
         parts: which parts are regenerated.
-        seed, sampler, steps, guidance, style, temperature: as in :class:`GenerateRequest`.
+        seed, sampler, steps, guidance, style, temperature, blink_seed: as in :class:`GenerateRequest`.
     """
 
     base: Animation
@@ -133,6 +137,7 @@ class EditRequest:
     guidance: float = 1.0
     style: str | int | None = None
     temperature: float | None = None
+    blink_seed: int | None = None
 
     def __post_init__(self) -> None:
         _check_temperature(self.temperature)

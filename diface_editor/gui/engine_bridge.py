@@ -69,6 +69,11 @@ def teacher_available() -> bool:
                for m in ("diface_editor.synth.teacher", "diface_editor.synth.align"))
 
 
+def blink_seed(settings) -> int | None:
+    """The blink seed a request gets from the document's sampler settings (``None``: no blinks)."""
+    return int(settings.blink_seed) if settings.blinks else None
+
+
 @dataclass
 class EditOptions:
     """Per-edit choices of the Generate panel (not saved with the project).
@@ -308,7 +313,7 @@ class EngineBridge(QtCore.QObject):
 
             s = doc.sampler
             return GenerateRequest(audio=doc.audio, seed=int(s.seed), sampler=s.sampler, steps=s.steps,
-                                   guidance=float(s.guidance))
+                                   guidance=float(s.guidance), blink_seed=blink_seed(s))
 
         return self.submit(make, "generate")
 
@@ -328,7 +333,7 @@ class EngineBridge(QtCore.QObject):
             s = doc.sampler
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=doc.selection,
                                keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=self.edit_seed(),
-                               sampler=s.sampler, steps=s.steps, guidance=float(s.guidance))
+                               sampler=s.sampler, steps=s.steps, guidance=float(s.guidance), blink_seed=blink_seed(s))
 
         return self.submit(make, "resample selection")
 
@@ -380,7 +385,7 @@ class EngineBridge(QtCore.QObject):
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes", keyframes=tuple(pins),
                                centres=tuple(frames), radius=r, parts=solve_parts, seed=self.edit_seed(),
                                sampler=s.sampler, steps=self.options.interactive_steps or s.steps,
-                               guidance=float(s.guidance))
+                               guidance=float(s.guidance), blink_seed=blink_seed(s))
 
         return self.submit(make, label)
 
@@ -399,7 +404,7 @@ class EngineBridge(QtCore.QObject):
             s = doc.sampler
             edit = EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=doc.selection,
                                keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=self.edit_seed(),
-                               sampler=s.sampler, steps=s.steps, guidance=float(s.guidance))
+                               sampler=s.sampler, steps=s.steps, guidance=float(s.guidance), blink_seed=blink_seed(s))
             return VariantsRequest(edit=edit, n=int(s.n_variants))
 
         return self.submit(make, "variants")
@@ -425,7 +430,7 @@ class EngineBridge(QtCore.QObject):
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="swap", swap=(int(source), int(target)),
                                swap_parts=tuple(swap_parts), keyframes=near, radius=r, parts=tuple(swap_parts),
                                seed=self.edit_seed(), sampler=s.sampler, steps=self.options.interactive_steps or s.steps,
-                               guidance=float(s.guidance))
+                               guidance=float(s.guidance), blink_seed=blink_seed(s))
 
         return self.submit(make, label or f"paste pose from frame {source} to {target}")
 

@@ -76,6 +76,11 @@ class GeneratePanel(QtWidgets.QWidget):
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
         form.addRow("Seed", seed_row)
+        self.blinks = QtWidgets.QCheckBox("Add eye blinks")
+        self.blinks.setToolTip("Lay natural, randomly timed blinks over the generated face (the model itself does "
+                               "not blink). The blink timing stays the same through edits; key the eyes group "
+                               "to pin the eyes at a frame")
+        form.addRow("", self.blinks)
         lay.addWidget(samp)
 
         edit = QtWidgets.QGroupBox("Edits")
@@ -139,6 +144,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.seed.valueChanged.connect(self._write)
         self.influence.valueChanged.connect(self._write)
         self.n_variants.valueChanged.connect(self._write)
+        self.blinks.toggled.connect(self._write)
         self.parts.currentIndexChanged.connect(self._emit_options)
         self.interactive_steps.valueChanged.connect(self._emit_options)
         self.seed_lock.toggled.connect(self._emit_options)
@@ -184,6 +190,7 @@ class GeneratePanel(QtWidgets.QWidget):
             self.seed.setValue(int(s.seed))
             self.influence.setValue(int(s.influence_frames))
             self.n_variants.setValue(max(2, int(s.n_variants)))
+            self.blinks.setChecked(bool(s.blinks))
         finally:
             self._syncing = False
 
@@ -206,7 +213,8 @@ class GeneratePanel(QtWidgets.QWidget):
         # (set_sampler's first parameter is itself called ``sampler``: pass whole settings)
         self.doc.set_sampler(replace(self.doc.sampler, sampler=self.sampler.currentData(), steps=steps or None,
                              guidance=float(self.guidance.value()), seed=int(self.seed.value()),
-                             influence_frames=int(self.influence.value()), n_variants=int(self.n_variants.value())))
+                             influence_frames=int(self.influence.value()), n_variants=int(self.n_variants.value()),
+                             blinks=self.blinks.isChecked()))
 
     def _random_seed(self) -> None:
         import random

@@ -42,6 +42,7 @@ from scipy.signal import lfilter
 
 from diface_editor.core.animation import Animation
 from diface_editor.core.arkit import ARKIT_NAMES
+from diface_editor.core.blinks import blink_curves, blink_times
 from diface_editor.synth.phonemes import BILABIALS, PHONES, SIL, VOWELS, Phone, to_common
 from diface_editor.synth.prosody import Prosody, analyse
 
@@ -371,32 +372,11 @@ def _accents(phones: list[Phone], pros: Prosody | None, fps: float, rng: np.rand
 
 
 def _blinks(t: np.ndarray, phones: list[Phone], cfg: TeacherConfig, rng: np.random.Generator) -> np.ndarray:
-    """(T, 2) eyeBlink left/right curves."""
+    """(T, 2) eyeBlink left/right curves (:mod:`diface_editor.core.blinks`, more likely at pauses)."""
     dur_total = float(t[-1]) + 1.0 / cfg.fps if t.size else 0.0
-    times: list[float] = []
-    tb = float(rng.uniform(0.3, cfg.blink_interval_s[1] * 0.6))
-    while tb < dur_total:
-        times.append(tb)
-        if rng.random() < 0.1:  # a double blink
-            times.append(tb + cfg.blink_duration_s * 1.6)
-        tb += float(rng.uniform(*cfg.blink_interval_s))
-    # people tend to blink at the start of longer pauses
-    for p, s, e in phones:
-        if p == SIL and e - s > 0.35 and s > 0.2 and rng.random() < 0.5:
-            if all(abs(s + 0.05 - x) > 1.0 for x in times):
-                times.append(s + 0.05)
-    out = np.zeros((t.size, 2))
-    d = cfg.blink_duration_s
-    for tb in times:
-        amp = float(rng.uniform(0.85, 1.0))
-        for side in range(2):
-            lag = float(rng.uniform(0.0, 0.012))
-            x = (t - tb - lag) / d
-            close = _smoothstep(x / 0.4)
-            opening = 1.0 - _smoothstep((x - 0.4) / 0.6)
-            curve = np.where(x < 0.4, close, opening) * ((x >= 0) & (x <= 1.0))
-            out[:, side] = np.maximum(out[:, side], amp * curve)
-    return out
+    pauses = [(s, e) for p, s, e in phones if p == SIL]
+    times = blink_times(dur_total, rng, interval_s=cfg.blink_interval_s, blink_s=cfg.blink_duration_s, pauses=pauses)
+    return blink_curves(t, times, rng, cfg.blink_duration_s)
 
 
 def _filtered_noise(n: int, sigma_frames: float, rng: np.random.Generator) -> np.ndarray:
