@@ -250,6 +250,37 @@ def test_paste_pose_and_face_keyframe_sliders(window, qtbot):
     assert w.doc.animation.equals(before)
 
 
+def test_dragging_a_face_keyframe_pin_on_a_blendshape_curve(window, qtbot):
+    w, f, name = window, 55, "mouthFunnel"  # in every group a new face key can pin (all, mouth)
+    w.timeline.set_visible_curves(["jawOpen", "mouthFunnel"])
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w._on_add_keyframe_requested(f, "face")
+    (key,) = [k for k in w.doc.keyframes if k.frame == f and k.part == "face"]
+    before = w.doc.animation.copy()
+    j = before.channel_index(name)
+    pins = w.timeline.face_pins
+    x, y = pins.pin_pos(key, j)
+    assert abs(y - float(before.face[f, j])) < 1e-6
+    target = 0.85 if y < 0.5 else 0.15
+    grab = (x, y + 0.01)
+    ev = SyntheticDrag(grab, grab, start=True)
+    pins.mouseDragEvent(ev)
+    assert ev.accepted
+    pins.mouseDragEvent(SyntheticDrag(grab, (x, 2.0)))  # past the top: the pin stops at 1
+    assert pins.getData()[1][pins._drag[0]] == 1.0 and w.doc.animation.equals(before)
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        pins.mouseDragEvent(SyntheticDrag(grab, (x, target + 0.01), finish=True))
+    anim = w.doc.animation
+    assert abs(float(anim.face[f, j]) - target) < 1e-5  # the dragged weight is pinned in the solved animation
+    others = [c for c in key.channels(anim) if c != j]
+    assert len(others) > 0
+    np.testing.assert_array_equal(anim.face[f, others], before.face[f, others])  # the key's other channels kept
+    assert _outside_equal(anim, before, f - RADIUS, f + RADIUS + 1)
+    w.undo_action.trigger()
+    w.undo_action.trigger()
+    assert w.doc.animation.equals(before)
+
+
 # ------------------------------------------------------------------ influence windows, move, delete, swap
 def _clear_keys(w) -> None:
     """No keyframes (one undoable step, nothing re-solved): earlier tests leave theirs behind."""

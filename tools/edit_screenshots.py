@@ -12,6 +12,8 @@ with the model, then:
 * ``edit_keyframe_3_after.png``: the re-solved window (only +-1 s around the dragged keyframe; the
   neighbour keyframe stays pinned and the head curves before it are unchanged);
 * ``edit_resample_1_before.png`` / ``edit_resample_2_after.png``: a selected range, then resampled;
+* ``edit_face_1_during.png`` / ``edit_face_2_after.png``: a face keyframe's jawOpen pin dragged up
+  on the face curves, then the re-solved window;
 * ``edit_swap_dialog.png``: Edit > Swap Pose.
 """
 
@@ -133,6 +135,23 @@ def _run(args) -> int:
         shot("edit_resample_2_after.png")
 
         w.doc.set_selection(None)
+        ff = 200
+        w._on_add_keyframe_requested(ff, "face")
+        wait_idle("solving a new face keyframe")
+        (fk,) = [k for k in w.doc.keyframes if k.frame == ff and k.part == "face"]
+        w.keyframes_panel.select(fk)
+        w.playback.seek(ff / fps)
+        w.timeline.set_visible_range(5.0, 8.5)
+        j = w.doc.animation.channel_index("jawOpen")
+        fpins = w.timeline.face_pins
+        x, y = fpins.pin_pos(fk, j)
+        fpins.mouseDragEvent(SyntheticDrag((x, y), (x, y), start=True))
+        fpins.mouseDragEvent(SyntheticDrag((x, y), (x, 0.75)))
+        shot("edit_face_1_during.png")
+        fpins.mouseDragEvent(SyntheticDrag((x, y), (x, 0.75), finish=True))
+        wait_idle("solving the face drag")
+        shot("edit_face_2_after.png")
+
         w.playback.seek(f / fps)
         w.copy_pose()
         w.playback.seek(200 / fps)

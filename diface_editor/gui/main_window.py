@@ -237,6 +237,8 @@ class MainWindow(QtWidgets.QMainWindow):
         panel_scroll.setWidgetResizable(True)
         panel_scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
         panel_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        panel_scroll.setMinimumWidth(self.panel.minimumSizeHint().width()
+                                     + panel_scroll.verticalScrollBar().sizeHint().width())
         self.generate_dock = self._dock("Generate", panel_scroll, QtCore.Qt.RightDockWidgetArea)
         self.keyframes_panel = KeyframePanel()
         self.keyframes_dock = self._dock("Keyframes", self.keyframes_panel, QtCore.Qt.LeftDockWidgetArea)
@@ -353,6 +355,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tl.keyframe_drag_finished.connect(self._on_keyframe_dragged)
         tl.keyframe_clicked.connect(self._on_keyframe_clicked)
         tl.head_value_drag_finished.connect(self._on_head_value_dragged)
+        tl.face_value_drag_finished.connect(self._on_face_value_dragged)
         kp = self.keyframes_panel
         kp.keyframe_selected.connect(lambda k: pb.seek(k.frame / self.doc.fps) if self.doc else None)
         kp.keyframe_edited.connect(self._on_keyframe_edited)
@@ -874,6 +877,19 @@ class MainWindow(QtWidgets.QMainWindow):
         new = key.with_values(ypr_to_axis_angle(ypr[None])[0])
         name = ("yaw", "pitch", "roll")[int(channel)]
         self._replace_keyframe(key, new, f"set {name} {degrees:+.1f}° at frame {key.frame}")
+
+    def _on_face_value_dragged(self, key: Keyframe, channel: int, weight: float) -> None:
+        """A face keyframe's pin was dragged on a blendshape curve: pin that channel's weight."""
+        if self.doc is None or key not in list(self.doc.keyframes):
+            return
+        anim = self.doc.animation
+        cols = [int(c) for c in key.channels(anim)]
+        if int(channel) not in cols:
+            return
+        values = key.pinned_values(anim).astype(np.float32)
+        values[cols.index(int(channel))] = float(np.clip(weight, 0.0, 1.0))
+        name = anim.channel_names[int(channel)]
+        self._replace_keyframe(key, key.with_values(values), f"set {name} {weight:.2f} at frame {key.frame}")
 
     def _on_keyframe_edited(self, old: Keyframe, new: Keyframe) -> None:
         if self.doc is not None and old in list(self.doc.keyframes):

@@ -253,18 +253,23 @@ class KeyLaneItem(pg.ScatterPlotItem):
                 self._draw([k.frame / self.fps for k in self._keys])
 
 
-class HeadPinItem(pg.ScatterPlotItem):
-    """Head keyframe pins on the yaw/pitch/roll curves (degrees); a pin can be dragged up or down
-    to change that angle of the keyframe's pose.
+class ValuePinItem(pg.ScatterPlotItem):
+    """Keyframe pins on curves; a pin can be dragged up or down to change that channel's pinned
+    value: head keys on the yaw/pitch/roll curves (degrees), face keys on the shown blendshape
+    curves (weights, kept in ``limits`` = 0..1).
 
     The usual pyqtgraph drag idiom: at the drag start the offset between the pin and the pointer is
     kept (no jump), while dragging only this item moves (and shows the value), and when the drag
-    finishes ``on_value_drag_finished(key, channel, degrees)`` is called once (the undoable command
-    and the solve are made there). ``on_value_dragging(key, channel, degrees)`` follows the drag.
+    finishes ``on_value_drag_finished(key, channel, value)`` is called once (the undoable command
+    and the solve are made there). ``on_value_dragging(key, channel, value)`` follows the drag.
+    ``describe(channel, value) -> str`` labels the value while dragging.
     """
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, describe=None, limits: tuple[float, float] | None = None, size: int = 10, **kw) -> None:
         super().__init__(pxMode=True, hoverable=True, tip=None, **kw)
+        self.describe = describe or (lambda c, v: f"{('yaw', 'pitch', 'roll')[c]} {v:+.1f}°")
+        self.limits = limits
+        self._size = size
         self._keys: list = []
         self._xs = np.zeros(0)
         self._ys = np.zeros(0)
@@ -279,7 +284,8 @@ class HeadPinItem(pg.ScatterPlotItem):
         self.setZValue(35)  # above the playhead (z 30): a pin under the playhead can still be grabbed
 
     def set_pins(self, keys: list, xs, ys, channels: list[int], brushes: list) -> None:
-        """One pin per (head keyframe, channel): ``keys[i]`` at ``xs[i]`` seconds, ``ys[i]`` degrees."""
+        """One pin per (keyframe, channel): ``keys[i]`` at ``xs[i]`` seconds, value ``ys[i]`` of
+        channel ``channels[i]`` (head: 0 yaw, 1 pitch, 2 roll in degrees; face: the channel index)."""
         if self._drag is not None:  # the document changed under a drag: drop the drag
             self._drag = None
             self.label.hide()
@@ -289,11 +295,11 @@ class HeadPinItem(pg.ScatterPlotItem):
         self._draw(self._ys)
 
     def _draw(self, ys) -> None:
-        self.setData(x=self._xs, y=np.asarray(ys, float), symbol="d", size=10, brush=self._brushes,
+        self.setData(x=self._xs, y=np.asarray(ys, float), symbol="d", size=self._size, brush=self._brushes,
                      pen=pg.mkPen("#1e1f22", width=1), data=list(range(len(self._keys))))
 
     def pin_pos(self, key, channel: int) -> tuple[float, float] | None:
-        """(seconds, degrees) of the pin of ``key`` for ``channel`` (tests, benchmarks)."""
+        """(seconds, value) of the pin of ``key`` for ``channel`` (tests, benchmarks)."""
         for i, (k, c) in enumerate(zip(self._keys, self._chans)):
             if k == key and c == channel:
                 return float(self._xs[i]), float(self._ys[i])
@@ -328,10 +334,12 @@ class HeadPinItem(pg.ScatterPlotItem):
         ev.accept()
         i, key, chan, offset = self._drag
         deg = float(ev.pos().y()) + offset
+        if self.limits is not None:
+            deg = float(np.clip(deg, *self.limits))
         ys = self._ys.copy()
         ys[i] = deg
         self._draw(ys)
-        self.label.setText(f"{('yaw', 'pitch', 'roll')[chan]} {deg:+.1f}°")
+        self.label.setText(self.describe(chan, deg))
         self.label.setPos(float(self._xs[i]), deg)
         self.label.show()
         if ev.isFinish():
@@ -343,3 +351,7 @@ class HeadPinItem(pg.ScatterPlotItem):
                 self._draw(self._ys)
         elif self.on_value_dragging is not None:
             self.on_value_dragging(key, chan, deg)
+
+
+#: head keyframe pins on the yaw/pitch/roll curves (degrees)
+HeadPinItem = ValuePinItem

@@ -22,7 +22,8 @@ from diface_editor.core.animation import Animation
 from diface_editor.core.document import Document
 from diface_editor.core.rotations import axis_angle_to_ypr
 from diface_editor.gui.theme import COLORS, CURVE_PALETTE
-from diface_editor.gui.timeline.items import FramesAxis, HeadPinItem, KeyLaneItem, SecondsAxis, TrackViewBox, WaveformItem
+from diface_editor.gui.timeline.items import (FramesAxis, HeadPinItem, KeyLaneItem, SecondsAxis, TrackViewBox,
+                                              ValuePinItem, WaveformItem)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class TimelineWidget(QtWidgets.QWidget):
         keyframe_clicked(object): a :class:`Keyframe` was clicked.
         head_value_drag_finished(object, int, float): a head :class:`Keyframe`'s pin on the yaw (0),
             pitch (1) or roll (2) curve was dragged to this many degrees.
+        face_value_drag_finished(object, int, float): a face :class:`Keyframe`'s pin on a blendshape
+            curve (channel index) was dragged to this weight (0..1).
     """
 
     seek_requested = QtCore.Signal(float)
@@ -49,6 +52,7 @@ class TimelineWidget(QtWidgets.QWidget):
     keyframe_drag_finished = QtCore.Signal(object, int)
     keyframe_clicked = QtCore.Signal(object)
     head_value_drag_finished = QtCore.Signal(object, int, float)
+    face_value_drag_finished = QtCore.Signal(object, int, float)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -122,7 +126,8 @@ class TimelineWidget(QtWidgets.QWidget):
         self.wave_plot.addItem(self.key_lane)
         self.head_pins = HeadPinItem()
         self.head_pins.on_value_drag_finished = lambda k, c, d: self.head_value_drag_finished.emit(k, int(c), float(d))
-        self.face_pins = pg.ScatterPlotItem(symbol="d", size=8, brush=COLORS["keyframe"], pen=None)
+        self.face_pins = ValuePinItem(describe=self._describe_face_value, limits=(0.0, 1.0), size=9)
+        self.face_pins.on_value_drag_finished = lambda k, c, v: self.face_value_drag_finished.emit(k, int(c), float(v))
         self.head_plot.addItem(self.head_pins)
         self.face_plot.addItem(self.face_pins)
 
@@ -255,7 +260,8 @@ class TimelineWidget(QtWidgets.QWidget):
         ys = [0.8 if k.part == "head" else 0.55 for k in keys]
         brushes = [pg.mkBrush(COLORS["keyframe"] if k.part == "head" else "#ff9f43") for k in keys]
         self.key_lane.set_keys(keys, ys, brushes, anim.fps)
-        hx, hy, hk, hc, hb, fx, fy = [], [], [], [], [], [], []
+        hx, hy, hk, hc, hb = [], [], [], [], []
+        fx, fy, fk, fc, fb = [], [], [], [], []
         ypr = getattr(self, "_ypr", None)
         for k in keys:
             tt = k.frame / anim.fps
@@ -272,8 +278,15 @@ class TimelineWidget(QtWidgets.QWidget):
                     if j in cols:
                         fx.append(tt)
                         fy.append(float(anim.face[k.frame, j]))
+                        fk.append(k)
+                        fc.append(j)
+                        fb.append(pg.mkBrush(pg.mkPen(self.face_curves[n].opts["pen"]).color()))
         self.head_pins.set_pins(hk, hx, hy, hc, hb)
-        self.face_pins.setData(fx, fy)
+        self.face_pins.set_pins(fk, fx, fy, fc, fb)
+
+    def _describe_face_value(self, channel: int, value: float) -> str:
+        names = self.displayed_animation().channel_names if self.doc is not None else ()
+        return f"{names[channel] if channel < len(names) else channel} {value:.2f}"
 
     # ------------------------------------------------------------------ selection
     def _on_selection(self, _ev) -> None:
