@@ -61,11 +61,13 @@ def blink_curves(t: np.ndarray, times: Sequence[float], rng: np.random.Generator
         amp = float(rng.uniform(0.85, 1.0))
         for side in range(2):
             lag = float(rng.uniform(0.0, 0.012))
-            x = (t - tb - lag) / blink_s
+            # only the blink's own frames (t sorted): zero elsewhere, so long clips stay cheap
+            a, b = np.searchsorted(t, [tb + lag - 1e-9, tb + lag + blink_s + 1e-9]) if t.size > 1 else (0, t.size)
+            x = (t[a:b] - tb - lag) / blink_s
             close = _smoothstep(x / 0.4)
             opening = 1.0 - _smoothstep((x - 0.4) / 0.6)
             curve = np.where(x < 0.4, close, opening) * ((x >= 0) & (x <= 1.0))
-            out[:, side] = np.maximum(out[:, side], amp * curve)
+            out[a:b, side] = np.maximum(out[a:b, side], amp * curve)
     return out
 
 
