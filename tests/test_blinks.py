@@ -143,3 +143,18 @@ def test_cli_generate_blinks_by_default_and_no_blinks_turns_them_off():
     assert sampling_values(p.parse_args(["--blink-seed", "4"]), model)["blink_seed"] == 4
     assert sampling_values(p.parse_args(["--no-blinks"]), model)["blink_seed"] is None
     assert set(BLINK_CHANNELS) <= set(NAMES)
+
+
+def test_editing_a_take_made_without_these_blinks_adds_none(engine):
+    clip = FakeClip(12.0, seed=5)
+    plain = engine.run_sync(GenerateRequest(clip, seed=1)).animation  # blinks off
+    curves = auto_blinks(plain.n_frames, plain.fps, 0)
+    f = int(np.argmax(curves[:, 0]))
+    a, b = max(0, f - 30), min(plain.n_frames, f + 30)
+    res = engine.run_sync(EditRequest(plain, clip, mode="range", range=(a, b), seed=4, blink_seed=0))
+    assert not res.info["blinks"]
+    assert res.animation.face[f, L] < curves[f, 0] - 0.2  # the model's open eyes, no blink laid in
+    # the same edit of a take generated with the schedule keeps blinking inside the range
+    blinking = engine.run_sync(GenerateRequest(clip, seed=1, blink_seed=0)).animation
+    res = engine.run_sync(EditRequest(blinking, clip, mode="range", range=(a, b), seed=4, blink_seed=0))
+    assert res.info["blinks"] and res.animation.face[f, L] >= curves[f, 0] - 1e-6

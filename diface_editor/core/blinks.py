@@ -127,3 +127,26 @@ def hide_blinks(face: np.ndarray, channel_names: Sequence[str], curves: np.ndarr
             i = names.index(name)
             out[rows, i] = np.interp(frames[rows], frames[~active], out[~active, i])
     return out
+
+
+def shows_blinks(face: np.ndarray, channel_names: Sequence[str], curves: np.ndarray,
+                 rows: np.ndarray | None = None) -> bool:
+    """Whether ``face`` (T, C) already carries the blinks of ``curves`` (T, 2) on ``rows`` (T,) bool.
+
+    True when, on at least half of the considered frames where a blink of ``curves`` is more than
+    half closed, both eyeBlink weights reach it (a take generated with this schedule), or when no
+    such frame is considered. A take made without these blinks (another seed, blinks off, the
+    teacher's lip sync, an import) gives False.
+    """
+    names = list(channel_names)
+    if not all(c in names for c in BLINK_CHANNELS):
+        return False
+    peak = np.asarray(curves).min(axis=1) > 0.5
+    if rows is not None:
+        peak &= np.asarray(rows, bool)
+    if not peak.any():
+        return True
+    i, j = (names.index(c) for c in BLINK_CHANNELS)
+    f = np.asarray(face)
+    hit = (f[peak, i] >= curves[peak, 0] - 1e-4) & (f[peak, j] >= curves[peak, 1] - 1e-4)
+    return bool(hit.mean() >= 0.5)

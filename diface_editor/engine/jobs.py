@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from diface_editor.core.animation import Animation
-from diface_editor.core.blinks import BLINK_CHANNELS, auto_blinks, hide_blinks, lay_blinks
+from diface_editor.core.blinks import BLINK_CHANNELS, auto_blinks, hide_blinks, lay_blinks, shows_blinks
 from diface_editor.core.keyframes import EditMask, Keyframe
 from diface_editor.engine.backend import EngineError, WindowModel
 from diface_editor.engine.requests import EditRequest, GenerateRequest, Request, VariantsRequest
@@ -158,7 +158,8 @@ class _BlinkLayer:
     The sampler and the continuity warp see the known face with its blinks bridged over
     (:func:`~diface_editor.core.blinks.hide_blinks`), so a window border inside a blink does not
     hold the eyes half shut; the result gets the known values back exactly and the blinks laid over
-    its generated entries.
+    its generated entries. An edit of a take that does not carry the schedule (generated with
+    another seed or without blinks, a lip-sync or imported take) gets no blinks added.
     """
 
     def __init__(self, job: JobPlan, plan: PartPlan, model: WindowModel) -> None:
@@ -184,7 +185,12 @@ class _BlinkLayer:
             return None
         if not all(c in model.channel_names for c in BLINK_CHANNELS):
             return None
-        return _BlinkLayer(job, plan, model)
+        layer = _BlinkLayer(job, plan, model)
+        # an edit keeps the take's blinking: no new blinks in a take made without this schedule
+        kept_rows = plan.known.all(axis=1)
+        if kept_rows.any() and not shows_blinks(plan.target, layer.names, layer.curves, kept_rows):
+            return None
+        return layer
 
 
 def execute(request: Request, model: WindowModel, features: FeaturesFn, *,

@@ -78,8 +78,8 @@ class GeneratePanel(QtWidgets.QWidget):
         form.addRow("Seed", seed_row)
         self.blinks = QtWidgets.QCheckBox("Add eye blinks")
         self.blinks.setToolTip("Lay natural, randomly timed blinks over the generated face (the model itself does "
-                               "not blink). The blink timing stays the same through edits; key the eyes group "
-                               "to pin the eyes at a frame")
+                               "not blink). The blink timing stays the same through edits; a take generated "
+                               "without blinks gets none from its edits. Key the eyes group to pin the eyes")
         form.addRow("", self.blinks)
         lay.addWidget(samp)
 
