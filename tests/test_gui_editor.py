@@ -367,3 +367,47 @@ def test_viewport_orbit_zoom_and_reset(shown, speech, qtbot):
     assert np.abs(img2.astype(int) - img1.astype(int)).mean() > 0.5  # zoomed
     window.actions_by_name["reset_camera"].trigger()
     assert np.array_equal(v.render_image(), img0)
+
+
+def _grid_obj(path: Path, n: int = 10) -> np.ndarray:
+    """A flat n x n vertex grid (20 cm square) as a Wavefront .obj; returns its (V, 3) vertices."""
+    xs, ys = np.meshgrid(np.linspace(-0.1, 0.1, n), np.linspace(-0.1, 0.1, n))
+    verts = np.stack([xs.ravel(), ys.ravel(), 0.02 * np.sin(6 * xs.ravel())], 1).astype(np.float32)
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in verts]
+    for i in range(n - 1):
+        for j in range(n - 1):
+            a = i * n + j + 1  # .obj indices start at 1
+            lines += [f"f {a} {a + 1} {a + n}", f"f {a + 1} {a + n + 1} {a + n}"]
+    path.write_text("\n".join(lines) + "\n")
+    return verts
+
+
+def test_vertex_takes_are_shown_on_a_chosen_head_mesh(shown, tmp_path, qtbot):
+    from diface_editor.core.animation import Animation
+    from diface_editor.core.document import Document
+
+    w = shown
+    obj = tmp_path / "subject.obj"
+    verts = _grid_obj(obj)
+    rng = np.random.default_rng(0)
+    offsets = (0.005 * rng.standard_normal((20, verts.size))).astype(np.float32)
+    take = Animation(30.0, offsets, np.zeros((20, 3), np.float32), channel_names=(), space="vertex")
+    w.set_document(Document(take))
+    assert w.viewport.message.text()  # the blendshape head cannot show vertex offsets: it says so
+    assert w.use_head_mesh(obj)
+    w.viewport.set_time(5 / 30)
+    assert not w.viewport.message.text()
+    np.testing.assert_allclose(w.viewport.last_vertices, verts + offsets[5].reshape(-1, 3), atol=1e-6)
+    w.viewport.draw_now()
+    img = w.viewport.render_image()
+    assert img.shape[2] == 4 and img[..., :3].std() > 3  # something was drawn, not an empty background
+    assert w.doc.metadata["head_mesh"] == str(obj)  # saved with the project, shown again on opening it
+    assert w.save_to(tmp_path / "take.diface") and w.use_head_mesh(None) and w.open_path(tmp_path / "take.diface")
+    assert w.viewport.rig.n_vertices == len(verts) and not w.viewport.message.text()
+    # a mesh of another topology, and a template without triangles, are clear errors; nothing changes
+    _grid_obj(tmp_path / "other.obj", n=6)
+    assert w.use_head_mesh(tmp_path / "other.obj")
+    assert "vertices" in w.viewport.message.text()
+    np.save(tmp_path / "points.npy", verts)
+    assert not w.use_head_mesh(tmp_path / "points.npy") and "no triangles" in w.last_error
+    assert w.use_head_mesh(None) and "head_mesh" not in w.doc.metadata

@@ -22,8 +22,9 @@ from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
 from diface_editor.core.paths import resource
-from diface_editor.core.rotations import axis_angle_to_ypr, ypr_to_axis_angle
 from diface_editor.core.project import PROJECT_SUFFIX, is_project_file, load_project, save_project
+from diface_editor.core.rig import BlendshapeRig
+from diface_editor.core.rotations import axis_angle_to_ypr, ypr_to_axis_angle
 from diface_editor.gui import icons
 from diface_editor.gui.dialogs import show_error, show_message
 from diface_editor.gui.engine_bridge import EngineBridge, resolve_model_path, teacher_available, transcript_for
@@ -205,6 +206,11 @@ class MainWindow(QtWidgets.QMainWindow):
           "Without a model: align a transcript with the audio and animate it with the procedural teacher")
         A("choose_model", "Choose &Model Folder…", self.choose_model_dialog, None, "Use another model bundle")
         A("reset_camera", "&Reset Camera", lambda: self.viewport.reset_camera(), "F", "Frame the head again")
+        A("head_mesh", "Head &Mesh for Vertex Takes…", self.head_mesh_dialog, None,
+          "Show vertex-space takes (3DiFACE / VOCA models) on a subject's mesh: a .ply, .obj or FLAME model "
+          "of the model's topology")
+        A("default_head", "&Default Head", lambda: self.use_head_mesh(None), None,
+          "Show the shipped blendshape head again")
         A("zoom_in", "Zoom Timeline &In", lambda: self.timeline.zoom(1.5), ["=", "+"], "Zoom the timeline in")
         A("zoom_out", "Zoom Timeline &Out", lambda: self.timeline.zoom(1 / 1.5), "-", "Zoom the timeline out")
         A("fit", "&Fit Timeline", lambda: self.timeline.view_all(), "Ctrl+0", "Show the whole clip in the timeline")
@@ -297,6 +303,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction(a["choose_model"])
         m = mb.addMenu("&View")
         m.addAction(a["reset_camera"])
+        m.addActions([a["head_mesh"], a["default_head"]])
         m.addSeparator()
         m.addActions([a["zoom_in"], a["zoom_out"], a["fit"]])
         m.addSeparator()
@@ -403,6 +410,11 @@ class MainWindow(QtWidgets.QMainWindow):
         doc.events.version.connect(self._on_version)
         self._clear_variants()
         self._copied_pose = None
+        mesh = doc.metadata.get("head_mesh")
+        if mesh:
+            self.use_head_mesh(mesh, quiet=True)
+        elif not isinstance(self.viewport.rig, BlendshapeRig) and self.viewport.mode != "none":
+            self.viewport.set_rig(None)
         self.viewport.set_document(doc)
         self.timeline.set_document(doc)
         self.panel.set_document(doc)
@@ -620,6 +632,46 @@ class MainWindow(QtWidgets.QMainWindow):
                            rig=self.viewport.rig, audio=self.doc.audio, parent=self)
         if dlg.exec() == QtWidgets.QDialog.Accepted and dlg.written is not None:
             self.statusBar().showMessage(f"Exported {dlg.written}", 6000)
+
+    def head_mesh_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Head Mesh for Vertex Takes", self.settings.last_dir or str(Path.home()),
+            "Meshes and FLAME models (*.ply *.obj *.npz *.pkl);;All files (*)")
+        if path:
+            self.use_head_mesh(path)
+
+    def use_head_mesh(self, spec: str | Path | None, *, quiet: bool = False) -> bool:
+        """Show the viewport on the mesh in ``spec`` (``.ply`` / ``.obj`` / FLAME ``.pkl`` / ``.npz``;
+        ``FILE:SUBJECT`` picks a subject), for vertex-space takes; ``None``: the shipped head. The
+        choice is saved with the project. Errors go to a dialog (``quiet``: the status bar)."""
+        from diface_editor.core.templates import load_template_spec, vertex_rig_from_template
+
+        rig = None
+        if spec is not None:
+            try:
+                tmpl = load_template_spec(str(spec))
+                rig = vertex_rig_from_template(tmpl)
+                if rig.faces.size == 0:
+                    raise DifaceError(f"{spec} has vertices but no triangles (VOCA's templates.pkl has none); "
+                                      f"choose a .ply or .obj of the same topology, or a FLAME model")
+            except (DifaceError, OSError, ValueError) as e:
+                msg = str(e) if isinstance(e, DifaceError) else f"cannot read {spec}: {e}"
+                if quiet:
+                    self.statusBar().showMessage(f"Head mesh not shown: {msg}", 10000)
+                else:
+                    self.error("Cannot use this head mesh", msg)
+                return False
+        if not self.viewport.set_rig(rig):
+            return False
+        if self.doc is not None:
+            if spec is None:
+                self.doc.metadata.pop("head_mesh", None)
+            else:
+                self.doc.metadata["head_mesh"] = str(spec)
+        self.statusBar().showMessage("Showing the default head" if spec is None else
+                                     f"Showing vertex takes on {Path(str(spec)).name} "
+                                     f"({rig.n_vertices} vertices)", 5000)
+        return True
 
     def choose_model_dialog(self) -> None:
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a Model Bundle Folder",

@@ -220,6 +220,22 @@ class _RenderWorker(QtCore.QObject):
                 self.scene.upload(verts)
             self.schedule()
 
+    @QtCore.Slot(object)
+    def set_rig(self, rig: Rig) -> None:
+        """Show another head (a new mesh in a new view; the camera frames it)."""
+        if self.canvas is None:
+            return
+        with self._lock:
+            self._mail = None  # vertices of the old head
+        with _GL_LOCK:
+            self.canvas.set_current()
+            if self.scene is not None:
+                self.canvas.central_widget.remove_widget(self.scene.view)
+                self.scene.view.parent = None
+            self.rig = rig
+            self.scene = _Scene(self.canvas, rig)
+        self.schedule()
+
     @QtCore.Slot(int, int, float)
     def resize(self, w: int, h: int, dpr: float) -> None:
         self._size, self._dpr = (max(1, w), max(1, h)), float(dpr)
@@ -473,6 +489,7 @@ class Viewport(QtWidgets.QWidget):
     _sig_reset = QtCore.Signal()
     _sig_render_now = QtCore.Signal(int)
     _sig_stop = QtCore.Signal()
+    _sig_rig = QtCore.Signal(object)
 
     def __init__(self, rig: Rig | None = None, parent: QtWidgets.QWidget | None = None,
                  mode: str | None = None) -> None:
@@ -557,6 +574,7 @@ class Viewport(QtWidgets.QWidget):
         self._sig_reset.connect(worker.reset_camera)
         self._sig_render_now.connect(worker.render_now, QtCore.Qt.BlockingQueuedConnection)
         self._sig_stop.connect(worker.stop, QtCore.Qt.BlockingQueuedConnection)
+        self._sig_rig.connect(worker.set_rig, QtCore.Qt.BlockingQueuedConnection)
         worker.frame_ready.connect(self._on_frame_ready)
         self.display = _ImageView(self)
         self._lay.addWidget(self.display)
@@ -585,6 +603,28 @@ class Viewport(QtWidgets.QWidget):
         if obj is self.display and ev.type() == QtCore.QEvent.Resize:
             self.message.setGeometry(20, 0, max(10, self.display.width() - 40), self.display.height())
         return super().eventFilter(obj, ev)
+
+    # ------------------------------------------------------------------ the head
+    def set_rig(self, rig: Rig | None) -> bool:
+        """Show ``rig`` from now on (e.g. a subject's mesh for vertex-space takes); ``None``: the
+        shipped head. False if this viewport has no drawing back-end (it started without a head)."""
+        if rig is None:
+            from diface_editor.core.rig import load_default_rig
+            rig = load_default_rig()
+        if self.mode == "none":
+            return False
+        self.rig = rig
+        self._cols_for, self._shown = None, None
+        self.last_vertices = None
+        self.message.setText("")
+        if self.mode == "offscreen":
+            self._sig_rig.emit(rig)  # blocks until the render thread has the new scene
+        else:
+            self.canvas.central_widget.remove_widget(self._scene.view)
+            self._scene.view.parent = None
+            self._scene = _Scene(self.canvas, rig)
+        self.refresh()
+        return True
 
     # ------------------------------------------------------------------ camera
     def reset_camera(self) -> None:
@@ -669,7 +709,11 @@ class Viewport(QtWidgets.QWidget):
         try:
             verts = self.frame_vertices(anim, f)
         except Exception as e:  # e.g. a vertex-space animation on a blendshape rig
-            self.message.setText(str(e))
+            if anim.space == "vertex" and isinstance(self.rig, BlendshapeRig):
+                self.message.setText("This take moves the vertices of a subject's mesh (a vertex-space model). "
+                                     "Choose that mesh in View > Head Mesh for Vertex Takes…")
+            else:
+                self.message.setText(str(e))
             self._shown = key
             return
         if self.message.text():
