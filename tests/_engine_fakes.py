@@ -11,6 +11,7 @@ are known, what is pasted where, seams) can be checked without torch.
 from __future__ import annotations
 
 import hashlib
+import queue
 import threading
 import time
 
@@ -18,6 +19,25 @@ import numpy as np
 
 from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.engine.backend import Cancelled, WindowSpec
+from diface_editor.engine.events import JobCancelled, JobFailed, JobResult
+
+#: events that end a job
+TERMINAL = (JobResult, JobFailed, JobCancelled)
+
+
+def events_until(engine, job_id: int, timeout: float = 20.0) -> list:
+    """Events from ``engine.events`` (an Engine or ProcessEngine) until the terminal event of ``job_id``."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ev = engine.events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        out.append(ev)
+        if ev.job_id == job_id and isinstance(ev, TERMINAL):
+            return out
+    raise AssertionError(f"no terminal event for job {job_id}; got {out}")
 
 
 class FakeClip:

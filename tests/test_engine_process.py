@@ -7,7 +7,6 @@ one test that runs a tiny real model bundle through the default loader."""
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _engine_fakes import TERMINAL, events_until
 from _process_helpers import LOAD_ERROR, load_gp, make_gp
 from diface_editor.core.animation import Animation
 from diface_editor.core.audio import AudioClip
@@ -25,7 +25,6 @@ from diface_editor.engine.process import ProcessEngine, decode_animation, defaul
 from diface_editor.engine.requests import EditRequest, GenerateRequest, VariantsRequest
 from diface_editor.engine.worker import Engine
 
-TERMINAL = (JobResult, JobFailed, JobCancelled)
 WAIT = 30.0
 
 
@@ -37,16 +36,7 @@ def _clip(seconds: float, seed: int = 0) -> AudioClip:
 
 
 def _events_until(eng: ProcessEngine, job: int, timeout: float = WAIT) -> list:
-    out, end = [], time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            ev = eng.events.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        out.append(ev)
-        if ev.job_id == job and isinstance(ev, TERMINAL):
-            return out
-    raise AssertionError(f"no terminal event for job {job}; got {out}")
+    return events_until(eng, job, timeout)  # the child process needs longer than the default
 
 
 def _wait_for(pred, timeout: float = WAIT) -> None:

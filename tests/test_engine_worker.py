@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from _engine_fakes import FakeClip, FakeEncoder, GPModel
+from _engine_fakes import TERMINAL, FakeClip, FakeEncoder, GPModel, events_until
 from diface_editor.core.animation import Animation
 from diface_editor.engine.backend import WindowSpec
 from diface_editor.engine.events import (JobCancelled, JobFailed, JobProgress, JobResult, JobStarted)
@@ -17,22 +16,6 @@ from diface_editor.engine.requests import EditRequest, GenerateRequest
 from diface_editor.engine.worker import Engine, EventQueue
 
 SPEC = WindowSpec(window=96, overlap=24, context=16)
-TERMINAL = (JobResult, JobFailed, JobCancelled)
-
-
-def _drain_until(engine: Engine, job_id: int, timeout: float = 20.0) -> list:
-    """Events from engine.events until the terminal event of ``job_id``."""
-    out = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            ev = engine.events.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        out.append(ev)
-        if ev.job_id == job_id and isinstance(ev, TERMINAL):
-            return out
-    raise AssertionError(f"no terminal event for job {job_id}; got {out}")
 
 
 @pytest.fixture()
@@ -57,7 +40,7 @@ def setup():
 def test_a_job_reports_start_progress_and_result_with_its_doc_version(setup):
     eng, model, clip, base, threads, heard = setup
     jid = eng.submit(EditRequest(base, clip, mode="range", range=(30, 60)), doc_version=42)
-    events = _drain_until(eng, jid)
+    events = events_until(eng, jid)
     assert isinstance(events[0], JobStarted) and events[0].kind == "edit"
     assert any(isinstance(e, JobProgress) and e.preview is not None for e in events)
     res = events[-1]
@@ -74,7 +57,7 @@ def test_twenty_rapid_jobs_only_the_last_result_arrives(setup):
     eng, model, clip, base, threads, heard = setup
     ids = [eng.submit(EditRequest(base, clip, mode="range", range=(10, 110), seed=i), doc_version=i)
            for i in range(20)]
-    events = _drain_until(eng, ids[-1])
+    events = events_until(eng, ids[-1])
     assert eng.wait_idle(10)
     results = [e for e in events if isinstance(e, JobResult)]
     assert [r.job_id for r in results] == [ids[-1]] and results[0].doc_version == 19
@@ -96,7 +79,7 @@ def test_a_newer_job_cancels_the_one_in_flight_between_steps(setup):
         time.sleep(0.01)
     t0 = time.monotonic()
     second = eng.submit(EditRequest(base, clip, mode="range", range=(0, 10)), doc_version=2)
-    events = _drain_until(eng, second)
+    events = events_until(eng, second)
     cancelled = [e for e in events if isinstance(e, JobCancelled)]
     assert [e.job_id for e in cancelled] == [first]
     assert time.monotonic() - t0 < 2.0  # did not wait for the first job's remaining steps
@@ -107,11 +90,11 @@ def test_an_exception_in_a_job_gives_job_failed_and_the_worker_survives(setup):
     eng, model, clip, base, *_ = setup
     model.fail.set()
     jid = eng.submit(EditRequest(base, clip, mode="range", range=(0, 10)), doc_version=3)
-    ev = _drain_until(eng, jid)[-1]
+    ev = events_until(eng, jid)[-1]
     assert isinstance(ev, JobFailed) and "simulated model failure" in ev.message and ev.doc_version == 3
     model.fail.clear()
     jid = eng.submit(EditRequest(base, clip, mode="range", range=(0, 10)), doc_version=4)
-    assert isinstance(_drain_until(eng, jid)[-1], JobResult)
+    assert isinstance(events_until(eng, jid)[-1], JobResult)
     assert eng.alive
 
 
@@ -119,7 +102,7 @@ def test_a_user_error_in_a_job_is_reported_as_a_sentence(setup):
     eng, model, clip, base, *_ = setup
     bad = Animation.zeros(120, fps=25.0)
     jid = eng.submit(EditRequest(bad, clip, mode="range", range=(0, 10)), doc_version=5)
-    ev = _drain_until(eng, jid)[-1]
+    ev = events_until(eng, jid)[-1]
     assert isinstance(ev, JobFailed) and "fps" in ev.message
 
 
@@ -134,7 +117,7 @@ def test_a_failing_listener_does_not_kill_the_worker():
         clip, base = FakeClip(2.0), Animation.zeros(60)
         for v in range(2):
             jid = eng.submit(EditRequest(base, clip, mode="range", range=(0, 10)), doc_version=v)
-            assert isinstance(_drain_until(eng, jid)[-1], JobResult)
+            assert isinstance(events_until(eng, jid)[-1], JobResult)
     finally:
         assert eng.shutdown(5)
 
@@ -145,12 +128,12 @@ def test_cancel_and_shutdown(setup):
     jid = eng.submit(GenerateRequest(clip), doc_version=1)
     time.sleep(0.1)
     eng.cancel()
-    assert isinstance(_drain_until(eng, jid)[-1], JobCancelled)
+    assert isinstance(events_until(eng, jid)[-1], JobCancelled)
     jid = eng.submit(GenerateRequest(clip), doc_version=2)
     time.sleep(0.05)
     t0 = time.monotonic()
     assert eng.shutdown(timeout=5) and time.monotonic() - t0 < 2
-    assert isinstance(_drain_until(eng, jid)[-1], JobCancelled)
+    assert isinstance(events_until(eng, jid)[-1], JobCancelled)
     with pytest.raises(Exception, match="shut down"):
         eng.submit(GenerateRequest(clip))
 
