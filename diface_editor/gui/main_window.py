@@ -413,7 +413,7 @@ class MainWindow(QtWidgets.QMainWindow):
         mesh = doc.metadata.get("head_mesh")
         if mesh:
             self.use_head_mesh(mesh, quiet=True)
-        elif not isinstance(self.viewport.rig, BlendshapeRig) and self.viewport.mode != "none":
+        elif not isinstance(self.viewport.rig, BlendshapeRig):
             self.viewport.set_rig(None)
         self.viewport.set_document(doc)
         self.timeline.set_document(doc)

@@ -23,6 +23,7 @@ falling back to ``widget`` when there is no EGL):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -115,6 +116,11 @@ class _Scene:
         self.reset_camera()
         self.update_light()
 
+    def detach(self) -> None:
+        """Take this scene's view off its canvas (before another scene replaces it)."""
+        self.canvas.central_widget.remove_widget(self.view)
+        self.view.parent = None
+
     def update_light(self, *_):
         d = self.view.camera.transform.map(self._light)[:3]
         self.mesh.shading_filter.light_dir = tuple(-np.asarray(d))
@@ -177,6 +183,13 @@ class _RenderWorker(QtCore.QObject):
         self._dpr = 1.0
         self.last_image: QtGui.QImage | None = None
 
+    @contextlib.contextmanager
+    def _gl(self):
+        """Hold ``_GL_LOCK`` with this worker's canvas current."""
+        with _GL_LOCK:
+            self.canvas.set_current()
+            yield
+
     # ------------------------------------------------------------------ thread-side slots
     @QtCore.Slot()
     def start(self) -> None:
@@ -212,12 +225,7 @@ class _RenderWorker(QtCore.QObject):
 
     @QtCore.Slot()
     def take_vertices(self) -> None:
-        with self._lock:
-            verts, self._mail = self._mail, None
-        if verts is not None and self.scene is not None:
-            with _GL_LOCK:
-                self.canvas.set_current()
-                self.scene.upload(verts)
+        if self.take_vertices_now():
             self.schedule()
 
     @QtCore.Slot(object)
@@ -227,11 +235,9 @@ class _RenderWorker(QtCore.QObject):
             return
         with self._lock:
             self._mail = None  # vertices of the old head
-        with _GL_LOCK:
-            self.canvas.set_current()
+        with self._gl():
             if self.scene is not None:
-                self.canvas.central_widget.remove_widget(self.scene.view)
-                self.scene.view.parent = None
+                self.scene.detach()
             self.rig = rig
             self.scene = _Scene(self.canvas, rig)
         self.schedule()
@@ -240,8 +246,7 @@ class _RenderWorker(QtCore.QObject):
     def resize(self, w: int, h: int, dpr: float) -> None:
         self._size, self._dpr = (max(1, w), max(1, h)), float(dpr)
         if self.canvas is not None:
-            with _GL_LOCK:
-                self.canvas.set_current()
+            with self._gl():
                 self.canvas.size = self._size  # the EGL backend makes a new pbuffer but emits no resize event
                 self.canvas.events.resize(size=self._size, physical_size=self._size)
             self.schedule()
@@ -251,8 +256,7 @@ class _RenderWorker(QtCore.QObject):
         if self.canvas is None:
             return
         b = self.canvas._backend
-        with _GL_LOCK:
-            self.canvas.set_current()
+        with self._gl():
             if kind == "press":
                 b._vispy_mouse_press(**kw)
             elif kind == "move":
@@ -266,8 +270,7 @@ class _RenderWorker(QtCore.QObject):
     @QtCore.Slot()
     def reset_camera(self) -> None:
         if self.scene is not None:
-            with _GL_LOCK:
-                self.canvas.set_current()
+            with self._gl():
                 self.scene.reset_camera()
             self.schedule()
 
@@ -286,7 +289,7 @@ class _RenderWorker(QtCore.QObject):
     def render(self, supersample: int = 1) -> None:
         if self.canvas is None:
             return
-        with _GL_LOCK:
+        with self._gl():
             img, ms = self._draw(supersample)
         self.last_image = img
         self.frame_ready.emit(img, ms)
@@ -294,7 +297,7 @@ class _RenderWorker(QtCore.QObject):
             self._refine.start()
 
     def _draw(self, supersample: int) -> tuple[QtGui.QImage, float]:
-        """Draw the scene into a framebuffer: (picture, milliseconds). Hold ``_GL_LOCK``."""
+        """Draw the scene into a framebuffer: (picture, milliseconds). Inside :meth:`_gl`."""
         from vispy import gloo
 
         self.take_vertices_now()
@@ -304,7 +307,6 @@ class _RenderWorker(QtCore.QObject):
         out_size = (max(1, int(w * self._dpr)), max(1, int(h * self._dpr)))
         logical = (w * supersample, h * supersample)
         size = (out_size[0] * supersample, out_size[1] * supersample)
-        c.set_current()
         if supersample > 1:
             # vispy's views ignore an FBO larger than the canvas (the scene lands in one corner), so
             # the canvas itself is enlarged for this picture and restored afterwards
@@ -336,13 +338,15 @@ class _RenderWorker(QtCore.QObject):
         img.setDevicePixelRatio(self._dpr)
         return img, (time.perf_counter() - t0) * 1e3
 
-    def take_vertices_now(self) -> None:
+    def take_vertices_now(self) -> bool:
+        """Upload the newest vertices from the mailbox, if any; True if there were some."""
         with self._lock:
             verts, self._mail = self._mail, None
-        if verts is not None and self.scene is not None:
-            with _GL_LOCK:
-                self.canvas.set_current()
-                self.scene.upload(verts)
+        if verts is None or self.scene is None:
+            return False
+        with self._gl():
+            self.scene.upload(verts)
+        return True
 
     @QtCore.Slot(int)
     def render_now(self, supersample: int) -> None:
@@ -359,8 +363,7 @@ class _RenderWorker(QtCore.QObject):
             self._refine.stop()
         if self.canvas is not None:
             try:
-                with _GL_LOCK:
-                    self.canvas.set_current()
+                with self._gl():
                     self._fbos.clear()
                     self.canvas.close()
             except Exception as e:  # pragma: no cover - driver specific
@@ -608,11 +611,11 @@ class Viewport(QtWidgets.QWidget):
     def set_rig(self, rig: Rig | None) -> bool:
         """Show ``rig`` from now on (e.g. a subject's mesh for vertex-space takes); ``None``: the
         shipped head. False if this viewport has no drawing back-end (it started without a head)."""
+        if self.mode == "none":
+            return False
         if rig is None:
             from diface_editor.core.rig import load_default_rig
             rig = load_default_rig()
-        if self.mode == "none":
-            return False
         self.rig = rig
         self._cols_for, self._shown = None, None
         self.last_vertices = None
@@ -620,8 +623,7 @@ class Viewport(QtWidgets.QWidget):
         if self.mode == "offscreen":
             self._sig_rig.emit(rig)  # blocks until the render thread has the new scene
         else:
-            self.canvas.central_widget.remove_widget(self._scene.view)
-            self._scene.view.parent = None
+            self._scene.detach()
             self._scene = _Scene(self.canvas, rig)
         self.refresh()
         return True
