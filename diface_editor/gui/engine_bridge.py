@@ -74,6 +74,12 @@ def blink_seed(settings) -> int | None:
     return int(settings.blink_seed) if settings.blinks else None
 
 
+def sampling_options(settings, steps: int | None) -> dict:
+    """Request keywords from the document's sampler settings (``steps``: the steps this edit uses)."""
+    return {"sampler": settings.sampler, "steps": steps, "guidance": float(settings.guidance),
+            "blink_seed": blink_seed(settings)}
+
+
 @dataclass
 class EditOptions:
     """Per-edit choices of the Generate panel (not saved with the project).
@@ -312,8 +318,7 @@ class EngineBridge(QtCore.QObject):
             from diface_editor.engine.requests import GenerateRequest
 
             s = doc.sampler
-            return GenerateRequest(audio=doc.audio, seed=int(s.seed), sampler=s.sampler, steps=s.steps,
-                                   guidance=float(s.guidance), blink_seed=blink_seed(s))
+            return GenerateRequest(audio=doc.audio, seed=int(s.seed), **sampling_options(s, s.steps))
 
         return self.submit(make, "generate")
 
@@ -333,7 +338,7 @@ class EngineBridge(QtCore.QObject):
             s = doc.sampler
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=doc.selection,
                                keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=self.edit_seed(),
-                               sampler=s.sampler, steps=s.steps, guidance=float(s.guidance), blink_seed=blink_seed(s))
+                               **sampling_options(s, s.steps))
 
         return self.submit(make, "resample selection")
 
@@ -384,8 +389,7 @@ class EngineBridge(QtCore.QObject):
             solve_parts = tuple(p for p in self.options.parts if p in changed_parts) or self.options.parts
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes", keyframes=tuple(pins),
                                centres=tuple(frames), radius=r, parts=solve_parts, seed=self.edit_seed(),
-                               sampler=s.sampler, steps=self.options.interactive_steps or s.steps,
-                               guidance=float(s.guidance), blink_seed=blink_seed(s))
+                               **sampling_options(s, self.options.interactive_steps or s.steps))
 
         return self.submit(make, label)
 
@@ -404,7 +408,7 @@ class EngineBridge(QtCore.QObject):
             s = doc.sampler
             edit = EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=doc.selection,
                                keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=self.edit_seed(),
-                               sampler=s.sampler, steps=s.steps, guidance=float(s.guidance), blink_seed=blink_seed(s))
+                               **sampling_options(s, s.steps))
             return VariantsRequest(edit=edit, n=int(s.n_variants))
 
         return self.submit(make, "variants")
@@ -429,8 +433,7 @@ class EngineBridge(QtCore.QObject):
             near = tuple(k for k in doc.keyframes if abs(k.frame - int(target)) <= r)  # pinned in the window
             return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="swap", swap=(int(source), int(target)),
                                swap_parts=tuple(swap_parts), keyframes=near, radius=r, parts=tuple(swap_parts),
-                               seed=self.edit_seed(), sampler=s.sampler, steps=self.options.interactive_steps or s.steps,
-                               guidance=float(s.guidance), blink_seed=blink_seed(s))
+                               seed=self.edit_seed(), **sampling_options(s, self.options.interactive_steps or s.steps))
 
         return self.submit(make, label or f"paste pose from frame {source} to {target}")
 

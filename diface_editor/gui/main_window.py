@@ -29,7 +29,7 @@ from diface_editor.gui import icons
 from diface_editor.gui.dialogs import show_error, show_message
 from diface_editor.gui.engine_bridge import EngineBridge, resolve_model_path, teacher_available, transcript_for
 from diface_editor.gui.keyframe_panel import KeyframePanel
-from diface_editor.gui.panels import GeneratePanel, TransportBar, format_time
+from diface_editor.gui.panels import GeneratePanel, TransportBar
 from diface_editor.gui.playback import Playback
 from diface_editor.gui.settings import EditorSettings, autosave_dir
 from diface_editor.gui.swap_dialog import SwapPoseDialog

@@ -351,7 +351,3 @@ class ValuePinItem(pg.ScatterPlotItem):
                 self._draw(self._ys)
         elif self.on_value_dragging is not None:
             self.on_value_dragging(key, chan, deg)
-
-
-#: head keyframe pins on the yaw/pitch/roll curves (degrees)
-HeadPinItem = ValuePinItem

@@ -22,8 +22,8 @@ from diface_editor.core.animation import Animation
 from diface_editor.core.document import Document
 from diface_editor.core.rotations import axis_angle_to_ypr
 from diface_editor.gui.theme import COLORS, CURVE_PALETTE
-from diface_editor.gui.timeline.items import (FramesAxis, HeadPinItem, KeyLaneItem, SecondsAxis, TrackViewBox,
-                                              ValuePinItem, WaveformItem)
+from diface_editor.gui.timeline.items import (FramesAxis, KeyLaneItem, SecondsAxis, TrackViewBox, ValuePinItem,
+                                              WaveformItem)
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class TimelineWidget(QtWidgets.QWidget):
         self.key_lane.on_drag_finished = lambda k, f: self.keyframe_drag_finished.emit(k, int(f))
         self.key_lane.on_clicked = lambda k: self.keyframe_clicked.emit(k)
         self.wave_plot.addItem(self.key_lane)
-        self.head_pins = HeadPinItem()
+        self.head_pins = ValuePinItem()  # yaw/pitch/roll in degrees
         self.head_pins.on_value_drag_finished = lambda k, c, d: self.head_value_drag_finished.emit(k, int(c), float(d))
         self.face_pins = ValuePinItem(describe=self._describe_face_value, limits=(0.0, 1.0), size=9)
         self.face_pins.on_value_drag_finished = lambda k, c, v: self.face_value_drag_finished.emit(k, int(c), float(v))
