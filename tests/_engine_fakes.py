@@ -86,6 +86,8 @@ class GPModel:
     channel_names = ARKIT_NAMES
     n_face = len(ARKIT_NAMES)
     parts = ("face", "head")
+    temperature: dict[str, float] = {}  # no recommendation: every part samples at 1
+    smoothing: dict[str, float] = {}  # no low-pass of generated motion
 
     def __init__(self, spec: WindowSpec | None = None, length_scale: float = 6.0, delay: float = 0.0):
         self.spec = spec or WindowSpec(window=96, overlap=24, context=16)
@@ -118,7 +120,7 @@ class GPModel:
         return np.exp(-0.5 * ((t[:, None] - t[None]) / self.length_scale) ** 2)
 
     def sample(self, part, features, known, known_mask, *, sampler, steps, guidance, seed, n_samples,
-               style, callback, cancel):
+               style, callback, cancel, temperature=None):
         if self.fail.is_set():
             raise RuntimeError("simulated model failure")
         known = np.asarray(known, np.float64)

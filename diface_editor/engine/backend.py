@@ -1,17 +1,18 @@
 """What the engine needs from a motion model, as one small interface.
 
-The engine's window logic only needs: the motion space, a normaliser per part, the window sizes
-and a function that samples one masked window (``ml.sampling.sample_window``). :class:`WindowModel`
-states that interface; :func:`as_window_model` wraps an :class:`diface_editor.ml.bundle.MotionModel`
-into it (imported lazily, so the window logic is testable without torch), and anything that already
-has the interface (a test double) passes through unchanged.
+The engine's window logic only needs: the motion space, a normaliser per part, the window sizes,
+the model's recommended temperature and smoothing per part, and a function that samples one masked
+window (``ml.sampling.sample_window``). :class:`WindowModel` states that interface;
+:func:`diface_editor.engine.motion_adapter.as_window_model` wraps an
+:class:`diface_editor.ml.bundle.MotionModel` into it. This module imports nothing of the engine (the
+adapter imports it, never the other way round), so the window logic is testable without torch.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -69,6 +70,10 @@ class WindowModel(Protocol):
         n_face: number of face channels C (``None``: any, for a head-only model in vertex space).
         parts: the parts this model can sample (``"face"``, ``"head"``).
         spec: window sizes.
+        temperature: recommended sampling temperature per part (``{part: tau}``; a part missing
+            from it samples at 1). A request's ``temperature`` overrides it for every part.
+        smoothing: Gaussian low-pass of a part's generated motion, ``{part: sigma in frames}``
+            (empty: none; see :func:`diface_editor.engine.continuity.smooth_generated`).
     """
 
     fps: float
@@ -77,6 +82,8 @@ class WindowModel(Protocol):
     n_face: int | None
     parts: tuple[str, ...]
     spec: WindowSpec
+    temperature: Mapping[str, float]
+    smoothing: Mapping[str, float]
 
     def default_steps(self, sampler: str) -> int:
         """Steps used when a request leaves ``steps`` at ``None``."""
@@ -94,16 +101,9 @@ class WindowModel(Protocol):
     def sample(self, part: str, features: np.ndarray, known: np.ndarray, known_mask: np.ndarray, *,
                sampler: str, steps: int, guidance: float, seed: int, n_samples: int,
                style: str | int | None, callback: StepCallback | None,
-               cancel: Callable[[], bool] | None) -> np.ndarray:
+               cancel: Callable[[], bool] | None, temperature: float | None = None) -> np.ndarray:
         """Sample one window: ``features`` (n, D), ``known`` (n, C) normalised, ``known_mask`` (n, C)
         bool -> (n_samples, n, C) normalised float32 whose known entries equal ``known``.
+        ``temperature``: scales every noise draw (``None``: ``self.temperature[part]``, else 1).
         Raises :class:`Cancelled` when ``cancel()`` turns true between steps."""
 
-
-def as_window_model(model) -> WindowModel:
-    """``model`` if it already implements :class:`WindowModel`, else a wrapper around an
-    ``ml.bundle.MotionModel``."""
-    if isinstance(model, WindowModel):
-        return model
-    from diface_editor.engine.motion_adapter import MotionModelAdapter  # torch only when needed
-    return MotionModelAdapter(model)

@@ -214,9 +214,9 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     t_sample = time.perf_counter()
 
     def sample(part, f, known, mask, seed, ns, cb):
-        extra = {} if job.temperature is None else {"temperature": float(job.temperature)}
         return model.sample(part, f, known, mask, sampler=job.sampler, steps=steps, guidance=job.guidance,
-                            seed=seed, n_samples=ns, style=job.style, callback=cb, cancel=cancel, **extra)
+                            seed=seed, n_samples=ns, style=job.style, callback=cb, cancel=cancel,
+                            temperature=None if job.temperature is None else float(job.temperature))
 
     lay = _BlinkLayer.for_job(job, model)
     plans = job.plans if lay is None else [lay.context(p, job.pin_frames) if p.part == "face" else p
@@ -236,7 +236,7 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     outs = run_windows(plans, feats, sample, normalize=model.normalize, denormalize=model.denormalize,
                        seed=job.seed, n_samples=job.n_samples, steps=steps, progress=win_progress, cancel=cancel,
                        limits={"face": (0.0, 1.0)} if model.space == "arkit" else None,
-                       smooth=getattr(model, "smoothing", None))
+                       smooth=dict(model.smoothing))
     anims = [to_anim(o) for o in outs]
     if job.kind == "generate":
         for a in anims:
@@ -247,7 +247,7 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     t_end = time.perf_counter()
     info = {
         "kind": job.kind, "sampler": job.sampler, "steps": steps, "guidance": job.guidance,
-        "temperature": job.temperature if job.temperature is not None else dict(getattr(model, "temperature", {})),
+        "temperature": job.temperature if job.temperature is not None else dict(model.temperature),
         "blinks": lay is not None,
         "n_samples": job.n_samples, "n_frames": target.n_frames,
         "windows": sum(len(p.windows) for p in job.plans),

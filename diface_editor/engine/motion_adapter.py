@@ -1,4 +1,5 @@
-"""The engine's :class:`~diface_editor.engine.backend.WindowModel` view of an ``ml.bundle.MotionModel``.
+"""The engine's :class:`~diface_editor.engine.backend.WindowModel` view of an ``ml.bundle.MotionModel``,
+and :func:`as_window_model`, which the engine calls on whatever model it is given.
 
 Window sizes come from the bundle's ``sampling`` section (``window_s``, ``overlap_s``,
 ``context_s``, in seconds), rounded to frames. Defaults: the window the model was trained on
@@ -15,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from diface_editor.core.arkit import ARKIT_NAMES
-from diface_editor.engine.backend import Cancelled, EngineError, StepCallback, WindowSpec
+from diface_editor.engine.backend import Cancelled, EngineError, StepCallback, WindowModel, WindowSpec
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +118,11 @@ class MotionModelAdapter:
                 callback=callback, cancel=cancel, temperature=tau)
         except self._sampling.SamplingCancelled:
             raise Cancelled() from None
+
+
+def as_window_model(model) -> WindowModel:
+    """``model`` if it already implements :class:`WindowModel` (a test double), else a
+    :class:`MotionModelAdapter` around an ``ml.bundle.MotionModel`` (torch is imported then)."""
+    if isinstance(model, WindowModel):
+        return model
+    return MotionModelAdapter(model)
