@@ -1,11 +1,19 @@
-"""Loading the model bundle the engine runs (the CLI, benchmarks and the editor share this)."""
+"""The one place a model bundle is found and loaded: the CLI, the benchmarks, the editor's engine
+(in its child process or on its loader thread) all call :func:`load_model`.
+
+A model id is a bundle folder path or the name of a shipped bundle under ``models/``
+(:func:`resolve_model_path`); :func:`model_status` says cheaply (no torch) whether one is there.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from diface_editor.core.errors import DifaceError
+
+log = logging.getLogger(__name__)
 
 
 class NoModelError(DifaceError, FileNotFoundError):
@@ -19,8 +27,29 @@ def model_path(path: str | os.PathLike | None = None) -> Path:
     return Path(path).expanduser() if path else model_dir("default")
 
 
+def resolve_model_path(model_id: str) -> Path:
+    """A model id is a bundle folder path or the name of a shipped bundle under ``models/``."""
+    from diface_editor.core.paths import model_dir
+
+    p = Path(model_id).expanduser()
+    if p.is_absolute() or p.is_dir():
+        return p
+    return model_dir(model_id)
+
+
+def model_status(model_id: str) -> tuple[bool, str]:
+    """``(available, sentence)``: whether a bundle exists for ``model_id`` (cheap, no torch)."""
+    p = resolve_model_path(model_id)
+    if (p / "config.json").is_file():
+        return True, f"model {p.name} ({p})"
+    return False, (f"No motion model is installed at {p}: train one with 'diface train' or copy a model "
+                   f"bundle folder there, then try again.")
+
+
 def load_model(path: str | os.PathLike | None = None, device: str = "auto"):
     """Load the ``ml.bundle.MotionModel`` at ``path`` (default: the shipped default model) on ``device``.
+
+    Module-level and picklable by name, so it is also the engine process's default loader.
 
     Raises:
         NoModelError: the folder has no ``config.json``.
@@ -31,4 +60,5 @@ def load_model(path: str | os.PathLike | None = None, device: str = "auto"):
         raise NoModelError(f"no model at {p}; train one with diface train or pass --model")
     from diface_editor.ml.bundle import MotionModel  # torch
 
+    log.debug("loading model bundle %s on %s", p, device)
     return MotionModel.load(p, device=device)

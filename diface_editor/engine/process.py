@@ -14,8 +14,9 @@ queued signal). The child starts loading the model, then its audio encoder, as s
 model is there; ``on_load(error_or_None)`` reports the outcome. Jobs superseded while the model loads
 are cancelled, as in the worker.
 
-Wire format (two one-way pipes): each message is a pickle (protocol 5) whose numpy buffers travel
-out of band, straight from the array to the pipe. Large data is not re-sent:
+Wire format (two one-way pipes, :mod:`diface_editor.engine.wire`): each message is a pickle
+(protocol 5) whose numpy buffers travel out of band, straight from the array to the pipe. Large data
+is not re-sent:
 
 * an :class:`~diface_editor.core.audio.AudioClip` is sent once and referenced by its ``sha256``
   afterwards (the child keeps the last ``audio_cache`` clips);
@@ -38,35 +39,51 @@ spawn imports it again in the child.
 from __future__ import annotations
 
 import dataclasses
-import io
 import itertools
 import logging
 import multiprocessing
 import os
-import pickle
 import queue
 import signal
-import struct
 import sys
 import threading
 import time
-from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from diface_editor.core.animation import Animation
-from diface_editor.core.audio import AudioClip
 from diface_editor.core.errors import DifaceError
 from diface_editor.engine.backend import EngineError
-from diface_editor.engine.events import JobCancelled, JobEvent, JobFailed, JobProgress, JobResult
+from diface_editor.engine.events import (
+    JobCancelled,
+    JobEvent,
+    JobFailed,
+    JobProgress,
+    JobResult,
+)
+from diface_editor.engine.loading import load_model
+from diface_editor.engine.wire import (
+    Codec,
+    decode_animation,
+    dump_parts,
+    encode_animation,
+    read_message,
+    request_base,
+    write_parts,
+)
 from diface_editor.engine.worker import EventQueue
 
 log = logging.getLogger(__name__)
 
 _TERMINAL = (JobResult, JobFailed, JobCancelled)
-_COUNT = struct.Struct("<I")
+#: what tests and tools import from here (the codec lives in :mod:`diface_editor.engine.wire`)
+__all__ = [
+    "IpcStats",
+    "ProcessEngine",
+    "decode_animation",
+    "default_nice",
+    "default_threads",
+    "encode_animation",
+    "request_base",
+]
 
 
 # ====================================================================== helpers shared by both sides
@@ -84,167 +101,6 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def load_bundle(path: str):
-    """The default model loader (runs in the child): the ``ml.bundle.MotionModel`` in folder ``path``."""
-    from diface_editor.ml.bundle import MotionModel  # torch: only in the child
-
-    return MotionModel.load(Path(path))
-
-
-def request_base(request) -> Animation | None:
-    """The animation a request edits (``base`` of an edit, of a variants request's edit), or None."""
-    base = getattr(request, "base", None)
-    if base is None:
-        base = getattr(getattr(request, "edit", None), "base", None)
-    return base if isinstance(base, Animation) else None
-
-
-def _changed_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T,) bool: rows of two (T, C) float32 arrays whose bits differ."""
-    return (a.view(np.uint32) != b.view(np.uint32)).any(axis=1)
-
-
-def encode_animation(anim: Animation, ref: Animation | None, ref_key: Any) -> tuple:
-    """A compact, picklable form of ``anim``: the rows that differ from ``ref`` (which the receiver
-    knows under ``ref_key``), or everything when there is no usable reference."""
-    meta = (float(anim.fps), anim.space, dict(anim.metadata))
-    if (ref is not None and ref.face.shape == anim.face.shape and ref.head.shape == anim.head.shape
-            and ref.face.dtype == anim.face.dtype == np.float32):
-        rows = _changed_rows(anim.face, ref.face) | _changed_rows(anim.head, ref.head)
-        idx = np.flatnonzero(rows)
-        lo, hi = (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
-        names = None if tuple(anim.channel_names) == tuple(ref.channel_names) else tuple(anim.channel_names)
-        return ("anim", ref_key, meta, names, lo, hi, anim.face[lo:hi], anim.head[lo:hi])
-    return ("anim", None, meta, tuple(anim.channel_names), 0, anim.n_frames, anim.face, anim.head)
-
-
-def decode_animation(pid: tuple, ref: Animation | None) -> Animation:
-    """Inverse of :func:`encode_animation` (``ref``: what the sender's ``ref_key`` names here)."""
-    _, ref_key, (fps, space, metadata), names, lo, hi, face, head = pid
-    if ref_key is not None:
-        if ref is None:
-            raise EngineError("the engine process referred to an animation this side does not have")
-        new_face, new_head = ref.face.copy(), ref.head.copy()
-        new_face[lo:hi] = face
-        new_head[lo:hi] = head
-        face, head = new_face, new_head
-        names = ref.channel_names if names is None else names
-    return Animation(fps, face, head, channel_names=names, space=space, metadata=dict(metadata))
-
-
-class _Codec:
-    """Replaces animations and audio clips in a pickle by compact references (see the module docstring).
-
-    Animations are encoded against ``refs[ref_key]`` (the sender sets ``ref_key`` for a message;
-    both sides keep the same ``refs``). Audio clips are sent whole the first time and by ``sha256``
-    afterwards; both sides keep the same last ``audio_cache`` clips (the same LRU steps in the same
-    order: a clip is added or moved to the end where it occurs in the message, and the oldest are
-    dropped after each message, see :meth:`trim`)."""
-
-    def __init__(self, audio_cache: int = 4) -> None:
-        self.audio_cache = int(audio_cache)
-        self.audio: OrderedDict[str, Any] = OrderedDict()  # sha256 -> AudioClip (receiver) / None (sender)
-        self.refs: dict[Any, Animation] = {}
-        self.ref_key: Any = None
-        self.audio_payloads = 0  # sender: clips sent whole (statistics)
-
-    # ---------------------------------------------------------------- sender
-    def persistent_id(self, obj):
-        if isinstance(obj, Animation):
-            return encode_animation(obj, self.refs.get(self.ref_key), self.ref_key)
-        if isinstance(obj, AudioClip):
-            sha = obj.sha256
-            if sha in self.audio:
-                self.audio.move_to_end(sha)
-                return ("audio", sha, None)
-            self.audio[sha] = None
-            self.audio_payloads += 1
-            path = str(obj.path) if obj.path is not None else None
-            return ("audio", sha, (obj.samples, obj.sample_rate, obj.channels, path))
-        return None
-
-    # ---------------------------------------------------------------- receiver
-    def persistent_load(self, pid):
-        kind = pid[0]
-        if kind == "anim":
-            return decode_animation(pid, self.refs.get(pid[1]) if pid[1] is not None else None)
-        if kind == "audio":
-            _, sha, payload = pid
-            if payload is not None:
-                samples, rate, channels, path = payload
-                self.audio[sha] = AudioClip(samples, rate, path=path, channels=channels)
-            clip = self.audio.get(sha)
-            if clip is None:
-                raise EngineError(f"the engine process has no audio clip {sha[:12]}")
-            self.audio.move_to_end(sha)
-            return clip
-        raise pickle.UnpicklingError(f"unknown reference {kind!r}")
-
-    def trim(self) -> None:
-        """Drop the oldest clips beyond ``audio_cache`` (both sides, after every message)."""
-        while len(self.audio) > self.audio_cache:
-            self.audio.popitem(last=False)
-
-
-class _Pickler(pickle.Pickler):
-    def __init__(self, file, codec: _Codec, buffers: list) -> None:
-        super().__init__(file, protocol=5, buffer_callback=buffers.append)
-        self._codec = codec
-
-    def persistent_id(self, obj):
-        return self._codec.persistent_id(obj)
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, codec: _Codec, buffers: list) -> None:
-        super().__init__(file, buffers=buffers)
-        self._codec = codec
-
-    def persistent_load(self, pid):
-        return self._codec.persistent_load(pid)
-
-
-def _dumps(obj, codec: _Codec) -> list:
-    """``[header, buffer, ...]`` ready for :func:`_write` (buffers are views, not copies). If
-    pickling fails, the codec's clip cache is left as it was."""
-    bufs: list[pickle.PickleBuffer] = []
-    f = io.BytesIO()
-    saved, n_saved = OrderedDict(codec.audio), codec.audio_payloads
-    try:
-        _Pickler(f, codec, bufs).dump(obj)
-    except BaseException:
-        codec.audio, codec.audio_payloads = saved, n_saved
-        raise
-    codec.trim()
-    views = [b.raw() for b in bufs]
-    head = _COUNT.pack(len(views)) + struct.pack(f"<{len(views)}Q", *(v.nbytes for v in views)) + f.getvalue()
-    return [head] + views
-
-
-def _write(conn, parts: list) -> int:
-    for p in parts:
-        conn.send_bytes(p)
-    return sum(memoryview(p).nbytes for p in parts)
-
-
-def _read(conn, codec: _Codec) -> tuple[Any, int]:
-    """One message from ``conn`` (raises EOFError when the other side is gone) and its size in bytes."""
-    head = conn.recv_bytes()
-    (n,) = _COUNT.unpack_from(head)
-    sizes = struct.unpack_from(f"<{n}Q", head, _COUNT.size)
-    bufs = []
-    for size in sizes:
-        b = bytearray(size)  # writable: arrays unpickled from it are writable, like the worker's
-        got = conn.recv_bytes_into(b)
-        if got != size:
-            raise EOFError("truncated message from the engine process")
-        bufs.append(b)
-    body = io.BytesIO(memoryview(head)[_COUNT.size + 8 * n:])
-    msg = _Unpickler(body, codec, bufs).load()
-    codec.trim()
-    return msg, len(head) + sum(sizes)
-
-
 # ====================================================================== child process
 class _ChildServer:
     """The child's side: receives requests (main thread), runs them on a real Engine (its worker
@@ -258,16 +114,16 @@ class _ChildServer:
         self.error: str | None = None
         self.pending: tuple[int, int, Any] | None = None  # a job that arrived before the model
         self.ids: dict[int, int] = {}  # child engine's job id -> parent's job id
-        self.rx = _Codec(audio_cache)  # requests from the parent
-        self.tx = _Codec(audio_cache)  # events to the parent; refs: parent job id -> base / last preview
+        self.rx = Codec(audio_cache)  # requests from the parent
+        self.tx = Codec(audio_cache)  # events to the parent; refs: parent job id -> base / last preview
 
     def send(self, msg, ref_key=None) -> None:  # with self.lock held
         self.tx.ref_key = ref_key
         try:
-            parts = _dumps(msg, self.tx)
+            parts = dump_parts(msg, self.tx)
         finally:
             self.tx.ref_key = None
-        _write(self.conn_out, parts)
+        write_parts(self.conn_out, parts)
 
     def load(self, path: str, loader: Callable[[str], Any], threads: int) -> None:
         t0 = time.perf_counter()
@@ -374,7 +230,7 @@ def _child_main(conn_in, conn_out, path: str, loader, engine_kwargs: dict, threa
     try:
         while True:
             try:
-                msg, _ = _read(conn_in, server.rx)
+                msg, _ = read_message(conn_in, server.rx)
             except EOFError:  # the parent went away
                 break
             kind = msg[0]
@@ -434,8 +290,8 @@ class _Child:
         self.process = ctx.Process(target=_child_main, name="diface-engine-process", daemon=True,
                                    args=(r_in, w_out, owner.model_path, owner.loader, owner.engine_kwargs,
                                          owner.torch_threads, owner.audio_cache, owner.nice))
-        self.tx = _Codec(owner.audio_cache)  # requests (sender thread only)
-        self.rx = _Codec(owner.audio_cache)  # events (reader thread; refs also set by submit)
+        self.tx = Codec(owner.audio_cache)  # requests (sender thread only)
+        self.rx = Codec(owner.audio_cache)  # events (reader thread; refs also set by submit)
         self.queue: queue.Queue = queue.Queue()
         self.loaded = False
         self.load_info: dict = {}
@@ -471,7 +327,7 @@ class _Child:
                     n_audio = self.tx.audio_payloads
                     self.tx.ref_key = "base"
                     try:
-                        parts = _dumps(msg, self.tx)
+                        parts = dump_parts(msg, self.tx)
                     except Exception as e:  # noqa: BLE001 - e.g. something unpicklable in the request
                         log.exception("could not send job %d to the engine process", job)
                         self.owner._deliver(self, JobFailed(job, version, f"the request could not be sent to "
@@ -482,11 +338,11 @@ class _Child:
                     base = request_base(request)
                     if base is not None:
                         self.tx.refs["base"] = base
-                    n = _write(self.conn_in, parts)
+                    n = write_parts(self.conn_in, parts)
                     stats.audio_clips_sent += self.tx.audio_payloads - n_audio
                     stats.last_request_bytes = n
                 else:
-                    n = _write(self.conn_in, _dumps(msg, self.tx))
+                    n = write_parts(self.conn_in, dump_parts(msg, self.tx))
                 stats.bytes_sent += n
                 stats.messages_sent += 1
             except (OSError, EOFError, ValueError):  # the child is gone: its reader reports it
@@ -503,7 +359,8 @@ class ProcessEngine:
             (``error``: one sentence for the user), called from the reader thread. A child that dies
             before it has loaded the model reports that here too.
         loader: ``loader(model_path) -> model``, run in the child; it must be picklable (a
-            module-level function). Default: :func:`load_bundle`.
+            module-level function). Default: :func:`diface_editor.engine.loading.load_model` (the
+            model bundle folder ``model_path``; the one loader the CLI, benches and editor share).
         engine_kwargs: keyword arguments for the child's ``Engine`` (``preview_interval``, ``previews``...).
         torch_threads: torch threads in the child (default :func:`default_threads`).
         nice: added to the child's nice value (default :func:`default_nice`: 5), so that the GUI's
@@ -520,7 +377,7 @@ class ProcessEngine:
         self.model_path = str(model_path)
         self.on_event = on_event
         self.on_load = on_load
-        self.loader = loader or load_bundle
+        self.loader = loader or load_model
         self.engine_kwargs = dict(engine_kwargs or {})
         self.torch_threads = int(torch_threads) if torch_threads else default_threads()
         self.audio_cache = int(audio_cache)
@@ -655,7 +512,7 @@ class ProcessEngine:
         stats = self.stats
         try:
             while True:
-                msg, n = _read(child.conn_out, child.rx)
+                msg, n = read_message(child.conn_out, child.rx)
                 stats.bytes_received += n
                 stats.messages_received += 1
                 kind = msg[0]
