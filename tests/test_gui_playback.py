@@ -111,7 +111,7 @@ def test_viewport_frame_matches_rig(qtbot):
     qtbot.addWidget(v)
     v.set_document(Document(anim))
     for f in range(5):
-        np.testing.assert_allclose(v.frame_vertices(anim, f), rig.vertices(anim.slice(f, f + 1))[0], atol=2e-6)
+        np.testing.assert_allclose(v.rig.frame_vertices(anim, f), rig.vertices(anim.slice(f, f + 1))[0], atol=2e-6)
     v.set_time(3 / 30)
     assert v.current_frame() == 3
     np.testing.assert_allclose(v.last_vertices, rig.vertices(anim.slice(3, 4))[0], atol=2e-6)
@@ -138,19 +138,19 @@ def test_two_viewports_draw_at_once_without_gl_errors(qtbot):
         qtbot.addWidget(v)
         v.resize(420 + 40 * i, 320)
         v.show()
-        v._worker.frame_ready.connect(lambda img, ms, i=i: frames.__setitem__(i, frames[i] + 1))
+        v.backend.worker.frame_ready.connect(lambda img, ms, i=i: frames.__setitem__(i, frames[i] + 1))
     t_end, n = time.monotonic() + 4.0, 0
     while time.monotonic() < t_end:  # both threads busy: new vertices every step, a resize now and then
         for i, v in enumerate(vps):
-            if v._worker.post_vertices(rig.template + np.float32(0.002 * np.sin(n + i))):
-                v._sig_wake.emit()
+            if v.backend.worker.post_vertices(rig.template + np.float32(0.002 * np.sin(n + i))):
+                v.backend.sig_wake.emit()
             if n % 9 == i:
                 v.resize(420 + 40 * i + n % 40, 320 + n % 20)
         qtbot.wait(2)
         n += 1
     for v in vps:
         v.draw_now()
-        img = v._worker.last_image
+        img = v.backend.worker.last_image
         assert img is not None and not img.isNull()
         v.close_canvas()
     assert min(frames) > 10  # pytest-qt fails the test on any exception raised in a render thread

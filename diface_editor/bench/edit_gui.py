@@ -143,7 +143,7 @@ def _run(args, tmp: Path) -> dict:
     if vp.mode == "offscreen":
         from PySide6 import QtCore as _QtCore
 
-        worker = vp._worker
+        worker = vp.backend.worker
         uploaded: list = [(None, False)]
         post, upload = worker.post_vertices, worker.scene.upload
 
@@ -203,7 +203,7 @@ def _run(args, tmp: Path) -> dict:
             pins.mouseDragEvent(SyntheticDrag(grab, (x, to), finish=True))
             pump_until(lambda: applied, "solving the drag")
             t_applied = time.perf_counter()
-            want = vp.frame_vertices(w.doc.animation, vp.current_frame())  # the solved pose on screen
+            want = vp.rig.frame_vertices(w.doc.animation, vp.current_frame())  # the solved pose on screen
 
             def final_times():
                 return [t for t, v, prev in list(frames_shown) if not prev and np.array_equal(v, want)]

@@ -88,11 +88,7 @@ class RigGeometry:
 
     def verts(self, face: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         """(T, len(idx), 3) metres of vertices ``idx`` (all when None) for (T, K) weights."""
-        if idx is None:
-            return self.rig.deform(np.asarray(face, np.float32))
-        d = self.rig.deltas[:, idx]  # (K, n, 3)
-        out = np.asarray(face, np.float32) @ d.reshape(d.shape[0], -1)
-        return out.reshape(len(face), len(idx), 3) + self.rig.template[idx]
+        return self.rig.deform(np.asarray(face, np.float32), idx)
 
     def lip_gap_mm(self, face: np.ndarray) -> np.ndarray:
         """(T,) vertical mid-lip gap in mm (lowest upper-lip minus highest lower-lip vertex; ~0 at rest,
