@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from diface_editor.core.errors import DifaceError
+from diface_editor.core.samplers import SAMPLERS
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def add_sampling_arguments(p: argparse.ArgumentParser, *, samples_help: str) -> 
                    help="model bundle folder (default: the shipped models/default)")
     g.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps (default: auto)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument("--sampler", choices=("ddpm", "ddim", "dpmpp"), default=None,
+    g.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="ddpm = 3DiFACE's 1000-step reference; ddim / dpmpp = few-step (default: the model's)")
     g.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's recommendation)")
     g.add_argument("--guidance", type=float, default=None,

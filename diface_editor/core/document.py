@@ -39,13 +39,12 @@ from diface_editor.core.animation import DEFAULT_FPS, Animation
 from diface_editor.core.errors import DifaceError
 from diface_editor.core.events import EmitterGroup
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
+from diface_editor.core.samplers import SAMPLERS
 
 if TYPE_CHECKING:  # core.audio is numpy-only too; imported lazily so the document works without it
     from diface_editor.core.audio import AudioClip
 
 log = logging.getLogger(__name__)
-
-SAMPLERS = ("dpmpp", "ddim", "ddpm")
 
 _VERSIONS = itertools.count(1)
 _VERSIONS_LOCK = threading.Lock()

@@ -36,13 +36,12 @@ import numpy as np
 import torch
 
 from diface_editor.core.errors import DifaceError
+from diface_editor.core.samplers import SAMPLERS
 from diface_editor.ml.diffusion import GaussianDiffusion, known_flags
 from diface_editor.ml.part import ModelPart
 
 log = logging.getLogger(__name__)
 
-#: Sampler names accepted by :func:`sample_window`.
-SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpmpp")
 #: Steps used when ``steps=None``.
 DEFAULT_STEPS: dict[str, int | None] = {"ddpm": None, "ddim": 50, "dpmpp": 20}
 

@@ -1,0 +1,9 @@
+"""Names of the diffusion samplers, shared by documents, requests, the CLI and :mod:`diface_editor.ml.sampling`.
+
+``ddpm``: ancestral sampling over every training step (3DiFACE's reference, slow); ``ddim`` and
+``dpmpp`` (DPM-Solver++(2M)): few-step samplers.
+"""
+
+from __future__ import annotations
+
+SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpmpp")
