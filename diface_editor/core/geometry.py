@@ -18,13 +18,15 @@ PART_COLOURS: dict[str, tuple[float, float, float]] = {
 }
 
 
-def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def vertex_normals(verts: np.ndarray, faces: np.ndarray, *, precise: bool = False) -> np.ndarray:
     """Area-weighted unit vertex normals.
 
     verts: (V, 3) or (T, V, 3) float; faces: (F, 3) int. Returns float32 of the same shape as ``verts``.
-    Vertices used by no triangle get the normal (0, 0, 1).
+    Vertices used by no triangle get the normal (0, 0, 1). ``precise``: compute in float64 and
+    renormalise after the cast to float32, so each normal's length is 1 within float32 rounding
+    (file exports, where small differences of normals are stored); else float32 throughout (drawing).
     """
-    v = np.asarray(verts, np.float32)
+    v = np.asarray(verts, np.float64 if precise else np.float32)
     single = v.ndim == 2
     if single:
         v = v[None]
@@ -42,6 +44,9 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     bad = n[..., 0] < 1e-20
     out = out / np.where(n < 1e-20, 1.0, n)
     out[bad] = (0.0, 0.0, 1.0)
+    if precise:
+        out = out.astype(np.float32)
+        out /= np.linalg.norm(out, axis=-1, keepdims=True)
     return out[0] if single else out
 
 

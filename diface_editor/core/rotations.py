@@ -1,4 +1,4 @@
-"""Axis-angle / matrix / Euler conversions (numpy, vectorised over leading axes). Angles in radians."""
+"""Axis-angle / matrix / quaternion / Euler conversions (numpy, vectorised over leading axes). Angles in radians."""
 
 from __future__ import annotations
 
@@ -85,3 +85,33 @@ def axis_angle_to_ypr(aa: np.ndarray) -> np.ndarray:
 def ypr_to_axis_angle(ypr: np.ndarray) -> np.ndarray:
     """(..., 3) yaw, pitch, roll (radians) -> (..., 3) axis-angle."""
     return matrix_to_axis_angle(euler_ypr_to_matrix(ypr))
+
+
+def axis_angle_to_quaternion(aa: np.ndarray) -> np.ndarray:
+    """(T, 3) axis-angle (radians) -> (T, 4) float64 unit quaternions ``x, y, z, w`` (glTF order).
+
+    Signs are continuous (each quaternion on the same hemisphere as the one before), so that
+    interpolating neighbouring rows follows the shortest arc.
+    """
+    aa = np.asarray(aa, np.float64).reshape(-1, 3)
+    theta = np.linalg.norm(aa, axis=1, keepdims=True)
+    half = theta / 2.0
+    # sin(theta/2)/theta, with its limit 1/2 for small angles
+    scale = np.where(theta > 1e-8, np.sin(half) / np.where(theta > 1e-8, theta, 1.0), 0.5 - theta ** 2 / 48.0)
+    q = np.concatenate([aa * scale, np.cos(half)], axis=1)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    for t in range(1, len(q)):  # shortest-path interpolation between neighbouring keys
+        if np.dot(q[t], q[t - 1]) < 0.0:
+            q[t] = -q[t]
+    return q
+
+
+def quaternion_to_axis_angle(q: np.ndarray) -> np.ndarray:
+    """(T, 4) quaternions ``x, y, z, w`` (any length) -> (T, 3) float64 axis-angle in radians (angle in [0, pi])."""
+    q = np.asarray(q, np.float64).reshape(-1, 4)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    q = np.where(q[:, 3:4] < 0, -q, q)
+    s = np.linalg.norm(q[:, :3], axis=1, keepdims=True)
+    angle = 2.0 * np.arctan2(s, q[:, 3:4])
+    scale = np.where(s > 1e-12, angle / np.where(s > 1e-12, s, 1.0), 2.0)
+    return q[:, :3] * scale

@@ -49,7 +49,13 @@ from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.atomic import atomic_write_bytes
 from diface_editor.core.formats.registry import FormatError, register_format
 from diface_editor.core.formats.common import resolve_rig
-from diface_editor.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from diface_editor.core.geometry import vertex_normals
+from diface_editor.core.rotations import (
+    axis_angle_to_matrix,
+    axis_angle_to_quaternion,
+    matrix_to_axis_angle,
+    quaternion_to_axis_angle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,53 +81,6 @@ class GltfError(FormatError):
 
 
 # ----------------------------------------------------------------------------- mesh helpers
-def smooth_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (V, 3) float32; unused vertices get (0, 0, 1)."""
-    v = np.asarray(verts, np.float64)
-    f = np.asarray(faces, np.int64)
-    n = np.zeros_like(v)
-    if len(f):
-        fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-        idx = f.reshape(-1)
-        rep = np.repeat(fn, 3, axis=0)  # one row per (triangle, corner), matching idx
-        for c in range(3):
-            n[:, c] = np.bincount(idx, weights=rep[:, c], minlength=len(v))
-    length = np.linalg.norm(n, axis=1, keepdims=True)
-    bad = length[:, 0] < 1e-20
-    n = n / np.where(bad[:, None], 1.0, length)
-    n[bad] = (0.0, 0.0, 1.0)
-    n = n.astype(np.float32)
-    # renormalise in float32 so the validator's unit-length check (1e-4 slack) always holds
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
-    return n
-
-
-def axis_angle_to_quaternion(aa: np.ndarray) -> np.ndarray:
-    """(T, 3) axis-angle (radians) -> (T, 4) unit quaternions ``x, y, z, w`` with continuous signs."""
-    aa = np.asarray(aa, np.float64).reshape(-1, 3)
-    theta = np.linalg.norm(aa, axis=1, keepdims=True)
-    half = theta / 2.0
-    # sin(theta/2)/theta, with its limit 1/2 for small angles
-    scale = np.where(theta > 1e-8, np.sin(half) / np.where(theta > 1e-8, theta, 1.0), 0.5 - theta ** 2 / 48.0)
-    q = np.concatenate([aa * scale, np.cos(half)], axis=1)
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    for t in range(1, len(q)):  # shortest-path interpolation between neighbouring keys
-        if np.dot(q[t], q[t - 1]) < 0.0:
-            q[t] = -q[t]
-    return q
-
-
-def quaternion_to_axis_angle(q: np.ndarray) -> np.ndarray:
-    """(T, 4) quaternions ``x, y, z, w`` -> (T, 3) axis-angle in radians (angle in [0, pi])."""
-    q = np.asarray(q, np.float64).reshape(-1, 4)
-    q = q / np.linalg.norm(q, axis=1, keepdims=True)
-    q = np.where(q[:, 3:4] < 0, -q, q)
-    s = np.linalg.norm(q[:, :3], axis=1, keepdims=True)
-    angle = 2.0 * np.arctan2(s, q[:, 3:4])
-    scale = np.where(s > 1e-12, angle / np.where(s > 1e-12, s, 1.0), 2.0)
-    return q[:, :3] * scale
-
-
 def _part_colours(rig) -> np.ndarray | None:
     extra = getattr(rig, "extra", None) or {}
     if "part_labels" not in extra or "part_names" not in extra:
@@ -243,7 +202,7 @@ def glb_bytes(anim: Animation, rig=None, *, interpolation: str = "LINEAR", verte
     b = _Builder()
     doc = b.doc
     template = rig.template.astype(np.float32)
-    normals = smooth_normals(template, rig.faces)
+    normals = vertex_normals(template, rig.faces, precise=True)
     attrs = {"POSITION": b.accessor(template, target=ARRAY_BUFFER, minmax=True),
              "NORMAL": b.accessor(normals, target=ARRAY_BUFFER)}
     if vertex_colours:
@@ -271,7 +230,7 @@ def glb_bytes(anim: Animation, rig=None, *, interpolation: str = "LINEAR", verte
         t = {"POSITION": b.sparse_vec3(rig.deltas[k])}
         if morph_normals:
             if np.any(rig.deltas[k]):
-                dn = smooth_normals(template + rig.deltas[k], rig.faces) - normals
+                dn = vertex_normals(template + rig.deltas[k], rig.faces, precise=True) - normals
             else:
                 dn = np.zeros_like(normals)
             t["NORMAL"] = b.sparse_vec3(dn, tol=1e-5)

@@ -12,21 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from diface_editor.core.animation import Animation, AnimationError
-
-
-def _aa_to_quat(aa: np.ndarray) -> np.ndarray:
-    theta = np.linalg.norm(aa, axis=-1, keepdims=True)
-    safe = np.where(theta > 1e-12, theta, 1.0)
-    axis = np.where(theta > 1e-12, aa / safe, 0.0)
-    return np.concatenate([np.cos(theta / 2), np.sin(theta / 2) * axis], axis=-1)
-
-
-def _quat_to_aa(q: np.ndarray) -> np.ndarray:
-    q = q * np.where(q[..., :1] < 0, -1.0, 1.0)
-    v = q[..., 1:]
-    s = np.linalg.norm(v, axis=-1, keepdims=True)
-    theta = 2.0 * np.arctan2(s, q[..., :1])
-    return np.where(s > 1e-12, v / np.where(s > 1e-12, s, 1.0) * theta, 2.0 * v)
+from diface_editor.core.rotations import axis_angle_to_quaternion, quaternion_to_axis_angle
 
 
 def resample_animation(anim: Animation, fps: float) -> Animation:
@@ -42,10 +28,7 @@ def resample_animation(anim: Animation, fps: float) -> Animation:
     face = np.empty((n_new, anim.n_face), np.float32)
     for c in range(anim.n_face):
         face[:, c] = np.interp(dst, src, anim.face[:, c])
-    q = _aa_to_quat(anim.head.astype(np.float64))
-    for i in range(1, len(q)):  # keep neighbours on the same hemisphere
-        if np.dot(q[i], q[i - 1]) < 0:
-            q[i] = -q[i]
+    q = axis_angle_to_quaternion(anim.head)  # neighbours on the same hemisphere
     pos = np.clip(dst * anim.fps, 0, anim.n_frames - 1)
     i0 = np.floor(pos).astype(np.int64)
     i1 = np.minimum(i0 + 1, anim.n_frames - 1)
@@ -54,4 +37,4 @@ def resample_animation(anim: Animation, fps: float) -> Animation:
     qi /= np.linalg.norm(qi, axis=-1, keepdims=True)
     out = anim.copy()
     out.fps = fps
-    return out.with_arrays(face=face, head=_quat_to_aa(qi).astype(np.float32))
+    return out.with_arrays(face=face, head=quaternion_to_axis_angle(qi).astype(np.float32))
