@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from diface_editor.core.strict_dict import from_dict_strict
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +165,7 @@ class DenoiserConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DenoiserConfig":
         """Build from a dict (e.g. ``config.json``); unknown keys raise ``ValueError`` naming them."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown denoiser config keys: {', '.join(unknown)}")
-        return cls(**d)
+        return from_dict_strict(cls, d, "denoiser config")
 
 
 # ====================================================================== building blocks

@@ -20,12 +20,14 @@ Sampling lives in :mod:`diface_editor.ml.sampling`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
 from torch import nn
+
+from diface_editor.core.strict_dict import from_dict_strict
 
 Schedule = Literal["cosine", "linear"]
 
@@ -79,11 +81,7 @@ class DiffusionConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DiffusionConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown diffusion config keys: {', '.join(unknown)}")
-        return cls(**d)
+        return from_dict_strict(cls, d, "diffusion config")
 
 
 def cosine_betas(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:

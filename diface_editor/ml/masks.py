@@ -18,12 +18,13 @@ Randomness comes only from the ``numpy.random.Generator`` passed in (seeded by t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from diface_editor.core.arkit import GROUPS
+from diface_editor.core.strict_dict import from_dict_strict
 
 MASK_KINDS: tuple[str, ...] = ("none", "gap", "keys", "groups")
 
@@ -63,10 +64,7 @@ class MaskConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MaskConfig":
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown mask config keys: {', '.join(unknown)}")
-        return cls(**d)
+        return from_dict_strict(cls, d, "mask config")
 
 
 def arkit_groups(channel_names: Sequence[str]) -> list[list[int]]:

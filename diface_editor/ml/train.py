@@ -44,6 +44,7 @@ from torch import nn
 
 from diface_editor.core.arkit import HEAD_NAMES
 from diface_editor.core.errors import DifaceError
+from diface_editor.core.strict_dict import field_names, unknown_keys
 from diface_editor.ml.bundle import MotionModel
 from diface_editor.ml.denoiser import Denoiser, DenoiserConfig
 from diface_editor.ml.device import resolve_device
@@ -209,14 +210,14 @@ class TrainConfig:
                      "config_file": self.source})
 
 
-_DENOISER_KEYS = {f.name for f in fields(DenoiserConfig)} - {"in_channels", "audio_dim"}
+_DENOISER_KEYS = field_names(DenoiserConfig) - {"in_channels", "audio_dim"}
 _TOP_KEYS = {"name", "description", "head_stats", "std_floor", "data", "audio_encoder", "face", "head",
              "diffusion", "masks", "train", "loss", "output", "sampling"}
 
 
 def _fill(cls, d: dict[str, Any], section: str):
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - names)
+    names = field_names(cls)
+    unknown = unknown_keys(cls, d)
     if unknown:
         raise TrainError(f"unknown key(s) in [{section}]: {', '.join(unknown)} "
                          f"(allowed: {', '.join(sorted(names))})")
@@ -883,8 +884,13 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, feature_fn: FeatureF
 
 def _init_from(trainer: Trainer, ckpt_dir: Path, device: torch.device) -> dict[str, Any]:
     """Build the models with the normalisation of checkpoint ``ckpt_dir`` and load its weights
-    (the EMA weights when it has them). Returns the checkpoint's ``state.json``."""
+    (the EMA weights when it has them). Returns the checkpoint's ``state.json``.
+
+    ``ckpt_dir`` may also be a model bundle (a folder with ``config.json``, e.g. ``models/default``):
+    its weights and normalisation start the run (see :func:`_init_from_bundle`)."""
     state_file = ckpt_dir / "state.json"
+    if not state_file.is_file() and (ckpt_dir / "config.json").is_file():
+        return _init_from_bundle(trainer, ckpt_dir, device)
     if not state_file.is_file() or not (ckpt_dir / "model.safetensors").is_file():
         raise TrainError(f"[train] init_from: {ckpt_dir} is not a training checkpoint folder "
                          "(it needs state.json and model.safetensors)")
@@ -901,6 +907,27 @@ def _init_from(trainer: Trainer, ckpt_dir: Path, device: torch.device) -> dict[s
     _load_full_state(trainer, load_file(str(weights), device=str(device)))
     log.info("initialised from %s (step %s, %s)", ckpt_dir, state.get("step"), weights.name)
     return state
+
+
+def _init_from_bundle(trainer: Trainer, bundle_dir: Path, device: torch.device) -> dict[str, Any]:
+    """Build the models with the normalisation of the model bundle ``bundle_dir`` and load its
+    weights (a bundle holds the EMA weights of its run). Returns ``{"step": the bundle's training
+    steps, "bundle": path}``."""
+    try:
+        model = MotionModel.load(bundle_dir, device="cpu")
+    except DifaceError as e:
+        raise TrainError(f"[train] init_from: {bundle_dir} is not a usable model bundle: {e}") from None
+    missing = [n for n in ("face", "head") if getattr(trainer.cfg, n) is not None and n not in model.parts]
+    if missing:
+        raise TrainError(f"[train] init_from: the bundle {bundle_dir} has no {' or '.join(missing)} part")
+    trainer.build_models({n: p.normaliser for n, p in model.parts.items()})
+    state = {f"{n}.{k}": v.to(device) for n, p in model.parts.items() if n in trainer.parts
+             for k, v in p.denoiser.state_dict().items()}
+    state.update({f"audio.{k}": v.to(device) for k, v in (model.audio_weights or {}).items()})
+    _load_full_state(trainer, state)
+    step = (model.metrics or {}).get("train_steps")
+    log.info("initialised from the bundle %s (trained %s steps)", bundle_dir, step)
+    return {"step": step, "bundle": str(bundle_dir)}
 
 
 def _with_weights(trainer: Trainer, ema: dict[str, torch.Tensor] | None, fn):
