@@ -1,0 +1,566 @@
+"""One home for edit behaviour: what an edit asks the engine, and what happens with its answer.
+
+An :class:`EditSession` works on one :class:`~diface_editor.core.document.Document` and one
+:class:`~diface_editor.engine.api.JobEngine`, without Qt. It owns
+
+* the request builders (generate, resample the selection, variants, re-solve around changed
+  keyframes, swap a pose, the CLI's keyframe edit), each reading the document as it is right
+  before submission (:class:`EditJob` holds the builder, its :class:`JobKind` and undo label);
+* the influence-window rule (:func:`influence_pins`): a keyframe edit regenerates
+  ``doc.sampler.influence_frames`` frames around each changed frame; keyframes within that radius
+  stay pinned but get no window of their own;
+* seeds (:meth:`EditSession.edit_seed`) and the per-edit :class:`EditOptions`;
+* the keyframe-change policy (:meth:`EditSession.change_keyframes`): push the keyframe command,
+  then re-solve, unless a long job runs (its result is stale then and gets dropped);
+* which job is the latest and what it is (:attr:`EditSession.running`), and what a finished job
+  does (:meth:`EditSession.finish`): applied as one undoable command, kept as typed
+  :class:`PendingVariants`, or dropped when stale.
+
+The GUI's bridge (:mod:`diface_editor.gui.engine_bridge`) only moves engine events onto the GUI
+thread and calls this; the CLI and benchmarks build their requests here too.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from diface_editor.core.animation import Animation
+from diface_editor.core.commands import Command, UndoStack, apply_result
+from diface_editor.core.document import Document, SamplerSettings
+from diface_editor.core.errors import DifaceError
+from diface_editor.core.keyframes import Keyframe
+from diface_editor.engine.events import JobResult
+from diface_editor.engine.requests import (
+    EditRequest,
+    GenerateRequest,
+    Request,
+    VariantsRequest,
+)
+
+if TYPE_CHECKING:
+    from diface_editor.engine.api import JobEngine
+
+log = logging.getLogger(__name__)
+
+PARTS = ("face", "head")
+
+
+class JobKind(enum.Enum):
+    """What a job is; the value is the name shown to the user."""
+
+    GENERATE = "generate"
+    RESAMPLE = "resample selection"
+    VARIANTS = "variants"
+    SOLVE = "solve keyframe"
+    SWAP = "swap pose"
+    LIPSYNC = "lip sync from transcript"
+
+    @property
+    def long(self) -> bool:
+        """A long job: a keyframe edit does not cancel it for a re-solve (its result goes stale)."""
+        return self in (JobKind.GENERATE, JobKind.RESAMPLE, JobKind.VARIANTS, JobKind.LIPSYNC)
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """Per-edit choices of the Generate panel (not saved with the project).
+
+    Attributes:
+        parts: what an edit regenerates: ``("face",)``, ``("head",)`` or both.
+        seed_locked: True: every edit uses the document's seed; False: a new random seed per edit
+            (written back to the document's settings so it can be locked and reproduced).
+        auto_solve: re-solve a window around every keyframe change.
+        interactive_steps: sampler steps for keyframe and swap edits (``None``: the panel's steps);
+            few steps keep dragging interactive.
+    """
+
+    parts: tuple[str, ...] = PARTS
+    seed_locked: bool = True
+    auto_solve: bool = True
+    interactive_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class EditJob:
+    """A job to submit: ``build()`` makes its request from the document as it is when called."""
+
+    kind: JobKind
+    label: str  # undo text and status line ("solve keyframe at frame 45")
+    build: Callable[[], Request]
+
+
+@dataclass(frozen=True)
+class PendingVariants:
+    """Candidates of a Variants job waiting for the user's pick.
+
+    Attributes:
+        doc_version: the document version they were drawn for (stale once it changes).
+        animations: the candidates, each a whole animation.
+        changed: ``(start, stop)`` frames in which they may differ from the document.
+        label: the job's label.
+    """
+
+    doc_version: int
+    animations: tuple[Animation, ...]
+    changed: tuple[int, int]
+    label: str
+
+    def __len__(self) -> int:
+        return len(self.animations)
+
+    def get(self, i: int) -> Animation | None:
+        """Candidate ``i``, or None when there is no such one."""
+        return self.animations[i] if 0 <= i < len(self.animations) else None
+
+
+# ---------------------------------------------------------------------------- outcomes
+@dataclass(frozen=True)
+class Applied:
+    """A result became one undoable command (``seconds``: how long the job took)."""
+
+    job_id: int
+    label: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class VariantsReady:
+    """A result holds several candidates; they wait in :attr:`EditSession.pending_variants`."""
+
+    job_id: int
+    variants: PendingVariants
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """A result was dropped: a newer job replaced it, or the document changed meanwhile
+    (``tell``: worth a status line)."""
+
+    job_id: int
+    why: str
+    tell: bool
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A result could not be applied (``message``: one sentence)."""
+
+    job_id: int
+    message: str
+
+
+Outcome = Applied | VariantsReady | Discarded | Failed
+
+
+@dataclass(frozen=True)
+class KeyframeChange:
+    """What :meth:`EditSession.change_keyframes` did.
+
+    Attributes:
+        committed: the keyframe command is on the undo stack (False: ``error`` says why not).
+        solve: the re-solve to submit, or None (off, no audio or model, nothing changed, a long job runs).
+        note: a status line for the user (a long job runs and its result will be dropped).
+        error: why the command was refused.
+    """
+
+    committed: bool
+    solve: EditJob | None = None
+    note: str | None = None
+    error: str | None = None
+
+
+# ---------------------------------------------------------------------------- rules
+def blink_seed(settings: SamplerSettings) -> int | None:
+    """The blink seed a request gets from the document's sampler settings (``None``: no blinks)."""
+    return int(settings.blink_seed) if settings.blinks else None
+
+
+def sampling_options(settings: SamplerSettings, steps: int | None) -> dict:
+    """Request keywords from the document's sampler settings (``steps``: the steps this edit uses)."""
+    return {"sampler": settings.sampler, "steps": steps, "guidance": float(settings.guidance),
+            "blink_seed": blink_seed(settings)}
+
+
+def influence_pins(keyframes: Iterable[Keyframe], centres: Sequence[int], radius: int | None) -> tuple[Keyframe, ...]:
+    """The influence-window rule: of ``keyframes``, those within ``radius`` frames of a centre frame
+    (all of them for ``radius=None``). They stay pinned in the solve around ``centres`` but get no
+    window of their own, so every frame farther than ``radius`` from a centre is kept bit for bit."""
+    keys = tuple(keyframes)
+    if radius is None:
+        return keys
+    return tuple(k for k in keys if any(abs(k.frame - int(c)) <= radius for c in centres))
+
+
+# ---------------------------------------------------------------------------- the session
+class EditSession:
+    """Edits of one document on one engine (see the module docstring).
+
+    Args:
+        document: the document edited (``None``: none yet, see :meth:`set_document`).
+        engine: a started :class:`~diface_editor.engine.api.JobEngine` whose model is loaded, or
+            ``None`` until it is (requests only wait in :attr:`queued` then).
+        options: the per-edit :class:`EditOptions`.
+        push: ``push(command)`` applies a command and records it for undo (default: a
+            :class:`~diface_editor.core.commands.UndoStack` of the document, :attr:`history`).
+        style, temperature: passed to every request (``None``: the model's defaults).
+        model_check: ``() -> (available, sentence)``: whether a model can be used now (a keyframe
+            change is only re-solved then); default: always.
+    """
+
+    def __init__(self, document: Document | None = None, engine: JobEngine | None = None, *,
+                 options: EditOptions | None = None, push: Callable[[Command], None] | None = None,
+                 style: str | int | None = None, temperature: float | None = None,
+                 model_check: Callable[[], tuple[bool, str]] | None = None) -> None:
+        self.engine = engine
+        self.options = options or EditOptions()
+        self.style = style
+        self.temperature = temperature
+        self.model_check = model_check or (lambda: (True, "model"))
+        self.document: Document | None = None
+        self.history: UndoStack | None = None
+        self._push: Callable[[Command], None] | None = None
+        #: candidates of the last Variants job until one is picked or they go stale
+        self.pending_variants: PendingVariants | None = None
+        #: a job waiting for the engine's model
+        self.queued: EditJob | None = None
+        #: the id of the latest submitted job (only its result is ever applied)
+        self.latest_job: int | None = None
+        self._jobs: dict[int, tuple[EditJob, float]] = {}  # job id -> (job, perf_counter at submit)
+        self._running: int | None = None  # the latest job while it runs
+        self._external: JobKind | None = None  # a job run outside the engine (the lip sync)
+        self.set_document(document, push)
+
+    # ------------------------------------------------------------------ binding
+    def set_document(self, document: Document | None, push: Callable[[Command], None] | None = None) -> None:
+        """Work on ``document``; results of earlier jobs are never applied to it."""
+        self.cancel()
+        self.latest_job = None
+        self.pending_variants = None
+        self.document = document
+        self.history = UndoStack(document) if document is not None and push is None else None
+        self._push = push if push is not None else (self.history.push if self.history is not None else None)
+
+    def _doc(self) -> Document:
+        if self.document is None:
+            raise DifaceError("there is no document to edit")
+        return self.document
+
+    def _need_audio(self, what: str) -> Document:
+        doc = self.document
+        if doc is None or doc.audio is None:
+            raise DifaceError(f"There is no audio to {what}: open an audio file first.")
+        return doc
+
+    def push(self, command: Command) -> None:
+        """Apply ``command`` to the document as one undo step (raises what the command raises)."""
+        if self._push is None:
+            raise DifaceError("there is no document to edit")
+        self._push(command)
+
+    # ------------------------------------------------------------------ seeds
+    def edit_seed(self) -> int:
+        """The seed of the next edit: the document's when :attr:`EditOptions.seed_locked`; otherwise a
+        new random one, which is written to the document's sampler settings (so the edit can be
+        reproduced by locking it)."""
+        doc = self._doc()
+        if self.options.seed_locked:
+            return int(doc.sampler.seed)
+        seed = random.randrange(0, 2**31 - 1)
+        log.debug("edit seed %d (unlocked: stored in the document's settings)", seed)
+        doc.set_sampler(seed=seed)
+        return seed
+
+    def _extras(self) -> dict:
+        return {"style": self.style, "temperature": self.temperature}
+
+    # ------------------------------------------------------------------ request builders
+    def generate_request(self, *, parts: tuple[str, ...] = PARTS, n_samples: int = 1) -> GenerateRequest:
+        """A new animation for the whole clip, from the document's seed and sampler settings."""
+        doc = self._need_audio("generate from")
+        s = doc.sampler
+        return GenerateRequest(audio=doc.audio, seed=int(s.seed), parts=parts, n_samples=n_samples,
+                               **sampling_options(s, s.steps), **self._extras())
+
+    def range_request(self, frames: tuple[int, int] | None = None) -> EditRequest:
+        """Regenerate ``frames`` (default: the selection) of the option's parts; keyframes inside stay pinned."""
+        doc = self._doc()
+        frames = doc.selection if frames is None else frames
+        s = doc.sampler
+        return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=frames,
+                           keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=self.edit_seed(),
+                           **sampling_options(s, s.steps), **self._extras())
+
+    def variants_request(self, frames: tuple[int, int] | None = None, n: int | None = None) -> VariantsRequest:
+        """``n`` (default ``doc.sampler.n_variants``) candidates of :meth:`range_request`."""
+        edit = self.range_request(frames)
+        return VariantsRequest(edit=edit, n=int(self._doc().sampler.n_variants if n is None else n))
+
+    def solve_request(self, keys: Sequence[Keyframe] = (), *, vacated: Sequence[int] = (),
+                      parts: Iterable[str] | None = None) -> EditRequest:
+        """Re-solve the influence window around the frames that changed: those of ``keys`` (keyframes
+        just added, changed or moved there) and ``vacated`` (frames a keyframe left).
+
+        EditRequest mode ``"keyframes"`` with those frames as ``centres`` and
+        ``radius = doc.sampler.influence_frames``; the pins follow :func:`influence_pins`. Of the
+        option's parts only ``parts`` (default: the parts of ``keys``) are regenerated.
+
+        Raises:
+            DifaceError: a key to solve is no longer in the document (undone or deleted).
+        """
+        doc = self._doc()
+        keys = list(keys)
+        frames = sorted({int(k.frame) for k in keys} | {int(f) for f in vacated})
+        s = doc.sampler
+        r = int(s.influence_frames)
+        present = {(k.frame, k.part) for k in doc.keyframes}
+        if keys and not vacated and not any((k.frame, k.part) in present for k in keys):
+            raise DifaceError("the keyframe to solve is gone (undone or deleted)")
+        changed_parts = set(parts) if parts is not None else {k.part for k in keys}
+        # only the parts of the changed keyframes are re-solved (a head drag leaves the lip sync alone)
+        solve_parts = tuple(p for p in self.options.parts if p in changed_parts) or self.options.parts
+        return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes",
+                           keyframes=influence_pins(doc.keyframes, frames, r), centres=tuple(frames), radius=r,
+                           parts=solve_parts, seed=self.edit_seed(),
+                           **sampling_options(s, self.options.interactive_steps or s.steps), **self._extras())
+
+    def keyframes_request(self, radius: int | None = None) -> EditRequest:
+        """3DiFACE's ``keyframe`` edit (the CLI's ``--keyframe``): pin every keyframe of the document
+        and regenerate ``radius`` frames around each (``None``: every frame that is not pinned)."""
+        doc = self._doc()
+        s = doc.sampler
+        return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes",
+                           keyframes=tuple(doc.keyframes), radius=radius, parts=self.options.parts,
+                           seed=self.edit_seed(), **sampling_options(s, s.steps), **self._extras())
+
+    def swap_request(self, source: int, target: int, swap_parts: tuple[str, ...] = PARTS, *,
+                     interactive: bool = True, radius: int | None = None,
+                     parts: tuple[str, ...] | None = None) -> EditRequest:
+        """Copy the pose of ``swap_parts`` at frame ``source`` to ``target`` and re-solve around
+        ``target`` (mode ``"swap"``, 3DiFACE's keyframe_swap); keyframes are pinned per
+        :func:`influence_pins`. Only ``parts`` (default: ``swap_parts``) are regenerated.
+
+        ``interactive`` (the editor's paste / swap): the influence radius
+        ``doc.sampler.influence_frames`` and the interactive steps; otherwise (the CLI) ``radius``
+        (``None``: everything not pinned) and the document's steps."""
+        doc = self._doc()
+        s = doc.sampler
+        r = int(s.influence_frames) if interactive else radius
+        steps = (self.options.interactive_steps or s.steps) if interactive else s.steps
+        return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="swap", swap=(int(source), int(target)),
+                           swap_parts=tuple(swap_parts), keyframes=influence_pins(doc.keyframes, (int(target),), r),
+                           radius=r, parts=tuple(parts or swap_parts), seed=self.edit_seed(),
+                           **sampling_options(s, steps), **self._extras())
+
+    # ------------------------------------------------------------------ jobs (checked now, built at submission)
+    def generate_job(self) -> EditJob:
+        self._need_audio("generate from")
+        return EditJob(JobKind.GENERATE, JobKind.GENERATE.value, self.generate_request)
+
+    def resample_job(self) -> EditJob:
+        doc = self._need_audio("resample against")
+        if doc.selection is None:
+            raise DifaceError("Select a range in the timeline first (drag across it), then resample.")
+        return EditJob(JobKind.RESAMPLE, JobKind.RESAMPLE.value, self.range_request)
+
+    def variants_job(self) -> EditJob:
+        doc = self._need_audio("draw variants against")
+        if doc.selection is None:
+            raise DifaceError("Select a range in the timeline first (drag across it), then ask for variants.")
+        return EditJob(JobKind.VARIANTS, JobKind.VARIANTS.value, self.variants_request)
+
+    def solve_job(self, keys: Sequence[Keyframe], label: str = "solve keyframe", *, vacated: Sequence[int] = (),
+                  parts: Iterable[str] | None = None) -> EditJob | None:
+        """The re-solve of :meth:`solve_request` (None: no frame changed)."""
+        keys, vacated = tuple(keys), tuple(vacated)
+        parts = None if parts is None else tuple(parts)
+        if not ({k.frame for k in keys} | set(vacated)):
+            return None
+        self._need_audio("solve the keyframe against")
+        return EditJob(JobKind.SOLVE, label, lambda: self.solve_request(keys, vacated=vacated, parts=parts))
+
+    def swap_job(self, source: int, target: int, swap_parts: tuple[str, ...] = PARTS,
+                 label: str | None = None) -> EditJob:
+        self._need_audio("solve the pose against")
+        if not swap_parts:
+            raise DifaceError("Choose what to copy: the face, the head or both.")
+        swap_parts = tuple(swap_parts)
+        return EditJob(JobKind.SWAP, label or f"paste pose from frame {source} to {target}",
+                       lambda: self.swap_request(int(source), int(target), swap_parts))
+
+    # ------------------------------------------------------------------ policy
+    def change_keyframes(self, command: Command, solve: Sequence[Keyframe] = (), *, vacated: Sequence[int] = (),
+                         parts: Iterable[str] | None = None, label: str | None = None) -> KeyframeChange:
+        """Push a keyframe command (one undo step); then, with re-solving on, audio and a model, the
+        re-solve of the influence window around the frames of ``solve`` (keyframes added, changed or
+        moved there) and ``vacated`` (frames keyframes left), a second undo step once it is done.
+
+        A long job in flight (generate, resample, variants, lip sync) is not cancelled for a
+        re-solve: its result is stale now and is dropped; the returned ``note`` says so."""
+        try:
+            self.push(command)
+        except DifaceError as e:
+            return KeyframeChange(False, error=str(e))
+        running = self.running
+        if running is not None and running.long:
+            return KeyframeChange(True, note=f"Keyframe changed while '{running.value}' runs: that result will "
+                                             "be dropped; run it again afterwards.")
+        doc = self.document
+        if ((solve or vacated) and self.options.auto_solve and doc is not None and doc.audio is not None
+                and self.model_check()[0]):
+            frames = sorted({k.frame for k in solve})
+            label = label or f"solve keyframe at frame {', '.join(map(str, frames))}"
+            return KeyframeChange(True, solve=self.solve_job(solve, label, vacated=vacated, parts=parts))
+        return KeyframeChange(True)
+
+    # ------------------------------------------------------------------ submission and results
+    @property
+    def running(self) -> JobKind | None:
+        """What runs or waits for the model: the queued job, the lip sync, or the latest job in flight."""
+        if self.queued is not None:
+            return self.queued.kind
+        if self._external is not None:
+            return self._external
+        if self._running is not None and self._running in self._jobs:
+            return self._jobs[self._running][0].kind
+        return None
+
+    def queue(self, job: EditJob) -> None:
+        """Let ``job`` wait for the engine (a newer one replaces it)."""
+        self.queued = job
+
+    def submit_queued(self) -> int | None:
+        """Build the queued job's request now (from the document as it is) and submit it to
+        :attr:`engine`; its job id, or None when nothing waits or there is no engine yet.
+
+        Raises:
+            DifaceError: the request cannot be built (the job is dropped).
+        """
+        job, doc = self.queued, self.document
+        if job is None or self.engine is None or doc is None:
+            return None
+        self.queued = None
+        request = job.build()
+        job_id = self.engine.submit(request, doc.version)
+        self._jobs[job_id] = (job, time.perf_counter())
+        self.latest_job = self._running = job_id
+        return job_id
+
+    def submit(self, job: EditJob) -> int | None:
+        """:meth:`queue` then :meth:`submit_queued`."""
+        self.queue(job)
+        return self.submit_queued()
+
+    def is_latest(self, job_id: int) -> bool:
+        return job_id == self.latest_job
+
+    def label(self, job_id: int, default: str = "") -> str:
+        """The label of job ``job_id`` (``default`` for an unknown one)."""
+        entry = self._jobs.get(job_id)
+        return entry[0].label if entry is not None else default
+
+    def job_ended(self, job_id: int) -> None:
+        """Job ``job_id`` failed or was cancelled (its event arrived)."""
+        self._jobs.pop(job_id, None)
+        if job_id == self._running:
+            self._running = None
+
+    def cancel(self) -> None:
+        """Forget the queued job and cancel the one in flight."""
+        self.queued = None
+        self._running = None
+        if self.engine is not None:
+            self.engine.cancel()
+
+    def begin_external(self, kind: JobKind) -> int:
+        """A job run outside the engine (the lip sync) starts; returns the document version it uses."""
+        self._external = kind
+        return self._doc().version
+
+    def finish(self, result: JobResult) -> Outcome:
+        """What the result of a job does: applied to the document as one undoable command (only the
+        latest job's, only while the document still has the version it was computed from), kept as
+        :attr:`pending_variants` (several animations), or dropped."""
+        job, t_submit = self._jobs.pop(result.job_id, (None, time.perf_counter()))
+        if result.job_id == self._running:
+            self._running = None
+        label = job.label if job is not None else JobKind.GENERATE.value
+        doc = self.document
+        if doc is None or result.job_id != self.latest_job:
+            return Discarded(result.job_id, "a newer job replaced it", tell=False)
+        if result.doc_version != doc.version:
+            return Discarded(result.job_id, "the document changed while it was computed", tell=True)
+        anims = result.animations
+        info = result.info if isinstance(result.info, dict) else {}
+        if len(anims) > 1 or info.get("kind") == "variants":
+            self.pending_variants = PendingVariants(doc.version, tuple(anims), tuple(result.changed), label)
+            return VariantsReady(result.job_id, self.pending_variants)
+        try:
+            self.push(apply_result(doc, anims[0], result.changed, text=label))
+        except DifaceError as e:
+            return Failed(result.job_id, str(e))
+        took = info.get("total_s")
+        return Applied(result.job_id, label, float(took) if took is not None else time.perf_counter() - t_submit)
+
+    def finish_external(self, doc_version: int, animation: Animation | None, error: str | None,
+                        label: str = "lip sync from transcript") -> Outcome:
+        """The lip sync (run outside the engine) ended with ``animation`` or ``error``."""
+        self._external = None
+        if error is not None:
+            return Failed(0, error)
+        doc = self.document
+        if doc is None or doc.version != doc_version or animation is None:
+            return Discarded(0, "the document changed while it was computed", tell=False)
+        try:
+            self.push(apply_result(doc, animation, None, text=label))
+        except DifaceError as e:
+            return Failed(0, str(e))
+        return Applied(0, label, 0.0)
+
+    # ------------------------------------------------------------------ variants
+    def variants_stale(self) -> bool:
+        """Pending variants drawn for an animation that no longer exists."""
+        pv, doc = self.pending_variants, self.document
+        return pv is not None and (doc is None or pv.doc_version != doc.version)
+
+    def pick_variant(self, i: int) -> bool:
+        """Apply candidate ``i`` of :attr:`pending_variants` as one undo step and forget them.
+
+        Returns False when there is no such candidate. Raises :class:`DifaceError` when they are
+        stale (they are forgotten then too)."""
+        pv, doc = self.pending_variants, self.document
+        if doc is None or pv is None or pv.get(i) is None:
+            return False
+        self.pending_variants = None
+        if pv.doc_version != doc.version:
+            raise DifaceError("the animation changed after the variants were drawn; draw them again.")
+        self.push(apply_result(doc, pv.animations[i], pv.changed, text=f"pick variant {i + 1}"))
+        return True
+
+
+def lipsync(audio, transcript: str, seed: int) -> Animation:
+    """The procedural teacher's lip sync of ``transcript`` on ``audio`` (no model; any thread).
+
+    Raises:
+        DifaceError: one sentence (alignment failed, a tool is missing, or an unexpected error).
+    """
+    try:
+        from diface_editor.synth.align import align
+        from diface_editor.synth.teacher import animate
+
+        samples = np.asarray(audio.samples, np.float32)
+        al = align(samples, int(audio.sample_rate), transcript)
+        return animate(al.phones, duration=float(audio.duration), samples=samples,
+                       sample_rate=int(audio.sample_rate), seed=int(seed))
+    except DifaceError:
+        raise
+    except Exception as e:
+        log.exception("teacher lip sync failed")
+        raise DifaceError(f"the lip sync failed ({type(e).__name__}: {e})") from e
