@@ -65,3 +65,42 @@ def make_rig():
                              blendshape_names=ARKIT_NAMES, name="placeholder")
 
 
+
+
+def editor_env(mp, tmp: Path) -> None:
+    """Point the editor's config and data folders into ``tmp`` and turn audio output off (``mp``: a
+    ``pytest.MonkeyPatch``)."""
+    mp.setenv("DIFACE_CONFIG_DIR", str(tmp / "config"))
+    mp.setenv("DIFACE_DATA_DIR", str(tmp / "data"))
+    mp.setenv("DIFACE_NO_AUDIO", "1")
+
+
+def new_window(rig, **kwargs):
+    """A hidden main window with default settings, no auto-generation and no save prompt."""
+    from diface_editor.gui.main_window import MainWindow
+    from diface_editor.gui.settings import EditorSettings
+
+    w = MainWindow(rig=rig, settings=EditorSettings(), auto_generate=False, **kwargs)
+    w.ask_to_save = False
+    return w
+
+
+def close_window(w, *, close: bool = True, no_visible_windows: bool = False) -> None:
+    """Close message boxes and ``w`` (unless ``close`` is False), then assert that no ``diface-`` thread
+    is left running (and, with ``no_visible_windows``, that no top-level window is left visible)."""
+    import threading
+
+    from PySide6 import QtWidgets
+
+    for tl in QtWidgets.QApplication.topLevelWidgets():
+        if isinstance(tl, QtWidgets.QMessageBox):
+            tl.close()
+    if close:
+        w.close()
+    QtWidgets.QApplication.processEvents()
+    if no_visible_windows:
+        leaked = [tl for tl in QtWidgets.QApplication.topLevelWidgets() if tl.isVisible()]
+        assert not leaked, f"windows left open: {leaked}"
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("diface-") and t.is_alive()]
+    assert not alive, f"threads left running: {alive}"
+    w.deleteLater()

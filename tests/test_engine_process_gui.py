@@ -6,7 +6,6 @@ in-process engine, and closing the window ends the child."""
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,57 +14,27 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("vispy")
 
-from PySide6 import QtWidgets  # noqa: E402
 
-from _gui_support import make_rig, tiny_bundle, write_speech  # noqa: E402
+from _gui_support import close_window, editor_env, new_window  # noqa: E402
 
 pytestmark = pytest.mark.gui
 WAIT = 60_000
-
-
-@pytest.fixture(scope="module")
-def rig():
-    return make_rig()
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> Path:
-    return write_speech(tmp_path_factory.mktemp("audio") / "speech.wav", 2.0)
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    pytest.importorskip("torch")
-    return tiny_bundle(tmp_path_factory.mktemp("models") / "tiny")
+SPEECH_SECONDS = 2.0  # the conftest fixture `speech`
 
 
 @pytest.fixture
 def make_window(qtbot, tmp_path, monkeypatch, rig):
-    monkeypatch.setenv("DIFACE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("DIFACE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DIFACE_NO_AUDIO", "1")
-    from diface_editor.gui.main_window import MainWindow
-    from diface_editor.gui.settings import EditorSettings
-
+    editor_env(monkeypatch, tmp_path)
     windows = []
 
     def make():
-        w = MainWindow(rig=rig, settings=EditorSettings(), auto_generate=False)
-        w.ask_to_save = False
+        w = new_window(rig)
         windows.append(w)
         return w
 
     yield make
     for w in windows:
-        for tl in QtWidgets.QApplication.topLevelWidgets():
-            if isinstance(tl, QtWidgets.QMessageBox):
-                tl.close()
-        if not w._closing:  # closed by the test already
-            w.close()
-        QtWidgets.QApplication.processEvents()
-        alive = [t.name for t in threading.enumerate() if t.name.startswith("diface-") and t.is_alive()]
-        assert not alive, f"threads left running: {alive}"
-        w.deleteLater()
+        close_window(w, close=not w._closing)  # closed by the test already
 
 
 def _gone(pid: int) -> bool:

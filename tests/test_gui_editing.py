@@ -4,9 +4,7 @@ results, resample, variants, pose copy/paste and face keyframe groups/sliders.""
 
 from __future__ import annotations
 
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +12,9 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("vispy")
 
-from PySide6 import QtCore, QtWidgets  # noqa: E402
+from PySide6 import QtCore  # noqa: E402
 
-from _gui_support import make_rig, tiny_bundle, write_speech  # noqa: E402
+from _gui_support import close_window, editor_env, new_window  # noqa: E402
 from diface_editor.core.commands import SetKeyframes  # noqa: E402
 from diface_editor.core.keyframes import Keyframe, KeyframeSet  # noqa: E402
 from diface_editor.core.rotations import axis_angle_to_ypr  # noqa: E402
@@ -28,37 +26,14 @@ WAIT = 60_000
 
 
 @pytest.fixture(scope="module")
-def rig():
-    return make_rig()
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> Path:
-    return write_speech(tmp_path_factory.mktemp("audio") / "speech.wav", 3.0)
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    pytest.importorskip("torch")
-    return tiny_bundle(tmp_path_factory.mktemp("models") / "tiny")
-
-
-@pytest.fixture(scope="module")
 def window(qapp, tmp_path_factory, rig, speech, bundle):
     """One editor window (hidden) for the module, on 3 s of speech (90 frames) with the tiny model and
     a generated animation (loading and generating once keeps the module fast). Tests use keyframes at
     frames far enough apart (> 2 x RADIUS) not to disturb each other."""
     tmp = tmp_path_factory.mktemp("editing")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DIFACE_CONFIG_DIR", str(tmp / "config"))
-        mp.setenv("DIFACE_DATA_DIR", str(tmp / "data"))
-        mp.setenv("DIFACE_NO_AUDIO", "1")
-        from diface_editor.gui.main_window import MainWindow
-        from diface_editor.gui.settings import EditorSettings
-
-        w = MainWindow(rig=rig, settings=EditorSettings(), auto_generate=False,
-                       engine_kwargs={"preview_interval": 0.0})
-        w.ask_to_save = False
+        editor_env(mp, tmp)
+        w = new_window(rig, engine_kwargs={"preview_interval": 0.0})
         w.resize(1200, 800)
         assert w.open_path(speech)
         w.doc.set_model_id(str(bundle))
@@ -73,14 +48,7 @@ def window(qapp, tmp_path_factory, rig, speech, bundle):
             time.sleep(0.005)
         assert applied, "the first generation did not finish"
         yield w
-        for tl in QtWidgets.QApplication.topLevelWidgets():
-            if isinstance(tl, QtWidgets.QMessageBox):
-                tl.close()
-        w.close()
-        QtWidgets.QApplication.processEvents()
-        alive = [t.name for t in threading.enumerate() if t.name.startswith("diface-") and t.is_alive()]
-        assert not alive, f"threads left running: {alive}"
-        w.deleteLater()
+        close_window(w)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,56 +16,25 @@ pytest.importorskip("vispy")
 
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from _gui_support import make_rig, tiny_bundle, write_speech  # noqa: E402
+from _gui_support import close_window, editor_env, new_window  # noqa: E402
 from diface_editor.core.project import load_project  # noqa: E402
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def rig():
-    return make_rig()
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> Path:
-    return write_speech(tmp_path_factory.mktemp("audio") / "speech.wav", 3.0)
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    pytest.importorskip("torch")
-    return tiny_bundle(tmp_path_factory.mktemp("models") / "tiny")
-
-
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch, rig):
     """The main window, created hidden (no GL set-up cost) and never blocking on dialogs; on teardown
     it must close cleanly: no visible top-level widget left and no engine or loader thread alive."""
-    monkeypatch.setenv("DIFACE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("DIFACE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DIFACE_NO_AUDIO", "1")
-    from diface_editor.gui.main_window import MainWindow
-    from diface_editor.gui.settings import EditorSettings
+    editor_env(monkeypatch, tmp_path)
     from diface_editor.gui.theme import apply_dark_theme
 
     apply_dark_theme(QtWidgets.QApplication.instance())
-    w = MainWindow(rig=rig, settings=EditorSettings(), auto_generate=False,
-                   engine_kwargs={"preview_interval": 0.0})
-    w.ask_to_save = False
+    w = new_window(rig, engine_kwargs={"preview_interval": 0.0})
     w.resize(1200, 800)
     yield w
-    for tl in QtWidgets.QApplication.topLevelWidgets():
-        if isinstance(tl, QtWidgets.QMessageBox):
-            tl.close()
-    w.close()
-    QtWidgets.QApplication.processEvents()
-    leaked = [tl for tl in QtWidgets.QApplication.topLevelWidgets() if tl.isVisible()]
-    assert not leaked, f"windows left open: {leaked}"
-    alive = [t.name for t in threading.enumerate() if t.name.startswith("diface-") and t.is_alive()]
-    assert not alive, f"threads left running: {alive}"
-    w.deleteLater()
+    close_window(w, no_visible_windows=True)
 
 
 @pytest.fixture
