@@ -239,10 +239,6 @@ class AudioClip:
         self._resampled[rate] = y
         return y
 
-    def resampled_clip(self, rate: int) -> "AudioClip":
-        """The same audio as a new clip at ``rate`` Hz."""
-        return AudioClip(self.resampled(rate), rate, path=self.path, channels=self.channels)
-
     # ------------------------------------------------------------------ peaks
     def _build_pyramid(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
         x = self.samples

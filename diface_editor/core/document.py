@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,29 +101,6 @@ class SamplerSettings:
         known = {f.name: f.type for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         return cls(**kw)
-
-
-@dataclass(frozen=True)
-class DocumentSnapshot:
-    """An immutable copy of what the engine needs, tagged with the document version.
-
-    Attributes:
-        version: :attr:`Document.version` when the snapshot was taken.
-        animation: a private copy of the animation.
-        keyframes: the keyframes (tuple of frozen :class:`Keyframe`).
-        selection: selected ``(start, stop)`` frames or ``None``.
-        audio: the audio clip (immutable by convention) or ``None``.
-        model_id: model bundle id.
-        sampler: sampler settings.
-    """
-
-    version: int
-    animation: Animation
-    keyframes: tuple[Keyframe, ...]
-    selection: tuple[int, int] | None
-    audio: Any
-    model_id: str
-    sampler: SamplerSettings
 
 
 class Document:
@@ -243,12 +220,6 @@ class Document:
             return self._audio_path.name
         return "untitled"
 
-    def snapshot(self) -> DocumentSnapshot:
-        """An immutable copy for a worker thread (see :class:`DocumentSnapshot`)."""
-        return DocumentSnapshot(version=self._version, animation=self._animation.copy(),
-                                keyframes=tuple(self._keyframes.items), selection=self._selection,
-                                audio=self._audio, model_id=self._model_id, sampler=self._sampler)
-
     # ------------------------------------------------------------------ low-level mutators
     def _bump(self) -> None:
         self._version = _next_version()
@@ -303,16 +274,6 @@ class Document:
         """Swap the keyframe set (used by commands)."""
         self._keyframes = KeyframeSet(list(keyframes))
         self.events.keyframes.emit()
-        self._bump()
-
-    def set_audio(self, audio: "AudioClip | None", path: str | Path | None = None) -> None:
-        """Attach an audio clip (``None`` detaches). Does not change the animation."""
-        self._audio = audio
-        if path is None and audio is not None:
-            path = getattr(audio, "path", None)
-        self._audio_path = Path(path) if path else None
-        self._audio_sha256 = audio.sha256 if audio is not None else None
-        self.events.audio.emit()
         self._bump()
 
     # ------------------------------------------------------------------ view state that does not bump version

@@ -90,22 +90,6 @@ class EditMask:
     def all_known(cls, anim: Animation) -> "EditMask":
         return cls(np.ones((anim.n_frames, anim.n_face), bool), np.ones((anim.n_frames, 3), bool))
 
-    @classmethod
-    def none_known(cls, anim: Animation) -> "EditMask":
-        return cls(np.zeros((anim.n_frames, anim.n_face), bool), np.zeros((anim.n_frames, 3), bool))
-
-    @classmethod
-    def for_range(cls, anim: Animation, start: int, stop: int, parts: tuple[Part, ...] = ("face", "head")) -> "EditMask":
-        """Everything known except frames ``start..stop-1`` of the chosen parts."""
-        if not 0 <= start < stop <= anim.n_frames:
-            raise KeyframeError(f"range {start}..{stop} is not inside the clip (0..{anim.n_frames})")
-        m = cls.all_known(anim)
-        if "face" in parts:
-            m.face[start:stop] = False
-        if "head" in parts:
-            m.head[start:stop] = False
-        return m
-
     def apply_keyframes(self, anim: Animation, keyframes: list[Keyframe]) -> Animation:
         """Mark every keyframe's channels known, and return ``anim`` with the pinned values written in."""
         out = anim.copy()
@@ -119,16 +103,6 @@ class EditMask:
                 self.face[k.frame, cols] = True
                 out.face[k.frame, cols] = vals
         return out
-
-    def known_frames(self) -> np.ndarray:
-        """(T,) bool: frames where every channel is known."""
-        return self.face.all(1) & self.head.all(1)
-
-    def changed_frames(self) -> np.ndarray:
-        """(T,) bool: frames where something is generated."""
-        return ~self.known_frames()
-
-
 @dataclass
 class KeyframeSet:
     """The document's keyframes, kept sorted by (frame, part, group)."""

@@ -130,13 +130,6 @@ def _read_npy(z: zipfile.ZipFile, name: str, path: Path) -> np.ndarray:
         raise ProjectError(f"the project {path.name} is damaged: {name} cannot be read ({e})") from None
 
 
-def read_project_metadata(path: str | Path) -> dict[str, Any]:
-    """Only the JSON part of a project (cheap; for recent-file lists and ``diface info``)."""
-    path = Path(path)
-    with _open_zip(path) as z:
-        return _read_meta(z, path)
-
-
 def _open_zip(path: Path) -> zipfile.ZipFile:
     if not path.exists():
         raise ProjectError(f"project file not found: {path}")

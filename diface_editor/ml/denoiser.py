@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
@@ -392,10 +392,3 @@ class Denoiser(nn.Module):
             else:  # 3DiFACE face-model quirk: raw reshape of the full-rate tensor
                 out.append(a.reshape(B, -1, T_pad // 2 ** k))
         return out
-
-
-def build_denoiser(config: DenoiserConfig | dict[str, Any]) -> Denoiser:
-    """A freshly initialised :class:`Denoiser` (output layer zero)."""
-    if isinstance(config, dict):
-        config = DenoiserConfig.from_dict(config)
-    return Denoiser(config)

@@ -243,15 +243,6 @@ class OffscreenRenderer:
         row = (1 - ndc[:, 1]) / 2 * self.height
         return np.stack([col, row], axis=1)
 
-    def set_colours(self, colours: np.ndarray) -> None:
-        """Per-vertex RGB colours (V, 3) in 0..1 (e.g. to highlight a vertex set)."""
-        c = np.asarray(colours, np.float32)
-        if c.shape != (self.n_vertices, 3):
-            raise RenderError(f"colours must be ({self.n_vertices}, 3), got {c.shape}")
-        self.colours = c
-        self._canvas.set_current()
-        self._col.set_data(np.ascontiguousarray(c))
-
     def render(self, vertices: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Draw vertices (V, 3) or (T, V, 3) metres -> (H, W, 3) or (T, H, W, 3) uint8 RGB.
 

@@ -385,10 +385,6 @@ class TimelineWidget(QtWidgets.QWidget):
         d = self.doc.duration if self.doc is not None else 10.0
         self.wave_vb.setXRange(0, max(d, 1.0 / self._fps), padding=0.01)
 
-    def visible_range(self) -> tuple[float, float]:
-        (x0, x1), _ = self.wave_vb.viewRange()
-        return float(x0), float(x1)
-
     def set_visible_range(self, x0: float, x1: float) -> None:
         self.wave_vb.setXRange(x0, x1, padding=0)
 
