@@ -134,7 +134,7 @@ def test_a_result_for_an_older_version_is_discarded(window, qtbot):
     w = window
     key = _add_head_key(w, qtbot, 60)
     w.panel.auto_solve.setChecked(False)
-    assert w.bridge.options.auto_solve is False
+    assert w.session.options.auto_solve is False
     with qtbot.waitSignal(w.bridge.result_discarded, timeout=WAIT):
         w.bridge.solve_keyframes([key])
         w.undo_stack.push_command(SetKeyframes(KeyframeSet([key.with_values((0.1, 0.0, 0.0))])))
@@ -179,7 +179,7 @@ def test_variants_preview_pick_and_undo(window, qtbot):
     with qtbot.waitSignal(w.bridge.variants_ready, timeout=WAIT):
         w.variants_selection()
     w.panel.variants.discard_button.click()
-    assert w.panel.variants.count == 0 and w.doc.animation.equals(before) and w.bridge.last_variants is None
+    assert w.panel.variants.count == 0 and w.doc.animation.equals(before) and w.session.pending_variants is None
 
 
 def test_paste_pose_and_face_keyframe_sliders(window, qtbot):

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import queue
-from typing import Any, Callable, Literal, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from diface_editor.engine.events import JobEvent
 from diface_editor.engine.requests import Request

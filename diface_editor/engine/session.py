@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from diface_editor.core.animation import Animation
-from diface_editor.core.commands import Command, UndoStack, apply_result
+from diface_editor.core.commands import Command, SetKeyframes, UndoStack, add_keyframe, apply_result
 from diface_editor.core.document import Document, SamplerSettings
 from diface_editor.core.errors import DifaceError
-from diface_editor.core.keyframes import Keyframe
+from diface_editor.core.keyframes import Keyframe, KeyframeSet
 from diface_editor.engine.events import JobResult
 from diface_editor.engine.requests import (
     EditRequest,
@@ -197,6 +197,26 @@ def influence_pins(keyframes: Iterable[Keyframe], centres: Sequence[int], radius
     if radius is None:
         return keys
     return tuple(k for k in keys if any(abs(k.frame - int(c)) <= radius for c in centres))
+
+
+def add_keyframes(doc: Document, keys: Sequence[Keyframe]) -> Command:
+    """One undo step adding ``keys`` (each checked and added as by
+    :func:`~diface_editor.core.commands.add_keyframe`; one key is exactly that command)."""
+    keys = list(keys)
+    commands = [add_keyframe(doc, k) for k in keys]  # raises for a frame outside the clip
+    if len(commands) == 1:
+        return commands[0]
+    ks = KeyframeSet(list(doc.keyframes))
+    for k in keys:
+        ks.add(k)
+    return SetKeyframes(ks, text=f"add {' + '.join(k.part for k in keys)} keyframe at frame {keys[0].frame}")
+
+
+def replace_keyframe(doc: Document, old: Keyframe, new: Keyframe, text: str) -> Command:
+    """One undo step putting ``new`` in place of ``old`` (and of a key at ``new``'s frame, part and group)."""
+    keys = [k for k in doc.keyframes if k != old]
+    keys = [k for k in keys if (k.frame, k.part, k.group) != (new.frame, new.part, new.group)] + [new]
+    return SetKeyframes(KeyframeSet(keys), text=text)
 
 
 # ---------------------------------------------------------------------------- the session
@@ -478,6 +498,11 @@ class EditSession:
         self._running = None
         if self.engine is not None:
             self.engine.cancel()
+
+    def forget(self) -> None:
+        """Forget the queued job and the latest job: events of jobs submitted so far are ignored."""
+        self.queued = None
+        self.latest_job = self._running = None
 
     def begin_external(self, kind: JobKind) -> int:
         """A job run outside the engine (the lip sync) starts; returns the document version it uses."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from diface_editor.core.errors import DifaceError
 from diface_editor.engine.backend import EngineError
@@ -63,7 +64,7 @@ class ThreadEngine:
             error = None
         except DifaceError as e:
             engine, error = None, str(e)
-        except Exception as e:  # noqa: BLE001 - shown to the user, logged with the traceback
+        except Exception as e:
             log.exception("loading model %s failed", self.model_path)
             engine, error = None, f"the model could not be loaded ({type(e).__name__}: {e})"
         with self._lock:
@@ -74,7 +75,7 @@ class ThreadEngine:
         if self.on_load is not None:
             try:
                 self.on_load(error)
-            except Exception:  # noqa: BLE001 - a broken listener must not hide the model
+            except Exception:
                 log.exception("engine load listener raised")
 
     def _emit(self, ev: JobEvent) -> None:  # the worker thread

@@ -61,6 +61,16 @@ def _reexec_under_xvfb(argv: list[str], size: tuple[int, int]) -> int | None:
     return subprocess.call(cmd, env=env)
 
 
+def tune_gil_for_gui() -> None:
+    """Process-wide, once at start-up: a GIL switch interval of 1 ms. Threads of this process that
+    run Python (the in-process engine's worker with ``DIFACE_ENGINE=thread``, the engine process's
+    reader and sender) hold the GIL most of the time; every Qt call on the GUI thread releases and
+    re-takes it, waiting up to the switch interval each time (5 ms by default: a handler making 20
+    Qt calls then takes 100 ms). 1 ms keeps the GUI responsive at a small cost in throughput."""
+    if sys.getswitchinterval() > 0.001:
+        sys.setswitchinterval(0.001)
+
+
 def _install_excepthook(window_getter) -> None:
     """Unexpected errors in Qt slots show a dialog (with details) instead of killing the editor."""
     def hook(etype, value, tb):
@@ -97,6 +107,7 @@ def main(argv: list[str]) -> int:
     # The GUI thread does many tiny numpy products (one frame of the rig, curves); a multi-threaded
     # OpenBLAS makes each take milliseconds on a busy machine. torch keeps its own thread pool.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    tune_gil_for_gui()
 
     from PySide6 import QtCore, QtWidgets
 

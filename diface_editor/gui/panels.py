@@ -153,8 +153,8 @@ class GeneratePanel(QtWidgets.QWidget):
     options_changed = QtCore.Signal()
 
     def edit_options(self):
-        """The per-edit choices as an :class:`~diface_editor.gui.engine_bridge.EditOptions`."""
-        from diface_editor.gui.engine_bridge import EditOptions
+        """The per-edit choices as an :class:`~diface_editor.engine.session.EditOptions`."""
+        from diface_editor.engine.session import EditOptions
 
         p = self.parts.currentData()
         return EditOptions(parts=("face", "head") if p == "both" else (p,), seed_locked=self.seed_lock.isChecked(),

@@ -1,0 +1,285 @@
+"""The editor window's edit wiring (a mixin of :class:`~diface_editor.gui.main_window.MainWindow`):
+keyframe gestures, selection, Generate / Resample / Variants, the lip sync and pose copy / paste.
+
+It wires; it does not decide. A gesture becomes a core command, handed to the
+:class:`~diface_editor.engine.session.EditSession` (``self.session``), which pushes it and says what
+to re-solve; the bridge (``self.bridge``) runs that on the engine. Variants wait in
+``session.pending_variants``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from diface_editor.core.commands import move_keyframe, remove_keyframes
+from diface_editor.core.errors import DifaceError
+from diface_editor.core.keyframes import Keyframe
+from diface_editor.core.rotations import axis_angle_to_ypr, ypr_to_axis_angle
+from diface_editor.engine.session import add_keyframes, replace_keyframe
+from diface_editor.gui.engine_bridge import teacher_available, transcript_for
+from diface_editor.gui.swap_dialog import SwapPoseDialog
+
+log = logging.getLogger(__name__)
+
+
+class EditsMixin:
+    """Keyframes, selection, generation, variants and pose copy / paste of the window."""
+
+    # ================================================================== generation
+    def generate(self) -> None:
+        if self.doc is None:
+            return
+        ok, why = self.bridge.model_available()
+        if not ok and self.doc.audio is not None and teacher_available():
+            self.error("Cannot generate", why + " Without a model, Generate > Lip Sync from Transcript animates "
+                       "the speech from a transcript (a .txt file).")
+            return
+        self.bridge.generate()
+
+    def lipsync_from_transcript(self, transcript: Path | None = None) -> None:
+        """Teacher lip sync (no model needed) from ``transcript`` (default: the .txt beside the audio,
+        else ask for a file)."""
+        if self.doc is None or self.doc.audio is None:
+            self.error("Cannot lip-sync", "open an audio file first.")
+            return
+        path = transcript or transcript_for(self.doc.audio_path)
+        if path is None:
+            start = str(self.doc.audio_path.parent) if self.doc.audio_path else self.settings.last_dir
+            name, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Transcript of the Speech", start or "",
+                                                            "Text (*.txt *.lab);;All files (*)")
+            if not name:
+                return
+            path = Path(name)
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            self.error("Cannot read the transcript", f"cannot read {path}: {e.strerror or e}")
+            return
+        self.bridge.teacher_lipsync(text)
+
+    def resample_selection(self) -> None:
+        if self.doc is not None:
+            self.bridge.resample_selection()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+        else:
+            self._set_job_text("")
+        self._update_enabled()
+
+    def _set_job_text(self, text: str) -> None:
+        self.job_label.setText(text)
+
+    def _on_progress(self, job: int, step: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(step)
+
+    def _on_preview(self, anim) -> None:
+        self.viewport.set_preview(anim)
+        self.timeline.set_preview(anim)
+
+    def _on_edit_options(self) -> None:
+        self.session.options = self.panel.edit_options()
+
+    # ================================================================== variants
+    def variants_selection(self) -> None:
+        if self.doc is not None:
+            self._clear_variants()
+            self.bridge.variants_selection()
+
+    def _on_variants(self, anims: list) -> None:
+        self.panel.variants.set_count(len(anims))  # previews the first
+        self.generate_dock.raise_()
+
+    def _preview_variant(self, i: int) -> None:
+        pv = self.session.pending_variants
+        anim = pv.get(i) if pv is not None else None
+        self.viewport.set_preview(anim)
+        self.timeline.set_preview(anim)
+
+    def apply_variant(self, i: int) -> bool:
+        """Apply variant ``i`` of the last Variants job as one undoable edit (False if stale or none)."""
+        pv = self.session.pending_variants
+        if self.doc is None or pv is None or pv.get(i) is None:
+            return False
+        try:
+            picked = self.session.pick_variant(i)
+        except DifaceError as e:
+            self._clear_variants()
+            self.error("Cannot apply the variant", str(e))
+            return False
+        self._clear_variants()
+        return picked
+
+    def _clear_variants(self) -> None:
+        self.session.pending_variants = None
+        if self.panel.variants.count:
+            self.panel.variants.discard()
+
+    def _on_version(self, _ev) -> None:
+        if self.session.variants_stale():
+            self._clear_variants()  # drawn for an animation that no longer exists
+
+    # ================================================================== pose copy / paste (3DiFACE keyframe_swap)
+    def copy_pose(self) -> None:
+        if self.doc is None:
+            return
+        f = self.viewport.current_frame()
+        self._copied_pose = f
+        self.statusBar().showMessage(f"Copied the pose at frame {f}; move the playhead and paste it "
+                                     "(Ctrl+Shift+V).", 6000)
+        self._update_enabled()
+
+    def paste_pose(self, target: int | None = None) -> bool:
+        """Copy the pose from the copied frame to ``target`` (default: the playhead), solved by the engine."""
+        if self.doc is None or self._copied_pose is None:
+            return False
+        target = self.viewport.current_frame() if target is None else int(target)
+        src = self._copied_pose
+        if src == target or not 0 <= src < self.doc.n_frames:
+            self.statusBar().showMessage("Move the playhead to another frame to paste the pose there.", 6000)
+            return False
+        return self.bridge.swap_pose(src, target, self.session.options.parts)
+
+    def swap_pose_dialog(self) -> SwapPoseDialog | None:
+        """Edit > Swap Pose: choose a source and a target frame and the parts (defaults: the last
+        copied frame or the playhead, the playhead, the Edits parts); OK runs the swap on the engine.
+        The dialog is window-modal and does not block; it is returned (and kept in ``swap_dialog``)."""
+        if self.doc is None:
+            return None
+        playhead = self.viewport.current_frame()
+        copied = self._copied_pose
+        src = copied if copied is not None and 0 <= copied < self.doc.n_frames else playhead
+        dlg = SwapPoseDialog(self.doc.n_frames, self.doc.fps, src, playhead, self.session.options.parts, self)
+        dlg.setAttribute(QtCore.Qt.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda d=dlg: self.swap_pose(*d.values()))
+        dlg.finished.connect(lambda _r: setattr(self, "swap_dialog", None))
+        self.swap_dialog = dlg
+        dlg.open()
+        return dlg
+
+    def swap_pose(self, source: int, target: int, parts: tuple[str, ...]) -> bool:
+        """Copy the pose of ``parts`` at frame ``source`` to frame ``target`` and re-solve the influence
+        window around ``target`` (only ``parts`` are regenerated); the result is one undo step."""
+        if self.doc is None or source == target or not parts:
+            return False
+        fps = self.doc.fps
+        return self.bridge.swap_pose(int(source), int(target), tuple(parts),
+                                     label=f"swap {' + '.join(parts)} pose: frame {source} ({source / fps:.2f} s) "
+                                           f"to {target} ({target / fps:.2f} s)")
+
+    # ================================================================== keyframes and selection
+    def add_keyframe_at_playhead(self) -> None:
+        self._on_add_keyframe_requested(self.viewport.current_frame(), "both")
+
+    def _on_add_keyframe_requested(self, frame: int, part: str) -> None:
+        if self.doc is None:
+            return
+        frame = int(np.clip(frame, 0, self.doc.n_frames - 1))
+        parts = ("head", "face") if part == "both" else (part,)
+        group = self.keyframes_panel.group.currentData()
+        new = [Keyframe(frame, p, group if p == "face" and group else "all") for p in parts]
+        if self._keyframe_change(lambda: add_keyframes(self.doc, new), new):
+            self.keyframes_panel.select(new[0])
+
+    def delete_keyframes_at_playhead(self) -> None:
+        if self.doc is not None:
+            self.delete_keyframes(self.doc.keyframes.at(self.viewport.current_frame()))
+
+    def delete_keyframes(self, keys: list[Keyframe]) -> bool:
+        """Delete ``keys`` (one undo step), then re-solve the influence window around the frames they
+        had (the other keyframes stay pinned; a second undo step)."""
+        keys = [k for k in keys if k in list(self.doc.keyframes)] if self.doc is not None else []
+        if not keys:
+            return False
+        frames = sorted({k.frame for k in keys})
+        return self._keyframe_change(lambda: remove_keyframes(self.doc, keys), [], vacated=frames,
+                                     parts=tuple(sorted({k.part for k in keys})),
+                                     label=f"solve after deleting keyframe at frame {', '.join(map(str, frames))}")
+
+    def _keyframe_change(self, make_command, solve: list[Keyframe], vacated=(), parts=None,
+                         label: str | None = None) -> bool:
+        """Hand the keyframe command ``make_command()`` to the session (one undo step) and submit the
+        re-solve it asks for (:meth:`~diface_editor.engine.session.EditSession.change_keyframes`).
+        False if the command failed."""
+        try:
+            cmd = make_command()
+        except DifaceError as e:
+            self.error("Cannot edit", str(e))
+            return False
+        change = self.session.change_keyframes(cmd, solve, vacated=tuple(vacated), parts=parts, label=label)
+        if not change.committed:
+            self.error("Cannot edit", change.error or "the keyframes could not be changed")
+            return False
+        if change.note:
+            self.statusBar().showMessage(change.note, 8000)
+        if change.solve is not None:
+            self.bridge.submit(change.solve)
+        return True
+
+    def _replace_keyframe(self, old: Keyframe, new: Keyframe, text: str) -> bool:
+        return self._keyframe_change(lambda: replace_keyframe(self.doc, old, new, text), [new])
+
+    def _on_keyframe_dragged(self, key: Keyframe, frame: int) -> None:
+        if self.doc is not None:
+            frame = int(np.clip(frame, 0, self.doc.n_frames - 1))
+            if frame == key.frame or key not in list(self.doc.keyframes):
+                # nothing moved: redraw the curves and keyframes from the document (the diamond goes back)
+                self.timeline.set_visible_curves(self.timeline.visible_curves)
+                return
+            # re-solve around the new frame and the old one (the old pose must not stay frozen there)
+            self._keyframe_change(lambda: move_keyframe(self.doc, key, frame), [key.moved(frame)],
+                                  vacated=(key.frame,), label=f"solve keyframe moved from frame {key.frame} to {frame}")
+
+    def _on_keyframe_clicked(self, key: Keyframe) -> None:
+        if self.doc is not None:
+            self.playback.seek(key.frame / self.doc.fps)
+            self.keyframes_panel.select(key)
+
+    def _on_head_value_dragged(self, key: Keyframe, channel: int, degrees: float) -> None:
+        """A head pin was dragged on the yaw (0) / pitch (1) / roll (2) curve: pin that angle."""
+        if self.doc is None or key not in list(self.doc.keyframes):
+            return
+        ypr = axis_angle_to_ypr(key.pinned_values(self.doc.animation).astype(np.float64)[None])[0]
+        ypr[int(channel)] = np.radians(float(degrees))
+        new = key.with_values(ypr_to_axis_angle(ypr[None])[0])
+        name = ("yaw", "pitch", "roll")[int(channel)]
+        self._replace_keyframe(key, new, f"set {name} {degrees:+.1f}° at frame {key.frame}")
+
+    def _on_face_value_dragged(self, key: Keyframe, channel: int, weight: float) -> None:
+        """A face keyframe's pin was dragged on a blendshape curve: pin that channel's weight."""
+        if self.doc is None or key not in list(self.doc.keyframes):
+            return
+        anim = self.doc.animation
+        cols = [int(c) for c in key.channels(anim)]
+        if int(channel) not in cols:
+            return
+        values = key.pinned_values(anim).astype(np.float32)
+        values[cols.index(int(channel))] = float(np.clip(weight, 0.0, 1.0))
+        name = anim.channel_names[int(channel)]
+        self._replace_keyframe(key, key.with_values(values), f"set {name} {weight:.2f} at frame {key.frame}")
+
+    def _on_keyframe_edited(self, old: Keyframe, new: Keyframe) -> None:
+        if self.doc is not None and old in list(self.doc.keyframes):
+            self._replace_keyframe(old, new, f"change {new.part} keyframe at frame {new.frame}")
+
+    def select_all(self) -> None:
+        if self.doc is not None:
+            self.doc.set_selection((0, self.doc.n_frames))
+
+    def select_none(self) -> None:
+        if self.doc is not None:
+            self.doc.set_selection(None)
+
+    def _on_selection(self, _ev) -> None:
+        doc = self.doc
+        sel = doc.selection
+        self.playback.set_loop_range(None if sel is None else (sel[0] / doc.fps, sel[1] / doc.fps))
+        self._update_enabled()

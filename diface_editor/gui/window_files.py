@@ -1,0 +1,282 @@
+"""The editor window's file handling (a mixin of :class:`~diface_editor.gui.main_window.MainWindow`):
+open (audio or project, also by drag and drop), save, autosave and recovery, recent files, export,
+the head mesh for vertex-space takes and the model folder. Every user-fixable problem goes to a
+dialog; the window stays usable after a failed load.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from diface_editor.core.document import Document
+from diface_editor.core.errors import DifaceError
+from diface_editor.core.paths import resource
+from diface_editor.core.project import PROJECT_SUFFIX, is_project_file, load_project, save_project
+from diface_editor.gui.dialogs import show_message
+from diface_editor.gui.engine_bridge import resolve_model_path, teacher_available, transcript_for
+from diface_editor.gui.settings import autosave_dir
+
+log = logging.getLogger(__name__)
+
+
+def audio_extensions() -> tuple[str, ...]:
+    from diface_editor.core.audio import AUDIO_EXTENSIONS
+
+    return AUDIO_EXTENSIONS
+
+
+def demo_paths() -> list[Path]:
+    """Shipped demo files, preferred first: a demo project, then the demo audio."""
+    return [resource("demo", "demo" + PROJECT_SUFFIX), resource("demo", "demo.wav")]
+
+
+class FilesMixin:
+    """Open, save, autosave, recent files, export, head mesh and model folder of the window."""
+
+    def open_dialog(self) -> None:
+        exts = " ".join("*" + e for e in audio_extensions())
+        filt = f"Audio or project ({exts} *{PROJECT_SUFFIX});;diface projects (*{PROJECT_SUFFIX});;Audio ({exts});;All files (*)"
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open", self.settings.last_dir or str(Path.home()), filt)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path, *, generate: bool | None = None) -> bool:
+        """Open an audio file (new document) or a project. Errors go to a dialog; returns success."""
+        path = Path(path).expanduser()
+        if not self.maybe_save():
+            return False
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
+        try:
+            doc = self._load(path)
+        except (DifaceError, OSError) as e:
+            QtWidgets.QApplication.restoreOverrideCursor()
+            self.error("Cannot open file", str(e) if isinstance(e, DifaceError) else f"cannot read {path}: {e}")
+            return False
+        except Exception as e:  # a bug: still no crash, but show the details
+            QtWidgets.QApplication.restoreOverrideCursor()
+            log.exception("opening %s failed", path)
+            self.error("Cannot open file", f"{path.name} could not be opened ({type(e).__name__}: {e}).",
+                       details=traceback.format_exc())
+            return False
+        QtWidgets.QApplication.restoreOverrideCursor()
+        self.set_document(doc)
+        self.settings.add_recent(path)
+        self.settings.last_dir = str(path.parent)
+        self.settings.save()
+        self.statusBar().showMessage(f"Opened {path.name}", 5000)
+        if doc.warnings:
+            show_message(self, "Opened with warnings", "\n".join(w[0].upper() + w[1:] for w in doc.warnings))
+        fresh = not is_project_file(path)
+        if (self.auto_generate if generate is None else generate) and fresh and doc.audio is not None:
+            ok, _why = self.bridge.model_available()
+            transcript = transcript_for(doc.audio_path)
+            if ok:
+                self.generate()
+            elif transcript is not None and teacher_available():
+                self.lipsync_from_transcript(transcript)
+            elif generate:
+                self.generate()  # explicitly asked: the bridge explains why it cannot
+        return True
+
+    def _load(self, path: Path) -> Document:
+        if is_project_file(path):
+            return load_project(path)
+        if path.suffix.lower() in audio_extensions():
+            from diface_editor.core.audio import AudioClip
+
+            return Document.from_audio(AudioClip.load(path))
+        if not path.exists():
+            raise DifaceError(f"file not found: {path}")
+        raise DifaceError(f"{path.name} is neither an audio file ({', '.join(audio_extensions()[:6])}, ...) "
+                          f"nor a diface project ({PROJECT_SUFFIX})")
+
+    def open_demo(self) -> bool:
+        """Open the shipped demo (a demo project if there is one, else the demo audio)."""
+        for p in demo_paths():
+            if p.exists():
+                return self.open_path(p)
+        self.statusBar().showMessage("The demo files are not installed (resources/demo/).", 8000)
+        return False
+
+    def maybe_save(self) -> bool:
+        """Ask to save unsaved changes; False if the user cancels."""
+        if not self.ask_to_save or not self.is_modified():
+            return True
+        r = QtWidgets.QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.doc.title} first?",
+            QtWidgets.QMessageBox.Save | QtWidgets.QMessageBox.Discard | QtWidgets.QMessageBox.Cancel,
+            QtWidgets.QMessageBox.Save)
+        if r == QtWidgets.QMessageBox.Save:
+            return self.save()
+        return r == QtWidgets.QMessageBox.Discard
+
+    def save(self) -> bool:
+        if self.doc is None:
+            return False
+        if self.doc.project_path is None:
+            return self.save_as()
+        return self.save_to(self.doc.project_path)
+
+    def save_as(self) -> bool:
+        if self.doc is None:
+            return False
+        start = self.doc.project_path or Path(self.settings.last_dir or Path.home()) / (
+            (self.doc.audio_path.stem if self.doc.audio_path else "untitled") + PROJECT_SUFFIX)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save Project As", str(start),
+                                                        f"diface projects (*{PROJECT_SUFFIX})")
+        return self.save_to(path) if path else False
+
+    def save_to(self, path: str | Path) -> bool:
+        """Save the project to ``path`` (atomic). Errors go to a dialog; returns success."""
+        try:
+            out = save_project(self.doc, path, embed_audio=self.settings.embed_audio or None)
+        except (DifaceError, OSError) as e:
+            self.error("Cannot save", str(e))
+            return False
+        self.undo_stack.setClean()
+        self.settings.add_recent(out)
+        self.settings.last_dir = str(out.parent)
+        self.settings.save()
+        self._remove_autosave()
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {out}", 5000)
+        return True
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = [f for f in self.settings.recent_files]
+        if not files:
+            a = self.recent_menu.addAction("(none)")
+            a.setEnabled(False)
+            return
+        for i, f in enumerate(files):
+            act = self.recent_menu.addAction(f"&{i + 1} {Path(f).name}")
+            act.setToolTip(f)
+            act.setStatusTip(f)
+            act.triggered.connect(lambda _=False, f=f: self.open_path(f))
+        self.recent_menu.addSeparator()
+        clear = self.recent_menu.addAction("Clear List")
+        clear.triggered.connect(self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.recent_files = []
+        self.settings.save()
+
+    def autosave_path(self) -> Path:
+        stem = self.doc.project_path.stem if self.doc.project_path else (
+            self.doc.audio_path.stem if self.doc.audio_path else "untitled")
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+        return autosave_dir() / f"{stem}.autosave{PROJECT_SUFFIX}"
+
+    def autosave_now(self) -> Path | None:
+        """Save a copy of a modified document to the autosave folder (never to the project itself)."""
+        if self.doc is None or not self.is_modified():
+            return None
+        try:
+            p = save_project(self.doc, self.autosave_path(), set_path=False)
+        except (DifaceError, OSError) as e:
+            log.warning("autosave failed: %s", e)
+            self.statusBar().showMessage(f"Autosave failed: {e}", 8000)
+            return None
+        self.statusBar().showMessage(f"Autosaved to {p}", 3000)
+        return p
+
+    def _remove_autosave(self) -> None:
+        try:
+            self.autosave_path().unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def recover_dialog(self) -> None:
+        d = autosave_dir()
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Recover Autosave", str(d), f"*{PROJECT_SUFFIX}")
+        if path:
+            self.open_path(path)
+
+    def export_dialog(self) -> None:
+        from diface_editor.gui.export_dialog import ExportDialog
+
+        if self.doc is None:
+            return
+        stem = (self.doc.project_path or self.doc.audio_path or Path("animation")).stem
+        dlg = ExportDialog(self.doc.animation.copy(), stem, self.settings.last_dir or Path.home(),
+                           rig=self.viewport.rig, audio=self.doc.audio, parent=self)
+        if dlg.exec() == QtWidgets.QDialog.Accepted and dlg.written is not None:
+            self.statusBar().showMessage(f"Exported {dlg.written}", 6000)
+
+    def head_mesh_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Head Mesh for Vertex Takes", self.settings.last_dir or str(Path.home()),
+            "Meshes and FLAME models (*.ply *.obj *.npz *.pkl);;All files (*)")
+        if path:
+            self.use_head_mesh(path)
+
+    def use_head_mesh(self, spec: str | Path | None, *, quiet: bool = False) -> bool:
+        """Show the viewport on the mesh in ``spec`` (``.ply`` / ``.obj`` / FLAME ``.pkl`` / ``.npz``;
+        ``FILE:SUBJECT`` picks a subject), for vertex-space takes; ``None``: the shipped head. The
+        choice is saved with the project. Errors go to a dialog (``quiet``: the status bar)."""
+        from diface_editor.core.templates import load_template_spec, vertex_rig_from_template
+
+        rig = None
+        if spec is not None:
+            try:
+                tmpl = load_template_spec(str(spec))
+                rig = vertex_rig_from_template(tmpl)
+                if rig.faces.size == 0:
+                    raise DifaceError(f"{spec} has vertices but no triangles (VOCA's templates.pkl has none); "
+                                      f"choose a .ply or .obj of the same topology, or a FLAME model")
+            except (DifaceError, OSError, ValueError) as e:
+                msg = str(e) if isinstance(e, DifaceError) else f"cannot read {spec}: {e}"
+                if quiet:
+                    self.statusBar().showMessage(f"Head mesh not shown: {msg}", 10000)
+                else:
+                    self.error("Cannot use this head mesh", msg)
+                return False
+        if not self.viewport.set_rig(rig):
+            return False
+        if self.doc is not None:
+            if spec is None:
+                self.doc.metadata.pop("head_mesh", None)
+            else:
+                self.doc.metadata["head_mesh"] = str(spec)
+        self.statusBar().showMessage("Showing the default head" if spec is None else
+                                     f"Showing vertex takes on {Path(str(spec)).name} "
+                                     f"({rig.n_vertices} vertices)", 5000)
+        return True
+
+    def choose_model_dialog(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a Model Bundle Folder",
+                                                          str(resolve_model_path("default").parent))
+        if path and self.doc is not None:
+            self.doc.set_model_id(path)
+
+    # ------------------------------------------------------------------ drag and drop
+    def _dropped_path(self, mime: QtCore.QMimeData) -> Path | None:
+        if not mime.hasUrls():
+            return None
+        for u in mime.urls():
+            if u.isLocalFile():
+                p = Path(u.toLocalFile())
+                if is_project_file(p) or p.suffix.lower() in audio_extensions():
+                    return p
+        return None
+
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
+        if self._dropped_path(ev.mimeData()) is not None:
+            ev.acceptProposedAction()
+        else:
+            ev.ignore()
+
+    def dragMoveEvent(self, ev) -> None:
+        self.dragEnterEvent(ev)
+
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:
+        p = self._dropped_path(ev.mimeData())
+        if p is not None:
+            ev.acceptProposedAction()
+            QtCore.QTimer.singleShot(0, lambda: self.open_path(p))
