@@ -25,8 +25,10 @@ from diface_editor.engine.events import JobCancelled, JobFailed, JobResult
 TERMINAL = (JobResult, JobFailed, JobCancelled)
 
 
-def events_until(engine, job_id: int, timeout: float = 20.0) -> list:
-    """Events from ``engine.events`` (an Engine or ProcessEngine) until the terminal event of ``job_id``."""
+def events_until(engine, job_id: int, timeout: float = 20.0, kinds: tuple[type, ...] = TERMINAL) -> list:
+    """Events from ``engine.events`` (an Engine or ProcessEngine) up to and including the first event of
+    ``job_id`` that is one of ``kinds`` (default: the job's terminal event). ``timeout`` in seconds
+    only bounds a hang: it fails the test, it measures nothing."""
     out = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -35,9 +37,9 @@ def events_until(engine, job_id: int, timeout: float = 20.0) -> list:
         except queue.Empty:
             continue
         out.append(ev)
-        if ev.job_id == job_id and isinstance(ev, TERMINAL):
+        if ev.job_id == job_id and isinstance(ev, kinds):
             return out
-    raise AssertionError(f"no terminal event for job {job_id}; got {out}")
+    raise AssertionError(f"no {', '.join(k.__name__ for k in kinds)} event for job {job_id}; got {out}")
 
 
 class FakeClip:
@@ -76,9 +78,11 @@ class FakeEncoder:
 class GPModel:
     """A Gaussian-process window sampler with the engine's model interface.
 
-    ``delay``: seconds to sleep per step (cancellation tests). ``fail_on_seed``: raise a
-    RuntimeError when asked for a window with this base seed (error tests). ``calls`` records
-    (part, window length, n_samples) of every sample call.
+    ``delay``: seconds to sleep per step. ``hold``: the next sampling call stops after its first
+    step until it is cancelled (then ``hold`` turns off), so a job can only end by being cancelled
+    (cancellation tests, without timing); ``holding`` is set when a call is held. ``fail``: when set,
+    sampling raises a RuntimeError (error tests). ``calls`` records (part, window length, n_samples)
+    of every sample call.
     """
 
     fps = 30.0
@@ -89,10 +93,13 @@ class GPModel:
     temperature: dict[str, float] = {}  # no recommendation: every part samples at 1
     smoothing: dict[str, float] = {}  # no low-pass of generated motion
 
-    def __init__(self, spec: WindowSpec | None = None, length_scale: float = 6.0, delay: float = 0.0):
+    def __init__(self, spec: WindowSpec | None = None, length_scale: float = 6.0, delay: float = 0.0,
+                 hold: bool = False):
         self.spec = spec or WindowSpec(window=96, overlap=24, context=16)
         self.length_scale = length_scale
         self.delay = delay
+        self.hold = hold
+        self.holding = threading.Event()
         self.fail = threading.Event()
         self.calls: list[tuple[str, int, int]] = []
         rng = np.random.default_rng(123)
@@ -159,7 +166,16 @@ class GPModel:
                 time.sleep(self.delay)
             if callback is not None:
                 callback(i + 1, steps, np.broadcast_to(mean, (n_samples, n, c)).astype(np.float32))
+            if self.hold:
+                self._hold_until_cancelled(cancel)
         return out.astype(np.float32)
+
+    def _hold_until_cancelled(self, cancel) -> None:
+        self.holding.set()
+        while cancel is None or not cancel():
+            time.sleep(0.002)
+        self.hold = False
+        raise Cancelled()
 
 
 # ------------------------------------------------------------------------------- tiny real model

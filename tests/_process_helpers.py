@@ -4,7 +4,9 @@ child process, so they are module-level functions (picklable by name) and torch-
 ``load_gp(spec)``: the Gaussian-process test model of ``_engine_fakes`` with options in ``spec``
 (``"gp"``, ``"gp:delay=0.05"``, ``"gp:crash_steps=7"``, ``"gp:fail_load=1"``):
 
-* ``delay``: seconds per sampler step (cancellation tests);
+* ``delay``: seconds per sampler step;
+* ``hold``: the first sampling call waits after one step until its job is cancelled (cancellation
+  tests: the job can only end by being cancelled);
 * ``crash_steps``: a request with this many steps kills the child process (SIGKILL, a crash);
 * ``fail_load``: loading raises a user error, as a broken model bundle would.
 """
@@ -43,7 +45,7 @@ def make_gp(spec: str = "gp") -> GPModel:
     opts = options(spec)
     if opts.get("fail_load"):
         raise DifaceError(LOAD_ERROR)
-    kw = {"spec": SPEC, "delay": opts.get("delay", 0.0)}
+    kw = {"spec": SPEC, "delay": opts.get("delay", 0.0), "hold": bool(opts.get("hold", 0))}
     if "crash_steps" in opts:
         return _CrashingGP(int(opts["crash_steps"]), **kw)
     return GPModel(**kw)

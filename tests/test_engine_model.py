@@ -3,18 +3,16 @@ frames outside the edit exactly; the worker cancels torch sampling between steps
 
 from __future__ import annotations
 
-import queue
-import time
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from _engine_fakes import tiny_model, write_speech  # noqa: E402
+from _engine_fakes import events_until, tiny_model, write_speech  # noqa: E402
 from diface_editor.core.audio import AudioClip  # noqa: E402
 from diface_editor.core.keyframes import Keyframe  # noqa: E402
-from diface_editor.engine.events import JobCancelled, JobProgress, JobResult  # noqa: E402
+from diface_editor.engine.events import JobCancelled, JobProgress, JobResult, JobStarted  # noqa: E402
 from diface_editor.engine.motion_adapter import MotionModelAdapter  # noqa: E402
 from diface_editor.engine.requests import EditRequest, GenerateRequest  # noqa: E402
 from diface_editor.engine.worker import Engine  # noqa: E402
@@ -74,18 +72,9 @@ def test_pinned_keyframes_and_outside_frames_are_exact_for_every_sampler(setup, 
 def test_worker_cancels_torch_sampling_between_steps(setup):
     engine, clip, base = setup
     ids = [engine.submit(GenerateRequest(clip, sampler="ddpm", seed=s), doc_version=s) for s in range(2)]
-    time.sleep(0.05)
+    events = events_until(engine, ids[-1], 60, kinds=(JobStarted,))  # the second is running
     last = engine.submit(EditRequest(base, clip, mode="range", range=(10, 30), sampler="ddim", steps=2), doc_version=9)
-    events = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            ev = engine.events.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        events.append(ev)
-        if ev.job_id == last and isinstance(ev, (JobResult, JobCancelled)):
-            break
+    events += events_until(engine, last, 60)
     results = [e for e in events if isinstance(e, JobResult)]
     assert [r.job_id for r in results] == [last] and results[0].doc_version == 9
     assert {e.job_id for e in events if isinstance(e, JobCancelled)} == set(ids)
