@@ -1,6 +1,7 @@
 """``diface bench edit``: latency of local edits in a 10 s clip and in a 10 minute clip.
 
 As in the editor: one :class:`~diface_editor.engine.worker.Engine` worker thread with previews on,
+requests built by the editor's :class:`~diface_editor.engine.session.EditSession`,
 audio features computed beforehand (when the audio is loaded), the edit submitted and timed until
 its :class:`~diface_editor.engine.events.JobResult` arrives. Two edits, each ``--repeats`` times at
 random places: a ``--range-s`` (2 s) range resample of face and head, and a single head keyframe
@@ -73,10 +74,12 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     from diface_editor.bench.sampling import finite, synthetic_speech
-    from diface_editor.core.keyframes import Keyframe
+    from diface_editor.core.document import Document, SamplerSettings
+    from diface_editor.core.keyframes import Keyframe, KeyframeSet
     from diface_editor.engine.events import JobFailed, JobResult
     from diface_editor.engine.loading import load_model, model_path
-    from diface_editor.engine.requests import EditRequest, GenerateRequest
+    from diface_editor.engine.requests import GenerateRequest
+    from diface_editor.engine.session import EditOptions, EditSession
     from diface_editor.engine.windows import seam_report
     from diface_editor.engine.worker import Engine
 
@@ -120,9 +123,15 @@ def run(args: argparse.Namespace) -> dict:
                 outside_identical &= check(ev)
                 return dt
 
+    def session(base, clip, keys=(), parts=("face", "head")) -> EditSession:
+        """The editor's request builders on a document of ``base`` (a fresh seed per edit, no blinks)."""
+        settings = SamplerSettings(sampler=sampler, steps=steps, seed=int(rng.integers(1 << 30)),
+                                   influence_frames=args.radius, blinks=False)
+        doc = Document(base, audio=clip, keyframes=KeyframeSet(list(keys)), sampler=settings)
+        return EditSession(doc, options=EditOptions(parts=parts))
+
     def range_req(base, clip, a: int) -> tuple:
-        req = EditRequest(base, clip, mode="range", range=(a, a + span), sampler=sampler, steps=steps,
-                          seed=int(rng.integers(1 << 30)))
+        req = session(base, clip).range_request((a, a + span))
 
         def check(ev) -> bool:
             x = ev.animation
@@ -135,8 +144,7 @@ def run(args: argparse.Namespace) -> dict:
 
     def key_req(base, clip, f: int) -> tuple:
         key = Keyframe(f, "head", values=tuple(float(v) for v in rng.uniform(-0.3, 0.3, 3)))
-        req = EditRequest(base, clip, mode="keyframes", keyframes=(key,), radius=args.radius, parts=("head",),
-                          sampler=sampler, steps=steps, seed=int(rng.integers(1 << 30)))
+        req = session(base, clip, keys=(key,), parts=("head",)).solve_request([key])  # the influence window
         lo, hi = max(0, f - args.radius), f + args.radius + 1
 
         def check(ev) -> bool:

@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _engine_threads(w, torch) -> int | None:
     """Torch threads the engine sampled with: the child's ``load_info`` or this process's."""
-    eng = getattr(w.bridge, "engine", None) or getattr(w.bridge, "_engine", None)
+    eng = w.bridge.engine
     info = getattr(eng, "load_info", None)
     if isinstance(info, dict) and info.get("torch_threads"):
         return int(info["torch_threads"])
@@ -76,7 +76,8 @@ def _run(args, tmp: Path) -> dict:
 
     from diface_editor.core.errors import DifaceError
     from diface_editor.core.paths import resource
-    from diface_editor.gui.engine_bridge import resolve_model_path
+    from diface_editor.engine.loading import resolve_model_path
+    from diface_editor.gui.app import tune_gil_for_gui
     from diface_editor.gui.main_window import MainWindow
     from diface_editor.gui.settings import EditorSettings
     from diface_editor.gui.theme import apply_dark_theme
@@ -88,6 +89,7 @@ def _run(args, tmp: Path) -> dict:
     model = Path(args.model) if args.model else resolve_model_path("default")
     if not (model / "config.json").is_file():
         raise DifaceError(f"no model bundle at {model}: train one (diface train) or pass --model DIR")
+    tune_gil_for_gui()  # as the editor does at start-up
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["diface-bench-edit-gui"])
     apply_dark_theme(app)
 

@@ -27,9 +27,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from diface_editor.cli.sampling_args import (CliArgumentError, ProgressBar, add_sampling_arguments, load_model,
-                                             parse_frame, parse_frame_pair, parse_parts, sampling_values,
-                                             save_results)
+from diface_editor.cli.sampling_args import (CliArgumentError, ProgressBar, add_sampling_arguments, edit_session,
+                                             load_model, parse_frame, parse_frame_pair, parse_parts,
+                                             sampling_values, save_results)
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _keyframes(args, fps: float, parts) -> list:
 def run(args: argparse.Namespace) -> int:
     from diface_editor.core.audio import AudioClip
     from diface_editor.core.formats import load_animation
-    from diface_editor.engine.requests import EditRequest, VariantsRequest
+    from diface_editor.engine.requests import VariantsRequest
     from diface_editor.engine.worker import Engine
 
     base = load_animation(args.input)
@@ -106,17 +106,15 @@ def run(args: argparse.Namespace) -> int:
     v = sampling_values(args, model)
     radius = None if args.radius is None else parse_frame(args.radius, fps, what="--radius")
     keys = _keyframes(args, fps, v["parts"])
-    common = dict(base=base, audio=clip, keyframes=tuple(keys), radius=radius, parts=v["parts"], seed=v["seed"],
-                  sampler=v["sampler"], steps=v["steps"], guidance=v["guidance"], style=v["style"],
-                  temperature=v["temperature"], blink_seed=v["blink_seed"])
+    session = edit_session(v, clip, base=base, keyframes=keys)
     if args.range:
-        request = EditRequest(mode="range", range=parse_frame_pair(args.range, fps, n, what="--range"), **common)
+        request = session.range_request(parse_frame_pair(args.range, fps, n, what="--range"))
     elif args.swap:
         swap_parts = parse_parts(args.swap_parts) if args.swap_parts else v["parts"]
-        request = EditRequest(mode="swap", swap=parse_frame_pair(args.swap, fps, n, what="--swap"),
-                              swap_parts=swap_parts, **common)
+        a, b = parse_frame_pair(args.swap, fps, n, what="--swap")
+        request = session.swap_request(a, b, swap_parts, interactive=False, radius=radius, parts=v["parts"])
     else:
-        request = EditRequest(mode="keyframes", **common)
+        request = session.keyframes_request(radius)
     if args.samples > 1:
         request = VariantsRequest(request, n=args.samples)
     engine = Engine(model, previews=False, preview_interval=0.1)

@@ -23,8 +23,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from diface_editor.cli.sampling_args import (ProgressBar, add_sampling_arguments, load_model, sampling_values,
-                                             save_results)
+from diface_editor.cli.sampling_args import (ProgressBar, add_sampling_arguments, edit_session, load_model,
+                                             sampling_values, save_results)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from diface_editor.core.audio import AudioClip
-    from diface_editor.engine.requests import GenerateRequest
     from diface_editor.engine.worker import Engine
 
     if Path(args.audio).is_dir():
@@ -57,9 +56,7 @@ def run(args: argparse.Namespace) -> int:
     clip = AudioClip.load(args.audio)
     model = load_model(args)
     v = sampling_values(args, model)
-    request = GenerateRequest(clip, seed=v["seed"], sampler=v["sampler"], steps=v["steps"], guidance=v["guidance"],
-                              parts=v["parts"], style=v["style"], n_samples=args.samples, temperature=v["temperature"],
-                              blink_seed=v["blink_seed"])
+    request = edit_session(v, clip).generate_request(parts=v["parts"], n_samples=args.samples)
     engine = Engine(model, previews=False, preview_interval=0.1)
     bar = ProgressBar(f"generate ({v['sampler']})")
     try:

@@ -90,6 +90,22 @@ def sampling_values(args: argparse.Namespace, model) -> dict:
             "blink_seed": None if args.no_blinks else int(args.blink_seed)}
 
 
+def edit_session(v: dict, audio, base=None, keyframes=()):
+    """The :class:`~diface_editor.engine.session.EditSession` the CLI builds its requests with: a
+    document of ``base`` (default: a neutral clip as long as ``audio``), ``audio`` and ``keyframes``
+    whose sampler settings, parts, style and temperature are those of ``v`` (:func:`sampling_values`)."""
+    from diface_editor.core.document import Document, SamplerSettings
+    from diface_editor.core.keyframes import KeyframeSet
+    from diface_editor.engine.session import EditOptions, EditSession
+
+    blink = v["blink_seed"]
+    sampler = SamplerSettings(sampler=v["sampler"], steps=v["steps"], guidance=float(v["guidance"]),
+                              seed=int(v["seed"]), blinks=blink is not None, blink_seed=int(blink or 0))
+    doc = Document(base, audio=audio, keyframes=KeyframeSet(list(keyframes)), sampler=sampler)
+    return EditSession(doc, options=EditOptions(parts=tuple(v["parts"])), style=v["style"],
+                       temperature=v["temperature"])
+
+
 class ProgressBar:
     """A tqdm bar on stderr fed by the engine's :class:`~diface_editor.engine.events.JobProgress` events."""
 

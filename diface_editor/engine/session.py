@@ -364,18 +364,20 @@ class EditSession:
                      interactive: bool = True, radius: int | None = None,
                      parts: tuple[str, ...] | None = None) -> EditRequest:
         """Copy the pose of ``swap_parts`` at frame ``source`` to ``target`` and re-solve around
-        ``target`` (mode ``"swap"``, 3DiFACE's keyframe_swap); keyframes are pinned per
-        :func:`influence_pins`. Only ``parts`` (default: ``swap_parts``) are regenerated.
+        ``target`` (mode ``"swap"``, 3DiFACE's keyframe_swap). Only ``parts`` (default:
+        ``swap_parts``) are regenerated.
 
         ``interactive`` (the editor's paste / swap): the influence radius
-        ``doc.sampler.influence_frames`` and the interactive steps; otherwise (the CLI) ``radius``
-        (``None``: everything not pinned) and the document's steps."""
+        ``doc.sampler.influence_frames``, the keyframes pinned per :func:`influence_pins` and the
+        interactive steps; otherwise (the CLI) ``radius`` (``None``: everything not pinned), every
+        keyframe pinned and the document's steps."""
         doc = self._doc()
         s = doc.sampler
         r = int(s.influence_frames) if interactive else radius
         steps = (self.options.interactive_steps or s.steps) if interactive else s.steps
+        pins = influence_pins(doc.keyframes, (int(target),), r) if interactive else tuple(doc.keyframes)
         return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="swap", swap=(int(source), int(target)),
-                           swap_parts=tuple(swap_parts), keyframes=influence_pins(doc.keyframes, (int(target),), r),
+                           swap_parts=tuple(swap_parts), keyframes=pins,
                            radius=r, parts=tuple(parts or swap_parts), seed=self.edit_seed(),
                            **sampling_options(s, steps), **self._extras())
 
