@@ -1,5 +1,11 @@
 """Import published 3DiFACE checkpoints (face and head models) into an ordinary diface model bundle.
 
+Why one module of ~850 lines: it is the one description of a foreign format. The ``args.yml`` checks,
+the tensor-name mapping and the part builder all read the same tables of 3DiFACE targets, accepted
+parameters and renames below, and this docstring documents them together; every function here serves
+``import_3diface`` (``diface import-3diface``) and nothing else imports its internals. Split it along
+its sections (args.yml, checkpoints, key mapping, wav2vec2, building parts) if it grows further.
+
 A 3DiFACE model folder holds ``args.yml`` (``OmegaConf.save`` of the training arguments:
 ``motion_model: {target, params}``, ``diffusion: {target, params}``, ``data_cfg``, and many
 training-only keys) and the weights as a plain ``state_dict`` in ``checkpoints/model%09d.pt``
