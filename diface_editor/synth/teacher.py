@@ -20,7 +20,8 @@ Pipeline (all times in seconds, frame ``t`` is at ``t / fps``):
    centred on the acoustic timing.
 4. **Closures**: during the core of every P, B and M the lips are sealed regardless of context:
    ``mouthClose`` and ``mouthPress*`` high, ``jawOpen`` near 0 (a smooth envelope, at least one full
-   frame at each closure).
+   frame at each closure); likewise, during the core of every F and V the lower lip rolls up to the
+   upper incisors (``jawOpen`` near 0, ``mouthRollLower`` and ``mouthUpperUp`` up).
 5. **Blinks** (random intervals, ~150 ms, more likely at pauses), **brow raises** on accented
    syllables (vowels that are local loudness/pitch peaks), and **head motion** (axis-angle
    radians: nods on accents, pitch-following tilt, plus smooth filtered noise), softly limited
@@ -115,26 +116,36 @@ def _pose(**weights: float) -> np.ndarray:
 
 
 #: Viseme target of each common phone (diphthongs are in :data:`DIPHTHONGS`).
+#:
+#: Calibration of the jaw (2026-12): vowel ``jawOpen`` targets were raised by about 30 % so that,
+#: after coarticulation and the jaw's lag, stressed AA/AE/AO in clear read speech peak at a median
+#: of about 0.6 (0.58-0.61 on espeak-ng, Flite and Festival voices; before: 0.45-0.48, which left the
+#: mouth subdued). Reference points: hand-tuned ARKit viseme tables in open lip-sync projects give
+#: the "aa" viseme ``jawOpen`` 0.7 (with ``mouthLowerDown`` 0.3), and ARKit captures of a wide "ah"
+#: sit at 0.6-0.8; targets above that peak only on loud, long vowels.
 VISEMES: dict[str, np.ndarray] = {
     SIL: _pose(jawOpen=0.03, mouthClose=0.03),
-    "AA": _pose(jawOpen=0.62, mouthLowerDown=0.30, mouthUpperUp=0.10, mouthStretch=0.05),
-    "AE": _pose(jawOpen=0.50, mouthStretch=0.30, mouthLowerDown=0.30, mouthUpperUp=0.22, mouthSmile=0.10),
-    "AH": _pose(jawOpen=0.42, mouthLowerDown=0.18, mouthUpperUp=0.08),
-    "AO": _pose(jawOpen=0.48, mouthFunnel=0.45, mouthPucker=0.15, mouthLowerDown=0.15),
-    "EH": _pose(jawOpen=0.36, mouthStretch=0.28, mouthLowerDown=0.22, mouthUpperUp=0.12, mouthSmile=0.05),
-    "ER": _pose(jawOpen=0.22, mouthFunnel=0.30, mouthPucker=0.25, mouthUpperUp=0.12),
-    "IH": _pose(jawOpen=0.22, mouthStretch=0.30, mouthSmile=0.12, mouthLowerDown=0.12, mouthUpperUp=0.08),
-    "IY": _pose(jawOpen=0.14, mouthStretch=0.42, mouthSmile=0.25, mouthUpperUp=0.12, mouthLowerDown=0.10,
+    "AA": _pose(jawOpen=0.80, mouthLowerDown=0.30, mouthUpperUp=0.10, mouthStretch=0.05),
+    "AE": _pose(jawOpen=0.66, mouthStretch=0.30, mouthLowerDown=0.30, mouthUpperUp=0.22, mouthSmile=0.10),
+    "AH": _pose(jawOpen=0.54, mouthLowerDown=0.18, mouthUpperUp=0.08),
+    "AO": _pose(jawOpen=0.64, mouthFunnel=0.45, mouthPucker=0.15, mouthLowerDown=0.15),
+    "EH": _pose(jawOpen=0.46, mouthStretch=0.28, mouthLowerDown=0.22, mouthUpperUp=0.12, mouthSmile=0.05),
+    "ER": _pose(jawOpen=0.28, mouthFunnel=0.30, mouthPucker=0.25, mouthUpperUp=0.12),
+    "IH": _pose(jawOpen=0.28, mouthStretch=0.30, mouthSmile=0.12, mouthLowerDown=0.12, mouthUpperUp=0.08),
+    "IY": _pose(jawOpen=0.18, mouthStretch=0.42, mouthSmile=0.25, mouthUpperUp=0.12, mouthLowerDown=0.10,
                 mouthDimple=0.10),
-    "UH": _pose(jawOpen=0.24, mouthFunnel=0.30, mouthPucker=0.38),
-    "UW": _pose(jawOpen=0.14, mouthPucker=0.72, mouthFunnel=0.32),
+    "UH": _pose(jawOpen=0.30, mouthFunnel=0.30, mouthPucker=0.38),
+    "UW": _pose(jawOpen=0.18, mouthPucker=0.72, mouthFunnel=0.32),
     # bilabials: the seal itself (mouthClose, press) comes from the closure envelope (step 4);
     # the blended targets only prepare it, so neighbouring vowels stay open
     "P": _pose(jawOpen=0.03, mouthPress=0.12, mouthRollLower=0.10, mouthRollUpper=0.08),
     "B": _pose(jawOpen=0.03, mouthPress=0.10, mouthRollLower=0.10, mouthRollUpper=0.08),
     "M": _pose(jawOpen=0.03, mouthPress=0.08, mouthRollLower=0.06, mouthRollUpper=0.05),
-    "F": _pose(jawOpen=0.10, mouthRollLower=0.55, mouthUpperUp=0.18, mouthShrugUpper=0.15, mouthFunnel=0.05),
-    "V": _pose(jawOpen=0.10, mouthRollLower=0.50, mouthUpperUp=0.16, mouthShrugUpper=0.12, mouthFunnel=0.05),
+    # labiodentals: the lower lip rolls up under the upper incisors (on the default rig its top edge
+    # comes within 0.5 mm of the incisors' edge) while the upper lip lifts off it; a jaw open by more
+    # than ~0.05 would pull the lip off the teeth
+    "F": _pose(jawOpen=0.03, mouthRollLower=0.55, mouthUpperUp=0.30, mouthShrugUpper=0.15, mouthFunnel=0.05),
+    "V": _pose(jawOpen=0.03, mouthRollLower=0.52, mouthUpperUp=0.28, mouthShrugUpper=0.12, mouthFunnel=0.05),
     "TH": _pose(jawOpen=0.16, tongueOut=0.35, mouthLowerDown=0.12, mouthUpperUp=0.08),
     "DH": _pose(jawOpen=0.15, tongueOut=0.30, mouthLowerDown=0.12, mouthUpperUp=0.08),
     "T": _pose(jawOpen=0.14, mouthLowerDown=0.08, mouthUpperUp=0.06, mouthStretch=0.08),
@@ -155,12 +166,12 @@ VISEMES: dict[str, np.ndarray] = {
     "W": _pose(jawOpen=0.08, mouthPucker=0.80, mouthFunnel=0.30),
     "Y": _pose(jawOpen=0.12, mouthStretch=0.30, mouthSmile=0.12),
 }
-_OW1 = _pose(jawOpen=0.38, mouthFunnel=0.55, mouthPucker=0.20, mouthLowerDown=0.12)
+_OW1 = _pose(jawOpen=0.50, mouthFunnel=0.55, mouthPucker=0.20, mouthLowerDown=0.12)
 _GLIDE_U = _pose(jawOpen=0.20, mouthPucker=0.50, mouthFunnel=0.32)
 #: Diphthong -> (first target, second target, fraction of the duration spent on the first).
 DIPHTHONGS: dict[str, tuple[np.ndarray, np.ndarray, float]] = {
-    "AY": (_pose(jawOpen=0.55, mouthLowerDown=0.26, mouthUpperUp=0.08), VISEMES["IY"] * 0.85, 0.55),
-    "AW": (_pose(jawOpen=0.55, mouthLowerDown=0.26, mouthUpperUp=0.08), _GLIDE_U, 0.55),
+    "AY": (_pose(jawOpen=0.72, mouthLowerDown=0.26, mouthUpperUp=0.08), VISEMES["IY"] * 0.85, 0.55),
+    "AW": (_pose(jawOpen=0.72, mouthLowerDown=0.26, mouthUpperUp=0.08), _GLIDE_U, 0.55),
     "EY": (VISEMES["EH"], VISEMES["IY"] * 0.85, 0.55),
     "OW": (_OW1, _GLIDE_U, 0.5),
     "OY": (VISEMES["AO"], VISEMES["IY"] * 0.8, 0.5),
@@ -313,11 +324,13 @@ def _blend(segs: list[_Segment], t: np.ndarray) -> np.ndarray:
     return out
 
 
-def _closure_envelope(phones: list[Phone], t: np.ndarray, fps: float, ramp: float = 0.04) -> np.ndarray:
-    """(len(t),) in [0, 1]: 1 in the core of every P/B/M (at least 1.1 frames wide), raised-cosine ramps."""
+def _closure_envelope(phones: list[Phone], t: np.ndarray, fps: float, ramp: float = 0.04,
+                      which: frozenset[str] | tuple[str, ...] = tuple(BILABIALS)) -> np.ndarray:
+    """(len(t),) in [0, 1]: 1 in the core of every phone of ``which`` (P/B/M by default; at least 1.1
+    frames wide), raised-cosine ramps."""
     env = np.zeros(t.size)
     for name, s, e in phones:
-        if name not in BILABIALS:
+        if name not in which:
             continue
         c = 0.5 * (s + e)
         half = max(0.3 * (e - s), 0.55 / fps)
@@ -496,6 +509,16 @@ def animate(phones: Sequence[Phone], duration: float | None = None, samples: np.
                        ("tongueOut", 0.0), ("mouthStretchLeft", 0.5), ("mouthStretchRight", 0.5)):
         i = _IDX[name]
         face[:, i] = face[:, i] * (1 - e[:, 0] * (1 - keep))
+    # labiodental contact: in the core of every F/V the lower lip rolls up to the upper incisors
+    # whatever the neighbours (a jaw left open by a vowel would hold the lip off the teeth)
+    fv = _closure_envelope(ph, t + cfg.anticipation_s * 0.5, fps, ramp=0.035, which=("F", "V"))
+    face[:, jaw] = face[:, jaw] * (1 - fv) + 0.03 * fv
+    for name, level in (("mouthRollLower", 0.5), ("mouthUpperUpLeft", 0.26), ("mouthUpperUpRight", 0.26)):
+        i = _IDX[name]
+        face[:, i] = np.maximum(face[:, i], level * fv)
+    for name in ("mouthLowerDownLeft", "mouthLowerDownRight", "mouthClose", "mouthFunnel", "mouthPucker"):
+        i = _IDX[name]
+        face[:, i] = face[:, i] * (1 - 0.85 * fv)
 
     # expression layers
     face += smile_bias * _SMILE[None, :]

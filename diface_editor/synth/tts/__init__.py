@@ -1,4 +1,5 @@
-"""Text-to-speech with per-phone timings from espeak-ng (C API), Festival and Flite.
+"""Text-to-speech with per-phone timings from espeak-ng (C API), Festival, Flite, Piper and
+Hibari (neural, phones from a forced alignment).
 
 >>> from diface_editor.synth.tts import VoiceSpec, synthesize
 >>> samples, sample_rate, phones = synthesize("Hello there.", VoiceSpec("espeak", "en-us"))
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from diface_editor.synth.tts import espeak, festival, flite
+from diface_editor.synth.tts import espeak, festival, flite, hibari, piper
 from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec
 
-ENGINES: dict[str, ModuleType] = {"espeak": espeak, "festival": festival, "flite": flite}
+ENGINES: dict[str, ModuleType] = {"espeak": espeak, "festival": festival, "flite": flite, "piper": piper, "hibari": hibari}
 
 __all__ = ["ENGINES", "Speech", "TTSError", "VoiceSpec", "available_engines", "supports_pitch", "synthesize"]
 
