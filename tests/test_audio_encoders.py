@@ -10,8 +10,7 @@ import torch
 
 from diface_editor.core import paths
 from diface_editor.core.audio import AudioClip
-from diface_editor.ml.audio import (AudioEncoderError, FeatureCache, MissingCheckpointError, get_encoder,
-                                    normalise_spec)
+from diface_editor.ml.audio import AudioEncoderError, FeatureCache, MissingCheckpointError, get_encoder, normalise_spec
 from diface_editor.ml.audio import ct2_convert as ct2
 from diface_editor.ml.audio.windows import stitch, window_starts
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from diface_editor.ml.adapt import TRAINABLE, AdaptConfig, AdaptError, adapt_model, run_adaptation
+from diface_editor.ml.adapt import TRAINABLE, AdaptConfig, AdaptError, adapt_model
 from diface_editor.ml.bundle import MotionModel
 from diface_editor.ml.denoiser import Denoiser, DenoiserConfig
 from diface_editor.ml.normalisation import Normaliser

@@ -10,12 +10,19 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests._compat_helpers import write_fake_vocaset
 from diface_editor.core.formats import load_animation
 from diface_editor.core.formats.common import get_template
-from diface_editor.ml.data import (VOCA_TEST, VOCA_TRAIN, convert_dataset, find_hdtf, find_vocaset, parse_sentences,
-                                   parse_subjects)
+from diface_editor.ml.data import (
+    VOCA_TEST,
+    VOCA_TRAIN,
+    convert_dataset,
+    find_hdtf,
+    find_vocaset,
+    parse_sentences,
+    parse_subjects,
+)
 from diface_editor.ml.data.vocaset import DatasetError
+from tests._compat_helpers import write_fake_vocaset
 from tests._ml_helpers import energy_features
 
 

@@ -12,9 +12,19 @@ import numpy as np
 import pytest
 
 from diface_editor.core.safe_pickle import UnsafePickleError
-from diface_editor.core.templates import (FlameModel, Template, TemplateError, default_neck_pivot, load_flame_model,
-                                          load_template, load_template_spec, load_templates_pkl, read_obj, read_ply,
-                                          vertex_rig_from_template)
+from diface_editor.core.templates import (
+    FlameModel,
+    Template,
+    TemplateError,
+    default_neck_pivot,
+    load_flame_model,
+    load_template,
+    load_template_spec,
+    load_templates_pkl,
+    read_obj,
+    read_ply,
+    vertex_rig_from_template,
+)
 
 
 def _head(n: int = 100, seed: int = 0) -> np.ndarray:

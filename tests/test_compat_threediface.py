@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from tests._compat_helpers import (face_args, face_state, head_args, head_state, project_audio, reference_face,
-                             reference_head, tiny_w2v_config, write_model)
 from diface_editor.ml.compat import threediface as td
+from tests._compat_helpers import (
+    face_args,
+    face_state,
+    head_args,
+    head_state,
+    project_audio,
+    reference_face,
+    reference_head,
+    tiny_w2v_config,
+    write_model,
+)
 
 torch.set_num_threads(2)
 
@@ -283,7 +292,7 @@ def test_docs_list_the_accepted_parameters():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "3diface_compat.md").read_text(encoding="utf-8")
     for kind, kw in (("face", dict(ch=64, ch_multi=[1, 2, 4])), ("head", dict(ch=64, ch_multi=[1, 2, 2], own_audio=False,
                                                                            n_identity=0))):
-        for name, shape in td.accepted_parameters(kind, **kw):
+        for name, _shape in td.accepted_parameters(kind, **kw):
             if name.startswith("audio_encoder.encoder.layers.") and not name.startswith("audio_encoder.encoder.layers.0."):
                 continue  # the doc lists layer 0 and says "for each of the 12 layers"
             assert f"`{name}`" in doc, name

@@ -10,8 +10,16 @@ import pytest
 
 from diface_editor.core.animation import Animation
 from diface_editor.core.audio import AudioClip
-from diface_editor.core.commands import (Compound, ReplaceAnimation, ReplaceFrames, UndoStack, add_keyframe,
-                                         apply_result, move_keyframe, remove_keyframes)
+from diface_editor.core.commands import (
+    Compound,
+    ReplaceAnimation,
+    ReplaceFrames,
+    UndoStack,
+    add_keyframe,
+    apply_result,
+    move_keyframe,
+    remove_keyframes,
+)
 from diface_editor.core.document import Document, DocumentError, SamplerSettings
 from diface_editor.core.errors import DifaceError
 from diface_editor.core.keyframes import Keyframe

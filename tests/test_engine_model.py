@@ -3,7 +3,6 @@ frames outside the edit exactly; the worker cancels torch sampling between steps
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

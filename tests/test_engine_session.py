@@ -13,8 +13,16 @@ from diface_editor.core.keyframes import Keyframe, KeyframeSet
 from diface_editor.engine.backend import WindowSpec
 from diface_editor.engine.events import JobResult
 from diface_editor.engine.requests import EditRequest
-from diface_editor.engine.session import (Discarded, EditJob, EditOptions, EditSession, JobKind, PendingVariants,
-                                          VariantsReady, influence_pins)
+from diface_editor.engine.session import (
+    Discarded,
+    EditJob,
+    EditOptions,
+    EditSession,
+    JobKind,
+    PendingVariants,
+    VariantsReady,
+    influence_pins,
+)
 from diface_editor.engine.worker import Engine
 
 RADIUS = 8

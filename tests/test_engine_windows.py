@@ -15,8 +15,7 @@ from diface_editor.core.keyframes import Keyframe
 from diface_editor.engine.backend import EngineError, WindowSpec
 from diface_editor.engine.events import JobProgress
 from diface_editor.engine.requests import EditRequest, GenerateRequest, RequestError, VariantsRequest
-from diface_editor.engine.windows import (Window, changed_spans, plan_clip, plan_span, seam_report,
-                                          seam_smoothness)
+from diface_editor.engine.windows import Window, changed_spans, plan_clip, plan_span, seam_report, seam_smoothness
 from diface_editor.engine.worker import Engine
 
 SPEC = WindowSpec(window=96, overlap=24, context=16)

@@ -10,7 +10,7 @@ import pytest
 from _engine_fakes import TERMINAL, FakeClip, FakeEncoder, GPModel, events_until
 from diface_editor.core.animation import Animation
 from diface_editor.engine.backend import WindowSpec
-from diface_editor.engine.events import (JobCancelled, JobFailed, JobProgress, JobResult, JobStarted)
+from diface_editor.engine.events import JobCancelled, JobFailed, JobProgress, JobResult, JobStarted
 from diface_editor.engine.requests import EditRequest, GenerateRequest
 from diface_editor.engine.worker import Engine, EventQueue
 

@@ -14,8 +14,14 @@ from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.audio import AudioClip
 from diface_editor.core.formats import load_animation
 from diface_editor.core.formats.pc2 import read_pc2
-from diface_editor.engine.batch import (REPORT_NAME, BatchError, engine_generator, find_audio_files, parse_formats,
-                                        run_batch)
+from diface_editor.engine.batch import (
+    REPORT_NAME,
+    BatchError,
+    engine_generator,
+    find_audio_files,
+    parse_formats,
+    run_batch,
+)
 
 
 def loudness_generator(clip) -> Animation:

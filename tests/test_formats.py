@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import io
 import os
 import pickle
 
@@ -15,9 +14,18 @@ from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.atomic import WriteError, atomic_write_bytes
 from diface_editor.core.audio import AudioClip, save_wav
 from diface_editor.core.errors import DifaceError
-from diface_editor.core.formats import (FORMATS, FormatError, describe, get_format, list_formats, load_animation,
-                                        register_format, resample_animation, save_animation)
-from diface_editor.core.formats import registry
+from diface_editor.core.formats import (
+    FORMATS,
+    FormatError,
+    describe,
+    get_format,
+    list_formats,
+    load_animation,
+    register_format,
+    registry,
+    resample_animation,
+    save_animation,
+)
 from diface_editor.core.formats.common import get_template
 from diface_editor.core.formats.livelink import HEADER, format_timecode
 from diface_editor.core.formats.native import NATIVE_FORMAT_VERSION

@@ -46,6 +46,6 @@ def test_layer_imports_nothing_above_it(layer):
 
 def test_cli_runs_without_qt_loaded():
     code = ("import sys; from diface_editor.cli.main import build_parser; build_parser(); "
-            "bad=[m for m in sys.modules if m.split('.')[0] in %r]; print(bad); sys.exit(1 if bad else 0)" % (QT,))
+            f"bad=[m for m in sys.modules if m.split('.')[0] in {QT!r}]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -18,7 +18,6 @@ from diface_editor.ml.part import ModelPart
 from diface_editor.ml.sampling import sample_window
 from tests._ml_helpers import tiny_denoiser
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -10,7 +10,6 @@ import torch
 from diface_editor.ml.denoiser import Denoiser, DenoiserConfig, timestep_sinusoid
 from tests._ml_helpers import tiny_denoiser
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

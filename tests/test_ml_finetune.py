@@ -17,7 +17,6 @@ from diface_editor.ml.lip_loss import LipVertexLoss
 from diface_editor.ml.train import TrainError, run_training, train_config_from_dict
 from tests._ml_helpers import energy_features, write_pairs
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from diface_editor.ml.sampling import (DEFAULT_STEPS, SamplingCancelled, SamplingError, _Net, sample,
-                                       sample_window, timesteps_for)
+from diface_editor.ml.sampling import (
+    DEFAULT_STEPS,
+    SamplingCancelled,
+    SamplingError,
+    _Net,
+    sample,
+    sample_window,
+    timesteps_for,
+)
 from tests._ml_helpers import tiny_part
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -18,7 +18,6 @@ from diface_editor.ml.masks import MASK_KINDS, MaskConfig, arkit_groups, random_
 from diface_editor.ml.train import TrainError, load_train_config, run_training, train_config_from_dict
 from tests._ml_helpers import energy_features, tiny_denoiser, write_pairs
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -12,8 +12,15 @@ import soundfile as sf
 from diface_editor.cli.main import main
 from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.formats import load_animation
-from diface_editor.synth.corpus import (TEST_VOICES, TRAIN_VOICES, CorpusConfig, build_corpus, load_item, make_item,
-                                        plan_corpus)
+from diface_editor.synth.corpus import (
+    TEST_VOICES,
+    TRAIN_VOICES,
+    CorpusConfig,
+    build_corpus,
+    load_item,
+    make_item,
+    plan_corpus,
+)
 from diface_editor.synth.teacher import animate
 from diface_editor.synth.tts import VoiceSpec, espeak, flite, synthesize
 

@@ -33,7 +33,7 @@ def _centre(ph, i):
 def test_lips_close_on_p_b_m_and_jaw_opens_on_aa():
     ph = _seq(["AA", "B", "AA", "M", "AA", "P", "AA", ("B", 0.045), "AA", ("M", 0.05), "IY"])
     a = animate(ph, seed=0)
-    for i, (p, s, e) in enumerate(ph):
+    for i, (p, _s, _e) in enumerate(ph):
         t = _centre(ph, i)
         if p in ("P", "B", "M"):
             assert _at(a, "mouthClose", t) > 0.45, (p, t)

@@ -29,7 +29,7 @@ def _need(engine: str) -> None:
 def _check_timing(phones, duration):
     assert phones[0][1] == 0.0
     assert abs(phones[-1][2] - duration) < 1e-6
-    for (_, s0, e0), (_, s1, e1) in zip(phones, phones[1:]):
+    for (_, _s0, e0), (_, s1, e1) in zip(phones, phones[1:]):
         assert e0 == pytest.approx(s1, abs=1e-9), "phones must be contiguous"
         assert e1 > s1
     assert all(p in PHONES for p, _, _ in phones)

@@ -13,6 +13,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "rig": ("diface_editor.bench.rig", "rig throughput: ARKit weights (+ head rotation) -> vertices, frames/s"),
     "audio": ("diface_editor.bench.audio", "AudioClip decode/hash/resample/peaks speed on a long clip"),
     "audio-encoders": ("diface_editor.bench.audio_encoders", "audio encoder speed (s per 10 s of audio, cold and cached)"),
-    "edit-gui": ("diface_editor.bench.edit_gui", "editor keyframe drag: ms to the final result in the viewport and to the first preview (2 s window)"),
-    "ui": ("diface_editor.bench.ui", "editor feel: timeline fps on 10 min, viewport frame ms, playback drift, GUI stall while generating"),
+    "edit-gui": ("diface_editor.bench.edit_gui",
+                 "editor keyframe drag: ms to the final result in the viewport and to the first preview (2 s window)"),
+    "ui": ("diface_editor.bench.ui",
+           "editor feel: timeline fps on 10 min, viewport frame ms, playback drift, GUI stall while generating"),
 }

@@ -207,7 +207,7 @@ def _run(args, tmp: Path) -> dict:
             t_applied = time.perf_counter()
             want = vp.rig.frame_vertices(w.doc.animation, vp.current_frame())  # the solved pose on screen
 
-            def final_times():
+            def final_times(want=want):
                 return [t for t, v, prev in list(frames_shown) if not prev and np.array_equal(v, want)]
 
             pump_until(lambda: final_times(), "drawing the result")

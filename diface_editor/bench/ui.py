@@ -209,7 +209,6 @@ def _stall_during_generation(app, args, tmp: Path, pump) -> dict:
     import numpy as np
     from PySide6 import QtCore
 
-    from diface_editor.core.audio import AudioClip
     from diface_editor.core.paths import model_dir
     from diface_editor.gui.main_window import MainWindow
     from diface_editor.gui.settings import EditorSettings
@@ -221,8 +220,8 @@ def _stall_during_generation(app, args, tmp: Path, pump) -> dict:
             return {"max_stall_ms_generate": None, "generate_error": f"no model bundle at {model}"}
         import torch  # noqa: F401  (the tiny bundle is built with the ml API)
 
-        from diface_editor.ml.bundle import MotionModel
         from diface_editor.core.arkit import ARKIT_NAMES
+        from diface_editor.ml.bundle import MotionModel
 
         cfg = {"name": "tiny untrained bench model", "fps": 30.0, "motion_space": "arkit",
                "face_channels": list(ARKIT_NAMES),

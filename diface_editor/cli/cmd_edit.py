@@ -27,9 +27,18 @@ import argparse
 import logging
 from pathlib import Path
 
-from diface_editor.cli.sampling_args import (CliArgumentError, ProgressBar, add_sampling_arguments, edit_session,
-                                             load_model, parse_frame, parse_frame_pair, parse_parts,
-                                             sampling_values, save_results)
+from diface_editor.cli.sampling_args import (
+    CliArgumentError,
+    ProgressBar,
+    add_sampling_arguments,
+    edit_session,
+    load_model,
+    parse_frame,
+    parse_frame_pair,
+    parse_parts,
+    sampling_values,
+    save_results,
+)
 
 log = logging.getLogger(__name__)
 

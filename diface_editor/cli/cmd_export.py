@@ -50,8 +50,7 @@ class _ListFormats(argparse.Action):
 
 
 def run(args: argparse.Namespace) -> int:
-    from diface_editor.core.formats import (format_for_path, load_animation, resample_animation,
-                                            save_animation)
+    from diface_editor.core.formats import format_for_path, load_animation, resample_animation, save_animation
 
     src, dst = Path(args.input), Path(args.output)
     in_fmt = format_for_path(src, args.input_format)

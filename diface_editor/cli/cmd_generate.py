@@ -23,8 +23,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from diface_editor.cli.sampling_args import (ProgressBar, add_sampling_arguments, edit_session, load_model,
-                                             sampling_values, save_results)
+from diface_editor.cli.sampling_args import (
+    ProgressBar,
+    add_sampling_arguments,
+    edit_session,
+    load_model,
+    sampling_values,
+    save_results,
+)
 
 log = logging.getLogger(__name__)
 

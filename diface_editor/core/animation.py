@@ -17,9 +17,8 @@ from typing import Literal
 
 import numpy as np
 
-from diface_editor.core.errors import DifaceError
-
 from diface_editor.core.arkit import ARKIT_NAMES
+from diface_editor.core.errors import DifaceError
 
 MotionSpace = Literal["arkit", "vertex"]
 DEFAULT_FPS = 30.0
@@ -58,7 +57,7 @@ class Animation:
     # ------------------------------------------------------------------ construction
     @classmethod
     def zeros(cls, n_frames: int, fps: float = DEFAULT_FPS, channel_names: tuple[str, ...] = ARKIT_NAMES,
-              space: MotionSpace = "arkit", n_face: int | None = None) -> "Animation":
+              space: MotionSpace = "arkit", n_face: int | None = None) -> Animation:
         """A neutral animation of ``n_frames`` frames (all weights 0, head at rest)."""
         c = len(channel_names) if space == "arkit" else int(n_face or 0)
         return cls(fps=fps, face=np.zeros((n_frames, c), np.float32), head=np.zeros((n_frames, 3), np.float32),
@@ -115,10 +114,10 @@ class Animation:
         return self.face[:, self.channel_index(name)]
 
     # ------------------------------------------------------------------ operations
-    def copy(self) -> "Animation":
+    def copy(self) -> Animation:
         return replace(self, face=self.face.copy(), head=self.head.copy(), metadata=dict(self.metadata))
 
-    def slice(self, start: int, stop: int) -> "Animation":
+    def slice(self, start: int, stop: int) -> Animation:
         """Frames ``start`` (inclusive) to ``stop`` (exclusive), clipped to the clip."""
         start, stop = max(0, int(start)), min(self.n_frames, int(stop))
         if stop < start:
@@ -126,7 +125,7 @@ class Animation:
         return replace(self, face=self.face[start:stop].copy(), head=self.head[start:stop].copy(),
                        metadata=dict(self.metadata))
 
-    def concat(self, other: "Animation") -> "Animation":
+    def concat(self, other: Animation) -> Animation:
         """This animation followed by ``other`` (same fps, space and channels)."""
         if other.fps != self.fps:
             raise AnimationError(f"cannot join animations at {self.fps} and {other.fps} fps")
@@ -135,17 +134,17 @@ class Animation:
         return replace(self, face=np.concatenate([self.face, other.face]),
                        head=np.concatenate([self.head, other.head]), metadata=dict(self.metadata))
 
-    def with_arrays(self, face: np.ndarray | None = None, head: np.ndarray | None = None) -> "Animation":
+    def with_arrays(self, face: np.ndarray | None = None, head: np.ndarray | None = None) -> Animation:
         """A copy with ``face`` and/or ``head`` replaced (validated)."""
         return replace(self, face=self.face.copy() if face is None else face,
                        head=self.head.copy() if head is None else head, metadata=dict(self.metadata))
 
-    def equals(self, other: "Animation") -> bool:
+    def equals(self, other: Animation) -> bool:
         """Bit-identical motion, names, space and fps."""
         return (self.fps == other.fps and self.space == other.space and self.channel_names == other.channel_names
                 and np.array_equal(self.face, other.face) and np.array_equal(self.head, other.head))
 
-    def reorder_channels(self, names: tuple[str, ...]) -> "Animation":
+    def reorder_channels(self, names: tuple[str, ...]) -> Animation:
         """Same motion with face columns in the order ``names``; channels missing here are 0."""
         face = np.zeros((self.n_frames, len(names)), np.float32)
         for j, n in enumerate(names):

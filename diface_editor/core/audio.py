@@ -133,7 +133,7 @@ class AudioClip:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_array(cls, samples: np.ndarray, sample_rate: int, *, path: str | os.PathLike | None = None) -> "AudioClip":
+    def from_array(cls, samples: np.ndarray, sample_rate: int, *, path: str | os.PathLike | None = None) -> AudioClip:
         """A clip from samples: (N,) mono or (N, C) channels-last (mixed down by the mean).
 
         Float samples are taken as they are (nominally -1..1); integer PCM is scaled to -1..1
@@ -157,7 +157,7 @@ class AudioClip:
         return cls(a, sample_rate, path=path, channels=channels)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, allow_truncated: bool = False) -> "AudioClip":
+    def load(cls, path: str | os.PathLike, *, allow_truncated: bool = False) -> AudioClip:
         """Decode an audio file and mix it down to mono.
 
         Raises:

@@ -12,6 +12,7 @@ Commands are applied by a stack only: ``stack.push(cmd)`` runs ``cmd.do(doc)``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+
 import numpy as np
 
 from diface_editor.core.animation import Animation

@@ -96,7 +96,7 @@ class SamplerSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SamplerSettings":
+    def from_dict(cls, d: dict[str, Any]) -> SamplerSettings:
         """Settings from a dict, ignoring unknown keys (written by a newer version)."""
         known = {f.name: f.type for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
@@ -119,7 +119,7 @@ class Document:
         metadata: free-form string pairs saved with the project.
     """
 
-    def __init__(self, animation: Animation | None = None, *, audio: "AudioClip | None" = None,
+    def __init__(self, animation: Animation | None = None, *, audio: AudioClip | None = None,
                  audio_path: str | Path | None = None, audio_sha256: str | None = None,
                  embed_audio: bool = False, keyframes: KeyframeSet | None = None,
                  selection: tuple[int, int] | None = None, model_id: str = "default",
@@ -150,7 +150,7 @@ class Document:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_audio(cls, audio: "AudioClip", fps: float = DEFAULT_FPS, **kw: Any) -> "Document":
+    def from_audio(cls, audio: AudioClip, fps: float = DEFAULT_FPS, **kw: Any) -> Document:
         """A document for ``audio`` with a neutral animation covering the whole clip."""
         anim = Animation.zeros(frames_for_duration(audio.duration, fps), fps=fps)
         return cls(anim, audio=audio, **kw)
@@ -176,7 +176,7 @@ class Document:
         return self._selection
 
     @property
-    def audio(self) -> "AudioClip | None":
+    def audio(self) -> AudioClip | None:
         return self._audio
 
     @property

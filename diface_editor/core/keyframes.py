@@ -66,10 +66,10 @@ class Keyframe:
                                 f"for {len(cols)} channels")
         return vals
 
-    def moved(self, frame: int) -> "Keyframe":
+    def moved(self, frame: int) -> Keyframe:
         return Keyframe(frame=int(frame), part=self.part, group=self.group, values=self.values)
 
-    def with_values(self, values) -> "Keyframe":
+    def with_values(self, values) -> Keyframe:
         return Keyframe(frame=self.frame, part=self.part, group=self.group,
                         values=None if values is None else tuple(float(v) for v in values))
 
@@ -87,7 +87,7 @@ class EditMask:
     head: np.ndarray
 
     @classmethod
-    def all_known(cls, anim: Animation) -> "EditMask":
+    def all_known(cls, anim: Animation) -> EditMask:
         return cls(np.ones((anim.n_frames, anim.n_face), bool), np.ones((anim.n_frames, 3), bool))
 
     def apply_keyframes(self, anim: Animation, keyframes: list[Keyframe]) -> Animation:

@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from diface_editor.core.errors import DifaceError
-
 from diface_editor.core.animation import Animation
+from diface_editor.core.errors import DifaceError
 from diface_editor.core.rotations import axis_angle_to_matrix
 
 RIG_FORMAT_VERSION = 1
@@ -165,7 +164,7 @@ class Rig(ABC):
         self._groups_cache = (self.neck_weights, groups)
         return groups
 
-    def check(self, anim: Animation) -> None:
+    def check(self, anim: Animation) -> None:  # noqa: B027 - a hook: a rig that takes any motion keeps it
         """Raise :class:`RigError` if ``anim`` does not fit this rig."""
 
     def frame_vertices(self, anim: Animation, f: int) -> np.ndarray:
@@ -253,7 +252,7 @@ class BlendshapeRig(Rig):
 
     # ------------------------------------------------------------------ file io
     @classmethod
-    def load(cls, path: str | Path) -> "BlendshapeRig":
+    def load(cls, path: str | Path) -> BlendshapeRig:
         """Read a rig ``.npz`` (format above). Raises :class:`RigError` naming what is wrong."""
         path = Path(path)
         try:

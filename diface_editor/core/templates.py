@@ -43,8 +43,14 @@ from typing import Any
 import numpy as np
 
 from diface_editor.core.errors import DifaceError
-from diface_editor.core.safe_pickle import (PickleDataError, RestrictedUnpickler, UnsafePickleError,
-                                            check_plain_data, safe_load_file, safe_load_npy)
+from diface_editor.core.safe_pickle import (
+    PickleDataError,
+    RestrictedUnpickler,
+    UnsafePickleError,
+    check_plain_data,
+    safe_load_file,
+    safe_load_npy,
+)
 
 #: Vertices of the FLAME / VOCA topology.
 FLAME_N_VERTICES = 5023

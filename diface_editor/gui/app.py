@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     tune_gil_for_gui()
 
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtWidgets
 
     from diface_editor import __version__
     from diface_editor.gui.main_window import MainWindow

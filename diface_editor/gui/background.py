@@ -5,7 +5,8 @@ The editor runs the teacher lip sync (alignment + animation, seconds of CPU) thi
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6 import QtCore
 

@@ -70,7 +70,7 @@ class EditorSettings:
         return config_dir() / "editor.json"
 
     @classmethod
-    def load(cls) -> "EditorSettings":
+    def load(cls) -> EditorSettings:
         p = cls.path()
         try:
             raw = json.loads(p.read_text("utf-8"))

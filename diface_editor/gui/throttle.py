@@ -4,7 +4,8 @@ the views redraw at most every ``interval_ms``."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6 import QtCore
 

@@ -145,7 +145,7 @@ class MotionModel:
     def device(self) -> torch.device:
         return next(iter(self.parts.values())).device
 
-    def to(self, device: str | torch.device = "auto") -> "MotionModel":
+    def to(self, device: str | torch.device = "auto") -> MotionModel:
         """Move every denoiser to ``device`` (``"auto"``: cuda > mps > cpu); returns self."""
         dev = resolve_device(device)
         for p in self.parts.values():
@@ -177,7 +177,7 @@ class MotionModel:
             self._audio = enc
         return self._audio.to(device if device is not None else self.device)
 
-    def eval(self) -> "MotionModel":
+    def eval(self) -> MotionModel:
         for p in self.parts.values():
             p.denoiser.eval()
         return self
@@ -203,7 +203,7 @@ class MotionModel:
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], *, path: Path | None = None) -> "MotionModel":
+    def from_config(cls, config: dict[str, Any], *, path: Path | None = None) -> MotionModel:
         """Build the model a config describes, with freshly initialised weights (CPU).
 
         Raises:
@@ -252,7 +252,7 @@ class MotionModel:
 
     # ------------------------------------------------------------------ load / save
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> "MotionModel":
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> MotionModel:
         """Load a bundle folder (or its ``config.json``) onto ``device`` in eval mode.
 
         Every weight name and shape is checked against the config; any difference raises

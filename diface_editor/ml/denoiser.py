@@ -163,7 +163,7 @@ class DenoiserConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DenoiserConfig":
+    def from_dict(cls, d: dict[str, Any]) -> DenoiserConfig:
         """Build from a dict (e.g. ``config.json``); unknown keys raise ``ValueError`` naming them."""
         return from_dict_strict(cls, d, "denoiser config")
 

@@ -20,8 +20,9 @@ Sampling lives in :mod:`diface_editor.ml.sampling`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ class DiffusionConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DiffusionConfig":
+    def from_dict(cls, d: dict[str, Any]) -> DiffusionConfig:
         return from_dict_strict(cls, d, "diffusion config")
 
 
@@ -145,7 +146,7 @@ class GaussianDiffusion:
                       audio: torch.Tensor | None = None, style: torch.Tensor | None = None,
                       generator: torch.Generator | None = None,
                       t: torch.Tensor | None = None, cond_mask: torch.Tensor | None = None,
-                      aux: "AuxLossFn | None" = None) -> tuple[torch.Tensor, dict[str, float]]:
+                      aux: AuxLossFn | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Masked x0-prediction loss for one batch.
 
         Args:

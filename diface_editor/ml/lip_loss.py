@@ -13,7 +13,7 @@ prediction as bad as the mean pose.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

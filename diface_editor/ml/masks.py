@@ -18,8 +18,9 @@ Randomness comes only from the ``numpy.random.Generator`` passed in (seeded by t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class MaskConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "MaskConfig":
+    def from_dict(cls, d: dict[str, Any]) -> MaskConfig:
         return from_dict_strict(cls, d, "mask config")
 
 

@@ -50,11 +50,11 @@ class Normaliser:
         return (np.asarray(z, np.float32) * self.std + self.mean).astype(np.float32)
 
     @classmethod
-    def identity(cls, n_channels: int) -> "Normaliser":
+    def identity(cls, n_channels: int) -> Normaliser:
         return cls(np.zeros(n_channels, np.float32), np.ones(n_channels, np.float32))
 
     @classmethod
-    def from_data(cls, frames: np.ndarray, std_floor: float = 1e-2) -> "Normaliser":
+    def from_data(cls, frames: np.ndarray, std_floor: float = 1e-2) -> Normaliser:
         """Statistics of (N, C) frames; std is floored at ``std_floor`` (near-constant channels
         such as an unused ``tongueOut`` would otherwise blow tiny wiggles up)."""
         frames = np.asarray(frames, np.float64)
@@ -63,7 +63,7 @@ class Normaliser:
         return cls(frames.mean(0), np.maximum(frames.std(0), std_floor))
 
     @classmethod
-    def head_3diface(cls) -> "Normaliser":
+    def head_3diface(cls) -> Normaliser:
         """3DiFACE's fixed head statistics (for vertex-space / 3DiFACE models)."""
         return cls(*HEAD_STATS_3DIFACE)
 
@@ -71,5 +71,5 @@ class Normaliser:
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Normaliser":
+    def from_dict(cls, d: dict) -> Normaliser:
         return cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))

@@ -69,7 +69,7 @@ class ModelPart:
 
     @classmethod
     def create(cls, name: str, denoiser: Denoiser, normaliser: Normaliser | None = None,
-               diffusion: DiffusionConfig | GaussianDiffusion | None = None, **kw) -> "ModelPart":
+               diffusion: DiffusionConfig | GaussianDiffusion | None = None, **kw) -> ModelPart:
         """Convenience constructor (identity normaliser, default 1000-step cosine schedule)."""
         if normaliser is None:
             normaliser = Normaliser.identity(denoiser.config.in_channels)

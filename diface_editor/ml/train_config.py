@@ -168,7 +168,8 @@ class TrainConfig:
             return v
         return conv({"data": asdict(self.data), "audio_encoder": self.audio_encoder, "face": self.face,
                      "head": self.head, "diffusion": self.diffusion.to_dict(), "masks": self.masks.to_dict(),
-                     "train": asdict(self.optim), "loss": asdict(self.loss), "head_stats": self.head_stats, "std_floor": self.std_floor,
+                     "train": asdict(self.optim), "loss": asdict(self.loss), "head_stats": self.head_stats,
+                     "std_floor": self.std_floor,
                      "config_file": self.source})
 
 

@@ -8,9 +8,10 @@ from the configured encoder or a ``feature_fn`` (:data:`FeatureFn`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -269,7 +269,7 @@ class OffscreenRenderer:
             self._canvas.close()
             self._canvas = None
 
-    def __enter__(self) -> "OffscreenRenderer":
+    def __enter__(self) -> OffscreenRenderer:
         return self
 
     def __exit__(self, *exc) -> None:

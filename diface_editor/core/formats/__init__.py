@@ -34,8 +34,17 @@ import importlib
 import os
 from pathlib import Path
 
-from diface_editor.core.formats.registry import (FORMATS, FileFormat, FormatError, format_for_path, get_format,
-                                                 list_formats, load_animation, register_format, save_animation)
+from diface_editor.core.formats.registry import (
+    FORMATS,
+    FileFormat,
+    FormatError,
+    format_for_path,
+    get_format,
+    list_formats,
+    load_animation,
+    register_format,
+    save_animation,
+)
 from diface_editor.core.formats.resample import resample_animation
 
 #: Core modules that register formats when this package is imported (one per line).

@@ -5,7 +5,8 @@ What the file holds (units metres, y up, the face looks along +z: glTF's own axe
 * one mesh ``"head"`` with one triangle primitive: ``POSITION`` (the rig's template), ``NORMAL``
   (smooth, unit length), optional ``COLOR_0`` (per-part colours: skin, eyes, teeth, tongue when the
   rig has part labels; linear RGB converted from the renderer's sRGB palette), ``JOINTS_0`` /
-  ``WEIGHTS_0`` (see skinning below) and one morph target per blendshape: ``POSITION`` deltas (exactly the rig's deltas, float32) and ``NORMAL`` deltas
+  ``WEIGHTS_0`` (see skinning below) and one morph target per blendshape: ``POSITION`` deltas
+  (exactly the rig's deltas, float32) and ``NORMAL`` deltas
   (normal of the full shape minus the rest normal, for shading). Morph targets that move only part
   of the mesh are stored as sparse accessors. Target names are in ``mesh.extras.targetNames`` (the
   convention Blender, three.js, Babylon.js and Unreal read) in the rig's blendshape order
@@ -47,8 +48,8 @@ from diface_editor import __version__
 from diface_editor.core.animation import Animation, AnimationError
 from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.atomic import atomic_write_bytes
-from diface_editor.core.formats.registry import FormatError, register_format
 from diface_editor.core.formats.common import resolve_rig
+from diface_editor.core.formats.registry import FormatError, register_format
 from diface_editor.core.geometry import vertex_normals
 from diface_editor.core.rotations import (
     axis_angle_to_matrix,

@@ -32,8 +32,14 @@ import numpy as np
 
 from diface_editor.core.animation import Animation, AnimationError
 from diface_editor.core.atomic import atomic_path
-from diface_editor.core.formats.common import (AUDIO_PATH_KEY, AUDIO_SHA_KEY, TEMPLATE_KEY, decode_template,
-                                               describe_animation, encode_template)
+from diface_editor.core.formats.common import (
+    AUDIO_PATH_KEY,
+    AUDIO_SHA_KEY,
+    TEMPLATE_KEY,
+    decode_template,
+    describe_animation,
+    encode_template,
+)
 from diface_editor.core.formats.registry import FormatError, register_format
 
 NATIVE_FORMAT_VERSION = 1

@@ -22,8 +22,14 @@ from diface_editor.core.animation import Animation
 from diface_editor.core.document import Document
 from diface_editor.core.rotations import axis_angle_to_ypr
 from diface_editor.gui.theme import COLORS, CURVE_PALETTE
-from diface_editor.gui.timeline.items import (FramesAxis, KeyLaneItem, SecondsAxis, TrackViewBox, ValuePinItem,
-                                              WaveformItem)
+from diface_editor.gui.timeline.items import (
+    FramesAxis,
+    KeyLaneItem,
+    SecondsAxis,
+    TrackViewBox,
+    ValuePinItem,
+    WaveformItem,
+)
 
 log = logging.getLogger(__name__)
 

@@ -176,7 +176,7 @@ class AudioEncoder(ABC):
         self._wh_stamp, self._wh = stamp, h.hexdigest()[:16]
         return self._wh
 
-    def to(self, device: str | torch.device) -> "AudioEncoder":
+    def to(self, device: str | torch.device) -> AudioEncoder:
         from diface_editor.ml.device import resolve_device
 
         self.device = resolve_device(device)

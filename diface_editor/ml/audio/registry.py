@@ -31,7 +31,7 @@ import torch
 
 from diface_editor.core import paths
 from diface_editor.ml.audio.base import AudioEncoder, AudioEncoderError
-from diface_editor.ml.audio.hf import WHISPER_HINT, HF_HINT, MissingCheckpointError, load_hf_encoder
+from diface_editor.ml.audio.hf import HF_HINT, WHISPER_HINT, MissingCheckpointError, load_hf_encoder
 
 log = logging.getLogger(__name__)
 

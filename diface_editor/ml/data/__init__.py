@@ -9,8 +9,15 @@ anything but plain arrays.
 
 from diface_editor.ml.data.convert import ConvertReport, convert_dataset
 from diface_editor.ml.data.hdtf import HdtfSequence, find_hdtf
-from diface_editor.ml.data.vocaset import (VOCA_TEST, VOCA_TRAIN, VOCA_VAL, VocasetSequence, find_vocaset,
-                                           parse_sentences, parse_subjects)
+from diface_editor.ml.data.vocaset import (
+                                           VOCA_TEST,
+                                           VOCA_TRAIN,
+                                           VOCA_VAL,
+                                           VocasetSequence,
+                                           find_vocaset,
+                                           parse_sentences,
+                                           parse_subjects,
+)
 
 __all__ = ["ConvertReport", "convert_dataset", "HdtfSequence", "find_hdtf", "VocasetSequence", "find_vocaset",
            "parse_sentences", "parse_subjects", "VOCA_TRAIN", "VOCA_VAL", "VOCA_TEST"]
