@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class RigGeometry:
     lip_lower_mid: np.ndarray
 
     @classmethod
-    def default(cls) -> "RigGeometry":
+    def default(cls) -> RigGeometry:
         from diface_editor.core.rig import load_default_rig
 
         rig = load_default_rig()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -178,7 +179,7 @@ class _BlinkLayer:
         return lay_blinks(face, self.names, self.curves, ~self.known)
 
     @staticmethod
-    def for_job(job: JobPlan, model: WindowModel) -> "_BlinkLayer | None":
+    def for_job(job: JobPlan, model: WindowModel) -> _BlinkLayer | None:
         """The layer, or ``None`` (no blink seed, no generated face, no ARKit eyeBlink channels)."""
         plan = next((p for p in job.plans if p.part == "face"), None)
         if job.blink_seed is None or plan is None or model.space != "arkit":

@@ -11,7 +11,7 @@ factor with real context where the clip allows.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

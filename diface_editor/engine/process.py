@@ -48,7 +48,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from diface_editor.core.errors import DifaceError
 from diface_editor.engine.backend import EngineError
@@ -282,7 +283,7 @@ class IpcStats:
 class _Child:
     """One child process with its pipes, sender and reader threads and the parent's codec state."""
 
-    def __init__(self, owner: "ProcessEngine") -> None:
+    def __init__(self, owner: ProcessEngine) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.owner = owner
         r_in, self.conn_in = ctx.Pipe(duplex=False)  # parent -> child

@@ -80,7 +80,7 @@ class GenerateRequest:
             The schedule depends only on this seed and the clip length, so edits keep the blinks.
     """
 
-    audio: "AudioClip"
+    audio: AudioClip
     seed: int = 0
     sampler: str = "dpmpp"
     steps: int | None = None
@@ -122,7 +122,7 @@ class EditRequest:
     """
 
     base: Animation
-    audio: "AudioClip"
+    audio: AudioClip
     mode: Literal["range", "keyframes", "swap"] = "range"
     range: tuple[int, int] | None = None
     keyframes: tuple[Keyframe, ...] = ()

@@ -17,8 +17,8 @@ All frame ranges are ``(start, stop)`` with ``stop`` exclusive.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -21,15 +21,15 @@ import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from diface_editor.core.errors import DifaceError
 from diface_editor.engine.backend import Cancelled, EngineError
-from diface_editor.engine.events import (JobCancelled, JobEvent, JobFailed, JobProgress, JobResult,
-                                         JobStarted)
+from diface_editor.engine.events import JobCancelled, JobEvent, JobFailed, JobProgress, JobResult, JobStarted
 from diface_editor.engine.jobs import execute
 from diface_editor.engine.motion_adapter import as_window_model
 from diface_editor.engine.requests import EditRequest, GenerateRequest, Request, VariantsRequest

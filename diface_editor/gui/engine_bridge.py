@@ -32,8 +32,20 @@ from diface_editor.core.errors import DifaceError
 from diface_editor.engine.api import JobEngine, engine_mode, make_engine
 from diface_editor.engine.events import JobCancelled, JobEvent, JobFailed, JobProgress, JobResult, JobStarted
 from diface_editor.engine.loading import model_status, resolve_model_path
-from diface_editor.engine.session import (Applied, Discarded, EditJob, EditOptions, EditSession, Failed,
-                                          JobKind, Outcome, VariantsReady, blink_seed, lipsync, sampling_options)
+from diface_editor.engine.session import (
+    Applied,
+    Discarded,
+    EditJob,
+    EditOptions,
+    EditSession,
+    Failed,
+    JobKind,
+    Outcome,
+    VariantsReady,
+    blink_seed,
+    lipsync,
+    sampling_options,
+)
 from diface_editor.gui.background import BackgroundCall
 from diface_editor.gui.throttle import LatestThrottle
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from diface_editor.core.errors import DifaceError
 from diface_editor.synth.augment import resample
-from diface_editor.synth.phonemes import SIL, Phone, to_common, tidy_timing
+from diface_editor.synth.phonemes import SIL, Phone, tidy_timing, to_common
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ import numpy as np
 from diface_editor.core.errors import DifaceError
 from diface_editor.synth.augment import AugmentConfig, augment, resample
 from diface_editor.synth.phonemes import Phone
-from diface_editor.synth.text import SentenceSource
 from diface_editor.synth.teacher import TeacherConfig, animate
+from diface_editor.synth.text import SentenceSource
 from diface_editor.synth.tts import ENGINES, VoiceSpec, available_engines, supports_pitch, synthesize
 
 log = logging.getLogger(__name__)
@@ -195,8 +195,8 @@ def _append_arrays(npz: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def make_item(plan: ItemPlan, config: CorpusConfig, out_dir: Path) -> dict:
     """Synthesise, augment, animate and write one item; returns its manifest record."""
-    from diface_editor.core.audio import AudioClip, save_wav
     from diface_editor.core.atomic import atomic_path
+    from diface_editor.core.audio import AudioClip, save_wav
     from diface_editor.core.formats import save_animation
 
     t0 = time.perf_counter()

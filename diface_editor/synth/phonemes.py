@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 log = logging.getLogger(__name__)
 

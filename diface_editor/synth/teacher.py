@@ -34,8 +34,8 @@ same inputs and seed give bit-identical output.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d

@@ -20,7 +20,6 @@ import soundfile as sf
 
 from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec, finish, fit_phones, semitones
 
-
 #: voice name -> (Scheme voice function, voice folder name, supports pitch)
 VOICES: dict[str, tuple[str, str, bool]] = {
     "kal": ("voice_kal_diphone", "kal_diphone", True),
