@@ -24,8 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model on a held-out corpus split (LVE, MVE, FDD, diversity, BA)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", metavar="DIR", default=None, help="model bundle (default: the shipped models/default)")
-    p.add_argument("--data", required=True, metavar="DIR",
+    p.add_argument("--data", metavar="DIR",
                    help="corpus folder (with a test/ split and manifest.json) or a folder of .wav + .npz pairs")
+    p.add_argument("--real", metavar="DIR",
+                   help="instead: lip sync on real recordings, one sub-folder per condition (clean, conversational, "
+                        "telephone, noisy, ...) of <name>.wav + <name>.txt pairs (see diface_editor.bench.real_speech)")
     p.add_argument("--split", default="test", help="split folder inside --data (default: test)")
     p.add_argument("--max-clips", type=int, default=None, metavar="N", help="evaluate at most N clips")
     p.add_argument("--ddpm-clips", type=int, default=6, metavar="N",
@@ -68,14 +71,20 @@ def _fmt(v) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from diface_editor.core.atomic import atomic_write_text
+    from diface_editor.core.errors import DifaceError
     from diface_editor.engine.evaluate import EvalOptions, evaluate
     from diface_editor.engine.loading import load_model
 
+    if bool(args.data) == bool(args.real):
+        raise DifaceError("give either --data (a corpus split with motion ground truth) or --real (recordings "
+                          "with transcripts)")
     sweep = _parse_sweep(args.sweep)
     if args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.real:
+        return _run_real(args)
     model = load_model(args.model, device=args.device)
     opts = EvalOptions(split=args.split, max_clips=args.max_clips, ddpm_clips=max(0, args.ddpm_clips),
                        diversity_clips=max(0, args.diversity_clips), n_div=args.diversity_samples, sweep=sweep,
@@ -99,4 +108,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"diversity {_fmt(res['diversity'])} mm (head {_fmt(res['diversity_head_deg'])} deg); "
           f"BA model {_fmt(res['ba'])}, ground truth {_fmt(res['ba_gt'])}; "
           f"rtf {res['rtf']:.3f} ({res['sampler']} {res['steps']} steps)")
+    return 0
+
+
+def _run_real(args: argparse.Namespace) -> int:
+    from diface_editor.bench.real_speech import format_table, load_real_set, real_speech_eval
+    from diface_editor.core.atomic import atomic_write_text
+    from diface_editor.engine.loading import load_model
+
+    clips = load_real_set(args.real, max_clips=args.max_clips)
+    model = load_model(args.model, device=args.device)
+    res = real_speech_eval(model, clips, seed=args.seed, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    text = json.dumps(res, indent=1)
+    if args.output:
+        atomic_write_text(args.output, text + "\n")
+    print(text if args.json else format_table(res))
     return 0

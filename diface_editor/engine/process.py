@@ -158,7 +158,7 @@ class _ChildServer:
                 self._start(job, version, request)
         if err is None:  # the audio encoder (e.g. Whisper: seconds) loads now, not in the first job
             try:
-                engine.encoder
+                _ = engine.encoder  # the property loads it
             except Exception:  # noqa: BLE001 - the first job tries again and reports it as the worker would
                 log.debug("warming up the audio encoder failed", exc_info=True)
 

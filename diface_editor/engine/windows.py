@@ -342,7 +342,10 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
             for s0, ns in calls:
                 known_vals = normalize(plan.part, outs[s0][plan.part][sl])
 
-                def on_step(step: int, n: int, x0, _s0=s0, _done=done) -> None:
+                # the preview may be built after this loop has moved on (a GUI consumes it later), so
+                # everything it reads is bound now
+                def on_step(step: int, n: int, x0, _s0=s0, _done=done, _part=plan.part, _sl=sl, _mask=mask,
+                            _g=g, _gen=slice(w.gen_start, w.gen_stop), _gen_known=gen_known) -> None:
                     if progress is None:
                         return
                     frac = step / max(1, n)
@@ -350,10 +353,10 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                     def make_preview() -> dict[str, np.ndarray]:
                         arrays = {k: v.copy() for k, v in outs[_s0].items()}
                         if x0 is not None:
-                            x0_raw = finish(plan.part, arrays[plan.part][sl], denormalize(plan.part, np.asarray(x0)[0]),
-                                            mask)[g]
-                            region = arrays[plan.part][w.gen_start:w.gen_stop]
-                            region[~gen_known] = x0_raw[~gen_known]
+                            x0_raw = finish(_part, arrays[_part][_sl], denormalize(_part, np.asarray(x0)[0]),
+                                            _mask)[_g]
+                            region = arrays[_part][_gen]
+                            region[~_gen_known] = x0_raw[~_gen_known]
                         return arrays
 
                     progress(min(total, _done + int(round(frac * steps))), total, make_preview)

@@ -290,7 +290,7 @@ def _blend(segs: list[_Segment], t: np.ndarray) -> np.ndarray:
     num = np.zeros((n, C), np.float64)
     den = np.full((n, len(GROUP_NAMES)), 1e-4)
     neutral = VISEMES[SIL].astype(np.float64)
-    for k, g in enumerate(GROUP_NAMES):
+    for g in GROUP_NAMES:
         num[:, _GROUP_IDX[g]] += 1e-4 * neutral[_GROUP_IDX[g]]
     step = t[1] - t[0] if n > 1 else 1.0
     for sg in segs:

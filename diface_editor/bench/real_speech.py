@@ -1,0 +1,321 @@
+"""Lip sync on real recorded speech, per recording condition (``diface eval --real DIR``).
+
+Real recordings have no motion ground truth. What can be checked is whether the mouth does what
+the phones demand, from a pocketsphinx forced alignment of the transcript
+(:func:`diface_editor.synth.align.align`):
+
+* ``openness_corr``: Pearson correlation, pooled over all frames of a condition, of the mouth
+  openness ``jawOpen - mouthClose`` with a phone-timed reference (:data:`REF_LEVELS`: -0.4 at p/b/m
+  (sealed lips), 0.05 in pauses, 1 on open vowels, 0.6 on mid vowels, 0.35 on close vowels, 0.1 on
+  f/v, 0.25 on other consonants; Gaussian-smoothed with sigma 2 frames = 67 ms);
+* ``closure``: share of p/b/m phones during which the default rig's mid-lip gap drops to
+  :data:`CLOSED_GAP_MM` (1.5 mm) or less at some frame from one frame before the phone to one after;
+* ``fv_contact``: share of f/v phones during which the lower lip's top edge comes within
+  :data:`FV_CONTACT_MM` (1 mm) of the upper incisors' edge (or above it) in the same frame range;
+* ``open_vowel_jaw``: median over stressed-or-not AA/AE/AO vowels of the largest ``jawOpen`` during
+  the vowel, and ``open_vowel_open``: the share of those whose mid-lip gap reaches 3 mm.
+
+Each is reported for the model (audio only, its recommended sampler, no blinks), for the teacher
+animator driven by the same alignment (the reference a transcript-driven tool gets) and, for the
+correlation, for a plain audio-energy follower (the floor any audio-driven model should beat).
+
+The evaluation folder holds one sub-folder per condition (``clean``, ``conversational``,
+``telephone``, ``noisy``, or any other name), each with ``<name>.wav`` + ``<name>.txt`` pairs; a folder
+of pairs without sub-folders is one condition named after it. ``tools/build_real_eval_set.py``
+builds the set the model card reports from openly licensed recordings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from diface_editor.core.errors import DifaceError
+
+log = logging.getLogger(__name__)
+
+CLOSED_GAP_MM = 1.5
+FV_CONTACT_MM = 1.0
+OPEN_GAP_MM = 3.0
+BILABIALS = ("P", "B", "M")
+LABIODENTALS = ("F", "V")
+OPEN_VOWELS = ("AA", "AE", "AO")
+#: phone-timed openness reference: (phones, level) in the units of the measured openness
+#: ``jawOpen - mouthClose``: sealed lips at p/b/m are below the rest pose (ARKit's ``mouthClose`` is
+#: about 0.4-0.5 while the jaw is nearly shut; the teacher seals with 0.5), the rest pose in pauses is
+#: slightly open, and vowels open by height, the textbook determinant of jaw opening; every other
+#: phone (consonants) is :data:`REF_CONSONANT`
+REF_LEVELS: tuple[tuple[tuple[str, ...], float], ...] = (
+    (("SIL", "SP", ""), 0.05),
+    (BILABIALS, -0.4),
+    (("AA", "AE", "AO", "AW", "AY"), 1.0),          # open
+    (("AH", "EH", "ER", "EY", "OW", "OY"), 0.6),    # mid
+    (("IH", "IY", "UH", "UW"), 0.35),               # close
+    (LABIODENTALS, 0.1),
+)
+REF_CONSONANT = 0.25
+REF_SIGMA_FRAMES = 2.0
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+class RealEvalError(DifaceError):
+    """The real-speech evaluation folder is unusable."""
+
+
+# ---------------------------------------------------------------------- geometry
+@dataclass
+class MouthGeometry:
+    """The default rig's mouth, reduced to what the checks need.
+
+    Attributes:
+        rig: the :class:`~diface_editor.core.rig.BlendshapeRig`.
+        upper_mid, lower_mid: mid-lip vertices (|x| < 4 mm) of the upper / lower lip.
+        incisor_edge_y: height (m) of the upper incisors' biting edge (teeth vertices that
+            ``jawOpen`` does not move, within 3 mm of the front).
+    """
+
+    rig: Any
+    upper_mid: np.ndarray
+    lower_mid: np.ndarray
+    incisor_edge_y: float
+
+    @classmethod
+    def default(cls) -> MouthGeometry:
+        from diface_editor.core.rig import load_default_rig
+
+        rig = load_default_rig()
+        li, T = rig.lip_idx, rig.template
+        jaw = rig.deltas[rig.shape_index("jawOpen")]
+        mid = li[np.abs(T[li, 0]) < 0.004]
+        low = mid[jaw[mid, 1] < 0.5 * jaw[li, 1].min()]
+        up = mid[jaw[mid, 1] > 0.1 * jaw[li, 1].min()]
+        extra = rig.extra or {}
+        labels, names = extra.get("part_labels"), [str(n) for n in extra.get("part_names", [])]
+        if labels is None or "teeth" not in names:
+            raise RealEvalError("the default head rig has no teeth part; the f/v check needs it")
+        teeth = np.flatnonzero(np.asarray(labels) == names.index("teeth"))
+        upper = teeth[np.abs(jaw[teeth, 1]) < 1e-4]
+        front = upper[T[upper, 2] > T[upper, 2].max() - 0.003]
+        return cls(rig, up, low, float(T[front, 1].min()))
+
+    def weights(self, anim) -> np.ndarray:
+        """(T, K) weights of an ARKit animation in the rig's order."""
+        return self.rig.weights_for(anim)
+
+    def lip_gap_mm(self, w: np.ndarray) -> np.ndarray:
+        """(T,) vertical mid-lip gap (mm; ~0 at rest, negative when pressed)."""
+        up = self.rig.deform(np.asarray(w, np.float32), self.upper_mid)[..., 1].min(axis=1)
+        low = self.rig.deform(np.asarray(w, np.float32), self.lower_mid)[..., 1].max(axis=1)
+        return (up - low) * 1000.0
+
+    def lip_to_teeth_mm(self, w: np.ndarray) -> np.ndarray:
+        """(T,) height of the upper incisors' edge above the lower lip's top (mm; <= 0: the lip
+        reaches or passes the edge)."""
+        low = self.rig.deform(np.asarray(w, np.float32), self.lower_mid)[..., 1].max(axis=1)
+        return (self.incisor_edge_y - low) * 1000.0
+
+
+# ---------------------------------------------------------------------- per-phone checks
+def _phone_frames(phones, names: tuple[str, ...], fps: float, n: int, slack: int, min_s: float = 0.0):
+    for ph, a, b in phones:
+        if str(ph).upper().rstrip("012") not in names or b - a < min_s:
+            continue
+        f0, f1 = max(0, int(np.floor(a * fps)) - slack), min(n, int(np.ceil(b * fps)) + 1 + slack)
+        if f1 > f0:
+            yield f0, f1
+
+
+def share_below(signal_mm: np.ndarray, phones, names: tuple[str, ...], fps: float, threshold: float,
+                slack_frames: int = 1) -> tuple[int, int]:
+    """(hits, count): phones of ``names`` during which ``signal_mm`` drops to ``threshold`` or less at
+    some frame from ``slack_frames`` before the phone to ``slack_frames`` after it."""
+    hits = tot = 0
+    for f0, f1 in _phone_frames(phones, names, fps, len(signal_mm), slack_frames):
+        tot += 1
+        hits += bool(np.min(signal_mm[f0:f1]) <= threshold)
+    return hits, tot
+
+
+def reference_level(phone: str) -> float:
+    """Openness reference level of one phone (see :data:`REF_LEVELS`)."""
+    name = str(phone).upper().rstrip("012")
+    for names, v in REF_LEVELS:
+        if name in names:
+            return v
+    return REF_CONSONANT
+
+
+def reference_openness(phones, n: int, fps: float) -> np.ndarray:
+    """(n,) phone-timed openness reference (see the module doc)."""
+    ref = np.zeros(n, np.float64)
+    t = (np.arange(n) + 0.5) / fps
+    for ph, a, b in phones:
+        ref[(t >= a) & (t < b)] = reference_level(ph)
+    return gaussian_filter1d(ref, REF_SIGMA_FRAMES, mode="nearest")
+
+
+def energy_openness(samples: np.ndarray, sample_rate: int, n: int, fps: float) -> np.ndarray:
+    """(n,) an audio-energy follower: log RMS per frame, floored 50 dB below the loudest frame."""
+    hop = sample_rate / fps
+    x = np.asarray(samples, np.float64)
+    out = np.empty(n)
+    for i in range(n):
+        seg = x[int(i * hop):int((i + 1) * hop)]
+        out[i] = np.sqrt(np.mean(seg ** 2)) if seg.size else 0.0
+    db = 20 * np.log10(out + 1e-9)
+    return np.clip(db - db.max() + 50.0, 0.0, None)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    return float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-9 and b.std() > 1e-9 else None
+
+
+# ---------------------------------------------------------------------- data
+@dataclass
+class RealClip:
+    """One recording: condition, name, audio and transcript."""
+
+    condition: str
+    name: str
+    clip: Any
+    text: str
+
+
+def load_real_set(folder: str | Path, max_clips: int | None = None) -> list[RealClip]:
+    """Recordings of an evaluation folder, grouped by condition sub-folder (see the module doc)."""
+    from diface_editor.core.audio import AudioClip
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise RealEvalError(f"{root} is not a folder (expected condition sub-folders of <name>.wav + <name>.txt)")
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir())
+    groups = [(d.name, d) for d in subdirs] or [(root.name, root)]
+    clips: list[RealClip] = []
+    for cond, d in groups:
+        pairs = [p for p in sorted(d.iterdir()) if p.suffix.lower() in AUDIO_SUFFIXES and p.with_suffix(".txt").is_file()]
+        for p in pairs[:max_clips] if max_clips else pairs:
+            text = p.with_suffix(".txt").read_text(encoding="utf-8", errors="replace").strip()
+            if text:
+                clips.append(RealClip(cond, p.stem, AudioClip.load(p), text))
+    if not clips:
+        raise RealEvalError(f"no <name>.wav + <name>.txt pairs in {root} or its sub-folders")
+    return clips
+
+
+# ---------------------------------------------------------------------- the report
+class _Tally:
+    """Pooled counts and frames of one (condition, method)."""
+
+    def __init__(self) -> None:
+        self.n = {"closure": [0, 0], "fv_contact": [0, 0], "open_vowel_open": [0, 0]}
+        self.open_jaw: list[float] = []
+        self.pred: list[np.ndarray] = []
+        self.ref: list[np.ndarray] = []
+
+    def add(self, geo: MouthGeometry, w: np.ndarray, phones, fps: float, ref: np.ndarray) -> dict[str, Any]:
+        jaw = w[:, geo.rig.shape_index("jawOpen")]
+        openness = jaw - w[:, geo.rig.shape_index("mouthClose")]
+        gap, teeth = geo.lip_gap_mm(w), geo.lip_to_teeth_mm(w)
+        row: dict[str, Any] = {}
+        for key, sig, names, thr in (("closure", gap, BILABIALS, CLOSED_GAP_MM),
+                                     ("fv_contact", teeth, LABIODENTALS, FV_CONTACT_MM),
+                                     ("open_vowel_open", -gap, OPEN_VOWELS, -OPEN_GAP_MM)):
+            h, t = share_below(sig, phones, names, fps, thr, slack_frames=0 if key == "open_vowel_open" else 1)
+            self.n[key][0] += h
+            self.n[key][1] += t
+            row[key] = h / t if t else None
+        peaks = [float(jaw[f0:f1].max()) for f0, f1 in _phone_frames(phones, OPEN_VOWELS, fps, len(jaw), 0, 0.05)]
+        self.open_jaw += peaks
+        row["open_vowel_jaw"] = float(np.median(peaks)) if peaks else None
+        self.pred.append(openness)
+        self.ref.append(ref)
+        row["openness_corr"] = _corr(openness, ref)
+        return row
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"openness_corr": _corr(np.concatenate(self.pred), np.concatenate(self.ref))}
+        for key, (h, t) in self.n.items():
+            out[key] = h / t if t else None
+            out[f"{key}_count"] = t
+        out["open_vowel_jaw"] = float(np.median(self.open_jaw)) if self.open_jaw else None
+        return out
+
+
+def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0,
+                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate ``model`` on ``clips`` (see the module doc). Returns a JSON-able dict:
+    ``conditions[cond][method]`` with method in ``model``, ``teacher`` (and ``energy`` for the
+    correlation), ``rows`` per clip, and the thresholds."""
+    from diface_editor.engine.requests import GenerateRequest
+    from diface_editor.engine.worker import Engine
+    from diface_editor.synth.align import AlignmentError, align
+    from diface_editor.synth.teacher import TeacherConfig, animate
+
+    geo = MouthGeometry.default()
+    fps = float(model.fps)
+    engine = Engine(model, previews=False)
+    rec = dict(model.sampling or {})
+    parts = tuple(p for p in ("face", "head") if model.has_part(p))
+    tallies: dict[str, dict[str, _Tally]] = {}
+    energy: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    rows, skipped = [], []
+    for i, rc in enumerate(clips):
+        if progress:
+            progress(f"[{i + 1}/{len(clips)}] {rc.condition}/{rc.name}")
+        try:
+            al = align(rc.clip.samples, rc.clip.sample_rate, rc.text)
+        except AlignmentError as e:
+            skipped.append({"clip": f"{rc.condition}/{rc.name}", "error": str(e)})
+            continue
+        teach = animate(al.phones, duration=rc.clip.duration, samples=rc.clip.samples,
+                        sample_rate=rc.clip.sample_rate, seed=seed, config=TeacherConfig(fps=fps))
+        res = engine.run_sync(GenerateRequest(rc.clip, seed=seed, sampler=str(rec.get("sampler", "dpmpp")),
+                                              steps=rec.get("steps") if rec.get("sampler") != "ddpm" else None,
+                                              parts=parts))
+        wm, wt = geo.weights(res.animations[0]), geo.weights(teach)
+        n = min(len(wm), len(wt))
+        wm, wt = wm[:n], wt[:n]
+        ref = reference_openness(al.phones, n, fps)
+        by = tallies.setdefault(rc.condition, {"model": _Tally(), "teacher": _Tally()})
+        row = {"condition": rc.condition, "clip": rc.name, "seconds": round(rc.clip.duration, 2)}
+        for who, w in (("model", wm), ("teacher", wt)):
+            row[who] = by[who].add(geo, w, al.phones, fps, ref)
+        e = energy_openness(rc.clip.samples, rc.clip.sample_rate, n, fps)
+        energy.setdefault(rc.condition, []).append((e, ref))
+        row["energy_openness_corr"] = _corr(e, ref)
+        rows.append(row)
+    if not rows:
+        raise RealEvalError("no recording could be aligned with its transcript: " + "; ".join(s["error"] for s in skipped[:3]))
+    conds: dict[str, Any] = {}
+    for cond, by in tallies.items():
+        cr = [r for r in rows if r["condition"] == cond]
+        e = energy[cond]
+        conds[cond] = {"clips": len(cr), "seconds": round(sum(r["seconds"] for r in cr), 2),
+                       "model": by["model"].summary(), "teacher": by["teacher"].summary(),
+                       "energy": {"openness_corr": _corr(np.concatenate([a for a, _ in e]),
+                                                         np.concatenate([b for _, b in e]))}}
+    return {"model": getattr(model, "name", None), "seed": seed, "sampler": rec.get("sampler"),
+            "steps": rec.get("steps"), "closed_gap_mm": CLOSED_GAP_MM, "fv_contact_mm": FV_CONTACT_MM,
+            "open_gap_mm": OPEN_GAP_MM, "conditions": conds, "rows": rows, "skipped": skipped}
+
+
+def format_table(rep: dict[str, Any]) -> str:
+    """A plain-text table of :func:`real_speech_eval`'s conditions."""
+    def f(v, pct=False):
+        return "-" if v is None else (f"{100 * v:.0f}%" if pct else f"{v:.2f}")
+
+    lines = [f"{'condition':15s} {'clips':>5s} {'sec':>6s} | {'corr':>5s} {'p/b/m':>6s} {'f/v':>5s} {'jaw':>5s} "
+             f"| teacher {'corr':>5s} {'p/b/m':>6s} {'f/v':>5s} {'jaw':>5s} | energy corr"]
+    for cond, c in rep["conditions"].items():
+        m, t = c["model"], c["teacher"]
+        lines.append(f"{cond:15s} {c['clips']:5d} {c['seconds']:6.1f} | {f(m['openness_corr']):>5s} "
+                     f"{f(m['closure'], True):>6s} {f(m['fv_contact'], True):>5s} {f(m['open_vowel_jaw']):>5s} "
+                     f"|         {f(t['openness_corr']):>5s} {f(t['closure'], True):>6s} {f(t['fv_contact'], True):>5s} "
+                     f"{f(t['open_vowel_jaw']):>5s} | {f(c['energy']['openness_corr'])}")
+    return "\n".join(lines)
