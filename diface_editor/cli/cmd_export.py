@@ -2,7 +2,9 @@
 
 The output format comes from OUT's suffix unless ``--format`` names one (``--list-formats``
 shows them). ARKit motion exported as 3DiFACE ``.npy`` is turned into vertices with the shipped
-head rig, or with ``--rig``. ``--fps`` changes the frame rate of the output (interpolating);
+head rig, or with ``--rig``; vertex-offset motion (imported 3DiFACE models) needs its subject's
+template mesh, recorded in the take or given with ``--template FILE[:SUBJECT]``.
+``--fps`` changes the frame rate of the output (interpolating);
 ``--in-fps`` tells the frame rate of an input that stores none (3DiFACE ``.npy``: 30 by default;
 Live Link CSV: inferred from the timecodes).
 """
@@ -28,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="frame rate of an input that stores none (3DiFACE .npy, Live Link CSV)")
     p.add_argument("--rig", type=Path, default=None,
                    help="rig .npz for turning ARKit weights into vertices (default: the shipped head)")
+    p.add_argument("--template", metavar="FILE[:SUBJECT]", default=None,
+                   help="template mesh for vertex-offset takes (templates.pkl:SUBJECT, .ply, .obj, .npy, FLAME)")
     p.add_argument("--head-units", choices=("radians", "degrees", "normalized"), default=None,
                    help="Live Link CSV head angle units, for reading and writing (default: radians)")
     p.add_argument("--list-formats", action=_ListFormats, help="list the formats and exit")
@@ -65,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
             save_kw["head_units"] = args.head_units
     if args.rig is not None:
         save_kw["rig"] = args.rig
+    if args.template is not None:
+        from diface_editor.core.errors import DifaceError
+        from diface_editor.core.templates import load_template_spec
+
+        if "template" not in out_fmt.save_options():
+            raise DifaceError(f"--template does not apply to {out_fmt.name} files")
+        save_kw["template"] = load_template_spec(args.template).vertices
     anim = load_animation(src, format=in_fmt.name, **load_kw)
     if args.fps is not None:
         anim = resample_animation(anim, args.fps)

@@ -20,10 +20,16 @@ Saving an ARKit animation needs a rig to make vertices: ``rig=`` (a
 :class:`~diface_editor.core.rig.Rig` or a rig ``.npz`` path), by default the shipped head
 (:func:`~diface_editor.core.rig.load_default_rig`). The written vertices are *unposed* (the head
 rotation goes into ``pose``), as 3DiFACE's own outputs.
+
+Written files load in numpy 1.21+ as well as 2.x: numpy 2 pickles arrays by the name
+``numpy._core.multiarray._reconstruct``, which numpy 1.x cannot import (``No module named
+'numpy._core'``; 3DiFACE's environment has numpy 1.21-1.23), so :func:`write_portable_npy` writes
+the name ``numpy.core.multiarray._reconstruct`` that both read.
 """
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +152,7 @@ def animation_vertices(anim: Animation, *, rig=None, template: np.ndarray | None
         tmpl = get_template(anim)
     if tmpl is None:
         raise FormatError("this vertex-offset animation has no template mesh; pass template= (or a vertex rig) "
-                          "to export absolute vertices")
+                          "to export absolute vertices (diface export: --template FILE[:SUBJECT])")
     tmpl = np.asarray(tmpl, np.float32)
     if tmpl.size != nv * 3:
         raise FormatError(f"the template has {tmpl.size // 3} vertices but the animation has {nv}")
@@ -158,7 +164,30 @@ def save_npy(anim: Animation, path: Path, *, rig=None, template: np.ndarray | No
     verts = animation_vertices(anim, rig=rig, template=template)
     data = {"vertice": verts.astype(np.float32), "pose": anim.head.astype(np.float32)}
     with atomic_path(path) as tmp:
-        np.save(tmp, data, allow_pickle=True)
+        write_portable_npy(tmp, data)
+
+
+class _Numpy1Pickler(pickle._Pickler):
+    """Pickles like numpy 1.x: module names ``numpy._core.*`` are written as ``numpy.core.*``."""
+
+    def save_global(self, obj, name=None):
+        module = getattr(obj, "__module__", None)
+        if module and module.startswith("numpy._core"):
+            qual = name or getattr(obj, "__qualname__", None) or obj.__name__
+            self.write(pickle.GLOBAL + ("numpy.core" + module[len("numpy._core"):]).encode() + b"\n"
+                       + qual.encode() + b"\n")
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def write_portable_npy(path: str | Path, obj) -> None:
+    """``np.save(path, obj, allow_pickle=True)`` for a dict (or other object), readable by numpy 1.21+ and 2.x."""
+    arr = np.empty((), dtype=object)
+    arr[()] = obj
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
+        _Numpy1Pickler(f, protocol=3).dump(arr)
 
 
 def describe_npy(path: Path) -> str:
