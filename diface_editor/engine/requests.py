@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Literal
 from diface_editor.core.animation import Animation
 from diface_editor.core.errors import DifaceError
 from diface_editor.core.keyframes import Keyframe
+from diface_editor.core.samplers import SAMPLERS
 
 if TYPE_CHECKING:  # core.audio is a sibling module; only the type is needed here
     from diface_editor.core.audio import AudioClip
 
 Part = Literal["face", "head"]
-SAMPLERS = ("ddpm", "ddim", "dpmpp")
 EDIT_MODES = ("range", "keyframes", "swap")
 PARTS = ("face", "head")
 

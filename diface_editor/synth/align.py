@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diface_editor.core.errors import DifaceError
-from diface_editor.synth.augment import resample
+from diface_editor.synth.dsp import resample
 from diface_editor.synth.phonemes import SIL, Phone, tidy_timing, to_common
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ def _get_decoder():
 def _g2p(word: str) -> str | None:
     """ARPAbet pronunciation from espeak-ng, or None without espeak-ng."""
     try:
-        from diface_editor.synth.tts import espeak
-        mnemonics = espeak.text_to_phonemes(word, "en-us")
+        from diface_editor.synth.tts.espeak import text_to_phonemes
+        mnemonics = text_to_phonemes(word, "en-us")
     except DifaceError:
         return None
     phones = [p for m in mnemonics for p in to_common(m, "espeak") if p != SIL]

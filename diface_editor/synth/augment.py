@@ -19,6 +19,10 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
+from diface_editor.synth.dsp import resample
+
+__all__ = ["AugmentConfig", "augment", "babble_noise", "pink_noise", "resample", "reverb_ir"]
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -45,18 +49,6 @@ class AugmentConfig:
     clip_drive_db: tuple[float, float] = (3.0, 14.0)
     level_db: tuple[float, float] = (-14.0, -1.0)
     extra: dict[str, float] = field(default_factory=dict)
-
-
-def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Anti-aliased polyphase resampling of (N,) float audio."""
-    if rate_in == rate_out:
-        return np.asarray(x, np.float32).copy()
-    frac = Fraction(int(rate_out), int(rate_in)).limit_denominator(2000)
-    y = signal.resample_poly(np.asarray(x, np.float64), frac.numerator, frac.denominator)
-    n_out = int(round(len(x) * rate_out / rate_in))
-    if y.size < n_out:
-        y = np.pad(y, (0, n_out - y.size))
-    return y[:n_out].astype(np.float32)
 
 
 def _biquad(kind: str, f0: float, sr: int, gain_db: float = 0.0, q: float = 0.707) -> tuple[np.ndarray, np.ndarray]:

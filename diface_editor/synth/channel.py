@@ -22,6 +22,7 @@ import numpy as np
 from scipy import signal
 
 from diface_editor.core.errors import DifaceError
+from diface_editor.synth.dsp import resample
 
 #: Codecs :func:`lossy_codec` knows: name -> (ffmpeg encoder arguments, container suffix, rate used).
 CODECS: dict[str, tuple[tuple[str, ...], str, int]] = {
@@ -45,7 +46,6 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    from diface_editor.synth.augment import resample
     return resample(x, rate_in, rate_out)
 
 

@@ -95,15 +95,6 @@ def finish(samples: np.ndarray, sample_rate: int, engine_phones: list[Phone], en
     return Speech(x, int(sample_rate), phones)
 
 
-def finish_aligned(samples: np.ndarray, sample_rate: int, text: str, spec: VoiceSpec) -> Speech:
-    """:func:`finish` for engines that report no phone times: the phones come from a pocketsphinx
-    forced alignment of ``text`` with the audio (as for a real recording)."""
-    from diface_editor.synth.align import align
-
-    al = align(samples, sample_rate, text)
-    return finish(samples, sample_rate, al.phones, "arpabet", spec)
-
-
 def semitones(st: float) -> float:
     """Frequency ratio of a shift of ``st`` semitones."""
     return math.pow(2.0, st / 12.0)

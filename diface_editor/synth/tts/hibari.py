@@ -5,7 +5,7 @@ forced alignment.
   female, distilled from Kokoro-82M's af_heart; licence Apache-2.0, with Kokoro-82M Apache-2.0 per
   the package's NOTICE). Its other voices download on first use and are not offered here.
 
-Phones come from a pocketsphinx alignment of the text (see :func:`~diface_editor.synth.tts.base.finish_aligned`).
+Phones come from a pocketsphinx alignment of the text (see :func:`~diface_editor.synth.tts.aligned.finish_aligned`).
 Rate is Hibari's ``speed``; there is no pitch control. Variation between takes: the sampling seed,
 derived from the spec's pitch field so that a corpus plan stays reproducible.
 
@@ -18,7 +18,8 @@ import importlib.util
 
 import numpy as np
 
-from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec, finish_aligned
+from diface_editor.synth.tts.aligned import finish_aligned
+from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec
 
 VOICES = ("heart",)
 _loaded: dict[str, object] = {}

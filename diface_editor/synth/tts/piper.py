@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec, finish_aligned
+from diface_editor.synth.tts.aligned import finish_aligned
+from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec
 
 log = logging.getLogger(__name__)
 
