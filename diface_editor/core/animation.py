@@ -66,8 +66,12 @@ class Animation:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise :class:`AnimationError` with a human sentence if anything is inconsistent."""
-        if not np.isfinite(self.fps) or self.fps <= 0:
-            raise AnimationError(f"fps must be a positive number, got {self.fps!r}")
+        from diface_editor.core.limits import MAX_FPS
+
+        if not isinstance(self.fps, (int, float, np.integer, np.floating)) or isinstance(self.fps, bool):
+            raise AnimationError(f"fps must be a number, got {self.fps!r}")
+        if not np.isfinite(self.fps) or self.fps <= 0 or self.fps > MAX_FPS:
+            raise AnimationError(f"fps must be a positive number up to {MAX_FPS:g}, got {self.fps!r}")
         if self.space not in ("arkit", "vertex"):
             raise AnimationError(f"unknown motion space {self.space!r} (expected 'arkit' or 'vertex')")
         if self.face.ndim != 2:

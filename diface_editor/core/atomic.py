@@ -10,6 +10,8 @@ on POSIX and Windows), and the folder is ``fsync``-ed (best effort). On any fail
 permission denied, the writer raising) the temporary file is removed and the target is unchanged.
 An ``OSError`` becomes :class:`WriteError`, whose message says the file was not written and why.
 
+A symbolic link is followed: the file it points to is replaced and the link stays a link.
+
 The temporary file is named ``.<name>.<random>.tmp<suffix>``: it keeps the target's suffix because
 some writers pick the format from it (``np.savez`` appends ``.npz`` otherwise, ``soundfile``
 chooses WAV/FLAC/OGG by suffix). It is created with the usual permissions (``0o666`` minus the
@@ -107,6 +109,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         Any non-``OSError`` exception of the body propagates unchanged (after the same clean-up).
     """
     target = Path(path)
+    if target.is_symlink():  # write the link's target and keep the link (a rename would replace it)
+        target = Path(os.path.realpath(target))
     if target.is_dir():
         raise WriteError(f"could not write {target}: it is a folder", errno.EISDIR)
     try:

@@ -49,6 +49,8 @@ PEAK_FACTOR = 4
 #: A bin spans at least this many blocks of the level used, so bin edges move by at most 1/8 bin.
 PEAK_SNAP = 8
 _READ_BLOCK = 1 << 20  # frames per decoded block
+#: A file whose samples peak above this is reported as wrongly scaled (a warning, not an error).
+LOUD_PEAK = 4.0
 
 
 class AudioError(DifaceError, ValueError):
@@ -62,10 +64,16 @@ def _sf():
 
 
 def _check_file(path: Path) -> None:
+    from diface_editor.core.limits import check_regular_file
+
     if not path.exists():
         raise AudioError(f"audio file not found: {path}")
     if path.is_dir():
         raise AudioError(f"{path} is a folder, not an audio file")
+    try:
+        check_regular_file(path, "audio file")
+    except DifaceError as e:
+        raise AudioError(str(e)) from None
     if path.stat().st_size == 0:
         raise AudioError(f"audio file {path} is empty (0 bytes)")
 
@@ -175,13 +183,26 @@ class AudioClip:
             f = sf.SoundFile(str(path))
         except Exception as e:  # LibsndfileError and friends
             raise _open_error(path, e) from None
+        from diface_editor.core.limits import MAX_ARRAY_BYTES, format_bytes
+
+        max_samples = MAX_ARRAY_BYTES // 4
+        too_long = AudioError(f"audio file {path} is longer than diface reads ({max_samples:,} samples, "
+                              f"{format_bytes(MAX_ARRAY_BYTES)} of mono float32); cut it into parts")
         with f:
             rate, channels, frames = f.samplerate, f.channels, f.frames
+            if 0 < frames < 2**62 and frames > max_samples:
+                raise too_long
             parts = []
+            got = 0
             try:
                 for block in f.blocks(blocksize=_READ_BLOCK, dtype="float32", always_2d=True):
+                    got += len(block)
+                    if got > max_samples:
+                        raise too_long
                     parts.append(block[:, 0].copy() if channels == 1 else block.mean(axis=1, dtype=np.float64)
                                  .astype(np.float32))
+            except AudioError:
+                raise
             except Exception as e:
                 raise AudioError(f"audio file {path} is damaged: decoding failed after "
                                  f"{sum(len(p) for p in parts)} of {frames} samples ({e})") from None
@@ -189,7 +210,13 @@ class AudioClip:
         if mono.size == 0:
             raise AudioError(f"audio file {path} contains no audio (0 samples)")
         log.debug("loaded %s: %d ch, %d Hz, %d samples", path, channels, rate, mono.size)
-        return cls(mono, rate, path=path, channels=channels)
+        clip = cls(mono, rate, path=path, channels=channels)
+        peak = float(np.max(np.abs(mono)))
+        if peak > LOUD_PEAK:
+            log.warning("audio file %s peaks at %.3g, far outside the nominal -1..1 of audio samples: it is probably "
+                        "scaled wrongly (a float file holding integer values?); the motion made from it will be "
+                        "unreliable", path, peak)
+        return clip
 
     # ------------------------------------------------------------------ properties
     @property

@@ -63,7 +63,56 @@ def _frombuffer(buf, dtype, shape, order):
     dtype = np.dtype(dtype)
     if dtype.hasobject:
         raise UnsafePickleError("the pickle holds an object array in a raw buffer; it was not loaded")
-    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
+    return np.frombuffer(buf, dtype=dtype).reshape(_shape(shape), order=order)
+
+
+def _ndarray(shape=(), dtype=float, *args, **kwargs):
+    """``numpy.ndarray(shape, dtype, ...)`` called by a pickle: allocates ``shape``, so its size is
+    checked first (a 100-byte pickle could otherwise ask for terabytes)."""
+    shape = _shape(shape)
+    dt = np.dtype(dtype)
+    if dt.hasobject:
+        raise UnsafePickleError("the pickle builds an array of Python objects; it was not loaded")
+    _check_size(shape, dt.itemsize)
+    if args or kwargs:
+        raise UnsafePickleError("the pickle calls numpy.ndarray with a buffer; it was not loaded")
+    return np.ndarray(shape, dt)
+
+
+def _shape(shape) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not all(isinstance(s, (int, np.integer)) for s in shape):
+        raise PickleDataError(f"the pickle gives an array the shape {shape!r}, which is not a list of sizes")
+    return tuple(int(s) for s in shape)
+
+
+def _check_size(shape: tuple[int, ...], itemsize: int) -> None:
+    from diface_editor.core.limits import LimitError, check_array_bytes
+
+    try:
+        check_array_bytes(shape, itemsize, "the pickle")
+    except LimitError as e:
+        raise PickleDataError(str(e)) from None
+
+
+def _make_reconstruct(real):
+    def _reconstruct(subtype, shape, dtype):
+        """numpy's ``_reconstruct(ndarray, (0,), b'b')`` (the pickle then fills the array through
+        ``__setstate__``, whose data comes from the file); the shape is checked before allocating."""
+        if subtype is _ndarray:
+            subtype = np.ndarray
+        if subtype is not np.ndarray:
+            raise UnsafePickleError("the pickle rebuilds an array subclass; it was not loaded")
+        shape = _shape(shape)
+        try:
+            itemsize = np.dtype(dtype).itemsize
+        except TypeError:
+            itemsize = 8
+        _check_size(shape, max(1, itemsize))
+        return real(subtype, shape, dtype)
+
+    return _reconstruct
 
 
 def _latin1_encode(obj, encoding="latin1", errors="strict"):
@@ -75,12 +124,12 @@ def _latin1_encode(obj, encoding="latin1", errors="strict"):
 def _allowed() -> dict[tuple[str, str], Any]:
     ma = _multiarray()
     table: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "ndarray"): _ndarray,
         ("numpy", "dtype"): np.dtype,
         ("_codecs", "encode"): _latin1_encode,
     }
     for mod in ("numpy._core.multiarray", "numpy.core.multiarray"):
-        table[(mod, "_reconstruct")] = ma._reconstruct
+        table[(mod, "_reconstruct")] = _make_reconstruct(ma._reconstruct)
         table[(mod, "scalar")] = ma.scalar
     for mod in ("numpy._core.numeric", "numpy.core.numeric"):  # pickle protocol 5 arrays
         table[(mod, "_frombuffer")] = _frombuffer
@@ -155,10 +204,15 @@ def safe_load_npy(path: str | os.PathLike) -> Any:
     Raises:
         PickleDataError: missing, damaged or non-.npy file; UnsafePickleError: disallowed objects.
     """
+    from diface_editor.core.limits import LimitError, check_array_bytes, check_regular_file
+
     path = Path(path)
-    if not path.exists():
-        raise PickleDataError(f"file not found: {path}")
-    if path.stat().st_size == 0:
+    try:
+        check_regular_file(path, "file")
+    except DifaceError as e:
+        raise PickleDataError(str(e)) from None
+    size = path.stat().st_size
+    if size == 0:
         raise PickleDataError(f"{path} is empty (0 bytes)")
     fmt = np.lib.format
     with open(path, "rb") as f:
@@ -175,6 +229,14 @@ def safe_load_npy(path: str | os.PathLike) -> Any:
         except Exception as e:
             raise PickleDataError(f"{path} is not a valid .npy file ({e})") from None
         if not dtype.hasobject:
+            try:
+                check_array_bytes(shape, dtype.itemsize, str(path))
+            except LimitError as e:
+                raise PickleDataError(str(e)) from None
+            need = f.tell() + int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > size:
+                raise PickleDataError(f"{path} is damaged or truncated: its header promises {need:,} bytes "
+                                      f"but the file has {size:,}")
             f.seek(0)
             try:
                 return np.load(f, allow_pickle=False)
@@ -190,21 +252,36 @@ def safe_load_npy(path: str | os.PathLike) -> Any:
     return obj
 
 
-def check_plain_data(obj: Any, *, source: str = "the data", _depth: int = 0) -> None:
+def check_plain_data(obj: Any, *, source: str = "the data", budget: int | None = None) -> None:
     """Raise :class:`PickleDataError` unless ``obj`` is dicts/lists/tuples of plain arrays and scalars.
 
-    Plain arrays have a boolean, integer, float, complex, string or bytes dtype (no objects).
+    Plain arrays have a boolean, integer, float, complex, string or bytes dtype (no objects). At
+    most ``budget`` items are visited (default :data:`~diface_editor.core.limits.MAX_PICKLE_NODES`),
+    counting an object each time it is reached: a pickle can reference one list from many places
+    (a "billion laughs"), which would otherwise cost exponential time here and in later code.
     """
-    if _depth > 20:
+    from diface_editor.core.limits import MAX_PICKLE_NODES
+
+    n = MAX_PICKLE_NODES if budget is None else int(budget)
+    left = [n, n]
+    _check_plain(obj, source, 0, left)
+
+
+def _check_plain(obj: Any, source: str, depth: int, left: list[int]) -> None:
+    left[0] -= 1
+    if left[0] < 0:
+        raise PickleDataError(f"{source} holds a structure of more than {left[1]:,} items (lists that "
+                              "reference each other many times); it was not loaded")
+    if depth > 20:
         raise PickleDataError(f"{source} is nested too deeply")
     if isinstance(obj, dict):
         for k, v in obj.items():
             if not isinstance(k, (str, int, bytes)):
                 raise PickleDataError(f"{source} has a dictionary key of type {type(k).__name__}")
-            check_plain_data(v, source=source, _depth=_depth + 1)
+            _check_plain(v, source, depth + 1, left)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            check_plain_data(v, source=source, _depth=_depth + 1)
+            _check_plain(v, source, depth + 1, left)
     elif isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise PickleDataError(f"{source} holds an array of Python objects, not numbers")

@@ -61,7 +61,7 @@ for _m in FORMAT_MODULES:
 
 
 def describe(path: str | os.PathLike, format: str | None = None) -> str:
-    """A short human description of an animation or audio file.
+    """A short human description of an animation, audio or project (``.diface``) file.
 
     Animation files: format, frames, fps, duration, channels, value ranges. Audio files
     (:data:`~diface_editor.core.audio.AUDIO_EXTENSIONS`): format, channels, rate, duration.
@@ -75,6 +75,10 @@ def describe(path: str | os.PathLike, format: str | None = None) -> str:
     path = Path(path)
     if format is None and path.suffix.lower() in AUDIO_EXTENSIONS:
         return describe_audio(path)
+    if format is None and path.suffix.lower() == ".diface":
+        from diface_editor.core.project import describe_project
+
+        return describe_project(path)
     try:
         fmt = format_for_path(path, format)
     except FormatError:
@@ -83,10 +87,9 @@ def describe(path: str | os.PathLike, format: str | None = None) -> str:
         exts = sorted({e for f in FORMATS.values() if f.can_load for e in f.extensions})
         raise FormatError(f"cannot tell what kind of file {path.name} is; animation files end in "
                           f"{', '.join(exts)} and audio files in {', '.join(AUDIO_EXTENSIONS[:4])}, ...") from None
-    if not path.exists():
-        raise FormatError(f"file not found: {path}")
-    if path.is_file() and path.stat().st_size == 0:
-        raise FormatError(f"{path} is empty (0 bytes)")
+    from diface_editor.core.formats.registry import check_input_file
+
+    check_input_file(path)
     if fmt.describer is not None:
         return fmt.describer(path)
     if not fmt.can_load:

@@ -462,7 +462,14 @@ def load_glb(path: Path, *, fps: float | None = None, animation: int = 0) -> Ani
         rest = nodes[r_ch["target"]["node"]].get("rotation", [0.0, 0.0, 0.0, 1.0])
         series["r"] = (t, v.reshape(len(t), 4), interp, np.asarray(rest, np.float64))
         end = max(end, float(t[-1]))
-    n_frames = int(info["frames"]) if info.get("frames") and fps is None else int(round(end * rate)) + 1
+    from diface_editor.core.limits import LimitError, check_fps, check_frames
+
+    try:
+        rate = check_fps(rate, "the frame rate")
+        n_frames = int(info["frames"]) if info.get("frames") and fps is None else int(round(end * rate)) + 1
+        check_frames(n_frames, f"{Path(path).name}")
+    except (LimitError, TypeError, ValueError, OverflowError) as e:
+        raise GltfError(f"{Path(path).name}: {e}") from None
     frame_times = np.arange(n_frames) / rate
     if "w" in series:
         t, v, interp = series["w"]

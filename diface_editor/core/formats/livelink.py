@@ -57,6 +57,7 @@ from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.atomic import atomic_write_text
 from diface_editor.core.formats.common import describe_animation
 from diface_editor.core.formats.registry import FormatError, register_format
+from diface_editor.core.limits import MAX_FRAMES, LimitError, check_fps
 from diface_editor.core.rotations import axis_angle_to_ypr, ypr_to_axis_angle
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,8 @@ def _infer_timing(raw_tc: list[str], path: Path) -> tuple[float, np.ndarray | No
         raise FormatError(f"{path}: the Timecode column is not HH:MM:SS:FF.mmm; pass fps= to read the rows as "
                           "consecutive frames")
     secs, frames, is_frame_number = parsed
+    if not np.all(np.isfinite(frames)):
+        raise FormatError(f"{path}: the Timecode column holds a value that is not a finite number")
     if is_frame_number:
         log.warning("%s: timecodes are frame numbers; assuming %g fps (pass fps= to choose)", path, DEFAULT_FPS)
         return DEFAULT_FPS, (frames - frames[0]) / DEFAULT_FPS
@@ -189,6 +192,11 @@ def load_livelink_csv(path: Path, *, fps: float | None = None, head_units: str =
             ``"degrees"`` or ``"normalized"`` (1.0 = 90 degrees).
     """
     k = _unit_factor(head_units)
+    if fps is not None:
+        try:
+            fps = check_fps(fps, "fps")
+        except LimitError as e:
+            raise FormatError(f"{path}: {e}") from None
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -197,7 +205,12 @@ def load_livelink_csv(path: Path, *, fps: float | None = None, head_units: str =
     if not rows:
         raise FormatError(f"{path} is empty; expected a Live Link Face CSV with a header row")
     header = [h.strip() for h in rows[0]]
-    lower = {h.lower(): i for i, h in enumerate(header)}
+    lower: dict[str, int] = {}
+    for i, h in enumerate(header):
+        if h and h.lower() in lower:
+            raise FormatError(f"{path} has the column {h} twice (columns {lower[h.lower()] + 1} and {i + 1}); "
+                              "keep one of them")
+        lower[h.lower()] = i
     need = LLF_NAMES + HEAD_COLUMNS + (() if fps is not None else ("Timecode",))
     missing = [n for n in need if n.lower() not in lower]
     if missing:
@@ -223,6 +236,12 @@ def load_livelink_csv(path: Path, *, fps: float | None = None, head_units: str =
         tc = [row[lower["timecode"]] for row in data_rows]
         fps, rel = _infer_timing(tc, path)
         if rel is not None:
+            span = float(rel[-1]) * fps
+            if not np.isfinite(span) or span >= MAX_FRAMES:
+                raise FormatError(f"{path}: the timecodes span {span:,.0f} frames at {fps:g} fps "
+                                  f"(from {tc[0].strip()!r} to {tc[-1].strip()!r}), more than the limit of "
+                                  f"{MAX_FRAMES:,} frames; check the Timecode column or pass fps= to read "
+                                  "the rows as consecutive frames")
             idx = np.round(rel * fps).astype(np.int64)
             if not np.array_equal(idx, np.arange(len(idx))):
                 grid = np.arange(int(idx[-1]) + 1) / fps

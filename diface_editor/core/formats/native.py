@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,8 @@ from diface_editor.core.formats.common import (
     encode_template,
 )
 from diface_editor.core.formats.registry import FormatError, register_format
+from diface_editor.core.limits import MAX_FRAMES, LimitError, check_fps
+from diface_editor.core.safe_zip import npy_member_header, open_zip, read_npy_member
 
 NATIVE_FORMAT_VERSION = 1
 _REQUIRED = ("format_version", "fps", "face", "head")
@@ -81,27 +82,55 @@ def save_native(anim: Animation, path: Path, *, audio=None) -> None:
         np.savez_compressed(tmp, **arrays)
 
 
+#: The schema of the arrays: name -> (number of dimensions, dtype kinds, what it must be).
+_SCHEMA: dict[str, tuple[int, str, str]] = {
+    "format_version": (0, "iu", "a single integer"),
+    "fps": (0, "iuf", "a single number (frames per second)"),
+    "space": (0, "U", "a single string ('arkit' or 'vertex')"),
+    "channel_names": (1, "U", "a list of strings"),
+    "face": (2, "iuf", "a (frames, channels) array of numbers"),
+    "head": (2, "iuf", "a (frames, 3) array of numbers"),
+    "audio_path": (0, "U", "a single string"),
+    "audio_sha256": (0, "U", "a single string"),
+    "metadata": (0, "U", "a single string holding a JSON object"),
+    "template": (2, "iuf", "a (vertices, 3) array of numbers"),
+}
+
+
+def _describe_kind(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    kind = {"U": "strings", "S": "bytes", "b": "booleans", "f": "floats", "i": "integers", "u": "integers",
+            "c": "complex numbers"}.get(dtype.kind, str(dtype))
+    return f"an array of {kind} of shape {shape}" if shape else f"a single value of {kind[:-1] if kind.endswith('s') else kind}"
+
+
 def _read(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise FormatError(f"{path} is a single .npy array, not a diface animation (.npz)")
-            missing = [k for k in _REQUIRED if k not in z.files]
-            if missing:
-                raise FormatError(f"{path} is not a diface animation file (it lacks {', '.join(missing)})")
-            version = int(z["format_version"])
-            if version > NATIVE_FORMAT_VERSION:
-                raise FormatError(f"{path} was written by a newer diface (animation format version {version}; "
-                                  f"this version reads up to {NATIVE_FORMAT_VERSION}): update diface to open it")
-            return {k: z[k] for k in z.files}
-    except FormatError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise FormatError(f"{path} contains pickled Python objects, which diface does not load") from None
-        raise FormatError(f"{path} is damaged or not a diface animation ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise FormatError(f"{path} is damaged or not a diface animation ({e or e.__class__.__name__})") from None
+    """The arrays of a native file, each checked against :data:`_SCHEMA` (headers before data)."""
+    what = "a diface animation (.npz)"
+    with open_zip(path, what, FormatError) as z:
+        members = {n[:-4]: n for n in z.namelist() if n.endswith(".npy")}
+        missing = [k for k in _REQUIRED if k not in members]
+        if missing:
+            raise FormatError(f"{path} is not a diface animation file (it lacks {', '.join(missing)})")
+        headers = {}
+        for key, member in members.items():
+            shape, dtype = npy_member_header(z, member, path, FormatError)
+            if key in _SCHEMA:
+                ndim, kinds, must = _SCHEMA[key]
+                if len(shape) != ndim or dtype.kind not in kinds:
+                    raise FormatError(f"{path}: the field '{key}' must be {must}, but it is "
+                                      f"{_describe_kind(shape, dtype)}")
+            headers[key] = shape
+        frames = headers["face"][0]
+        check = (f"{path}: the field 'face' has {frames:,} frames, more than the limit of {MAX_FRAMES:,}"
+                 if frames > MAX_FRAMES else None)
+        if check:
+            raise FormatError(check)
+        version_arr = read_npy_member(z, members["format_version"], path, FormatError)
+        version = int(version_arr)
+        if version > NATIVE_FORMAT_VERSION:
+            raise FormatError(f"{path} was written by a newer diface (animation format version {version}; "
+                              f"this version reads up to {NATIVE_FORMAT_VERSION}): update diface to open it")
+        return {k: read_npy_member(z, m, path, FormatError) for k, m in members.items()}
 
 
 def load_native(path: Path) -> Animation:
@@ -110,9 +139,9 @@ def load_native(path: Path) -> Animation:
     try:
         meta = json.loads(str(z["metadata"])) if "metadata" in z else {}
         if not isinstance(meta, dict):
-            raise ValueError("metadata is not a JSON object")
+            raise ValueError("it is not a JSON object")
     except ValueError as e:
-        raise FormatError(f"{path} has damaged metadata ({e})") from None
+        raise FormatError(f"{path}: the field 'metadata' is damaged ({e})") from None
     meta = {str(k): str(v) for k, v in meta.items()}
     audio_path = str(z["audio_path"]) if "audio_path" in z else ""
     if audio_path:
@@ -125,9 +154,17 @@ def load_native(path: Path) -> Animation:
     if "template" in z:
         meta[TEMPLATE_KEY] = encode_template(z["template"])
     space = str(z["space"]) if "space" in z else "arkit"
+    if space not in ("arkit", "vertex"):
+        raise FormatError(f"{path}: the field 'space' must be 'arkit' or 'vertex', got {space!r}")
     names = tuple(str(n) for n in z["channel_names"]) if "channel_names" in z else ()
     try:
-        return Animation(fps=float(z["fps"]), face=z["face"], head=z["head"], channel_names=names,
+        fps = check_fps(float(z["fps"]), "the frame rate")
+    except LimitError as e:
+        raise FormatError(f"{path}: the field 'fps': {e}") from None
+    if z["face"].shape[0] == 0:
+        raise FormatError(f"{path} holds no frames; there is no motion to load")
+    try:
+        return Animation(fps=fps, face=z["face"], head=z["head"], channel_names=names,
                          space=space, metadata=meta)
     except AnimationError as e:
         raise FormatError(f"{path} holds an invalid animation: {e}") from None

@@ -38,6 +38,7 @@ from diface_editor.core.animation import Animation, AnimationError
 from diface_editor.core.atomic import atomic_path
 from diface_editor.core.formats.common import get_template, resolve_rig, set_template
 from diface_editor.core.formats.registry import FormatError, register_format
+from diface_editor.core.limits import MAX_FRAMES, LimitError, check_fps
 from diface_editor.core.safe_pickle import check_plain_data, safe_load_npy
 
 #: Frame rate assumed for 3DiFACE files (they store none).
@@ -79,6 +80,8 @@ def read_npy_motion(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str
     else:
         raise FormatError(f"{path}: {vkey} must be (frames, vertices, 3) or (frames, 3*vertices), "
                           f"got shape {verts.shape}")
+    if verts.shape[0] > MAX_FRAMES:
+        raise FormatError(f"{path}: {vkey} has {verts.shape[0]:,} frames, more than the limit of {MAX_FRAMES:,}")
     if verts.shape[0] == 0 or verts.shape[1] == 0:
         raise FormatError(f"{path}: {vkey} has no frames or no vertices (shape {verts.shape})")
     if pose is not None:
@@ -103,6 +106,10 @@ def load_npy(path: Path, *, fps: float = DIFACE_NPY_FPS, template: np.ndarray | 
         fps: frame rate of the file (3DiFACE: 30; VOCASET ``vertices_npy``: 60).
         template: (V, 3) or (3V,) template in metres; default: the first frame.
     """
+    try:
+        fps = check_fps(fps, "fps")
+    except LimitError as e:
+        raise FormatError(f"{path}: {e}") from None
     verts, pose, extra = read_npy_motion(path)
     t_frames, n_verts = verts.shape[:2]
     if template is not None:

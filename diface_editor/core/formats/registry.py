@@ -180,14 +180,53 @@ def load_animation(path: str | os.PathLike, format: str | None = None, **options
     fmt = format_for_path(path, format)
     if not fmt.can_load:
         raise FormatError(f"{fmt.name} files ({', '.join(fmt.extensions)}) can be exported but not imported")
-    if not path.exists():
-        raise FormatError(f"file not found: {path}")
-    if path.is_dir():
-        raise FormatError(f"{path} is a folder, not an animation file")
+    check_input_file(path)
+    _check_options(fmt, fmt.loader, options, "load")
+    anim = fmt.loader(path, **options)
+    if anim.n_frames == 0:
+        raise FormatError(f"{path} holds no frames; there is no motion to load")
+    return anim
+
+
+def check_input_file(path: Path, what: str = "animation file") -> None:
+    """:class:`FormatError` unless ``path`` is an existing, non-empty regular file (no folders, pipes
+    or devices: reading a pipe could wait forever)."""
+    from diface_editor.core.limits import check_regular_file
+
+    try:
+        check_regular_file(path, what)
+    except FormatError:
+        raise
+    except DifaceError as e:
+        raise FormatError(str(e)) from None
     if path.stat().st_size == 0:
         raise FormatError(f"{path} is empty (0 bytes)")
-    _check_options(fmt, fmt.loader, options, "load")
-    return fmt.loader(path, **options)
+
+
+def check_output_path(path: Path) -> None:
+    """:class:`FormatError` unless ``path`` can be a file diface writes: not a folder, pipe or device,
+    and its folder exists (checked before long work starts)."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise FormatError(f"cannot write {path}: {e.strerror or e}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise FormatError(f"cannot write {path}: it is a folder")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise FormatError(f"cannot write {path}: it is not a regular file (a pipe or device); "
+                          "diface writes files only")
+    parent = Path(os.path.realpath(path)).parent if st is not None else path.parent
+    if not parent.is_dir():
+        import errno
+
+        from diface_editor.core.atomic import WriteError
+
+        raise WriteError(f"could not write {path}: the folder does not exist ({parent}); the file was not written",
+                         errno.ENOENT)
 
 
 def save_animation(anim: Animation, path: str | os.PathLike, format: str | None = None, **options) -> Path:
@@ -205,8 +244,12 @@ def save_animation(anim: Animation, path: str | os.PathLike, format: str | None 
     fmt = format_for_path(path, format)
     if not fmt.can_save:
         raise FormatError(f"{fmt.name} files ({', '.join(fmt.extensions)}) can be imported but not exported")
+    check_output_path(path)  # before a suffix is added: /dev/stdout must not become /dev/stdout.csv
     if format and not path.suffix:
         path = path.with_suffix(fmt.extension)
+        check_output_path(path)
+    if anim.n_frames == 0:
+        raise FormatError(f"the animation has no frames; {path.name} was not written")
     _check_options(fmt, fmt.saver, options, "save")
     fmt.saver(anim, path, **options)
     return path

@@ -12,17 +12,23 @@ from __future__ import annotations
 import numpy as np
 
 from diface_editor.core.animation import Animation, AnimationError
+from diface_editor.core.limits import LimitError, check_fps, check_frames
 from diface_editor.core.rotations import axis_angle_to_quaternion, quaternion_to_axis_angle
 
 
 def resample_animation(anim: Animation, fps: float) -> Animation:
     """``anim`` at ``fps`` frames per second (same duration; see the module docstring)."""
-    fps = float(fps)
-    if not np.isfinite(fps) or fps <= 0:
-        raise AnimationError(f"fps must be a positive number, got {fps!r}")
+    try:
+        fps = check_fps(fps, "the new frame rate")
+    except LimitError as e:
+        raise AnimationError(str(e)) from None
     if fps == anim.fps:
         return anim.copy()
     n_new = max(1, int(round(anim.n_frames * fps / anim.fps)))
+    try:
+        check_frames(n_new, f"the animation at {fps:g} fps")
+    except LimitError as e:
+        raise AnimationError(str(e)) from None
     src = np.arange(anim.n_frames) / anim.fps
     dst = np.arange(n_new) / fps
     face = np.empty((n_new, anim.n_face), np.float32)
