@@ -84,7 +84,7 @@ def _keyframes(args, fps: float, parts) -> list:
             ypr = [float(v) for v in vals.split(",")]
         except ValueError:
             ypr = []
-        if len(ypr) != 3:
+        if len(ypr) != 3 or not all(np.isfinite(ypr)):
             raise CliArgumentError(f"--keyframe-head needs three angles in degrees (yaw,pitch,roll), not {vals!r}")
         aa = ypr_to_axis_angle(np.radians(np.asarray(ypr, np.float64)))
         frame = parse_frame(f, fps, what="--keyframe-head")
@@ -94,27 +94,39 @@ def _keyframes(args, fps: float, parts) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    from diface_editor.cli.sampling_args import check_output, check_sampling_args
     from diface_editor.core.audio import AudioClip
     from diface_editor.core.formats import load_animation
     from diface_editor.engine.requests import VariantsRequest
     from diface_editor.engine.worker import Engine
 
-    base = load_animation(args.input)
-    audio_path = args.audio or base.metadata.get("audio_path") or None
-    if not audio_path:
-        raise CliArgumentError(f"{args.input} records no audio; pass the speech with --audio")
-    clip = AudioClip.load(audio_path)
-    fps, n = base.fps, base.n_frames
     modes = [name for name, on in (("--range", args.range), ("--swap", args.swap),
                                    ("--keyframe", args.keyframe or args.keyframe_head)) if on]
     if not modes:
         raise CliArgumentError("say what to edit with --range A:B, --keyframe F (or --keyframe-head) or --swap A:B")
     if args.range and args.swap:
         raise CliArgumentError("choose either --range or --swap, not both")
+    check_sampling_args(args)
+    check_output(args.output)
+    if Path(args.output).exists() and Path(args.output).resolve() == Path(args.input).resolve():
+        raise CliArgumentError(f"-o is the same file as IN ({args.input}); write the edit to another file")
+    base = load_animation(args.input)
+    audio_path = args.audio or base.metadata.get("audio_path") or None
+    if not audio_path:
+        raise CliArgumentError(f"{args.input} records no audio; pass the speech with --audio")
+    fps, n = base.fps, base.n_frames
+    radius = None if args.radius is None else parse_frame(args.radius, fps, what="--radius")
+    keys = _keyframes(args, fps, parse_parts(args.parts))
+    for k in keys:
+        if not 0 <= k.frame < n:
+            raise CliArgumentError(f"keyframe frame {k.frame} is outside the take (frames 0 to {n - 1})")
+    clip = AudioClip.load(audio_path)
+    short = base.duration - clip.duration
+    if short > max(0.5, 0.05 * base.duration):
+        raise CliArgumentError(f"the audio {audio_path} lasts {clip.duration:.2f} s but the take lasts "
+                               f"{base.duration:.2f} s; pass the take's own speech with --audio")
     model = load_model(args)
     v = sampling_values(args, model)
-    radius = None if args.radius is None else parse_frame(args.radius, fps, what="--radius")
-    keys = _keyframes(args, fps, v["parts"])
     session = edit_session(v, clip, base=base, keyframes=keys)
     if args.range:
         request = session.range_request(parse_frame_pair(args.range, fps, n, what="--range"))

@@ -55,10 +55,21 @@ class _ListFormats(argparse.Action):
 
 def run(args: argparse.Namespace) -> int:
     from diface_editor.core.formats import format_for_path, load_animation, resample_animation, save_animation
+    from diface_editor.core.formats.registry import FormatError, check_input_file, check_output_path
+    from diface_editor.core.limits import check_fps
 
     src, dst = Path(args.input), Path(args.output)
     in_fmt = format_for_path(src, args.input_format)
     out_fmt = format_for_path(dst, args.format)
+    # everything a user can get wrong is checked before the input is read
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
+    if args.in_fps is not None:
+        check_fps(args.in_fps, "--in-fps")
+    check_input_file(src)
+    check_output_path(dst)
+    if dst.exists() and src.resolve() == dst.resolve():
+        raise FormatError(f"OUT is the same file as IN ({src}); choose another output name")
     load_kw, save_kw = {}, {}
     if args.in_fps is not None:
         load_kw["fps"] = args.in_fps

@@ -58,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
         from diface_editor.cli.sampling_args import CliArgumentError
 
         raise CliArgumentError("--formats is for a folder of audio files; for one file, OUT's extension picks the format")
+    from diface_editor.cli.sampling_args import check_output, check_sampling_args
+
     out = Path(args.output)
+    check_sampling_args(args)
+    check_output(out)
     clip = AudioClip.load(args.audio)
     model = load_model(args)
     v = sampling_values(args, model)
@@ -81,9 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_folder(args: argparse.Namespace) -> int:
     """AUDIO is a folder: one generation per audio file, written in every format of ``--formats``."""
+    from diface_editor.cli.sampling_args import check_sampling_args
     from diface_editor.engine.batch import engine_generator, find_audio_files, parse_formats, run_batch
     from diface_editor.engine.worker import Engine
 
+    check_sampling_args(args)
     files = find_audio_files(args.audio, recursive=args.recursive)
     formats = parse_formats(args.formats or "npz")
     model = load_model(args)

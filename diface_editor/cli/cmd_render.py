@@ -59,8 +59,17 @@ def run(args: argparse.Namespace) -> int:
 
     from diface_editor.core.errors import DifaceError
     from diface_editor.core.formats.common import AUDIO_PATH_KEY
+    from diface_editor.core.formats.registry import check_output_path
     from diface_editor.render.video import VideoOptions, parse_size, render_video
 
+    # options and the output are checked before any input is read or a frame is drawn
+    if args.output.suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
+        raise DifaceError(f"the video file should end in .mp4 (got {args.output.name})")
+    check_output_path(args.output)
+    options = VideoOptions(size=parse_size(args.size), camera=args.camera, supersample=args.supersample,
+                           crf=args.crf, preset=args.preset)
+    if any(p.resolve() == args.output.resolve() for p in [args.input, *args.compare]):
+        raise DifaceError(f"the video {args.output} would overwrite an input; choose another name")
     takes = [_load(p, args.in_fps) for p in [args.input, *args.compare]]
     audio = None
     if not args.no_audio:
@@ -77,10 +86,6 @@ def run(args: argparse.Namespace) -> int:
         from diface_editor.core.rig import BlendshapeRig
 
         rig = BlendshapeRig.load(args.rig)
-    if args.output.suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
-        raise DifaceError(f"the video file should end in .mp4 (got {args.output.name})")
-    options = VideoOptions(size=parse_size(args.size), camera=args.camera, supersample=args.supersample,
-                           crf=args.crf, preset=args.preset)
     n = max(t.n_frames for t in takes)
     with tqdm(total=n, unit="frame", desc="render", disable=args.no_progress, dynamic_ncols=True) as bar:
         def progress(done: int, total: int) -> None:

@@ -2,7 +2,8 @@
 and exposes ``register(subparsers)``, which adds its parser and sets ``func=run(args) -> int``.
 
 Errors a user can fix (:class:`~diface_editor.core.errors.DifaceError`, missing files, bad values)
-print one sentence and exit 1; ``-v`` adds the traceback.
+print one sentence and exit 1; ``-v`` adds the traceback. Any other exception also ends as one
+sentence (naming its type and saying to run with ``-v`` for the traceback) and exit 1.
 """
 
 from __future__ import annotations
@@ -67,6 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, OSError) and getattr(e, "filename", None) and str(e.filename) not in msg:
             msg = f"{msg}: {e.filename}"
         print(f"diface: error: {msg}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if args.verbose:
+            raise
+        print("diface: error: out of memory (the input asks for more than this machine has); "
+              "run with -v for the details", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - the last resort: one sentence, the traceback with -v
+        if args.verbose:
+            raise
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        print(f"diface: error: unexpected {e.__class__.__name__}{': ' + detail if detail else ''} "
+              f"(a bug or an input diface does not check yet); run with -v for the details", file=sys.stderr)
         return 1
 
 

@@ -75,8 +75,43 @@ def load_model(args: argparse.Namespace):
     return _load(args.model, device=args.device)
 
 
+def check_sampling_args(args: argparse.Namespace) -> None:
+    """The sampling options that need no model, checked before anything slow starts (loading the
+    model, decoding audio): ranges of --guidance, --temperature, --steps, --samples, --parts."""
+    import math
+
+    from diface_editor.engine.requests import MAX_GUIDANCE, MAX_STEPS
+
+    if args.guidance is not None and not (math.isfinite(args.guidance) and 0 <= args.guidance <= MAX_GUIDANCE):
+        raise CliArgumentError(f"--guidance must be a number from 0 to {MAX_GUIDANCE:g} (useful: about 1 to 5), "
+                               f"got {args.guidance:g}")
+    if args.temperature is not None and not (math.isfinite(args.temperature) and 0 < args.temperature <= 2):
+        raise CliArgumentError(f"--temperature must be in (0, 2], got {args.temperature:g}")
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise CliArgumentError(f"--steps must be from 1 to {MAX_STEPS}, got {args.steps}")
+    if not 1 <= args.samples <= 64:
+        raise CliArgumentError(f"--samples must be from 1 to 64, got {args.samples}")
+    parse_parts(args.parts)
+
+
+def check_output(path: str | Path) -> None:
+    """OUT can be written (its folder exists, it is no folder, pipe or device), checked before the work."""
+    from diface_editor.core.formats import format_for_path
+    from diface_editor.core.formats.registry import check_output_path
+
+    format_for_path(path)
+    check_output_path(Path(path))
+
+
 def sampling_values(args: argparse.Namespace, model) -> dict:
-    """sampler / steps / guidance / style / parts / seed for a request, model defaults filled in."""
+    """sampler / steps / guidance / style / parts / seed for a request, model defaults filled in.
+
+    A ``--style`` the model does not have (or any style on a model without styles) is an error."""
+    from diface_editor.engine.motion_adapter import resolve_style
+
+    check_sampling_args(args)
+    if args.style is not None and hasattr(model, "parts"):
+        resolve_style(model, args.style)
     rec = dict(getattr(model, "sampling", {}) or {})
     sampler = args.sampler or rec.get("sampler", "dpmpp")
     steps = args.steps

@@ -89,14 +89,7 @@ class MotionModelAdapter:
         return self.model.part(part).denormalise(x)
 
     def _style(self, style: str | int | None) -> int | None:
-        if style is None or isinstance(style, (int, np.integer)):
-            return None if style is None else int(style)
-        names = tuple(self.model.style_names)
-        if style in names:
-            return names.index(style)
-        if str(style).isdigit():
-            return int(style)
-        raise EngineError(f"unknown style {style!r}; this model has: {', '.join(names) or 'no styles'}")
+        return resolve_style(self.model, style)
 
     def sample(self, part: str, features: np.ndarray, known: np.ndarray, known_mask: np.ndarray, *,
                sampler: str, steps: int, guidance: float, seed: int, n_samples: int,
@@ -110,11 +103,12 @@ class MotionModelAdapter:
         if sampler == "ddpm" and steps != mp.diffusion.config.num_train_steps:
             raise EngineError(f"the ddpm sampler always runs all {mp.diffusion.config.num_train_steps} steps; "
                               "use ddim or dpmpp for fewer steps")
+        style_index = self._style(style)  # an error on a model without styles, never ignored
         try:
             return self._sampling.sample_window(
                 mp, feats, known, known_mask, sampler=sampler, steps=None if sampler == "ddpm" else steps,
                 guidance=guidance, seed=seed, n_samples=n_samples,
-                style=self._style(style) if mp.denoiser.config.style_classes else None,
+                style=style_index if mp.denoiser.config.style_classes else None,
                 callback=callback, cancel=cancel, temperature=tau)
         except self._sampling.SamplingCancelled:
             raise Cancelled() from None
@@ -126,3 +120,28 @@ def as_window_model(model) -> WindowModel:
     if isinstance(model, WindowModel):
         return model
     return MotionModelAdapter(model)
+
+
+def style_count(model) -> int:
+    """Style classes of a loaded :class:`~diface_editor.ml.bundle.MotionModel` (0 = no styles)."""
+    return max((int(p.denoiser.config.style_classes or 0) for p in model.parts.values()), default=0)
+
+
+def resolve_style(model, style: str | int | None) -> int | None:
+    """The style index of ``style`` (a name or an index) for ``model``; :class:`EngineError` when the
+    model has no styles or no such style (a style is never silently ignored)."""
+    if style is None:
+        return None
+    n = style_count(model)
+    names = tuple(model.style_names)
+    if n == 0:
+        raise EngineError(f"this model has no speaking styles, so style {style!r} cannot be used; leave it out")
+    if isinstance(style, str) and style in names:
+        return names.index(style)
+    if isinstance(style, (int, np.integer)) or str(style).strip().isdigit():
+        i = int(style)
+        if 0 <= i < n:
+            return i
+        raise EngineError(f"style {i} does not exist; this model has styles 0 to {n - 1}"
+                          + (f" ({', '.join(names)})" if names else ""))
+    raise EngineError(f"unknown style {style!r}; this model has: {', '.join(names) or f'styles 0 to {n - 1}'}")

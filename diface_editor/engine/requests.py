@@ -43,13 +43,26 @@ class RequestError(DifaceError, ValueError):
     """A request does not make sense (bad range, unknown sampler, empty parts...)."""
 
 
+#: Largest classifier-free guidance scale accepted (useful values are about 1 to 5; far above, the
+#: motion saturates to nonsense).
+MAX_GUIDANCE = 20.0
+#: Largest number of sampler steps accepted (DDPM's reference uses the model's training steps, 1000).
+MAX_STEPS = 10_000
+
+
 def _check_common(sampler: str, steps: int | None, guidance: float, parts: tuple[str, ...]) -> None:
     if sampler not in SAMPLERS:
         raise RequestError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if steps is not None and int(steps) < 1:
         raise RequestError(f"the number of sampling steps must be at least 1, got {steps}")
-    if not guidance >= 0:
-        raise RequestError(f"guidance must be a number >= 0, got {guidance}")
+    try:
+        g = float(guidance)
+    except (TypeError, ValueError):
+        g = float("nan")
+    if not 0 <= g <= MAX_GUIDANCE:
+        raise RequestError(f"guidance must be a number from 0 to {MAX_GUIDANCE:g}, got {guidance}")
+    if steps is not None and int(steps) > MAX_STEPS:
+        raise RequestError(f"the number of sampling steps must be at most {MAX_STEPS}, got {steps}")
     if not parts or any(p not in PARTS for p in parts) or len(set(parts)) != len(parts):
         raise RequestError(f"parts must be a non-empty selection of 'face' and 'head', got {parts!r}")
 

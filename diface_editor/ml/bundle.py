@@ -209,7 +209,7 @@ class MotionModel:
         Raises:
             BundleError: the config is malformed (the message names the problem).
         """
-        where = f"the model config {path}" if path else "the model config"
+        where = f"the model config {path / CONFIG_FILE}" if path else "the model config"
         try:
             if config.get("format", BUNDLE_FORMAT) != BUNDLE_FORMAT:
                 raise ValueError(f"format is {config.get('format')!r}, expected {BUNDLE_FORMAT!r}")
@@ -217,6 +217,7 @@ class MotionModel:
             if version > BUNDLE_FORMAT_VERSION:
                 raise ValueError(f"format version {version} is newer than this diface supports "
                                  f"({BUNDLE_FORMAT_VERSION}); update diface")
+            _check_top_level(config)
             space = config.get("motion_space", "arkit")
             if space not in ("arkit", "vertex"):
                 raise ValueError(f"motion_space must be 'arkit' or 'vertex', got {space!r}")
@@ -230,8 +231,13 @@ class MotionModel:
             for pname, pc in parts_cfg.items():
                 if pname not in PART_NAMES:
                     raise ValueError(f"unknown part {pname!r} (expected 'face' or 'head')")
-                dcfg = DenoiserConfig.from_dict(dict(pc["denoiser"]))
-                diff = GaussianDiffusion(DiffusionConfig.from_dict(dict(pc.get("diffusion", {}))))
+                if not isinstance(pc, dict) or not isinstance(pc.get("denoiser"), dict):
+                    raise ValueError(f"parts.{pname} must be an object with a 'denoiser' object")
+                try:
+                    dcfg = DenoiserConfig.from_dict(dict(pc["denoiser"]))
+                    diff = GaussianDiffusion(DiffusionConfig.from_dict(dict(pc.get("diffusion") or {})))
+                except (TypeError, ValueError) as e:
+                    raise ValueError(f"parts.{pname}: {e}") from None
                 norm_d = pc.get("normalisation")
                 norm = Normaliser.from_dict(norm_d) if norm_d else Normaliser.identity(dcfg.in_channels)
                 names = face_names if pname == "face" else head_names
@@ -385,3 +391,48 @@ def render_model_card(model: MotionModel) -> str:
         lines.append("No metrics recorded.")
     lines.append("")
     return "\n".join(lines)
+
+
+def _check_top_level(config: dict[str, Any]) -> None:
+    """Types and ranges of the top-level config fields (``ValueError`` naming the field)."""
+    from diface_editor.core.limits import MAX_FPS
+
+    def bad(key: str, must: str) -> ValueError:
+        shown = repr(config[key])
+        return ValueError(f"the field '{key}' must be {must}, got {shown if len(shown) <= 40 else shown[:37] + '...'}")
+
+    if "fps" in config:
+        v = config["fps"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= MAX_FPS):
+            raise bad("fps", f"a number of frames per second in (0, {MAX_FPS:g}]")
+    for key in ("face_channels", "head_channels", "style_names"):
+        if key in config and not (isinstance(config[key], list) and all(isinstance(x, str) for x in config[key])):
+            raise bad(key, "a list of strings")
+    for key in ("name", "description", "format"):
+        if key in config and not isinstance(config[key], str):
+            raise bad(key, "a string")
+    if "format_version" in config and (isinstance(config["format_version"], bool)
+                                       or not isinstance(config["format_version"], int)):
+        raise bad("format_version", "a whole number")
+    for key in ("audio_encoder", "sampling", "training", "metrics"):
+        if key in config and not isinstance(config[key], dict):
+            raise bad(key, "an object")
+    from diface_editor.core.samplers import SAMPLERS
+
+    def num(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+    for k, v in (config.get("sampling") or {}).items():
+        where = f"sampling.{k}"
+        if k == "sampler":
+            ok, must = v in SAMPLERS, f"one of {', '.join(SAMPLERS)}"
+        elif k == "steps":
+            ok, must = v is None or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10_000), \
+                "a step count from 1 to 10000"
+        elif isinstance(v, dict):  # per part (temperature, smooth_s)
+            ok, must = all(num(x) and x >= 0 for x in v.values()), "numbers >= 0 per part"
+        else:
+            ok, must = v is None or (num(v) and v >= 0), "a number >= 0"
+        if not ok:
+            shown = repr(v)
+            raise ValueError(f"the field '{where}' must be {must}, got {shown if len(shown) <= 40 else shown[:37]}")

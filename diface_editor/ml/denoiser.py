@@ -53,6 +53,10 @@ AudioFold = Literal["pool", "reshape"]
 FirstSkip = Literal["infused", "embedded"]
 
 
+#: Largest denoiser a config may describe (about 4 GB of float32 weights).
+MAX_PARAMETERS = 1_000_000_000
+
+
 @dataclass
 class DenoiserConfig:
     """Architecture of one denoiser (face or head). Saved verbatim in a bundle's ``config.json``.
@@ -123,8 +127,27 @@ class DenoiserConfig:
             problems.append(f"padding_mode {self.padding_mode!r} is not a torch padding mode")
         if not 0.0 <= self.dropout < 1.0:
             problems.append("dropout must be in [0, 1)")
+        for name, top in (("in_channels", 200_000), ("ch", 4096), ("blocks_per_level", 16), ("audio_dim", 100_000),
+                          ("audio_proj_dim", 8192), ("style_classes", 100_000), ("out_channels", 200_000)):
+            v = getattr(self, name)
+            if v is not None and v > top:
+                problems.append(f"{name} must be at most {top:,} (got {v:,})")
+        if len(self.ch_mult) > 8 or any(m > 64 for m in self.ch_mult):
+            problems.append(f"ch_mult must have at most 8 levels of at most 64 (got {list(self.ch_mult)})")
+        if not problems and self.parameter_estimate() > MAX_PARAMETERS:
+            problems.append(f"it would have about {self.parameter_estimate():,.0f} weights, more than the limit of "
+                            f"{MAX_PARAMETERS:,}")
         if problems:
             raise ValueError("invalid denoiser config: " + "; ".join(problems))
+
+    def parameter_estimate(self) -> float:
+        """A rough upper bound of the weight count (checked before any weight is allocated)."""
+        c_in = self.in_channels + self.in_channels + self.n_out + self.style_classes
+        total = 3.0 * c_in * self.ch + float(self.audio_dim) * self.proj_dim
+        for level, w in enumerate(self.widths()):
+            a = self.audio_width(level)
+            total += 3.0 * (w + a + w) ** 2 * (self.blocks_per_level + 4)
+        return total
 
     # ------------------------------------------------------------------ derived sizes
     @property

@@ -70,8 +70,8 @@ class DiffusionConfig:
                              f"got {self.noise!r}")
         if self.clip_x0 is not None and not float(self.clip_x0) > 0:
             raise ValueError("clip_x0 must be a positive number or None")
-        if self.num_train_steps < 2:
-            raise ValueError("num_train_steps must be >= 2")
+        if not 2 <= self.num_train_steps <= 100_000:
+            raise ValueError(f"num_train_steps must be from 2 to 100000 (got {self.num_train_steps})")
         if self.schedule not in ("cosine", "linear"):
             raise ValueError(f"unknown noise schedule {self.schedule!r} (expected 'cosine' or 'linear')")
         if not 0.0 <= self.cond_drop_prob <= 1.0:

@@ -49,6 +49,15 @@ class VideoError(DifaceError, RuntimeError):
     """A video cannot be made (no ffmpeg, bad size, takes that do not fit together, ffmpeg failed)."""
 
 
+#: x264's speed presets (what ``--preset`` accepts).
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+MIN_SIZE, MAX_SIZE = 16, 4096
+MAX_SUPERSAMPLE = 4
+#: Rendered pixels per frame (size times supersample squared): 8192 x 8192.
+MAX_RENDER_PIXELS = 8192 * 8192
+
+
 @dataclass(frozen=True)
 class VideoOptions:
     """How to render a video.
@@ -69,6 +78,25 @@ class VideoOptions:
     preset: str = "medium"
     audio_bitrate: str = "192k"
     separator: int = 2
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """:class:`VideoError` for a value ffmpeg or the renderer would refuse late or choke on."""
+        w, h = self.size
+        if not all(isinstance(v, int) and MIN_SIZE <= v <= MAX_SIZE for v in (w, h)):
+            raise VideoError(f"the video size must be {MIN_SIZE} to {MAX_SIZE} pixels each way, got {w}x{h}")
+        if not isinstance(self.supersample, int) or not 1 <= self.supersample <= MAX_SUPERSAMPLE:
+            raise VideoError(f"supersample must be a whole number from 1 to {MAX_SUPERSAMPLE}, got {self.supersample!r}")
+        if w * h * self.supersample ** 2 > MAX_RENDER_PIXELS:
+            raise VideoError(f"a {w}x{h} video with supersample {self.supersample} renders "
+                             f"{w * self.supersample}x{h * self.supersample} pixels per frame, more than the limit of "
+                             f"{MAX_RENDER_PIXELS:,}; use a smaller size or supersample")
+        if not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
+            raise VideoError(f"crf (x264 quality) must be a whole number from 0 to 51, got {self.crf!r}")
+        if self.preset not in X264_PRESETS:
+            raise VideoError(f"unknown x264 preset {self.preset!r}; use one of {', '.join(X264_PRESETS)}")
 
     def camera_spec(self) -> CameraSpec:
         if isinstance(self.camera, CameraSpec):
@@ -106,6 +134,8 @@ def parse_size(text: str) -> tuple[int, int]:
         w, h = (int(x) for x in text.lower().replace("*", "x").split("x"))
     except ValueError:
         raise VideoError(f"size must look like 512x512 (width x height in pixels), got {text!r}") from None
+    if not (MIN_SIZE <= w <= MAX_SIZE and MIN_SIZE <= h <= MAX_SIZE):
+        raise VideoError(f"the video size must be {MIN_SIZE} to {MAX_SIZE} pixels each way, got {w}x{h}")
     return w, h
 
 
