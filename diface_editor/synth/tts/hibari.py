@@ -18,11 +18,10 @@ import importlib.util
 
 import numpy as np
 
-from diface_editor.synth.tts.aligned import finish_aligned
+from diface_editor.synth.tts.aligned import VoiceCache, finish_aligned
 from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec
 
 VOICES = ("heart",)
-_loaded: dict[str, object] = {}
 
 
 def available_voices() -> list[str]:
@@ -37,21 +36,20 @@ def supports_pitch(voice: str) -> bool:
     return False
 
 
-def _voice(voice: str):
-    if voice not in VOICES:
-        raise TTSError(f"unknown Hibari voice {voice!r}; the offline one is: {', '.join(VOICES)}")
-    if voice not in _loaded:
-        try:
-            from hibari import Hibari
-        except ImportError:
-            raise TTSError("Hibari is not installed; install it with: pip install --no-deps hibari-tts==0.2.1") from None
-        _loaded[voice] = Hibari(voice=voice, threads=1)
-    return _loaded[voice]
+def _load(voice: str):
+    try:
+        from hibari import Hibari
+    except ImportError:
+        raise TTSError("Hibari is not installed; install it with: pip install --no-deps hibari-tts==0.2.1") from None
+    return Hibari(voice=voice, threads=1)
+
+
+_voices = VoiceCache("Hibari", VOICES, _load)
 
 
 def synthesize(text: str, spec: VoiceSpec) -> Speech:
     """Speak ``text``; phone times from a pocketsphinx alignment of ``text`` with the audio."""
-    v = _voice(spec.voice)
+    v = _voices.get(spec.voice)
     seed = int(round((spec.pitch + 10.0) * 100)) & 0x7FFFFFFF
     x = np.asarray(v(text, max(0.5, min(2.0, spec.rate)), seed), np.float32).reshape(-1)
     if x.dtype.kind == "i" or np.abs(x).max() > 1.5:

