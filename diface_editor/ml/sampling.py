@@ -16,6 +16,9 @@ is at ``t = T-1``, pure noise); with the same spacing diffusers' ``DDIMScheduler
 Editing is the same sampling with known entries: before every step the known values are written
 into ``x_t`` (flag 1), and after every network call the x0 prediction is overwritten at the known
 entries, so the known entries of the result are *exactly* the given values for every sampler.
+``known_in_xt=False`` skips the first half (known entries only overwrite the x0 prediction), which is
+how 3DiFACE's face diffusion imposes them (its head diffusion does both); the reference mode for
+imported models (:mod:`diface_editor.ml.compat.reference`) uses it for the face.
 
 Classifier-free guidance: ``x0 = uncond + s * (cond - uncond)``, with the conditional and the
 unconditional (audio zeroed) passes batched in one forward pass; ``s == 1`` runs the conditional
@@ -106,11 +109,12 @@ class _Net:
     audio: torch.Tensor | None  # (S, T, D)
     style: torch.Tensor | None  # (S, K)
     guidance: float
+    known_in_xt: bool = True
 
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
         model = self.part.denoiser
         S = x.shape[0]
-        x_in = torch.where(self.mask, self.known, x)
+        x_in = torch.where(self.mask, self.known, x) if self.known_in_xt else x
         tt = torch.full((S,), t, dtype=torch.long, device=x.device)
         s = self.guidance
         if self.audio is None or s == 1.0:
@@ -134,7 +138,8 @@ class _Net:
 def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio: torch.Tensor | None, *,
            sampler: str = "dpmpp", steps: int | None = None, guidance: float = 1.0, eta: float = 0.0,
            generator: torch.Generator | None = None, style: torch.Tensor | None = None,
-           callback: Callback | None = None, cancel: Cancel = None, temperature: float = 1.0) -> torch.Tensor:
+           callback: Callback | None = None, cancel: Cancel = None, temperature: float = 1.0,
+           known_in_xt: bool = True) -> torch.Tensor:
     """Tensor-level sampler (:func:`sample_window` is the public entry point).
 
     Args:
@@ -145,6 +150,7 @@ def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio
         generator: CPU ``torch.Generator`` for all noise (determinism).
         style: (S, K) or None.
         temperature: scale of the sampler's noise (see :func:`sample_window`).
+        known_in_xt: also write the known entries into ``x_t`` before every call (see the module docstring).
     Returns:
         (S, C, T) normalised samples on the part's device.
     """
@@ -155,7 +161,8 @@ def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio
     mask = known_mask.to(dev)
     net = _Net(part, torch.where(mask, known.to(dev), torch.zeros((), device=dev)), mask,
                known_flags(mask, part.denoiser.config.flag_mode),
-               None if audio is None else audio.to(dev), None if style is None else style.to(dev), float(guidance))
+               None if audio is None else audio.to(dev), None if style is None else style.to(dev), float(guidance),
+               bool(known_in_xt))
 
     tau = float(temperature)
 
@@ -253,7 +260,8 @@ def sample_window(model_part: ModelPart, features: np.ndarray | torch.Tensor | N
                   known: np.ndarray | torch.Tensor, known_mask: np.ndarray | torch.Tensor, *,
                   sampler: str = "dpmpp", steps: int | None = None, guidance: float = 1.0, seed: int = 0,
                   n_samples: int = 1, style: int | str | np.ndarray | None = None, eta: float = 0.0,
-                  callback: Callback | None = None, cancel: Cancel = None, temperature: float = 1.0) -> np.ndarray:
+                  callback: Callback | None = None, cancel: Cancel = None, temperature: float = 1.0,
+                  known_in_xt: bool = True) -> np.ndarray:
     """Sample one window of motion for one model part, keeping the known entries exactly.
 
     Args:
@@ -278,6 +286,8 @@ def sample_window(model_part: ModelPart, features: np.ndarray | torch.Tensor | N
         callback: ``callback(step, total, x0_preview)`` after each step (see :data:`Callback`).
         cancel: a callable returning True, or an object with ``is_set()`` (``threading.Event``),
             checked before every step; when set, :class:`SamplingCancelled` is raised.
+        known_in_xt: write the known entries into ``x_t`` as well as into every x0 prediction (the
+            default); False: only into x0, as 3DiFACE's face diffusion.
     Returns:
         (S, T, C) float32 normalised samples; ``out[:, known_mask] == known[known_mask]`` exactly.
     """
@@ -313,7 +323,8 @@ def sample_window(model_part: ModelPart, features: np.ndarray | torch.Tensor | N
             out = sample(model_part, known_t.T[None].expand(S, C, T), mask_t.T[None].expand(S, C, T), audio,
                          sampler=sampler, steps=steps, guidance=guidance, eta=eta, generator=g,
                          style=_style_tensor(style, cfg.style_classes, S, model_part.style_names),
-                         callback=callback, cancel=cancel, temperature=float(temperature))
+                         callback=callback, cancel=cancel, temperature=float(temperature),
+                         known_in_xt=known_in_xt)
     finally:
         model.train(was_training)
     return out.transpose(1, 2).cpu().numpy().astype(np.float32, copy=False)

@@ -772,7 +772,8 @@ def import_3diface(folders: Sequence[str | Path], out: str | Path, *, face_check
         description="Imported from published 3DiFACE checkpoints (vertex offsets on the FLAME/VOCA topology "
                     "and/or neck rotation).",
         style_names=style_names,
-        sampling={"sampler": "ddim", "steps": 50, "guidance": float(guidance), "window_s": window / FPS},
+        sampling={"sampler": "ddim", "steps": 50, "guidance": float(guidance), "window_s": window / FPS,
+                  "reference_mode": 1},  # 1 = on (a number: the config validator takes numbers)
         training={"source": "3diface-import", "models": provenance}, metrics={})
     out.mkdir(parents=True, exist_ok=True)
     save_wav2vec2(w2v, out / WAV2VEC2_DIR)
