@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from diface_editor.core.animation import Animation
-from diface_editor.core.commands import Command, SetKeyframes, UndoStack, add_keyframe, apply_result
+from diface_editor.core.commands import (
+    Command,
+    ReplaceAnimation,
+    ReplaceFrames,
+    SetKeyframes,
+    UndoStack,
+    add_keyframe,
+    apply_result,
+)
 from diface_editor.core.document import Document, SamplerSettings
 from diface_editor.core.errors import DifaceError
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
@@ -199,6 +207,25 @@ def influence_pins(keyframes: Iterable[Keyframe], centres: Sequence[int], radius
     return tuple(k for k in keys if any(abs(k.frame - int(c)) <= radius for c in centres))
 
 
+def changes_nothing(doc: Document, command: Command) -> bool:
+    """Whether ``command`` would leave ``doc`` exactly as it is (a no-op edit gets no history entry):
+    the same keyframes, or frames bit for bit equal to the document's."""
+    if isinstance(command, SetKeyframes):
+        key = lambda k: (k.frame, k.part, k.group)  # noqa: E731
+        return sorted(doc.keyframes, key=key) == sorted(command.new, key=key)
+    if isinstance(command, ReplaceFrames):
+        a, b = command.start, command.start + command.n
+        if b > doc.n_frames:
+            return False
+        anim = doc.animation
+        face_ok = command.new_face is None or np.array_equal(
+            anim.face[a:b] if command.face_cols is None else anim.face[a:b][:, command.face_cols], command.new_face)
+        return face_ok and (command.new_head is None or np.array_equal(anim.head[a:b], command.new_head))
+    if isinstance(command, ReplaceAnimation):
+        return command.new.equals(doc.animation)
+    return False
+
+
 def add_keyframes(doc: Document, keys: Sequence[Keyframe]) -> Command:
     """One undo step adding ``keys`` (each checked and added as by
     :func:`~diface_editor.core.commands.add_keyframe`; one key is exactly that command)."""
@@ -298,6 +325,15 @@ class EditSession:
         doc.set_sampler(seed=seed)
         return seed
 
+    def sample_seed(self) -> int:
+        """The seed of a Resample or Variants: always a new draw, as the point is another sample (a
+        locked seed makes generation and keyframe solves reproducible, it does not freeze
+        resampling). Unlocked, the draw is written to the document's settings as :meth:`edit_seed`
+        does; locked, the shown seed stays."""
+        if not self.options.seed_locked:
+            return self.edit_seed()
+        return random.randrange(0, 2**31 - 1)
+
     def _extras(self) -> dict:
         return {"style": self.style, "temperature": self.temperature}
 
@@ -309,18 +345,21 @@ class EditSession:
         return GenerateRequest(audio=doc.audio, seed=int(s.seed), parts=parts, n_samples=n_samples,
                                **sampling_options(s, s.steps), **self._extras())
 
-    def range_request(self, frames: tuple[int, int] | None = None) -> EditRequest:
-        """Regenerate ``frames`` (default: the selection) of the option's parts; keyframes inside stay pinned."""
+    def range_request(self, frames: tuple[int, int] | None = None, seed: int | None = None) -> EditRequest:
+        """Regenerate ``frames`` (default: the selection) of the option's parts; keyframes inside stay
+        pinned. ``seed``: default :meth:`edit_seed` (the editor's Resample passes :meth:`sample_seed`)."""
         doc = self._doc()
         frames = doc.selection if frames is None else frames
         s = doc.sampler
+        seed = self.edit_seed() if seed is None else int(seed)
         return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=frames,
-                           keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=self.edit_seed(),
+                           keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=seed,
                            **sampling_options(s, s.steps), **self._extras())
 
-    def variants_request(self, frames: tuple[int, int] | None = None, n: int | None = None) -> VariantsRequest:
+    def variants_request(self, frames: tuple[int, int] | None = None, n: int | None = None,
+                         seed: int | None = None) -> VariantsRequest:
         """``n`` (default ``doc.sampler.n_variants``) candidates of :meth:`range_request`."""
-        edit = self.range_request(frames)
+        edit = self.range_request(frames, seed=seed)
         return VariantsRequest(edit=edit, n=int(self._doc().sampler.n_variants if n is None else n))
 
     def solve_request(self, keys: Sequence[Keyframe] = (), *, vacated: Sequence[int] = (),
@@ -390,13 +429,13 @@ class EditSession:
         doc = self._need_audio("resample against")
         if doc.selection is None:
             raise DifaceError("Select a range in the timeline first (drag across it), then resample.")
-        return EditJob(JobKind.RESAMPLE, JobKind.RESAMPLE.value, self.range_request)
+        return EditJob(JobKind.RESAMPLE, JobKind.RESAMPLE.value, lambda: self.range_request(seed=self.sample_seed()))
 
     def variants_job(self) -> EditJob:
         doc = self._need_audio("draw variants against")
         if doc.selection is None:
             raise DifaceError("Select a range in the timeline first (drag across it), then ask for variants.")
-        return EditJob(JobKind.VARIANTS, JobKind.VARIANTS.value, self.variants_request)
+        return EditJob(JobKind.VARIANTS, JobKind.VARIANTS.value, lambda: self.variants_request(seed=self.sample_seed()))
 
     def solve_job(self, keys: Sequence[Keyframe], label: str = "solve keyframe", *, vacated: Sequence[int] = (),
                   parts: Iterable[str] | None = None) -> EditJob | None:
@@ -426,6 +465,8 @@ class EditSession:
 
         A long job in flight (generate, resample, variants, lip sync) is not cancelled for a
         re-solve: its result is stale now and is dropped; the returned ``note`` says so."""
+        if self.document is not None and changes_nothing(self.document, command):
+            return KeyframeChange(True)  # nothing changed: no history entry, nothing to solve
         try:
             self.push(command)
         except DifaceError as e:
@@ -530,7 +571,10 @@ class EditSession:
             self.pending_variants = PendingVariants(doc.version, tuple(anims), tuple(result.changed), label)
             return VariantsReady(result.job_id, self.pending_variants)
         try:
-            self.push(apply_result(doc, anims[0], result.changed, text=label))
+            command = apply_result(doc, anims[0], result.changed, text=label)
+            if changes_nothing(doc, command):
+                return Discarded(result.job_id, "it changed nothing", tell=True)
+            self.push(command)
         except DifaceError as e:
             return Failed(result.job_id, str(e))
         took = info.get("total_s")

@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     tune_gil_for_gui()
 
-    from PySide6 import QtWidgets
+    from PySide6 import QtCore, QtWidgets
 
     from diface_editor import __version__
     from diface_editor.gui.main_window import MainWindow
@@ -136,11 +136,21 @@ def main(argv: list[str]) -> int:
     if args.screenshot:
         return _screenshot(app, window, args, size)
 
+    # the window first (in a "loading" state), then the file: no black window while it loads
     window.show()
-    if args.path:
-        window.open_path(args.path)
-    else:
-        window.open_demo()
+    name = Path(args.path).name if args.path else "the last project"
+    window.statusBar().showMessage(f"Loading {name}…")
+    window.setCursor(QtCore.Qt.BusyCursor)
+    app.processEvents()
+
+    def load() -> None:
+        if args.path:
+            window.open_path(args.path)
+        else:
+            window.open_last()
+        window.unsetCursor()
+
+    QtCore.QTimer.singleShot(0, load)
     rc = app.exec()
     holder.clear()
     return int(rc)

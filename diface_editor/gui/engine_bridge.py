@@ -377,7 +377,7 @@ class EngineBridge(QtCore.QObject):
             self.result_applied.emit(outcome.job_id)
         elif isinstance(outcome, VariantsReady):
             anims = list(outcome.variants.animations)
-            self.status.emit(f"{len(anims)} variants are ready: pick one in the Variants panel.")
+            self.status.emit(f"{len(anims)} variants are ready: pick one above the timeline (click to preview, Apply keeps it).")
             self.variants_ready.emit(anims)
         elif isinstance(outcome, Discarded):
             self.result_discarded.emit(outcome.job_id, outcome.why)

@@ -67,6 +67,7 @@ class KeyframePanel(QtWidgets.QWidget):
             sb.setSuffix(" °")
             sb.setKeyboardTracking(False)
             sb.editingFinished.connect(self._head_edited)
+            sb.installEventFilter(self)
             il.addRow(name, sb)
             self.head_spins.append(sb)
         self.slider_area = QtWidgets.QScrollArea()
@@ -84,6 +85,26 @@ class KeyframePanel(QtWidgets.QWidget):
         self.group.currentIndexChanged.connect(self._group_chosen)
         self.delete_button.clicked.connect(lambda: self.current is not None and self.delete_requested.emit(self.current))
         self._show_inspector()
+
+    def set_head_limits(self, limits) -> None:
+        """The ``(low, high)`` degrees of yaw, pitch and roll the head spin boxes accept."""
+        for sb, (lo, hi) in zip(self.head_spins, limits):
+            sb.setRange(float(lo), float(hi))
+
+    def eventFilter(self, obj, ev) -> bool:
+        """Enter commits a typed value and Escape takes it back; either way the field lets go of the
+        keyboard, so the window's shortcuts (Delete, Space, I, ...) work again."""
+        if obj in self.head_spins and ev.type() == QtCore.QEvent.KeyPress:
+            if ev.key() in (QtCore.Qt.Key_Return, QtCore.Qt.Key_Enter):
+                obj.interpretText()
+                self._head_edited()
+                obj.clearFocus()
+                return True
+            if ev.key() == QtCore.Qt.Key_Escape:
+                self._show_inspector()  # the keyframe's values as they are
+                obj.clearFocus()
+                return True
+        return super().eventFilter(obj, ev)
 
     # ------------------------------------------------------------------ document
     def set_document(self, doc: Document | None) -> None:

@@ -24,7 +24,7 @@ from diface_editor.core.rig import BlendshapeRig
 from diface_editor.gui.dialogs import show_error, show_message
 from diface_editor.gui.engine_bridge import EngineBridge, resolve_model_path
 from diface_editor.gui.keyframe_panel import KeyframePanel
-from diface_editor.gui.panels import GeneratePanel, TransportBar
+from diface_editor.gui.panels import GeneratePanel, TransportBar, VariantsStrip
 from diface_editor.gui.playback import Playback
 from diface_editor.gui.settings import EditorSettings
 from diface_editor.gui.swap_dialog import SwapPoseDialog
@@ -89,6 +89,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         self._make_toolbar()
         self._make_statusbar()
         self._connect()
+        self.timeline.set_head_limits(self.settings.head_limits())
+        self.keyframes_panel.set_head_limits(self.settings.head_limits())
 
         self.autosave_timer = QtCore.QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave_now)
@@ -101,11 +103,15 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
 
     # ================================================================== construction
     def _make_layout(self) -> None:
+        self.panel = GeneratePanel()
+        #: the Variants candidates right above the timeline (a second view of panel.variants)
+        self.variants_strip = VariantsStrip(self.panel.variants)
         lower = QtWidgets.QWidget()
         lv = QtWidgets.QVBoxLayout(lower)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.setSpacing(0)
         lv.addWidget(self.transport)
+        lv.addWidget(self.variants_strip)
         lv.addWidget(self.timeline, 1)
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         self.splitter.addWidget(self.viewport)
@@ -118,7 +124,6 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
 
         self.chooser = CurveChooser()
         self.curves_dock = self._dock("Curves", self.chooser, QtCore.Qt.LeftDockWidgetArea)
-        self.panel = GeneratePanel()
         # scrolls rather than forcing a tall window on small screens
         panel_scroll = QtWidgets.QScrollArea()
         panel_scroll.setWidget(self.panel)
@@ -183,6 +188,9 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         br.status.connect(lambda s: self.statusBar().showMessage(s, 6000))
         br.variants_ready.connect(self._on_variants)
         br.job_started.connect(lambda *_: self._clear_variants())
+        br.result_applied.connect(lambda *_: self._first_take_done(True))
+        for sig in (br.result_discarded, br.failed, br.cancelled, br.variants_ready):
+            sig.connect(lambda *_: self._first_take_done(False))
 
     # ================================================================== document
     def set_document(self, doc: Document) -> None:
@@ -223,6 +231,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         self.sound_label.setText("sound" if self.playback.has_sound else "silent (no audio device)")
         self.sound_label.setToolTip("Playback with sound" if self.playback.has_sound else
                                     "No sound device was found: playback runs on a silent clock")
+        self._first_take_pending = False
+        self._saved_state = self._settings_state()
         self._on_selection(None)
         self._on_settings(None)
         self._update_title()
@@ -233,8 +243,17 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         if not self._closing:
             self._update_title()
 
+    def _settings_state(self) -> tuple:
+        """What the project saves besides the undoable edits: sampler settings, model, head mesh."""
+        doc = self.doc
+        return (doc.sampler, doc.model_id, doc.metadata.get("head_mesh")) if doc is not None else ()
+
     def is_modified(self) -> bool:
-        return self.undo_stack is not None and not self.undo_stack.isClean()
+        """Unsaved edits (the undo stack is not at its clean point) or changed settings saved with
+        the project (sampler, model, head mesh)."""
+        if self.undo_stack is None:
+            return False
+        return not self.undo_stack.isClean() or self._settings_state() != getattr(self, "_saved_state", ())
 
     def _update_title(self) -> None:
         if self.doc is None:
@@ -260,6 +279,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
     def _on_settings(self, _ev) -> None:
         if self.doc is None:
             return
+        if not self._closing:
+            self._update_title()
         ok, text = self.bridge.model_available()
         p = resolve_model_path(self.doc.model_id)
         self.panel.set_model_text(f"{p.name}\n{p}" if ok else text, ok)

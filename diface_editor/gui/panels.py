@@ -235,6 +235,8 @@ class VariantsList(QtWidgets.QWidget):
     preview_requested = QtCore.Signal(int)
     apply_requested = QtCore.Signal(int)
     discarded = QtCore.Signal()
+    #: the number of candidates changed (0: none any more)
+    count_changed = QtCore.Signal(int)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -273,6 +275,7 @@ class VariantsList(QtWidgets.QWidget):
             self.list.addItem(f"{label} {i + 1}")
         self.list.blockSignals(False)
         self.setVisible(n > 0)
+        self.count_changed.emit(n)
         if n:
             self.list.setCurrentRow(0)
 
@@ -291,6 +294,71 @@ class VariantsList(QtWidgets.QWidget):
         self.preview_requested.emit(-1)
         if had:
             self.discarded.emit()
+
+
+class VariantsStrip(QtWidgets.QFrame):
+    """The candidates of a Variants job where the eye is: a highlighted strip right above the
+    timeline (over the selection they were drawn for), one button per candidate, ◀ ▶, Apply and
+    Discard. It is a second view of a :class:`VariantsList` (the Generate panel's): picking in
+    either shows in both, and it hides when the candidates are applied or dropped."""
+
+    def __init__(self, variants: VariantsList, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.variants = variants
+        self.setObjectName("variants-strip")
+        self.setFrameShape(QtWidgets.QFrame.StyledPanel)
+        self.setStyleSheet("#variants-strip { background: #2d4a6e; border: 1px solid #5aa0ff; border-radius: 3px; }")
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(8, 3, 8, 3)
+        self.label = QtWidgets.QLabel("Variants:")
+        self.label.setToolTip("Candidates for the selected range: click one to preview it (nothing changes until "
+                              "Apply)")
+        lay.addWidget(self.label)
+        self.group = QtWidgets.QButtonGroup(self)
+        self.group.setExclusive(True)
+        self.button_row = QtWidgets.QHBoxLayout()
+        self.button_row.setSpacing(2)
+        lay.addLayout(self.button_row)
+        prev_b = QtWidgets.QToolButton(text="◀")
+        prev_b.setToolTip("Previous candidate")
+        next_b = QtWidgets.QToolButton(text="▶")
+        next_b.setToolTip("Next candidate")
+        self.apply_button = QtWidgets.QPushButton("Apply")
+        self.apply_button.setObjectName("primary")
+        self.apply_button.setToolTip("Replace the range with the previewed candidate (one undo step)")
+        self.discard_button = QtWidgets.QPushButton("Discard")
+        self.discard_button.setToolTip("Drop the candidates; the animation stays as it is")
+        for w in (prev_b, next_b):
+            lay.addWidget(w)
+        lay.addStretch(1)
+        lay.addWidget(self.apply_button)
+        lay.addWidget(self.discard_button)
+        prev_b.clicked.connect(lambda: variants.cycle(-1))
+        next_b.clicked.connect(lambda: variants.cycle(1))
+        self.apply_button.clicked.connect(variants.apply_button.click)
+        self.discard_button.clicked.connect(variants.discard)
+        self.group.idClicked.connect(variants.list.setCurrentRow)
+        variants.count_changed.connect(self._set_count)
+        variants.list.currentRowChanged.connect(self._show_current)
+        self._set_count(variants.count)
+
+    def _set_count(self, n: int) -> None:
+        for b in self.group.buttons():
+            self.group.removeButton(b)
+            b.deleteLater()
+        for i in range(n):
+            b = QtWidgets.QToolButton(text=str(i + 1))
+            b.setCheckable(True)
+            b.setToolTip(f"Preview variant {i + 1}")
+            self.group.addButton(b, i)
+            self.button_row.addWidget(b)
+        self.label.setText(f"{n} variants:" if n else "Variants:")
+        self.setVisible(n > 0)
+
+    def _show_current(self, row: int) -> None:
+        b = self.group.button(row)
+        if b is not None:
+            b.setChecked(True)
 
 
 class TransportBar(QtWidgets.QWidget):

@@ -19,6 +19,8 @@ from diface_editor.core.atomic import atomic_write_text
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 10
+#: plausible head angles in degrees (yaw, pitch, roll), the default limits of head keyframe values
+DEFAULT_HEAD_LIMITS_DEG = ((-70.0, 70.0), (-45.0, 45.0), (-40.0, 40.0))
 
 
 def config_dir() -> Path:
@@ -53,6 +55,10 @@ class EditorSettings:
         loop_playback: loop the selection (or the whole clip) while playing.
         visible_curves: blendshape names drawn in the timeline.
         embed_audio: store the audio inside saved projects.
+        head_limits_deg: ``[[low, high]] * 3``: the range of yaw, pitch and roll a head keyframe can
+            be set to (pin drags and the inspector), degrees.
+        last_save_dir: folder of the last saved project (the Save dialog starts there).
+        export_format, export_dir: the Export dialog's last format (its name) and folder.
     """
 
     recent_files: list[str] = field(default_factory=list)
@@ -64,6 +70,10 @@ class EditorSettings:
     visible_curves: list[str] = field(default_factory=lambda: ["jawOpen", "mouthFunnel", "eyeBlinkLeft",
                                                                "browInnerUp"])
     embed_audio: bool = False
+    head_limits_deg: list = field(default_factory=lambda: [list(r) for r in DEFAULT_HEAD_LIMITS_DEG])
+    last_save_dir: str = ""
+    export_format: str = ""
+    export_dir: str = ""
 
     @classmethod
     def path(cls) -> Path:
@@ -87,7 +97,12 @@ class EditorSettings:
             if k in known and isinstance(v, type(getattr(s, k))) or (k == "autosave_minutes" and isinstance(v, (int, float))):
                 setattr(s, k, v)
         s.recent_files = [str(x) for x in s.recent_files][:MAX_RECENT]
+        s.head_limits_deg = head_limits(s.head_limits_deg)
         return s
+
+    def head_limits(self) -> tuple[tuple[float, float], ...]:
+        """The checked head angle limits (``(low, high)`` for yaw, pitch, roll in degrees)."""
+        return tuple(tuple(r) for r in head_limits(self.head_limits_deg))
 
     def save(self) -> None:
         p = self.path()
@@ -101,3 +116,16 @@ class EditorSettings:
         s = str(Path(path).resolve())
         self.recent_files = [s] + [r for r in self.recent_files if r != s]
         del self.recent_files[MAX_RECENT:]
+
+
+def head_limits(value) -> list[list[float]]:
+    """``value`` as three ``[low, high]`` degree ranges (low < high, within -180..180); the defaults
+    for a malformed value."""
+    try:
+        out = [[float(lo), float(hi)] for lo, hi in value]
+        if len(out) == 3 and all(-180.0 <= lo < hi <= 180.0 for lo, hi in out):
+            return out
+    except (TypeError, ValueError):
+        pass
+    log.warning("ignoring malformed head_limits_deg %r", value)
+    return [list(r) for r in DEFAULT_HEAD_LIMITS_DEG]

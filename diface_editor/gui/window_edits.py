@@ -231,8 +231,7 @@ class EditsMixin:
         if self.doc is not None:
             frame = int(np.clip(frame, 0, self.doc.n_frames - 1))
             if frame == key.frame or key not in list(self.doc.keyframes):
-                # nothing moved: redraw the curves and keyframes from the document (the diamond goes back)
-                self.timeline.set_visible_curves(self.timeline.visible_curves)
+                self.timeline.refresh_keyframes()  # nothing moved: the diamond goes back
                 return
             # re-solve around the new frame and the old one (the old pose must not stay frozen there)
             self._keyframe_change(lambda: move_keyframe(self.doc, key, frame), [key.moved(frame)],
@@ -247,8 +246,10 @@ class EditsMixin:
         """A head pin was dragged on the yaw (0) / pitch (1) / roll (2) curve: pin that angle."""
         if self.doc is None or key not in list(self.doc.keyframes):
             return
+        lo, hi = self.settings.head_limits()[int(channel)]
+        degrees = float(np.clip(degrees, lo, hi))
         ypr = axis_angle_to_ypr(key.pinned_values(self.doc.animation).astype(np.float64)[None])[0]
-        ypr[int(channel)] = np.radians(float(degrees))
+        ypr[int(channel)] = np.radians(degrees)
         new = key.with_values(ypr_to_axis_angle(ypr[None])[0])
         name = ("yaw", "pitch", "roll")[int(channel)]
         self._replace_keyframe(key, new, f"set {name} {degrees:+.1f}° at frame {key.frame}")

@@ -6,7 +6,9 @@ dialog; the window stays usable after a failed load.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 import traceback
 from pathlib import Path
@@ -15,7 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
-from diface_editor.core.paths import resource
+from diface_editor.core.paths import MODELS, RESOURCES, resource
 from diface_editor.core.project import PROJECT_SUFFIX, is_project_file, load_project, save_project
 from diface_editor.gui.dialogs import show_message
 from diface_editor.gui.engine_bridge import resolve_model_path, teacher_available, transcript_for
@@ -28,6 +30,18 @@ def audio_extensions() -> tuple[str, ...]:
     from diface_editor.core.audio import AUDIO_EXTENSIONS
 
     return AUDIO_EXTENSIONS
+
+
+def _installed(folder: Path) -> bool:
+    """Whether ``folder`` is inside the installed resources, models or package (no place to save to)."""
+    import diface_editor
+
+    try:
+        f = folder.resolve()
+    except OSError:
+        return True
+    roots = (RESOURCES, MODELS, Path(diface_editor.__file__).parent)
+    return any(f == Path(r).resolve() or Path(r).resolve() in f.parents for r in roots)
 
 
 def demo_paths() -> list[Path]:
@@ -75,6 +89,8 @@ class FilesMixin:
         if (self.auto_generate if generate is None else generate) and fresh and doc.audio is not None:
             ok, _why = self.bridge.model_available()
             transcript = transcript_for(doc.audio_path)
+            # the first take is part of opening the audio: it does not make the document "modified"
+            self._first_take_pending = ok or (transcript is not None and teacher_available())
             if ok:
                 self.generate()
             elif transcript is not None and teacher_available():
@@ -82,6 +98,22 @@ class FilesMixin:
             elif generate:
                 self.generate()  # explicitly asked: the bridge explains why it cannot
         return True
+
+    def _first_take_done(self, applied: bool) -> None:
+        """The job started on opening audio ended: its take is the document as opened (clean)."""
+        if getattr(self, "_first_take_pending", False):
+            self._first_take_pending = False
+            if applied and self.undo_stack is not None and self.undo_stack.count() == 1 \
+                    and self.undo_stack.index() == 1:
+                self.undo_stack.setClean()
+
+    def open_last(self) -> bool:
+        """Reopen the most recent project that still exists (start-up without a file); else the demo."""
+        for f in self.settings.recent_files:
+            p = Path(f)
+            if is_project_file(p) and p.is_file():
+                return self.open_path(p)
+        return self.open_demo()
 
     def _load(self, path: Path) -> Document:
         if is_project_file(path):
@@ -107,8 +139,14 @@ class FilesMixin:
         """Ask to save unsaved changes; False if the user cancels."""
         if not self.ask_to_save or not self.is_modified():
             return True
+        if self.doc.project_path is not None:
+            text = f"Save the changes to {self.doc.project_path.name}?"
+        else:  # never saved: the take would become a new project (the audio file is never written)
+            name = self.doc.audio_path.name if self.doc.audio_path else "this take"
+            text = (f"Save the animation of {name} as a project "
+                    f"({self._proposed_name()})? {name} itself is never changed.")
         r = QtWidgets.QMessageBox.question(
-            self, "Unsaved changes", f"Save the changes to {self.doc.title} first?",
+            self, "Unsaved changes", text,
             QtWidgets.QMessageBox.Save | QtWidgets.QMessageBox.Discard | QtWidgets.QMessageBox.Cancel,
             QtWidgets.QMessageBox.Save)
         if r == QtWidgets.QMessageBox.Save:
@@ -122,11 +160,26 @@ class FilesMixin:
             return self.save_as()
         return self.save_to(self.doc.project_path)
 
+    def _proposed_name(self) -> str:
+        return (self.doc.audio_path.stem if self.doc.audio_path else "untitled") + PROJECT_SUFFIX
+
+    def save_folder(self) -> Path:
+        """Where Save As starts: the project's folder, the last folder saved to, the audio's folder
+        (if writable), else the home folder; never the installed demo, model or package folders."""
+        doc = self.doc
+        cands = [doc.project_path.parent if doc.project_path else None,
+                 Path(self.settings.last_save_dir) if self.settings.last_save_dir else None,
+                 doc.audio_path.parent if doc.audio_path else None]
+        for c in cands:
+            if c is not None and c.is_dir() and os.access(c, os.W_OK) and not _installed(c):
+                return c
+        docs = Path.home() / "Documents"
+        return docs if docs.is_dir() else Path.home()
+
     def save_as(self) -> bool:
         if self.doc is None:
             return False
-        start = self.doc.project_path or Path(self.settings.last_dir or Path.home()) / (
-            (self.doc.audio_path.stem if self.doc.audio_path else "untitled") + PROJECT_SUFFIX)
+        start = self.doc.project_path or self.save_folder() / self._proposed_name()
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save Project As", str(start),
                                                         f"diface projects (*{PROJECT_SUFFIX})")
         return self.save_to(path) if path else False
@@ -139,8 +192,9 @@ class FilesMixin:
             self.error("Cannot save", str(e))
             return False
         self.undo_stack.setClean()
+        self._saved_state = self._settings_state()
         self.settings.add_recent(out)
-        self.settings.last_dir = str(out.parent)
+        self.settings.last_dir = self.settings.last_save_dir = str(out.parent)
         self.settings.save()
         self._remove_autosave()
         self._update_title()
@@ -168,10 +222,16 @@ class FilesMixin:
         self.settings.save()
 
     def autosave_path(self) -> Path:
-        stem = self.doc.project_path.stem if self.doc.project_path else (
-            self.doc.audio_path.stem if self.doc.audio_path else "untitled")
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
-        return autosave_dir() / f"{stem}.autosave{PROJECT_SUFFIX}"
+        """The autosave file of this document, keyed by the full path of its project (or audio), so
+        two windows on ``a/take.diface`` and ``b/take.diface`` never share one."""
+        src = self.doc.project_path or self.doc.audio_path
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", src.stem if src else "untitled")
+        try:
+            full = str(Path(src).resolve()) if src else f"untitled-{id(self.doc)}"
+        except OSError:
+            full = str(src)
+        key = hashlib.sha1(full.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+        return autosave_dir() / f"{stem}-{key}.autosave{PROJECT_SUFFIX}"
 
     def autosave_now(self) -> Path | None:
         """Save a copy of a modified document to the autosave folder (never to the project itself)."""
@@ -244,6 +304,7 @@ class FilesMixin:
                 self.doc.metadata.pop("head_mesh", None)
             else:
                 self.doc.metadata["head_mesh"] = str(spec)
+            self._update_title()  # the head mesh is saved with the project: a change to save
         self.statusBar().showMessage("Showing the default head" if spec is None else
                                      f"Showing vertex takes on {Path(str(spec)).name} "
                                      f"({rig.n_vertices} vertices)", 5000)

@@ -178,6 +178,17 @@ class WaveformItem(pg.PlotDataItem):
 # ---------------------------------------------------------------------------------------- keyframes
 
 
+def claim_under_pointer(item, ev, clicks: bool = False) -> None:
+    """Hover handler part: when a pin of ``item`` is under the pointer, claim the coming left drag
+    (and click) before the playhead does. pyqtgraph gives a drag to the first item that accepted it
+    while hovering (items are asked in z order), and the playhead always accepts; keys win over it."""
+    if ev.isExit() or item._hit(ev.pos()) is None:
+        return
+    ev.acceptDrags(QtCore.Qt.LeftButton)
+    if clicks:
+        ev.acceptClicks(QtCore.Qt.LeftButton)
+
+
 class KeyLaneItem(pg.ScatterPlotItem):
     """Keyframe pins as diamonds; a pin can be dragged in time (snapped to frames).
 
@@ -194,7 +205,11 @@ class KeyLaneItem(pg.ScatterPlotItem):
         self._drag: tuple | None = None  # (index, key, offset seconds)
         self.on_drag_finished = None
         self.on_clicked = None
-        self.setZValue(20)
+        self.setZValue(35)  # above the playhead (z 30): a key under the playhead is still grabbed
+
+    def hoverEvent(self, ev):
+        super().hoverEvent(ev)
+        claim_under_pointer(self, ev, clicks=True)
 
     def set_keys(self, keys: list, ys: list[float], brushes: list, fps: float) -> None:
         self.fps = float(fps)
@@ -256,7 +271,12 @@ class KeyLaneItem(pg.ScatterPlotItem):
 class ValuePinItem(pg.ScatterPlotItem):
     """Keyframe pins on curves; a pin can be dragged up or down to change that channel's pinned
     value: head keys on the yaw/pitch/roll curves (degrees), face keys on the shown blendshape
-    curves (weights, kept in ``limits`` = 0..1).
+    curves (weights). Every value is kept in ``limits``: one ``(low, high)`` for all channels (face:
+    0..1) or a ``{channel: (low, high)}`` dict (head: a plausible range per angle).
+
+    While a pin is dragged the track's value axis is frozen (its auto-range is off until the drag
+    ends), so a pointer position always means the same value: a pin near the edge does not push
+    the axis out and run away.
 
     The usual pyqtgraph drag idiom: at the drag start the offset between the pin and the pointer is
     kept (no jump), while dragging only this item moves (and shows the value), and when the drag
@@ -265,7 +285,7 @@ class ValuePinItem(pg.ScatterPlotItem):
     ``describe(channel, value) -> str`` labels the value while dragging.
     """
 
-    def __init__(self, describe=None, limits: tuple[float, float] | None = None, size: int = 10, **kw) -> None:
+    def __init__(self, describe=None, limits: tuple[float, float] | dict | None = None, size: int = 10, **kw) -> None:
         super().__init__(pxMode=True, hoverable=True, tip=None, **kw)
         self.describe = describe or (lambda c, v: f"{('yaw', 'pitch', 'roll')[c]} {v:+.1f}°")
         self.limits = limits
@@ -276,6 +296,7 @@ class ValuePinItem(pg.ScatterPlotItem):
         self._chans: list[int] = []
         self._brushes: list = []
         self._drag: tuple | None = None  # (index, key, channel, offset degrees)
+        self._frozen: bool | None = None  # the view's y auto-range before a drag froze it
         self.on_value_drag_finished = None
         self.on_value_dragging = None
         self.label = pg.TextItem(color="#f4f4f4", anchor=(-0.15, 0.5), fill=pg.mkBrush(30, 31, 34, 210))
@@ -289,6 +310,7 @@ class ValuePinItem(pg.ScatterPlotItem):
         if self._drag is not None:  # the document changed under a drag: drop the drag
             self._drag = None
             self.label.hide()
+            self._thaw()
         self._keys, self._chans = list(keys), list(channels)
         self._xs, self._ys = np.asarray(xs, float), np.asarray(ys, float)
         self._brushes = list(brushes)
@@ -313,6 +335,27 @@ class ValuePinItem(pg.ScatterPlotItem):
         best = min(pts, key=lambda p: (abs(p.pos().y() - pos.y()), abs(p.pos().x() - pos.x())))
         return int(best.data())
 
+    def limits_of(self, channel: int) -> tuple[float, float] | None:
+        """The ``(low, high)`` a value of ``channel`` is kept in (None: unlimited)."""
+        if isinstance(self.limits, dict):
+            return self.limits.get(int(channel))
+        return self.limits
+
+    def _freeze(self) -> None:
+        vb = self.getViewBox()
+        if vb is not None and self._frozen is None:
+            self._frozen = bool(vb.autoRangeEnabled()[1])
+            vb.disableAutoRange(axis=pg.ViewBox.YAxis)
+
+    def _thaw(self) -> None:
+        vb, auto, self._frozen = self.getViewBox(), self._frozen, None
+        if vb is not None and auto:
+            vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+
+    def hoverEvent(self, ev):
+        super().hoverEvent(ev)
+        claim_under_pointer(self, ev)
+
     def mouseClickEvent(self, ev):
         ev.ignore()  # clicks go to the track (seek)
 
@@ -326,6 +369,7 @@ class ValuePinItem(pg.ScatterPlotItem):
                 ev.ignore()
                 return
             self._drag = (i, self._keys[i], self._chans[i], float(self._ys[i]) - float(ev.buttonDownPos().y()))
+            self._freeze()
             if self.label.parentItem() is None and self.getViewBox() is not None:
                 self.getViewBox().addItem(self.label, ignoreBounds=True)
         if self._drag is None:
@@ -334,8 +378,9 @@ class ValuePinItem(pg.ScatterPlotItem):
         ev.accept()
         i, key, chan, offset = self._drag
         deg = float(ev.pos().y()) + offset
-        if self.limits is not None:
-            deg = float(np.clip(deg, *self.limits))
+        lim = self.limits_of(chan)
+        if lim is not None:
+            deg = float(np.clip(deg, *lim))
         ys = self._ys.copy()
         ys[i] = deg
         self._draw(ys)
@@ -345,6 +390,7 @@ class ValuePinItem(pg.ScatterPlotItem):
         if ev.isFinish():
             self._drag = None
             self.label.hide()
+            self._thaw()
             if abs(deg - float(self._ys[i])) > 1e-6 and self.on_value_drag_finished is not None:
                 self.on_value_drag_finished(key, chan, deg)
             else:

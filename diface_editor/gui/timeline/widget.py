@@ -21,6 +21,7 @@ from PySide6 import QtCore, QtWidgets
 from diface_editor.core.animation import Animation
 from diface_editor.core.document import Document
 from diface_editor.core.rotations import axis_angle_to_ypr
+from diface_editor.gui.settings import DEFAULT_HEAD_LIMITS_DEG
 from diface_editor.gui.theme import COLORS, CURVE_PALETTE
 from diface_editor.gui.timeline.items import (
     FramesAxis,
@@ -130,7 +131,8 @@ class TimelineWidget(QtWidgets.QWidget):
         self.key_lane.on_drag_finished = lambda k, f: self.keyframe_drag_finished.emit(k, int(f))
         self.key_lane.on_clicked = lambda k: self.keyframe_clicked.emit(k)
         self.wave_plot.addItem(self.key_lane)
-        self.head_pins = ValuePinItem()  # yaw/pitch/roll in degrees
+        self.head_pins = ValuePinItem()  # yaw/pitch/roll in degrees, within set_head_limits()
+        self.set_head_limits(DEFAULT_HEAD_LIMITS_DEG)
         self.head_pins.on_value_drag_finished = lambda k, c, d: self.head_value_drag_finished.emit(k, int(c), float(d))
         self.face_pins = ValuePinItem(describe=self._describe_face_value, limits=(0.0, 1.0), size=9)
         self.face_pins.on_value_drag_finished = lambda k, c, v: self.face_value_drag_finished.emit(k, int(c), float(v))
@@ -257,6 +259,15 @@ class TimelineWidget(QtWidgets.QWidget):
                 self.face_legend.addItem(c, n)
 
     # ------------------------------------------------------------------ keyframes
+    def set_head_limits(self, limits) -> None:
+        """The ``(low, high)`` degrees of yaw, pitch and roll a head pin can be dragged to."""
+        self.head_pins.limits = {i: (float(lo), float(hi)) for i, (lo, hi) in enumerate(limits)}
+
+    def refresh_keyframes(self) -> None:
+        """Redraw the keyframe diamonds and value pins from the document (e.g. after a drag that
+        changed nothing: the pin goes back)."""
+        self._on_keyframes(None)
+
     def _on_keyframes(self, _ev) -> None:
         doc = self.doc
         if doc is None:
