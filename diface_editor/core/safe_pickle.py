@@ -175,14 +175,46 @@ def safe_loads(data: bytes, *, source: str = "the data") -> Any:
     return _load(io.BytesIO(data), source)
 
 
+def _prescan(data: bytes, source: str) -> None:
+    """Walk the pickle's opcodes (nothing is built) and refuse what would make the C unpickler allocate
+    far more than the file holds: memo indices beyond the opcodes seen (a damaged ``LONG_BINPUT`` can
+    grow the memo table to gigabytes), or more opcodes than :data:`~diface_editor.core.limits.MAX_PICKLE_NODES`."""
+    import pickletools
+
+    from diface_editor.core.limits import MAX_PICKLE_NODES
+
+    n = 0
+    try:
+        for op, arg, _pos in pickletools.genops(data):
+            n += 1
+            if n > MAX_PICKLE_NODES:
+                raise PickleDataError(f"{source} holds more than {MAX_PICKLE_NODES:,} pickle instructions; "
+                                      "it was not loaded")
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") and \
+                    isinstance(arg, int) and not 0 <= arg <= n:
+                raise PickleDataError(f"{source} is damaged: its pickle refers to memo slot {arg:,} after only "
+                                      f"{n:,} instructions")
+            if op.name == "STOP":
+                break
+    except DifaceError:
+        raise
+    except Exception as e:  # noqa: BLE001 - pickletools raises ValueError and friends on damage
+        raise PickleDataError(f"{source} is not a readable pickle ({e or e.__class__.__name__})") from None
+
+
 def _load(f, source: str) -> Any:
+    data = f.read()
+    _prescan(data, source)
+    f = io.BytesIO(data)
     try:
         return RestrictedUnpickler(f, source=source).load()
     except DifaceError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, struct.error) as e:
+            KeyError, struct.error, OverflowError, RecursionError, SystemError) as e:
         raise PickleDataError(f"{source} is not a readable pickle ({e or e.__class__.__name__})") from None
+    except MemoryError:  # a damaged length field asking for an impossible buffer (nothing was allocated)
+        raise PickleDataError(f"{source} is damaged: its pickle declares a size larger than memory") from None
 
 
 def safe_load_file(path: str | os.PathLike) -> Any:

@@ -7,6 +7,7 @@ damaged data (bad CRC, truncated member) becomes one sentence naming the file an
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def open_zip(path: Path, what: str, error: type[DifaceError] = ArchiveError) -> 
         raise error(f"{path} is not {what}: it is not a zip archive (wrong file type or damaged)")
     try:
         return zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
+            struct.error, UnicodeDecodeError) as e:
         raise error(f"{path} is not {what} or it is damaged (not a valid zip archive: {e})") from None
 
 
@@ -104,7 +106,7 @@ def read_npy_member(z: zipfile.ZipFile, name: str, path: Path,
     try:
         with z.open(name) as fh:
             return np.lib.format.read_array(fh, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, struct.error) as e:
         raise error(f"{path} is damaged: its member {name} cannot be read ({_zip_detail(e)})") from None
 
 

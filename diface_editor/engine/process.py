@@ -88,6 +88,10 @@ __all__ = [
 
 
 # ====================================================================== helpers shared by both sides
+#: Seconds a child with open jobs may stay silent after a cancel before the watchdog ends it.
+CANCEL_TIMEOUT = 15.0
+
+
 def default_nice() -> int:
     """How much lower the child's CPU priority is than the editor's: ``DIFACE_ENGINE_NICE`` if set, else 5."""
     env = os.environ.get("DIFACE_ENGINE_NICE", "").strip()
@@ -298,6 +302,7 @@ class _Child:
         self.load_info: dict = {}
         self.fatal: str | None = None
         self.ended = False
+        self.last_message = time.monotonic()  # when the reader last got anything (the watchdog's clock)
         self.process.start()
         r_in.close()  # the child holds its ends now; EOF on conn_out means the child is gone
         w_out.close()
@@ -369,13 +374,19 @@ class ProcessEngine:
         audio_cache: audio clips the child keeps (each sent once).
         queue_events: also put every event in :attr:`events` (a bounded queue, like the worker's);
             off for a listener that needs no queue (results are never dropped from it).
+        cancel_timeout: the watchdog: a child with open jobs that sends nothing for this many seconds
+            after a cancel (stopped with SIGSTOP, hung in native code) is declared dead: it is killed,
+            its jobs end with :class:`JobFailed` and a new child starts loading the model (default
+            :data:`CANCEL_TIMEOUT`, or ``DIFACE_ENGINE_CANCEL_TIMEOUT``).
     """
 
     def __init__(self, model_path: str | os.PathLike, on_event: Callable[[JobEvent], None] | None = None, *,
                  on_load: Callable[[str | None], None] | None = None, loader: Callable[[str], Any] | None = None,
                  engine_kwargs: dict | None = None, torch_threads: int | None = None, audio_cache: int = 4,
-                 queue_events: bool = True, nice: int | None = None) -> None:
+                 queue_events: bool = True, nice: int | None = None, cancel_timeout: float | None = None) -> None:
         self.model_path = str(model_path)
+        self.cancel_timeout = float(cancel_timeout if cancel_timeout is not None
+                                    else os.environ.get("DIFACE_ENGINE_CANCEL_TIMEOUT", CANCEL_TIMEOUT))
         self.on_event = on_event
         self.on_load = on_load
         self.loader = loader or load_model
@@ -468,11 +479,43 @@ class ProcessEngine:
         return job
 
     def cancel(self) -> None:
-        """Cancel the job in flight and any waiting job (they end with :class:`JobCancelled`)."""
+        """Cancel the job in flight and any waiting job (they end with :class:`JobCancelled`).
+
+        A child that does not answer within ``cancel_timeout`` seconds is killed and replaced (see
+        the class docstring)."""
         with self._cond:
             c = self._child
             if c is not None and c.running():
                 c.post(("cancel",))
+                if any(owner is c for owner, _ in self._jobs.values()) and self.cancel_timeout > 0:
+                    sent = time.monotonic()
+                    t = threading.Timer(self.cancel_timeout, self._watchdog, args=(c, sent))
+                    t.daemon = True
+                    t.name = "diface-engine-watchdog"
+                    t.start()
+
+    def _watchdog(self, child: _Child, sent: float) -> None:
+        """``cancel_timeout`` after a cancel: kill ``child`` if it sent nothing since and still has jobs."""
+        with self._cond:
+            if self._stopping or child.ended or child.last_message > sent:
+                return
+            if not any(owner is child for owner, _ in self._jobs.values()):
+                return
+        child.fatal = (f"it did not answer a cancel within {self.cancel_timeout:g} s (stopped or hung), so the "
+                       "watchdog ended it")
+        log.warning("engine process %s did not answer a cancel within %g s; killing it", child.pid,
+                    self.cancel_timeout)
+        try:
+            child.process.kill()  # SIGKILL also ends a stopped (SIGSTOP) process
+        except (OSError, ValueError):
+            pass
+        child.reader.join(5.0)  # the reader sees EOF and fails the open jobs
+        with self._cond:
+            if not self._stopping:
+                try:
+                    self._current_child()  # a fresh child starts loading the model now
+                except EngineError:
+                    pass
 
     def shutdown(self, timeout: float | None = 5.0) -> bool:
         """Stop the child (a short grace period, then terminate, then kill) and join the threads.
@@ -514,6 +557,7 @@ class ProcessEngine:
         try:
             while True:
                 msg, n = read_message(child.conn_out, child.rx)
+                child.last_message = time.monotonic()
                 stats.bytes_received += n
                 stats.messages_received += 1
                 kind = msg[0]
