@@ -208,7 +208,9 @@ def _load(f, source: str) -> Any:
     f = io.BytesIO(data)
     try:
         return RestrictedUnpickler(f, source=source).load()
-    except DifaceError:
+    except DifaceError as e:
+        if str(e).startswith("the pickle"):  # raised by a constructor that does not know the file
+            raise type(e)(f"{source}: {e}") from None
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, struct.error, OverflowError, RecursionError, SystemError) as e:
