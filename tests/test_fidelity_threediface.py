@@ -128,3 +128,29 @@ def test_edit_modes(model, ref, mode):
     out = rm.reference_edit(model, gt, tool.test_audio(), spec, seed=seed, style=STYLE, parts=("face", "head"))
     _close(f"edit {mode} face", out.face, ref[f"edit_{mode}_face"])
     _close(f"edit {mode} head", model.part("head").normalise(out.head), ref[f"edit_{mode}_head"])
+
+
+@pytest.mark.slow
+def test_cli_reference_mode(model, tmp_path, capsys):
+    """The bundle's reference_mode drives `diface generate` / `diface edit`; --no-reference-mode opts out."""
+    import soundfile as sf
+
+    from diface_editor.cli.main import main
+    from diface_editor.core.formats import load_animation
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, _tool().test_audio(2.2), 16000)
+    bundle = str(model.path)
+    assert main(["generate", str(wav), "-o", str(tmp_path / "g.npz"), "--model", bundle, "--style", "2",
+                 "--device", "cpu"]) == 0
+    assert "reference mode" in capsys.readouterr().out
+    g = load_animation(tmp_path / "g.npz")
+    assert g.n_frames == 32  # 2 whole seconds * 30, down to a multiple of 32
+    assert main(["generate", str(wav), "-o", str(tmp_path / "x.npz"), "--model", bundle, "--sampler", "ddim",
+                 "--reference-mode"]) != 0
+    assert main(["edit", str(tmp_path / "g.npz"), "-o", str(tmp_path / "e.npz"), "--model", bundle, "--audio",
+                 str(wav), "--swap", "3:20,25:5", "--parts", "head", "--device", "cpu"]) == 0
+    e = load_animation(tmp_path / "e.npz")
+    np.testing.assert_array_equal(e.face, g.face)  # only the head was edited
+    np.testing.assert_allclose(e.head[[20, 5]], g.head[[3, 25]], atol=1e-5)  # the targets took the sources' poses
+    assert not np.array_equal(e.head[3], g.head[3])  # the source frame is generated, not pinned

@@ -126,6 +126,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliArgumentError(f"the audio {audio_path} lasts {clip.duration:.2f} s but the take lasts "
                                f"{base.duration:.2f} s; pass the take's own speech with --audio")
     model = load_model(args)
+    from diface_editor.cli.sampling_args import use_reference_mode
+
+    if use_reference_mode(args, model):
+        return _run_reference(args, model, base, clip)
     v = sampling_values(args, model)
     session = edit_session(v, clip, base=base, keyframes=keys)
     if args.range:
@@ -149,4 +153,33 @@ def run(args: argparse.Namespace) -> int:
     for w in written:
         print(f"wrote {w} (frames {a}..{b - 1} regenerated, {result.info['frames_sampled']} frames sampled, "
               f"{result.info['total_s']:.2f} s)")
+    return 0
+
+
+def _run_reference(args: argparse.Namespace, model, base, clip) -> int:
+    """Reference mode (imported 3DiFACE models): the original's edit of the whole take in one pass
+    (:func:`diface_editor.ml.compat.reference.reference_edit`). ``--swap`` takes several pairs
+    (``A:B,C:D``); ``--keyframe`` frames are kept, every other frame is generated."""
+    from diface_editor.engine.motion_adapter import resolve_style
+    from diface_editor.ml.compat.reference import EditSpec, reference_edit
+
+    fps, n = base.fps, base.n_frames
+    if args.keyframe_head or args.radius is not None:
+        raise CliArgumentError("reference mode takes --range, --keyframe F[,F...] or --swap A:B[,C:D...] "
+                               "(no --keyframe-head or --radius)")
+    if args.range:
+        spec = EditSpec("in_between", span=parse_frame_pair(args.range, fps, n, what="--range"))
+    elif args.swap:
+        spec = EditSpec("keyframe_swap", pairs=tuple(parse_frame_pair(t, fps, n, what="--swap")
+                                                     for t in args.swap.split(",")))
+    else:
+        spec = EditSpec("keyframe", frames=tuple(parse_frame(t, fps, what="--keyframe")
+                                                 for t in args.keyframe.split(",")))
+    v = sampling_values(args, model)
+    parts = parse_parts(args.swap_parts) if args.swap and args.swap_parts else v["parts"]
+    out = reference_edit(model, base, clip.resampled(16000), spec, seed=v["seed"],
+                         style=resolve_style(model, v["style"]), parts=parts, guidance=args.guidance)
+    for w in save_results([out], Path(args.output), clip):
+        print(f"wrote {w} (3DiFACE reference mode: {spec.mode}, frames 0..{n // 32 * 32 - 1} in one pass, "
+              "1000 ddpm steps)")
     return 0

@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     check_output(out)
     clip = AudioClip.load(args.audio)
     model = load_model(args)
+    from diface_editor.cli.sampling_args import use_reference_mode
+
+    if use_reference_mode(args, model):
+        return _run_reference(args, model, clip, out)
     v = sampling_values(args, model)
     request = edit_session(v, clip).generate_request(parts=v["parts"], n_samples=args.samples)
     engine = Engine(model, previews=False, preview_interval=0.1)
@@ -80,6 +84,22 @@ def run(args: argparse.Namespace) -> int:
     for w in written:
         print(f"wrote {w} ({n} frames, {n / model.fps:.2f} s; {info['windows']} windows, "
               f"{info['steps']} {info['sampler']} steps, {info['total_s']:.1f} s)")
+    return 0
+
+
+def _run_reference(args: argparse.Namespace, model, clip, out: Path) -> int:
+    """Reference mode (imported 3DiFACE models): :func:`diface_editor.ml.compat.reference.reference_generate`."""
+    from diface_editor.engine.motion_adapter import resolve_style
+    from diface_editor.ml.compat.reference import reference_generate
+
+    v = sampling_values(args, model)
+    samples = clip.resampled(16000)
+    style = resolve_style(model, v["style"])
+    anims = [reference_generate(model, samples, seed=v["seed"] + 2 * i, style=style, parts=v["parts"],
+                                guidance=args.guidance) for i in range(args.samples)]
+    for w in save_results(anims, out, clip):
+        n = anims[0].n_frames
+        print(f"wrote {w} ({n} frames, {n / 30:.2f} s; 3DiFACE reference mode: one pass, 1000 ddpm steps)")
     return 0
 
 

@@ -24,6 +24,12 @@ def add_sampling_arguments(p: argparse.ArgumentParser, *, samples_help: str) -> 
                    help="model bundle folder (default: the shipped models/default)")
     g.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps (default: auto)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument("--reference-mode", dest="reference_mode", action="store_true", default=None,
+                   help="imported 3DiFACE models: reproduce the original code end to end (whole clip, DDPM-1000, "
+                        "its audio features, known frames and guidance; see docs/3diface_compat.md); default: "
+                        "the bundle's sampling.reference_mode")
+    g.add_argument("--no-reference-mode", dest="reference_mode", action="store_false",
+                   help="diface's own pipeline even for a model whose bundle asks for reference mode")
     g.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="ddpm = 3DiFACE's 1000-step reference; ddim / dpmpp = few-step (default: the model's)")
     g.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's recommendation)")
@@ -178,3 +184,17 @@ def save_results(anims, out: Path, audio) -> list[Path]:
         opts = {"audio": audio} if path.suffix.lower() == ".npz" and getattr(audio, "path", None) else {}
         written.append(save_animation(anim, path, **opts))
     return written
+
+
+def use_reference_mode(args, model) -> bool:
+    """``--reference-mode`` / ``--no-reference-mode``, else the bundle's ``sampling.reference_mode``
+    unless ``--sampler``/``--steps`` ask for a few-step sampler (reference mode is DDPM over all
+    training steps; with an explicit ``--reference-mode`` they are an error)."""
+    on = getattr(args, "reference_mode", None)
+    few_step = getattr(args, "sampler", None) not in (None, "ddpm") or getattr(args, "steps", None) is not None
+    if on is None:  # the bundle's setting; an explicit few-step sampler means diface's own pipeline
+        return bool(model.sampling.get("reference_mode")) and not few_step
+    if on and few_step:
+        raise CliArgumentError("reference mode runs 3DiFACE's 1000-step DDPM: leave out --sampler/--steps "
+                               "(or pass --no-reference-mode)")
+    return bool(on)

@@ -175,22 +175,23 @@ def _features_for(model, samples: np.ndarray, n_frames: int) -> torch.Tensor:
 
 
 def reference_generate(model, samples: np.ndarray, *, seed: int = 0, style=None,
-                       parts: Sequence[str] = ("face", "head")):
+                       parts: Sequence[str] = ("face", "head"), guidance: float | None = None):
     """Generate a take from 16 kHz ``samples`` as ``complete_syn_w_sty.py`` (``synthensis_mode: generate``).
 
     Returns an :class:`~diface_editor.core.animation.Animation` of :func:`reference_frame_count` frames
-    (parts not generated are zero)."""
+    (parts not generated are zero). ``guidance`` overrides the face's (the head is never guided)."""
     nf = reference_frame_count(len(samples))
     if nf < 32:
         raise ReferenceModeError(f"the clip is {len(samples) / SAMPLE_RATE:.2f} s; 3DiFACE's frame rule "
                                  "(whole seconds * 30, down to a multiple of 32) needs at least 2 s")
     feats = _features_for(model, samples, nf)
-    return _assemble(model, {p: sample_part(model, p, feats, seed=seed + i, style=style)
+    g = {"face": guidance}
+    return _assemble(model, {p: sample_part(model, p, feats, seed=seed + i, style=style, guidance=g.get(p))
                              for i, p in enumerate(("face", "head")) if p in parts and model.has_part(p)}, nf)
 
 
 def reference_edit(model, anim, samples: np.ndarray, edit: EditSpec, *, seed: int = 0, style=None,
-                   parts: Sequence[str] = ("head",)):
+                   parts: Sequence[str] = ("head",), guidance: float | None = None):
     """Edit ``anim`` as ``complete_syn_w_sty.py`` (``synthensis_mode: edit``): the whole take (cropped
     to a multiple of 32 frames) in one pass per edited part, the audio cropped to it. Frames past the
     crop and parts not edited are kept as they are."""
@@ -206,7 +207,8 @@ def reference_edit(model, anim, samples: np.ndarray, edit: EditSpec, *, seed: in
         cur = (out.face if part == "face" else out.head)[:nf]
         z = p.normalise(cur.astype(np.float32))
         known, mask = edit.known(z)
-        res = p.denormalise(sample_part(model, part, feats, seed=seed + i, known=known, mask=mask, style=style))
+        res = p.denormalise(sample_part(model, part, feats, seed=seed + i, known=known, mask=mask, style=style,
+                                        guidance=guidance if part == "face" else None))
         if part == "face":
             out.face[:nf] = res
         else:
