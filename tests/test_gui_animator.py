@@ -352,3 +352,91 @@ def test_shortcuts_work_after_typing_a_value(window, qtbot):
             assert not [k for k in w.doc.keyframes if k.frame == 50], f"Delete did not delete the key ({finish})"
     finally:
         w.panel.auto_solve.setChecked(True)
+
+
+# ---------------------------------------------------------------------------------------- 8
+def test_exports_clamp_remember_render_and_stay_responsive(window, qtbot, tmp_path, monkeypatch):
+    """Bug 8: Live Link CSV weights are clamped to 0..1; the dialog offers MP4 (diface render) with
+    its options; a large file is written in the background with a progress bar; the last format
+    and folder are remembered."""
+    import shutil
+
+    from diface_editor.core.formats import load_animation, save_animation
+    from diface_editor.gui import export_dialog as ed
+
+    w = window
+    anim = w.doc.animation.copy()
+    face = anim.face.copy()
+    face[3, 0], face[4, 1] = -0.036, 1.2
+    neg = anim.with_arrays(face=face)
+    out = save_animation(neg, tmp_path / "t.csv", format="livelink")
+    back = load_animation(out)
+    assert back.face.min() >= 0.0 and back.face.max() <= 1.0 and abs(back.face[3, 0]) < 1e-9
+
+    dlg = ed.ExportDialog(anim, "take", tmp_path, rig=w.viewport.rig, audio=w.doc.audio, parent=w,
+                          last_format="livelink")
+    assert dlg.format_name() == "livelink" and dlg.path_edit.text().endswith(".csv")
+    names = [dlg.format_box.itemData(i) for i in range(dlg.format_box.count())]
+    assert ed.VIDEO in names
+    dlg.set_format(ed.VIDEO)
+    assert dlg.video_box.isVisibleTo(dlg) and dlg.path_edit.text().endswith(".mp4")
+    cmd = dlg.video_command(tmp_path / "v.mp4", tmp_path)
+    assert cmd[2:4] == ["diface_editor", "render"] and "--camera" in cmd and "--audio" in cmd
+    # a large file: written off the GUI thread with a progress bar
+    monkeypatch.setattr(ed, "BACKGROUND_BYTES", 0)
+    dlg.set_format("3diface")
+    dlg.accept()
+    assert dlg.busy() and dlg.progress.isVisibleTo(dlg)
+    qtbot.waitUntil(lambda: not dlg.busy(), timeout=WAIT)
+    assert dlg.written is not None and dlg.written.suffix == ".npy" and dlg.written.stat().st_size > 0
+    dlg.close()
+    monkeypatch.setattr(ed, "BACKGROUND_BYTES", 16 * 2**20)
+    # the window remembers the format and folder of the last export
+    (tmp_path / "exports").mkdir()
+
+    def fake_exec(self):
+        self.set_format("livelink")
+        self.path_edit.setText(str(tmp_path / "exports" / "x.csv"))
+        self.accept()
+        return QtWidgets.QDialog.Accepted
+
+    monkeypatch.setattr(ed.ExportDialog, "exec", fake_exec)
+    w.export_dialog()
+    assert w.settings.export_format == "livelink" and w.settings.export_dir == str(tmp_path / "exports")
+    seen = []
+    monkeypatch.setattr(ed.ExportDialog, "exec", lambda self: seen.append((self.format_name(),
+                                                                          self.path_edit.text())) or 0)
+    w.export_dialog()
+    assert seen[-1][0] == "livelink" and seen[-1][1].startswith(str(tmp_path / "exports"))
+    if shutil.which("ffmpeg") is None:
+        return
+    monkeypatch.setattr(ed.ExportDialog, "exec", QtWidgets.QDialog.exec)
+    short = anim.slice(0, 12)
+    dlg = ed.ExportDialog(short, "clip", tmp_path, audio=None, parent=w)
+    dlg.set_format(ed.VIDEO)
+    dlg.video_size.setCurrentText("512x512")
+    dlg.video_supersample.setValue(1)
+    dlg.accept()
+    assert dlg.busy()
+    qtbot.waitUntil(lambda: not dlg.busy(), timeout=120_000)
+    if dlg.error_box is not None and "OpenGL" in dlg.error_box.text():
+        pytest.skip("no headless OpenGL for diface render here")
+    assert dlg.written is not None and dlg.written.stat().st_size > 0, dlg.error_box and dlg.error_box.text()
+
+
+# ---------------------------------------------------------------------------------------- 9
+def test_one_length_and_one_time_rule(window, qtbot):
+    """Bug 9: a new document and its generated take have the same number of frames; the transport
+    shows the time of the frame the viewport shows."""
+    from diface_editor.core.audio import AudioClip
+    from diface_editor.core.document import Document
+    from diface_editor.engine.jobs import n_frames_for
+
+    clip = AudioClip.from_array(np.zeros(149440, np.float32), 16000)  # 9.34 s: 280.2 frames
+    assert Document.from_audio(clip).n_frames == n_frames_for(clip, 30.0) == 280
+    w = window
+    w.playback.seek(3.22)
+    qtbot.wait(20)
+    f = w.viewport.current_frame()
+    assert w.transport.time_label.text().startswith(f"0:{f / w.doc.fps:05.2f}")
+    assert w.viewport.info.text().endswith(f"{f / w.doc.fps:.2f} s")

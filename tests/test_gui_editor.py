@@ -245,6 +245,8 @@ def test_export_dialog_writes_every_listed_format(window, speech, tmp_path):
     names = [dlg.format_box.itemData(i) for i in range(dlg.format_box.count())]
     assert {"native", "livelink", "3diface"} <= set(names)
     for name in names:
+        if name == "mp4":  # a rendered video (test_gui_animator)
+            continue
         dlg.set_format(name)
         dlg.accept()
         assert dlg.written is not None and dlg.written.is_file() and dlg.written.stat().st_size > 0, name

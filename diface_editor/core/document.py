@@ -312,8 +312,9 @@ class Document:
 
 
 def frames_for_duration(seconds: float, fps: float) -> int:
-    """Frames needed to cover ``seconds`` at ``fps`` (at least 1)."""
-    return max(1, int(np.ceil(round(float(seconds) * float(fps), 6))))
+    """Frames of motion for ``seconds`` of audio at ``fps``: ``round(seconds * fps)``, at least 1 (the
+    one rule: a new document and every generated take have the same length)."""
+    return max(1, int(round(float(seconds) * float(fps))))
 
 
 def keyframes_to_json(keys: KeyframeSet | list[Keyframe] | tuple[Keyframe, ...]) -> list[dict[str, Any]]:

@@ -82,8 +82,11 @@ def _check_parts(parts, model: WindowModel) -> None:
 
 
 def n_frames_for(audio, fps: float) -> int:
-    """Frames of motion for an audio clip: ``round(duration * fps)``, at least 1."""
-    return max(1, int(round(float(audio.duration) * fps)))
+    """Frames of motion for an audio clip: ``round(duration * fps)``, at least 1
+    (:func:`~diface_editor.core.document.frames_for_duration`, the rule of a new document too)."""
+    from diface_editor.core.document import frames_for_duration
+
+    return frames_for_duration(audio.duration, fps)
 
 
 def _bounding(rows: np.ndarray) -> tuple[int, int]:

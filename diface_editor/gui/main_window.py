@@ -316,7 +316,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         self.timeline.set_time(t, self.playback.playing)
         if self.doc is not None:
             f = self.viewport.current_frame()
-            self.transport.set_time(t, self.doc.duration, f, self.doc.n_frames)
+            # one rounding rule: the transport shows the time of the frame shown (as the viewport does)
+            self.transport.set_time(f / self.doc.fps, self.doc.duration, f, self.doc.n_frames)
 
     def _on_playing(self, playing: bool) -> None:
         a = self.actions_by_name["play"]

@@ -264,9 +264,14 @@ class FilesMixin:
         if self.doc is None:
             return
         stem = (self.doc.project_path or self.doc.audio_path or Path("animation")).stem
-        dlg = ExportDialog(self.doc.animation.copy(), stem, self.settings.last_dir or Path.home(),
-                           rig=self.viewport.rig, audio=self.doc.audio, parent=self)
+        folder = self.settings.export_dir if self.settings.export_dir and Path(self.settings.export_dir).is_dir() \
+            else self.save_folder()
+        dlg = ExportDialog(self.doc.animation.copy(), stem, folder, rig=self.viewport.rig, audio=self.doc.audio,
+                           parent=self, last_format=self.settings.export_format or None)
         if dlg.exec() == QtWidgets.QDialog.Accepted and dlg.written is not None:
+            self.settings.export_format = dlg.format_name()  # the next export starts there
+            self.settings.export_dir = str(Path(dlg.written).parent)
+            self.settings.save()
             self.statusBar().showMessage(f"Exported {dlg.written}", 6000)
 
     def head_mesh_dialog(self) -> None:

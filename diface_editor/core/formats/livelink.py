@@ -111,6 +111,7 @@ def save_livelink_csv(anim: Animation, path: Path, *, head_units: str = "radians
         log.warning("Live Link Face CSV has no column for %s; not written", ", ".join(dropped))
     face = anim.reorder_channels(ARKIT_NAMES).face.astype(np.float64) if anim.channel_names != ARKIT_NAMES \
         else anim.face.astype(np.float64)
+    face = np.clip(face, 0.0, 1.0)  # Live Link expects weights in 0..1 (a model's output can dip below 0)
     ypr = axis_angle_to_ypr(anim.head.astype(np.float64)) / k
     eye = np.zeros((anim.n_frames, 6))
     if eyes == "derive":
