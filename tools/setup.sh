@@ -8,7 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 APT_PACKAGES=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri
-              libportaudio2 espeak-ng festival festvox-kallpc16k festvox-us-slt-hts flite sox ffmpeg)
+              libportaudio2 espeak-ng festival festvox-kallpc16k festvox-us-slt-hts flite sox ffmpeg
+              pulseaudio libasound2-plugins)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${APT_PACKAGES[@]}"; do

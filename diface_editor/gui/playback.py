@@ -116,14 +116,23 @@ class AudioClock:
         self._playing = False
         self._loop: tuple[int, int] | None = None
         self._grain_end = 0     # scrub: play until this sample while paused
+        self._dac: tuple[float, int] | None = None  # (device time the last buffer is heard, its first sample)
+        self.samples_out = 0    # samples handed to the device (diagnostics: the stream clock's rate)
         self._stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32", device=device,
                                        callback=self._callback, latency="low")
         self._stream.start()
 
     def _callback(self, out, frames, time_info, status) -> None:  # PortAudio thread
         out.fill(0)
+        try:
+            dac = float(time_info.outputBufferDacTime)
+        except Exception:  # pragma: no cover - a backend without timing
+            dac = 0.0
         with self._lock:
             pos, n = self._pos, len(self._samples)
+            self.samples_out += frames
+            # when this buffer's first sample is heard, on the device's clock (0: the backend has none)
+            self._dac = (dac, pos) if self._playing and dac > 0 and (self._loop is None) else None
             if self._playing:
                 loop = self._loop
                 if loop is not None and not (0 <= loop[0] < min(loop[1], n)):
@@ -151,6 +160,7 @@ class AudioClock:
         with self._lock:
             self._pos = int(round(t0 * self.rate))
             self._playing = True
+            self._dac = None
 
     def stop(self) -> None:
         t = self.position()
@@ -159,9 +169,23 @@ class AudioClock:
             self._pos = int(round(t * self.rate))
             self._grain_end = 0
 
+    def device_time(self) -> float:
+        """The stream's clock (PortAudio's ``Pa_GetStreamTime``), seconds."""
+        return float(self._stream.time)
+
     def position(self) -> float:
+        """The clip time being heard now. While playing it follows the device's clock: the first
+        sample of the last buffer plus the device time since it reached the DAC (no block steps,
+        latency included); otherwise (a backend without timing, a loop) samples written minus the
+        stream's latency."""
         with self._lock:
-            pos, playing = self._pos, self._playing
+            pos, playing, dac = self._pos, self._playing, self._dac
+        if playing and dac is not None:
+            try:
+                t = dac[1] / self.rate + (self.device_time() - dac[0])
+                return float(min(max(0.0, t), pos / self.rate))
+            except Exception:  # pragma: no cover
+                pass
         t = pos / self.rate
         if playing:
             t -= float(self._stream.latency or 0.0)
