@@ -23,6 +23,10 @@ from diface_editor.ml.masks import MaskConfig
 log = logging.getLogger(__name__)
 
 
+#: ``[train] precision`` values.
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
 class TrainError(DifaceError):
     """A training config, data folder or run folder problem the user can fix."""
 
@@ -39,6 +43,13 @@ class DataConfig:
         window_seconds: training window length in seconds (shorter clips are padded and the
             padding is marked known, so it never enters the loss).
         fps: frame rate of the model (data at other rates is resampled).
+        sampler: ``"random"`` (each step draws its windows from ``(seed, step)``, clips weighted by
+            length, with replacement; with several processes the step's global batch is drawn once
+            and each rank takes its rows) or ``"epoch"`` (every clip cut into ``round(T / W)`` slots,
+            reshuffled per epoch by the seed and sharded across ranks by torch's
+            ``DistributedSampler``; windows assembled by ``num_workers`` loader processes).
+        num_workers: ``torch.utils.data.DataLoader`` worker processes per rank for the ``"epoch"``
+            sampler (0 = in the training process).
     """
 
     dir: Path = Path("data")
@@ -46,6 +57,8 @@ class DataConfig:
     val_fraction: float = 0.1
     window_seconds: float = 6.0
     fps: float = 30.0
+    sampler: str = "random"
+    num_workers: int = 0
 
 
 @dataclass
@@ -54,7 +67,13 @@ class OptimConfig:
 
     Attributes:
         steps: total optimisation steps.
-        batch_size: windows per step.
+        batch_size: windows per step and process (per micro-step with ``grad_accum``); the effective
+            batch is ``batch_size * world_size * grad_accum``.
+        grad_accum: micro-batches whose gradients are summed before each optimiser step.
+        precision: ``"fp32"``, ``"bf16"`` (autocast; CUDA, or CPU where supported) or ``"fp16"``
+            (autocast with a dynamic loss scaler; CUDA only).
+        dist_timeout_s: timeout of the collectives of a multi-process run: a rank that waits longer
+            on a dead or hung peer ends the job with an error instead of hanging.
         lr, weight_decay, betas: AdamW.
         warmup_steps: linear warm-up; then ``lr_schedule`` ``"cosine"`` (to 10 %) or ``"constant"``.
         grad_clip: max global gradient norm (0 = off).
@@ -88,6 +107,9 @@ class OptimConfig:
     device: str = "auto"
     num_threads: int = 0
     init_from: Path | None = None
+    grad_accum: int = 1
+    precision: str = "fp32"
+    dist_timeout_s: float = 300.0
 
 
 @dataclass
@@ -274,6 +296,17 @@ def train_config_from_dict(d: dict[str, Any], base_dir: str | os.PathLike = ".",
         raise TrainError("[train] ema_decay must be in [0, 1)")
     if cfg.data.window_seconds <= 0 or cfg.data.fps <= 0:
         raise TrainError("[data] window_seconds and fps must be positive")
+    if cfg.data.sampler not in ("random", "epoch"):
+        raise TrainError(f"[data] sampler must be 'random' or 'epoch', got {cfg.data.sampler!r}")
+    if isinstance(cfg.data.num_workers, bool) or not isinstance(cfg.data.num_workers, int) \
+            or not 0 <= cfg.data.num_workers <= 64:
+        raise TrainError("[data] num_workers must be a whole number from 0 to 64")
+    if isinstance(o.grad_accum, bool) or not isinstance(o.grad_accum, int) or not 1 <= o.grad_accum <= 4096:
+        raise TrainError("[train] grad_accum must be a whole number from 1 to 4096")
+    if o.precision not in PRECISIONS:
+        raise TrainError(f"[train] precision must be one of {', '.join(PRECISIONS)}, got {o.precision!r}")
+    if not 1 <= o.dist_timeout_s <= 86400:
+        raise TrainError("[train] dist_timeout_s must be from 1 to 86400 seconds")
     return cfg
 
 
