@@ -180,3 +180,43 @@ def test_python_m_diface_editor_runs_cli_commands_without_qt():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60)
     assert r.returncode == 0, r.stderr
     assert "--nproc-per-node" in r.stdout
+
+
+def _cache_writer(folder: str, seed: int, q) -> None:
+    import logging
+
+    from diface_editor.ml.audio.cache import FeatureCache
+
+    warnings = []
+
+    class H(logging.Handler):
+        def emit(self, record):
+            warnings.append(record.getMessage())
+
+    logging.getLogger("diface_editor.ml.audio.cache").addHandler(H(logging.WARNING))
+    rng = np.random.default_rng(seed)
+    for i in range(60):
+        c = FeatureCache(disk_dir=folder, max_disk_bytes=6000)  # small: pruning runs all the time
+        key = ("raw", "enc", int(rng.integers(0, 8)))
+        a = np.full((64, 4), float(key[2]), np.float32)
+        got = c.get_or_compute(key, lambda a=a: a, disk=True)
+        assert np.array_equal(got, a)
+    q.put(warnings)
+
+
+def test_the_feature_cache_is_safe_under_concurrent_writers(tmp_path):
+    """The ranks of a job share the on-disk feature cache: atomic writes, no reader ever sees half a
+    file, and pruning never deletes another writer's temporary file."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_cache_writer, args=(str(tmp_path / "cache"), s, q)) for s in range(4)]
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    assert results == [[]] * 4  # no damaged file, no failed write
+    assert not list((tmp_path / "cache").glob(".*.tmp.npy"))

@@ -5,7 +5,8 @@ Keys are tuples of strings/numbers (the encoders use ``("raw", encoder_id, clip_
 returned read-only so no caller can change a cached array in place.
 
 On disk (only for entries stored with ``disk=True``: the expensive frozen-network features) each
-entry is ``<sha256 of the key>.npy`` written atomically (temporary file + ``os.replace``) and read
+entry is ``<sha256 of the key>.npy`` written atomically (temporary file + ``os.replace``, so several
+processes, e.g. the ranks of a distributed training job, can fill one folder at once) and read
 with ``allow_pickle=False``; the folder is pruned oldest-first beyond ``max_disk_bytes``. A damaged
 file is deleted and recomputed.
 
@@ -158,11 +159,23 @@ class FeatureCache:
         self._prune()
 
     def _prune(self) -> None:
+        """Delete the oldest entries beyond ``max_disk_bytes``. Safe beside other processes using the
+        same folder (the ranks of a training job): their temporary files (``.<name>.tmp.npy``) are
+        never touched, and a file another process replaced or deleted meanwhile is skipped."""
         assert self.disk_dir is not None
+        files = []
         try:
-            files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.disk_dir.glob("*.npy")]
+            entries = list(self.disk_dir.glob("*.npy"))
         except OSError:
             return
+        for p in entries:
+            if p.name.startswith("."):
+                continue
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, p))
         total = sum(s for _, s, _ in files)
         for _, size, p in sorted(files):
             if total <= self.max_disk_bytes:
