@@ -403,6 +403,13 @@ class ProcessEngine:
         self._child: _Child | None = None
         self._children: list[_Child] = []  # every child whose threads may still run
         self._stopping = False
+        self._watchdogs: list[threading.Timer] = []
+
+    def _stop_watchdogs(self, join: bool = False) -> None:
+        for t in list(self._watchdogs):
+            t.cancel()
+            if join and t is not threading.current_thread():
+                t.join(1.0)
 
     # ------------------------------------------------------------------ state
     @property
@@ -492,6 +499,7 @@ class ProcessEngine:
                     t = threading.Timer(self.cancel_timeout, self._watchdog, args=(c, sent))
                     t.daemon = True
                     t.name = "diface-engine-watchdog"
+                    self._watchdogs = [w for w in self._watchdogs if w.is_alive()] + [t]
                     t.start()
 
     def _watchdog(self, child: _Child, sent: float) -> None:
@@ -523,6 +531,7 @@ class ProcessEngine:
         with self._cond:
             self._stopping = True
             children = list(self._children)
+        self._stop_watchdogs(join=True)
         limit = 5.0 if timeout is None else max(0.0, float(timeout))
         grace = min(limit, 1.0)
         for c in children:
@@ -603,7 +612,10 @@ class ProcessEngine:
             child.rx.refs.pop(ev.job_id, None)
             with self._cond:
                 self._jobs.pop(ev.job_id, None)
+                idle = not self._jobs
                 self._cond.notify_all()
+            if idle:  # nothing left to watch
+                self._stop_watchdogs()
 
     def _child_ended(self, child: _Child) -> None:
         child.ended = True
