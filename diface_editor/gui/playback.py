@@ -97,6 +97,8 @@ class AudioClock:
     """
 
     is_audio = True
+    _dac: tuple[float, int] | None = None  # (device time the last buffer is heard, its first sample)
+    samples_out = 0  # samples handed to the device (diagnostics: the stream clock's rate)
 
     def __init__(self, clip: Any, device: Any = None) -> None:
         import sounddevice as sd
@@ -116,8 +118,8 @@ class AudioClock:
         self._playing = False
         self._loop: tuple[int, int] | None = None
         self._grain_end = 0     # scrub: play until this sample while paused
-        self._dac: tuple[float, int] | None = None  # (device time the last buffer is heard, its first sample)
-        self.samples_out = 0    # samples handed to the device (diagnostics: the stream clock's rate)
+        self._dac = None
+        self.samples_out = 0
         self._stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32", device=device,
                                        callback=self._callback, latency="low")
         self._stream.start()
