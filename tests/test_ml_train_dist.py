@@ -195,7 +195,7 @@ def _cache_writer(folder: str, seed: int, q) -> None:
 
     logging.getLogger("diface_editor.ml.audio.cache").addHandler(H(logging.WARNING))
     rng = np.random.default_rng(seed)
-    for i in range(60):
+    for _ in range(60):
         c = FeatureCache(disk_dir=folder, max_disk_bytes=6000)  # small: pruning runs all the time
         key = ("raw", "enc", int(rng.integers(0, 8)))
         a = np.full((64, 4), float(key[2]), np.float32)
@@ -220,3 +220,16 @@ def test_the_feature_cache_is_safe_under_concurrent_writers(tmp_path):
         assert p.exitcode == 0
     assert results == [[]] * 4  # no damaged file, no failed write
     assert not list((tmp_path / "cache").glob(".*.tmp.npy"))
+
+
+def test_precompute_features_fills_the_disk_cache(tmp_path):
+    """`diface train --precompute-features`: the frozen Whisper features of every clip land in the
+    on-disk cache (then a run, on any number of processes, reads them)."""
+    data = write_pairs(tmp_path / "pairs", n=2)
+    env = dict(_env(), DIFACE_CACHE_DIR=str(tmp_path / "cache"))
+    r = subprocess.run([sys.executable, "-m", "diface_editor", "train", "--config", str(ROOT / "configs" /
+                        "train_default.toml"), "--data", str(data), "--precompute-features", "--no-progress"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "audio features of 2 clips are in" in r.stdout
+    assert len(list((tmp_path / "cache" / "audio-features").glob("*.npy"))) == 2

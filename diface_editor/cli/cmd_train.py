@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="override [train] steps (total, including resumed ones)")
     p.add_argument("--device", default=None, help="override [train] device: auto, cpu, cuda, mps")
     p.add_argument("--threads", type=int, default=None, help="override [train] num_threads (torch CPU threads)")
-    p.add_argument("--run-dir", type=Path, default=None, help="override [output] run_dir")
+    p.add_argument("--run-dir", type=Path, default=None,
+                   help="override [output] run_dir (a [output] bundle inside the run folder moves with it)")
     p.add_argument("--bundle", type=Path, default=None, help="override [output] bundle (the model folder written)")
     p.add_argument("--data", type=Path, default=None, metavar="DIR",
                    help="override [data] dir (a corpus folder of .wav + .npz pairs; validation is then "
@@ -94,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         cfg.optim.num_threads = args.threads
     if args.run_dir is not None:
-        cfg.run_dir = args.run_dir.expanduser().resolve()
+        new = args.run_dir.expanduser().resolve()
+        if args.bundle is None and cfg.bundle_dir is not None and cfg.bundle_dir.is_relative_to(cfg.run_dir):
+            cfg.bundle_dir = new / cfg.bundle_dir.relative_to(cfg.run_dir)  # a bundle inside the run folder follows it
+        cfg.run_dir = new
     if args.bundle is not None:
         cfg.bundle_dir = args.bundle.expanduser().resolve()
     if args.data is not None:
