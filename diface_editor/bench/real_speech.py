@@ -247,11 +247,13 @@ class _Tally:
         return out
 
 
-def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0,
+def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: float | None = None,
+                     temperature: float | None = None,
                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on ``clips`` (see the module doc). Returns a JSON-able dict:
     ``conditions[cond][method]`` with method in ``model``, ``teacher`` (and ``energy`` for the
-    correlation), ``rows`` per clip, and the thresholds."""
+    correlation), ``rows`` per clip, and the thresholds. ``guidance`` / ``temperature``: None = the
+    model's recommendation."""
     from diface_editor.engine.requests import GenerateRequest
     from diface_editor.engine.worker import Engine
     from diface_editor.synth.align import AlignmentError, align
@@ -277,7 +279,8 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0,
                         sample_rate=rc.clip.sample_rate, seed=seed, config=TeacherConfig(fps=fps))
         res = engine.run_sync(GenerateRequest(rc.clip, seed=seed, sampler=str(rec.get("sampler", "dpmpp")),
                                               steps=rec.get("steps") if rec.get("sampler") != "ddpm" else None,
-                                              parts=parts))
+                                              guidance=float(rec.get("guidance", 1.0) if guidance is None else guidance),
+                                              temperature=temperature, parts=parts))
         wm, wt = geo.weights(res.animations[0]), geo.weights(teach)
         n = min(len(wm), len(wt))
         wm, wt = wm[:n], wt[:n]
@@ -301,6 +304,7 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0,
                        "energy": {"openness_corr": _corr(np.concatenate([a for a, _ in e]),
                                                          np.concatenate([b for _, b in e]))}}
     return {"model": getattr(model, "name", None), "seed": seed, "sampler": rec.get("sampler"),
+            "guidance": guidance, "temperature": temperature,
             "steps": rec.get("steps"), "closed_gap_mm": CLOSED_GAP_MM, "fv_contact_mm": FV_CONTACT_MM,
             "open_gap_mm": OPEN_GAP_MM, "conditions": conds, "rows": rows, "skipped": skipped}
 

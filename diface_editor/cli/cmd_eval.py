@@ -118,7 +118,8 @@ def _run_real(args: argparse.Namespace) -> int:
 
     clips = load_real_set(args.real, max_clips=args.max_clips)
     model = load_model(args.model, device=args.device)
-    res = real_speech_eval(model, clips, seed=args.seed, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    res = real_speech_eval(model, clips, seed=args.seed, guidance=args.guidance, temperature=args.temperature,
+                           progress=lambda s: print(s, file=sys.stderr, flush=True))
     text = json.dumps(res, indent=1)
     if args.output:
         atomic_write_text(args.output, text + "\n")
