@@ -132,11 +132,14 @@ class PendingVariants:
 # ---------------------------------------------------------------------------- outcomes
 @dataclass(frozen=True)
 class Applied:
-    """A result became one undoable command (``seconds``: how long the job took)."""
+    """A job's result was taken (``seconds``: how long the job took): one undoable command, or none
+    when it equals what the document already holds (``changed`` False: e.g. Generate again with
+    the seed locked; a no-op gets no history entry)."""
 
     job_id: int
     label: str
     seconds: float
+    changed: bool = True
 
 
 @dataclass(frozen=True)
@@ -572,13 +575,14 @@ class EditSession:
             return VariantsReady(result.job_id, self.pending_variants)
         try:
             command = apply_result(doc, anims[0], result.changed, text=label)
-            if changes_nothing(doc, command):
-                return Discarded(result.job_id, "it changed nothing", tell=True)
-            self.push(command)
+            changed = not changes_nothing(doc, command)
+            if changed:
+                self.push(command)
         except DifaceError as e:
             return Failed(result.job_id, str(e))
         took = info.get("total_s")
-        return Applied(result.job_id, label, float(took) if took is not None else time.perf_counter() - t_submit)
+        return Applied(result.job_id, label, float(took) if took is not None else time.perf_counter() - t_submit,
+                       changed)
 
     def finish_external(self, doc_version: int, animation: Animation | None, error: str | None,
                         label: str = "lip sync from transcript") -> Outcome:

@@ -373,7 +373,8 @@ class EngineBridge(QtCore.QObject):
 
     def _report(self, outcome: Outcome) -> None:
         if isinstance(outcome, Applied):
-            self.status.emit(f"{outcome.label.capitalize()}: done in {outcome.seconds:.1f} s.")
+            self.status.emit(f"{outcome.label.capitalize()}: done in {outcome.seconds:.1f} s."
+                             + ("" if outcome.changed else " Same result as before: nothing changed."))
             self.result_applied.emit(outcome.job_id)
         elif isinstance(outcome, VariantsReady):
             anims = list(outcome.variants.animations)
