@@ -15,6 +15,10 @@ the phones demand, from a pocketsphinx forced alignment of the transcript
 * ``open_vowel_jaw``: median over stressed-or-not AA/AE/AO vowels of the largest ``jawOpen`` during
   the vowel, and ``open_vowel_open``: the share of those whose mid-lip gap reaches 3 mm.
 
+With ``with_transcript`` (``diface eval --real DIR --with-transcript``) the model is also run with the
+viseme constraints of the same alignment (:mod:`diface_editor.engine.visemes`, strength 1), reported
+as ``model_transcript`` beside the existing keys.
+
 Each is reported for the model (audio only, its recommended sampler, no blinks), for the teacher
 animator driven by the same alignment (the reference a transcript-driven tool gets) and, for the
 correlation, for a plain audio-energy follower (the floor any audio-driven model should beat).
@@ -248,12 +252,13 @@ class _Tally:
 
 
 def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: float | None = None,
-                     temperature: float | None = None,
+                     temperature: float | None = None, with_transcript: bool = False,
                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on ``clips`` (see the module doc). Returns a JSON-able dict:
     ``conditions[cond][method]`` with method in ``model``, ``teacher`` (and ``energy`` for the
     correlation), ``rows`` per clip, and the thresholds. ``guidance`` / ``temperature``: None = the
-    model's recommendation."""
+    model's recommendation. ``with_transcript``: also ``model_transcript``, the model with the
+    alignment's viseme constraints."""
     from diface_editor.engine.requests import GenerateRequest
     from diface_editor.engine.worker import Engine
     from diface_editor.synth.align import AlignmentError, align
@@ -277,17 +282,24 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
             continue
         teach = animate(al.phones, duration=rc.clip.duration, samples=rc.clip.samples,
                         sample_rate=rc.clip.sample_rate, seed=seed, config=TeacherConfig(fps=fps))
-        res = engine.run_sync(GenerateRequest(rc.clip, seed=seed, sampler=str(rec.get("sampler", "dpmpp")),
-                                              steps=rec.get("steps") if rec.get("sampler") != "ddpm" else None,
-                                              guidance=float(rec.get("guidance", 1.0) if guidance is None else guidance),
-                                              temperature=temperature, parts=parts))
+        kw = dict(seed=seed, sampler=str(rec.get("sampler", "dpmpp")),
+                  steps=rec.get("steps") if rec.get("sampler") != "ddpm" else None,
+                  guidance=float(rec.get("guidance", 1.0) if guidance is None else guidance),
+                  temperature=temperature, parts=parts)
+        res = engine.run_sync(GenerateRequest(rc.clip, **kw))
         wm, wt = geo.weights(res.animations[0]), geo.weights(teach)
         n = min(len(wm), len(wt))
-        wm, wt = wm[:n], wt[:n]
+        methods = [("model", wm), ("teacher", wt)]
+        if with_transcript:
+            res_t = engine.run_sync(GenerateRequest(rc.clip, phones=tuple(al.phones), viseme_strength=1.0, **kw))
+            wx = geo.weights(res_t.animations[0])
+            n = min(n, len(wx))
+            methods.append(("model_transcript", wx))
+        methods = [(who, w[:n]) for who, w in methods]
         ref = reference_openness(al.phones, n, fps)
-        by = tallies.setdefault(rc.condition, {"model": _Tally(), "teacher": _Tally()})
+        by = tallies.setdefault(rc.condition, {who: _Tally() for who, _ in methods})
         row = {"condition": rc.condition, "clip": rc.name, "seconds": round(rc.clip.duration, 2)}
-        for who, w in (("model", wm), ("teacher", wt)):
+        for who, w in methods:
             row[who] = by[who].add(geo, w, al.phones, fps, ref)
         e = energy_openness(rc.clip.samples, rc.clip.sample_rate, n, fps)
         energy.setdefault(rc.condition, []).append((e, ref))
@@ -300,11 +312,11 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
         cr = [r for r in rows if r["condition"] == cond]
         e = energy[cond]
         conds[cond] = {"clips": len(cr), "seconds": round(sum(r["seconds"] for r in cr), 2),
-                       "model": by["model"].summary(), "teacher": by["teacher"].summary(),
+                       **{who: t.summary() for who, t in by.items()},
                        "energy": {"openness_corr": _corr(np.concatenate([a for a, _ in e]),
                                                          np.concatenate([b for _, b in e]))}}
     return {"model": getattr(model, "name", None), "seed": seed, "sampler": rec.get("sampler"),
-            "guidance": guidance, "temperature": temperature,
+            "guidance": guidance, "temperature": temperature, "with_transcript": bool(with_transcript),
             "steps": rec.get("steps"), "closed_gap_mm": CLOSED_GAP_MM, "fv_contact_mm": FV_CONTACT_MM,
             "open_gap_mm": OPEN_GAP_MM, "conditions": conds, "rows": rows, "skipped": skipped}
 
@@ -322,4 +334,15 @@ def format_table(rep: dict[str, Any]) -> str:
                      f"{f(m['closure'], True):>6s} {f(m['fv_contact'], True):>5s} {f(m['open_vowel_jaw']):>5s} "
                      f"|         {f(t['openness_corr']):>5s} {f(t['closure'], True):>6s} {f(t['fv_contact'], True):>5s} "
                      f"{f(t['open_vowel_jaw']):>5s} | {f(c['energy']['openness_corr'])}")
+    if any("model_transcript" in c for c in rep["conditions"].values()):
+        lines.append("")
+        lines.append(f"{'with transcript':15s} {'':5s} {'':6s} | {'corr':>5s} {'p/b/m':>6s} {'f/v':>5s} {'jaw':>5s} "
+                     f"| audio-only corr, teacher corr")
+        for cond, c in rep["conditions"].items():
+            x = c.get("model_transcript")
+            if x is None:
+                continue
+            lines.append(f"{cond:15s} {c['clips']:5d} {c['seconds']:6.1f} | {f(x['openness_corr']):>5s} "
+                         f"{f(x['closure'], True):>6s} {f(x['fv_contact'], True):>5s} {f(x['open_vowel_jaw']):>5s} "
+                         f"| {f(c['model']['openness_corr'])}, {f(c['teacher']['openness_corr'])}")
     return "\n".join(lines)

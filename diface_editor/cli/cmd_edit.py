@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
     if use_reference_mode(args, model):
         return _run_reference(args, model, base, clip)
     v = sampling_values(args, model)
-    session = edit_session(v, clip, base=base, keyframes=keys)
+    from diface_editor.cli.sampling_args import transcript_for_audio
+
+    session = edit_session(v, clip, base=base, keyframes=keys, transcript=transcript_for_audio(args, clip))
     if args.range:
         request = session.range_request(parse_frame_pair(args.range, fps, n, what="--range"))
     elif args.swap:

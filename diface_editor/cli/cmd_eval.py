@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real", metavar="DIR",
                    help="instead: lip sync on real recordings, one sub-folder per condition (clean, conversational, "
                         "telephone, noisy, ...) of <name>.wav + <name>.txt pairs (see diface_editor.bench.real_speech)")
+    p.add_argument("--with-transcript", action="store_true",
+                   help="with --real: also run the model with the viseme constraints of the transcript's alignment "
+                        "(reported as model_transcript beside the audio-only model)")
     p.add_argument("--split", default="test", help="split folder inside --data (default: test)")
     p.add_argument("--max-clips", type=int, default=None, metavar="N", help="evaluate at most N clips")
     p.add_argument("--ddpm-clips", type=int, default=6, metavar="N",
@@ -119,7 +122,7 @@ def _run_real(args: argparse.Namespace) -> int:
     clips = load_real_set(args.real, max_clips=args.max_clips)
     model = load_model(args.model, device=args.device)
     res = real_speech_eval(model, clips, seed=args.seed, guidance=args.guidance, temperature=args.temperature,
-                           progress=lambda s: print(s, file=sys.stderr, flush=True))
+                           with_transcript=args.with_transcript, progress=lambda s: print(s, file=sys.stderr, flush=True))
     text = json.dumps(res, indent=1)
     if args.output:
         atomic_write_text(args.output, text + "\n")

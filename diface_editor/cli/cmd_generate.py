@@ -11,6 +11,12 @@ Examples::
     diface generate speech.wav -o take.csv --sampler ddim --steps 10 --seed 3
     diface generate speech.wav -o take.npz --samples 4 --guidance 2
     diface generate lines/ -o out/ --formats npz,glb,csv,mp4     # every audio file of a folder
+    diface generate speech.wav -o take.npz --text "the words said"  # visemes pinned from the transcript
+    diface generate speech.wav -o take.npz --text-file speech.txt --viseme-strength 0.5 --head-motion 0.5
+
+With ``--text`` / ``--text-file`` the transcript is force-aligned with the audio (pocketsphinx) and the
+mouth is pinned to its visemes (:mod:`diface_editor.engine.visemes`); if the alignment fails, a
+warning says why and the take is generated from the audio alone.
 
 With a folder as AUDIO, OUT is the output folder and every format of ``--formats`` is written per
 audio file (``out/<stem>.<ext>``); a file that fails is reported and skipped (see
@@ -70,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     if use_reference_mode(args, model):
         return _run_reference(args, model, clip, out)
     v = sampling_values(args, model)
-    request = edit_session(v, clip).generate_request(parts=v["parts"], n_samples=args.samples)
+    from diface_editor.cli.sampling_args import transcript_for_audio
+
+    transcript = transcript_for_audio(args, clip)
+    request = edit_session(v, clip, transcript=transcript).generate_request(parts=v["parts"], n_samples=args.samples)
     engine = Engine(model, previews=False, preview_interval=0.1)
     bar = ProgressBar(f"generate ({v['sampler']})")
     try:
@@ -110,6 +119,10 @@ def _run_folder(args: argparse.Namespace) -> int:
     from diface_editor.engine.worker import Engine
 
     check_sampling_args(args)
+    if args.text is not None or args.text_file is not None:
+        from diface_editor.cli.sampling_args import CliArgumentError
+
+        raise CliArgumentError("--text / --text-file are for one audio file, not a folder")
     files = find_audio_files(args.audio, recursive=args.recursive)
     formats = parse_formats(args.formats or "npz")
     model = load_model(args)
@@ -117,7 +130,8 @@ def _run_folder(args: argparse.Namespace) -> int:
     engine = Engine(model, previews=False)
     generate = engine_generator(engine, seed=v["seed"], sampler=v["sampler"], steps=v["steps"],
                                 guidance=v["guidance"], parts=v["parts"], style=v["style"], n_samples=args.samples,
-                                temperature=v["temperature"], blink_seed=v["blink_seed"])
+                                temperature=v["temperature"], blink_seed=v["blink_seed"],
+                                **{k: v[k] for k in ("lip_sync", "upper_face", "head_motion")})
     report = run_batch(files, Path(args.output), generate, formats, root=Path(args.audio))
     print(report.summary())
     return 0 if report.ok else 1

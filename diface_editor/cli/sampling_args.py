@@ -45,6 +45,19 @@ def add_sampling_arguments(p: argparse.ArgumentParser, *, samples_help: str) -> 
     g.add_argument("--style", default=None, help="speaking style / identity of the model (name or index)")
     g.add_argument("--samples", type=int, default=1, metavar="N", help=samples_help)
     g.add_argument("--parts", default="face,head", help="parts to generate: face, head or face,head (default)")
+    t = p.add_argument_group("transcript and performance")
+    t.add_argument("--text", default=None, metavar="TEXT",
+                   help="what is said: aligned with the audio (pocketsphinx) and the mouth pinned to its visemes "
+                        "(lips closed at p/b/m, lip to teeth at f/v, rounding, vowel opening)")
+    t.add_argument("--text-file", default=None, metavar="FILE", help="the transcript from a text file")
+    t.add_argument("--viseme-strength", type=float, default=1.0, metavar="S",
+                   help="how hard the transcript's visemes are held, 0..1 (0: audio only; default 1)")
+    t.add_argument("--lip-sync", type=float, default=1.0, metavar="G",
+                   help="mouth amplitude of the generated motion, 0..2 (default 1 = the model's)")
+    t.add_argument("--upper-face", type=float, default=1.0, metavar="G",
+                   help="brow and eye activity, 0..2 (default 1 = the model's)")
+    t.add_argument("--head-motion", type=float, default=1.0, metavar="G",
+                   help="amount of head rotation, 0..2 (default 1 = the model's; 0 = still)")
 
 
 def parse_parts(text: str) -> tuple[str, ...]:
@@ -98,6 +111,40 @@ def check_sampling_args(args: argparse.Namespace) -> None:
     if not 1 <= args.samples <= 64:
         raise CliArgumentError(f"--samples must be from 1 to 64, got {args.samples}")
     parse_parts(args.parts)
+    for flag, hi in (("viseme_strength", 1.0), ("lip_sync", 2.0), ("upper_face", 2.0), ("head_motion", 2.0)):
+        v = getattr(args, flag, 1.0)
+        if not (math.isfinite(v) and 0 <= v <= hi):
+            raise CliArgumentError(f"--{flag.replace('_', '-')} must be a number from 0 to {hi:g}, got {v:g}")
+    if getattr(args, "text", None) is not None and getattr(args, "text_file", None) is not None:
+        raise CliArgumentError("give the transcript either as --text or as --text-file, not both")
+
+
+def read_transcript(args: argparse.Namespace) -> str | None:
+    """The transcript text of ``--text`` / ``--text-file`` (``None``: none given)."""
+    if getattr(args, "text_file", None):
+        try:
+            return Path(args.text_file).read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            raise CliArgumentError(f"cannot read the transcript {args.text_file}: {e.strerror or e}") from None
+    return getattr(args, "text", None)
+
+
+def transcript_for_audio(args: argparse.Namespace, audio):
+    """Align ``--text`` / ``--text-file`` with ``audio``: a :class:`~diface_editor.core.transcript.Transcript`
+    or ``None``. A failed alignment is reported on stderr in one sentence; generation then goes on
+    from the audio alone."""
+    text = read_transcript(args)
+    if text is None:
+        return None
+    from diface_editor.engine.session import align_transcript
+
+    tr = align_transcript(audio, text)
+    if tr.error:
+        print(f"warning: the transcript could not be aligned ({tr.error}); generating from the audio alone",
+              file=sys.stderr)
+    else:
+        log.info("aligned %d words, %d phones", len(tr.words), len(tr.phones))
+    return tr
 
 
 def check_output(path: str | Path) -> None:
@@ -128,21 +175,28 @@ def sampling_values(args: argparse.Namespace, model) -> dict:
         raise CliArgumentError("--samples must be at least 1")
     return {"sampler": sampler, "steps": steps, "guidance": guidance, "style": args.style,
             "parts": parse_parts(args.parts), "seed": args.seed, "temperature": args.temperature,
-            "blink_seed": None if args.no_blinks else int(args.blink_seed)}
+            "blink_seed": None if args.no_blinks else int(args.blink_seed),
+            "viseme_strength": float(getattr(args, "viseme_strength", 1.0)),
+            "lip_sync": float(getattr(args, "lip_sync", 1.0)), "upper_face": float(getattr(args, "upper_face", 1.0)),
+            "head_motion": float(getattr(args, "head_motion", 1.0))}
 
 
-def edit_session(v: dict, audio, base=None, keyframes=()):
+def edit_session(v: dict, audio, base=None, keyframes=(), transcript=None):
     """The :class:`~diface_editor.engine.session.EditSession` the CLI builds its requests with: a
     document of ``base`` (default: a neutral clip as long as ``audio``), ``audio`` and ``keyframes``
-    whose sampler settings, parts, style and temperature are those of ``v`` (:func:`sampling_values`)."""
+    whose sampler settings, parts, style, temperature and performance controls are those of ``v``
+    (:func:`sampling_values`), with ``transcript`` (its aligned phones pin the visemes)."""
     from diface_editor.core.document import Document, SamplerSettings
     from diface_editor.core.keyframes import KeyframeSet
     from diface_editor.engine.session import EditOptions, EditSession
 
     blink = v["blink_seed"]
     sampler = SamplerSettings(sampler=v["sampler"], steps=v["steps"], guidance=float(v["guidance"]),
-                              seed=int(v["seed"]), blinks=blink is not None, blink_seed=int(blink or 0))
-    doc = Document(base, audio=audio, keyframes=KeyframeSet(list(keyframes)), sampler=sampler)
+                              seed=int(v["seed"]), blinks=blink is not None, blink_seed=int(blink or 0),
+                              **{k: float(v.get(k, 1.0)) for k in ("viseme_strength", "lip_sync", "upper_face",
+                                                                   "head_motion")})
+    doc = Document(base, audio=audio, keyframes=KeyframeSet(list(keyframes)), sampler=sampler,
+                   transcript=transcript)
     return EditSession(doc, options=EditOptions(parts=tuple(v["parts"])), style=v["style"],
                        temperature=v["temperature"])
 

@@ -18,6 +18,7 @@ import numpy as np
 from diface_editor.core.animation import Animation
 from diface_editor.core.document import Document, DocumentError
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
+from diface_editor.core.transcript import Transcript
 
 
 class Command(ABC):
@@ -115,6 +116,24 @@ class SetKeyframes(Command):
     def undo(self, doc: Document) -> None:
         assert self.old is not None
         doc.replace_keyframes(KeyframeSet(list(self.old)))
+
+
+class SetTranscript(Command):
+    """Replace the document's transcript / alignment (e.g. a retimed word or phone boundary)."""
+
+    def __init__(self, new: Transcript | None, text: str = "change transcript") -> None:
+        self.new = new
+        self.old: Transcript | None = None
+        self._captured = False
+        self.text = text
+
+    def do(self, doc: Document) -> None:
+        if not self._captured:
+            self.old, self._captured = doc.transcript, True
+        doc.set_transcript(self.new)
+
+    def undo(self, doc: Document) -> None:
+        doc.set_transcript(self.old)
 
 
 def add_keyframe(doc: Document, key: Keyframe) -> SetKeyframes:

@@ -21,6 +21,7 @@ Events (``doc.events.<name>.connect(callback)``; every event has ``.type`` and `
 * ``selection(range)``: the selected ``(start, stop)`` frame range, or ``None``.
 * ``audio()``: the audio clip or its path changed.
 * ``settings()``: model id or sampler settings changed.
+* ``transcript()``: the transcript or its alignment changed (:class:`~diface_editor.core.transcript.Transcript`).
 * ``version(version)``: emitted after every content change (after the specific event).
 """
 
@@ -40,6 +41,7 @@ from diface_editor.core.errors import DifaceError
 from diface_editor.core.events import EmitterGroup
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
 from diface_editor.core.samplers import SAMPLERS
+from diface_editor.core.transcript import Transcript
 
 if TYPE_CHECKING:  # core.audio is numpy-only too; imported lazily so the document works without it
     from diface_editor.core.audio import AudioClip
@@ -73,6 +75,13 @@ class SamplerSettings:
         blinks: lay seeded procedural eye blinks over the face frames the engine generates (the
             shipped model does not blink by itself; see :mod:`diface_editor.core.blinks`).
         blink_seed: seed of the blink schedule; it stays put across edits so blinks keep their frames.
+        viseme_strength: how hard the transcript's visemes are held (0 = audio only, bit for bit the
+            result without a transcript; 1 = lips closed at p/b/m, lip to teeth at f/v, rounding and
+            open vowels pinned; between: the pinned result blended with the audio-only one).
+        lip_sync: mouth amplitude of generated frames (1 = the model's; 0.5 half, 1.5 more).
+        upper_face: activity of brows and eyes in generated frames (1 = the model's).
+        head_motion: amount of generated head rotation (1 = the model's, 0 = still).
+        style: the model's speaking style / identity (name or index as text); ``None`` = its default.
     """
 
     sampler: str = "dpmpp"
@@ -83,8 +92,17 @@ class SamplerSettings:
     influence_frames: int = 15
     blinks: bool = True
     blink_seed: int = 0
+    viseme_strength: float = 1.0
+    lip_sync: float = 1.0
+    upper_face: float = 1.0
+    head_motion: float = 1.0
+    style: str | None = None
 
     def __post_init__(self) -> None:
+        for name, hi in (("viseme_strength", 1.0), ("lip_sync", 2.0), ("upper_face", 2.0), ("head_motion", 2.0)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0.0 <= float(v) <= hi:
+                raise DocumentError(f"{name.replace('_', ' ')} must be a number from 0 to {hi:g}, got {v!r}")
         if self.sampler not in SAMPLERS:
             raise DocumentError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.steps is not None and int(self.steps) < 1:
@@ -117,14 +135,17 @@ class Document:
         model_id: name of the model bundle (a folder under ``models/`` or a path).
         sampler: :class:`SamplerSettings`.
         metadata: free-form string pairs saved with the project.
+        transcript: what is said and, once aligned, its word and phone timing (``None``: none).
     """
 
     def __init__(self, animation: Animation | None = None, *, audio: AudioClip | None = None,
                  audio_path: str | Path | None = None, audio_sha256: str | None = None,
                  embed_audio: bool = False, keyframes: KeyframeSet | None = None,
                  selection: tuple[int, int] | None = None, model_id: str = "default",
-                 sampler: SamplerSettings | None = None, metadata: dict[str, str] | None = None) -> None:
-        self.events = EmitterGroup(self, ("animation", "keyframes", "selection", "audio", "settings", "version"))
+                 sampler: SamplerSettings | None = None, metadata: dict[str, str] | None = None,
+                 transcript: Transcript | None = None) -> None:
+        self.events = EmitterGroup(self, ("animation", "keyframes", "selection", "audio", "settings", "transcript",
+                                          "version"))
         self._version = _next_version()
         self._audio = audio
         if audio_path is None and audio is not None and getattr(audio, "path", None):
@@ -143,6 +164,7 @@ class Document:
         self._model_id = str(model_id)
         self._sampler = sampler or SamplerSettings()
         self.metadata: dict[str, str] = dict(metadata or {})
+        self._transcript = transcript
         #: where the document was last saved or opened as a project (``None`` = never saved)
         self.project_path: Path | None = None
         #: non-fatal problems found while loading (missing audio, hash mismatch), one sentence each
@@ -194,6 +216,12 @@ class Document:
     @property
     def sampler(self) -> SamplerSettings:
         return self._sampler
+
+    @property
+    def transcript(self) -> Transcript | None:
+        """The transcript and its alignment, or ``None``. Change it with :meth:`set_transcript` (or the
+        undoable ``core.commands.SetTranscript``)."""
+        return self._transcript
 
     @property
     def fps(self) -> float:
@@ -275,6 +303,13 @@ class Document:
         self._keyframes = KeyframeSet(list(keyframes))
         self.events.keyframes.emit()
         self._bump()
+
+    def set_transcript(self, transcript: Transcript | None) -> None:
+        """Set the transcript (content: bumps the version; a job computed before is stale)."""
+        if transcript != self._transcript:
+            self._transcript = transcript
+            self.events.transcript.emit()
+            self._bump()
 
     # ------------------------------------------------------------------ view state that does not bump version
     def _check_range(self, rng: tuple[int, int]) -> tuple[int, int]:

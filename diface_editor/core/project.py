@@ -4,7 +4,8 @@ Layout: a zip archive (no pickles anywhere) holding
 
 * ``project.json``: ``format_version``, app version, fps, motion space, channel names, animation
   metadata, audio reference (absolute path, path relative to the project, sha256, sample rate,
-  whether it is embedded), keyframes, selection, model id, sampler settings, document metadata;
+  whether it is embedded), keyframes, selection, model id, sampler settings (with the performance
+  controls and the viseme strength), document metadata, the transcript and its word/phone alignment;
 * ``face.npy`` (T, C) float32 and ``head.npy`` (T, 3) float32 (exact bits of the animation);
 * ``audio.npy`` (N,) float32 mono samples, only when the audio is embedded.
 
@@ -32,6 +33,7 @@ from diface_editor.core.animation import Animation
 from diface_editor.core.atomic import atomic_path
 from diface_editor.core.document import Document, SamplerSettings, keyframes_from_json, keyframes_to_json
 from diface_editor.core.errors import DifaceError
+from diface_editor.core.transcript import Transcript, TranscriptError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ def project_metadata(doc: Document, path: Path, embed_audio: bool) -> dict[str, 
         "model_id": doc.model_id,
         "sampler": doc.sampler.to_dict(),
         "metadata": dict(doc.metadata),
+        "transcript": doc.transcript.to_dict() if doc.transcript is not None else None,
     }
 
 
@@ -254,6 +257,16 @@ def _schema(meta: dict[str, Any]) -> None:
         _opt(sampler, "influence_frames", lambda v: _int(v) and 0 <= v <= MAX_FRAMES, "sampler",
              "a frame count >= 0")
         _opt(sampler, "blinks", lambda v: isinstance(v, bool), "sampler", "true or false")
+        for k, hi in (("viseme_strength", 1), ("lip_sync", 2), ("upper_face", 2), ("head_motion", 2)):
+            _opt(sampler, k, lambda v, hi=hi: _num(v) and 0 <= v <= hi, "sampler", f"a number from 0 to {hi}")
+        _opt(sampler, "style", lambda v: v is None or isinstance(v, str), "sampler", "null or a string")
+    tr = meta.get("transcript")
+    _need(tr is None or isinstance(tr, dict), "transcript", "null or an object", tr)
+    if tr:
+        try:
+            Transcript.from_dict(tr)
+        except TranscriptError as e:
+            _need(False, "transcript", f"a valid transcript ({e})", "...")
     _opt(meta, "metadata", lambda v: isinstance(v, dict), "", "an object")
 
 
@@ -296,6 +309,7 @@ def load_project(path: str | Path, *, load_audio: bool = True) -> Document:
                 raise ProjectError(f"the project {path.name} is damaged: the field 'selection' ends at frame "
                                    f"{sel[1]}, past the end of the clip ({anim.n_frames} frames)")
             sampler = SamplerSettings.from_dict(meta.get("sampler") or {})
+            transcript = Transcript.from_dict(meta["transcript"]) if meta.get("transcript") else None
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, DifaceError):
                 raise
@@ -332,7 +346,8 @@ def load_project(path: str | Path, *, load_audio: bool = True) -> Document:
     doc = Document(anim, audio=audio, audio_path=audio_path, audio_sha256=sha,
                    embed_audio=bool(audio_meta and audio_meta.get("embedded")), keyframes=keys,
                    selection=tuple(sel) if sel else None, model_id=str(meta.get("model_id", "default")),
-                   sampler=sampler, metadata={str(k): str(v) for k, v in (meta.get("metadata") or {}).items()})
+                   sampler=sampler, metadata={str(k): str(v) for k, v in (meta.get("metadata") or {}).items()},
+                   transcript=transcript)
     doc.project_path = path
     doc.warnings = warnings
     for w in warnings:

@@ -42,8 +42,8 @@ def _shrink(offset: float, tol: float) -> float:
     return float(np.sign(offset) * max(0.0, abs(offset) - tol))
 
 
-def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45, tolerance: float = 2.0
-                       ) -> np.ndarray:
+def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45, tolerance: float = 2.0,
+                       *, short: np.ndarray | None = None, short_ramp: int = 4) -> np.ndarray:
     """Warp the generated entries of ``values`` so they continue smoothly from their known neighbours.
 
     Args:
@@ -56,6 +56,8 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
             differences) count as motion, not as a step, and only the excess is removed: motion that
             already continues its context is left (nearly) as sampled. An isolated keyframe is
             always met in full.
+        short: (T, C) bool or ``None``: known entries whose offset fades over ``short_ramp`` frames
+            (pins meant to hold locally, such as the transcript's visemes).
     Returns:
         (T, C) float32: a copy with only generated entries changed.
     """
@@ -66,6 +68,7 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
     out = v.copy()
     T = v.shape[0]
     ramp_cap = max(1, int(max_ramp))
+    short = np.zeros_like(known) if short is None else np.asarray(short, bool) & known
     for c in range(v.shape[1]):
         kc = known[:, c]
         if kc.all() or not kc.any():
@@ -80,13 +83,15 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
             if a > 0:  # known frame a-1 before the run: frame a should continue it
                 ctx = a >= 2 and kc[a - 2]  # known motion (with a velocity), or an isolated key (a hold)
                 v_in = col[a - 1] - col[a - 2] if ctx else 0.0
+                r = min(ramp, max(1, int(short_ramp))) if short[a - 1, c] else ramp
                 disp += _shrink(col[a - 1] + v_in - col[a], tol if ctx else 0.0) * \
-                    (1.0 - _smoothstep((t - (a - 1)) / ramp))
+                    (1.0 - _smoothstep((t - (a - 1)) / r))
             if b < T:  # known frame b after the run: frame b-1 should lead into it
                 ctx = b + 1 < T and kc[b + 1]
                 v_out = col[b + 1] - col[b] if ctx else 0.0
+                r = min(ramp, max(1, int(short_ramp))) if short[b, c] else ramp
                 disp += _shrink(col[b] - v_out - col[b - 1], tol if ctx else 0.0) * \
-                    (1.0 - _smoothstep((b - t) / ramp))
+                    (1.0 - _smoothstep((b - t) / r))
             out[a:b, c] = col[a:b] + disp
     return out.astype(np.float32)
 

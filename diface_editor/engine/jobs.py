@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,34 @@ class JobPlan:
     temperature: float | None = None
     blink_seed: int | None = None
     pin_frames: tuple[int, ...] = ()
+    gains: dict[str, np.ndarray] = field(default_factory=dict)
+    viseme_entries: int = 0
+
+
+def _viseme_pins(request, model: WindowModel, n_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The request's viseme constraints for the face (:func:`~diface_editor.engine.visemes.viseme_pins`),
+    or ``None`` (no phones, strength 0, no generated face, not an ARKit model)."""
+    from diface_editor.engine.visemes import viseme_pins
+
+    if not request.phones or request.viseme_strength <= 0.0 or "face" not in request.parts or model.space != "arkit":
+        return None
+    audio = request.audio
+    mask, values = viseme_pins(request.phones, n_frames, model.fps, model.channel_names,
+                               getattr(audio, "samples", None), getattr(audio, "sample_rate", None))
+    return (mask, values) if mask.any() else None
+
+
+def _gains(request, model: WindowModel, n_face: int) -> dict[str, np.ndarray]:
+    from diface_editor.engine.visemes import performance_gains
+
+    out = {}
+    for part in request.parts:
+        names = model.channel_names if model.space == "arkit" else ()
+        g = performance_gains(part, names, 3 if part == "head" else n_face, lip_sync=request.lip_sync,
+                              upper_face=request.upper_face, head_motion=request.head_motion)
+        if g is not None:
+            out[part] = g
+    return out
 
 
 def check_compatible(anim: Animation, model: WindowModel) -> None:
@@ -94,18 +122,27 @@ def _bounding(rows: np.ndarray) -> tuple[int, int]:
     return (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
 
 
-def plan_request(request: Request, model: WindowModel) -> JobPlan:
-    """Resolve ``request`` into per-part window plans (see the request classes for the semantics)."""
+def plan_request(request: Request, model: WindowModel, *, visemes: bool = True) -> JobPlan:
+    """Resolve ``request`` into per-part window plans (see the request classes for the semantics).
+    ``visemes=False``: without the transcript's viseme pins (the audio-only plan)."""
     spec = model.spec
     if isinstance(request, GenerateRequest):
         _check_parts(request.parts, model)
         t = n_frames_for(request.audio, model.fps)
         base = Animation.zeros(t, fps=model.fps, channel_names=tuple(model.channel_names), space=model.space,
                                n_face=model.n_face or 0)
-        plans = [plan_part(p, getattr(base, p), np.zeros_like(getattr(base, p), bool), spec) for p in request.parts]
+        known = {p: np.zeros_like(getattr(base, p), bool) for p in request.parts}
+        vp = _viseme_pins(request, model, t) if visemes else None
+        if vp is not None:
+            known["face"] = vp[0].copy()
+            base.face[vp[0]] = vp[1][vp[0]]
+        plans = [plan_part(p, getattr(base, p), known[p], spec) for p in request.parts]
+        if vp is not None:
+            plans = [replace(pl, short=vp[0].copy()) if pl.part == "face" else pl for pl in plans]
         return JobPlan("generate", base, plans, (0, t), request.n_samples, request.n_samples > 1, request.seed,
                        request.sampler, request.steps, request.guidance, request.style, request.audio,
-                       request.temperature, request.blink_seed)
+                       request.temperature, request.blink_seed, gains=_gains(request, model, base.n_face),
+                       viseme_entries=int(vp[0].sum()) if vp is not None else 0)
 
     variants = isinstance(request, VariantsRequest)
     edit: EditRequest = request.edit if variants else request
@@ -142,7 +179,16 @@ def plan_request(request: Request, model: WindowModel) -> JobPlan:
     for p in edit.parts:
         getattr(mask, p)[regen] = False
     target = mask.apply_keyframes(base, pins)
+    vp = _viseme_pins(edit, model, t) if visemes else None
+    n_vis = 0
+    if vp is not None:  # only where the face is regenerated: kept frames stay bit for bit
+        add = vp[0] & ~mask.face
+        mask.face |= add
+        target.face[add] = vp[1][add]
+        n_vis = int(add.sum())
     plans = [plan_part(p, getattr(target, p), getattr(mask, p), spec) for p in edit.parts]
+    if n_vis:
+        plans = [replace(pl, short=add) if pl.part == "face" else pl for pl in plans]
     rows = np.zeros(t, bool)
     for plan in plans:
         rows |= ~plan.known.all(axis=1)
@@ -153,7 +199,8 @@ def plan_request(request: Request, model: WindowModel) -> JobPlan:
     n = request.n if variants else 1
     return JobPlan("variants" if variants else "edit", target, plans, _bounding(rows), n, variants, edit.seed,
                    edit.sampler, edit.steps, edit.guidance, edit.style, edit.audio, edit.temperature,
-                   edit.blink_seed, tuple(sorted({k.frame for k in pins if k.part == "face"})))
+                   edit.blink_seed, tuple(sorted({k.frame for k in pins if k.part == "face"})),
+                   gains=_gains(edit, model, base.n_face), viseme_entries=n_vis)
 
 
 class _BlinkLayer:
@@ -206,6 +253,29 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     """
     t0 = time.perf_counter()
     job = plan_request(request, model)
+    edit = request.edit if isinstance(request, VariantsRequest) else request
+    strength = float(edit.viseme_strength)
+    if job.viseme_entries and strength < 1.0:
+        # in between: the audio-only result and the pinned one, same seed, blended entry by entry
+        free_job = plan_request(request, model, visemes=False)
+        free, _, _ = _run(free_job, model, features, progress=None, cancel=cancel)
+        pinned, changed, info = _run(job, model, features, progress=progress, cancel=cancel)
+        anims = [a.with_arrays(face=(a.face + np.float32(strength) * (b.face - a.face)).astype(np.float32),
+                               head=(a.head + np.float32(strength) * (b.head - a.head)).astype(np.float32))
+                 for a, b in zip(free, pinned)]
+        for a, b in zip(anims, pinned):
+            a.metadata.update(b.metadata)
+        info["total_s"] = time.perf_counter() - t0
+        return (anims if job.as_list else anims[0]), changed, info
+    anims, changed, info = _run(job, model, features, progress=progress, cancel=cancel)
+    info["total_s"] = time.perf_counter() - t0
+    return (anims if job.as_list else anims[0]), changed, info
+
+
+def _run(job: JobPlan, model: WindowModel, features: FeaturesFn, *, progress: JobProgressFn | None,
+         cancel: Callable[[], bool] | None) -> tuple[list[Animation], tuple[int, int], dict[str, Any]]:
+    """Sample every window of ``job``: ``(animations, changed, info)``."""
+    t0 = time.perf_counter()
     # ddpm always runs every training step (3DiFACE's reference); a step count only applies to ddim/dpmpp
     steps = int(model.default_steps("ddpm") if job.sampler == "ddpm" else (job.steps or model.default_steps(job.sampler)))
     target = job.target
@@ -218,9 +288,19 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     t_sample = time.perf_counter()
 
     def sample(part, f, known, mask, seed, ns, cb):
-        return model.sample(part, f, known, mask, sampler=job.sampler, steps=steps, guidance=job.guidance,
-                            seed=seed, n_samples=ns, style=job.style, callback=cb, cancel=cancel,
-                            temperature=None if job.temperature is None else float(job.temperature))
+        res = model.sample(part, f, known, mask, sampler=job.sampler, steps=steps, guidance=job.guidance,
+                           seed=seed, n_samples=ns, style=job.style, callback=cb, cancel=cancel,
+                           temperature=None if job.temperature is None else float(job.temperature))
+        gain = job.gains.get(part)
+        if gain is None:
+            return res
+        # the performance controls: generated values scaled about the rest pose, before the
+        # continuity warp blends them into their known neighbours (known entries are put back there)
+        raw = np.asarray(model.denormalize(part, np.asarray(res, np.float32)), np.float32)
+        scaled = raw * gain[None, None, :]
+        if part == "face" and model.space == "arkit":
+            scaled = np.clip(scaled, 0.0, 1.0)
+        return model.normalize(part, np.where(np.asarray(mask, bool)[None], raw, scaled).astype(np.float32))
 
     lay = _BlinkLayer.for_job(job, model)
     plans = job.plans if lay is None else [lay.context(p, job.pin_frames) if p.part == "face" else p
@@ -252,7 +332,8 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     info = {
         "kind": job.kind, "sampler": job.sampler, "steps": steps, "guidance": job.guidance,
         "temperature": job.temperature if job.temperature is not None else dict(model.temperature),
-        "blinks": lay is not None,
+        "blinks": lay is not None, "viseme_entries": job.viseme_entries,
+        "gains": {p: [float(x) for x in np.unique(g)] for p, g in job.gains.items()},
         "n_samples": job.n_samples, "n_frames": target.n_frames,
         "windows": sum(len(p.windows) for p in job.plans),
         "calls": count_calls(job.plans, job.n_samples),
@@ -260,4 +341,4 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
         "borders": {p.part: window_borders(p.windows, target.n_frames) for p in job.plans},
         "features_s": t_sample - t_feat, "sampling_s": t_end - t_sample, "total_s": t_end - t0,
     }
-    return (anims if job.as_list else anims[0]), job.changed, info
+    return anims, job.changed, info

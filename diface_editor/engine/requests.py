@@ -67,6 +67,24 @@ def _check_common(sampler: str, steps: int | None, guidance: float, parts: tuple
         raise RequestError(f"parts must be a non-empty selection of 'face' and 'head', got {parts!r}")
 
 
+def _check_transcript(request) -> None:
+    """Phones (``(label, start_s, end_s)``), the viseme strength in [0, 1] and the performance gains in [0, 2]."""
+    if request.phones is not None:
+        try:
+            phones = tuple((str(p), float(a), float(b)) for p, a, b in request.phones)
+        except (TypeError, ValueError):
+            raise RequestError("phones must be (label, start_s, end_s) triples") from None
+        object.__setattr__(request, "phones", phones)
+    for name, hi in (("viseme_strength", 1.0), ("lip_sync", 2.0), ("upper_face", 2.0), ("head_motion", 2.0)):
+        try:
+            v = float(getattr(request, name))
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not 0.0 <= v <= hi:
+            raise RequestError(f"{name.replace('_', ' ')} must be a number from 0 to {hi:g}, got {getattr(request, name)}")
+        object.__setattr__(request, name, v)
+
+
 def _check_temperature(temperature: float | None) -> None:
     if temperature is not None and not 0.0 < float(temperature) <= 2.0:
         raise RequestError(f"temperature must be in (0, 2], got {temperature}")
@@ -91,6 +109,12 @@ class GenerateRequest:
         blink_seed: lay seeded procedural eye blinks (:func:`diface_editor.core.blinks.auto_blinks`)
             over the generated face frames of an ARKit model; ``None`` = the model's eyes as sampled.
             The schedule depends only on this seed and the clip length, so edits keep the blinks.
+        phones: the transcript's aligned phones ``(label, start_s, end_s)`` (``None``: audio only); the
+            engine pins visemes at them (:mod:`diface_editor.engine.visemes`).
+        viseme_strength: 0 = ignore ``phones`` (bit for bit the audio-only result), 1 = full pins,
+            between: the pinned result's deviation from the audio-only one scaled.
+        lip_sync, upper_face, head_motion: performance gains of the generated mouth, brows/eyes and
+            head rotation (1 = the model's; :func:`~diface_editor.engine.visemes.performance_gains`).
     """
 
     audio: AudioClip
@@ -103,11 +127,17 @@ class GenerateRequest:
     n_samples: int = 1
     temperature: float | None = None
     blink_seed: int | None = None
+    phones: tuple[tuple[str, float, float], ...] | None = None
+    viseme_strength: float = 1.0
+    lip_sync: float = 1.0
+    upper_face: float = 1.0
+    head_motion: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", tuple(self.parts))
         _check_common(self.sampler, self.steps, self.guidance, self.parts)
         _check_temperature(self.temperature)
+        _check_transcript(self)
         if int(self.n_samples) < 1:
             raise RequestError(f"n_samples must be at least 1, got {self.n_samples}")
 
@@ -131,7 +161,8 @@ class EditRequest:
         swap: ``(a, b)``: copy the pose at frame ``a`` to frame ``b`` (mode ``"swap"``).
         swap_parts: which poses the swap copies (``"head"`` rotation and/or ``"face"`` channels).
         parts: which parts are regenerated.
-        seed, sampler, steps, guidance, style, temperature, blink_seed: as in :class:`GenerateRequest`.
+        seed, sampler, steps, guidance, style, temperature, blink_seed, phones, viseme_strength,
+        lip_sync, upper_face, head_motion: as in :class:`GenerateRequest`.
     """
 
     base: Animation
@@ -151,9 +182,15 @@ class EditRequest:
     style: str | int | None = None
     temperature: float | None = None
     blink_seed: int | None = None
+    phones: tuple[tuple[str, float, float], ...] | None = None
+    viseme_strength: float = 1.0
+    lip_sync: float = 1.0
+    upper_face: float = 1.0
+    head_motion: float = 1.0
 
     def __post_init__(self) -> None:
         _check_temperature(self.temperature)
+        _check_transcript(self)
         object.__setattr__(self, "parts", tuple(self.parts))
         object.__setattr__(self, "swap_parts", tuple(self.swap_parts))
         object.__setattr__(self, "keyframes", tuple(self.keyframes))

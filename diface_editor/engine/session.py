@@ -45,6 +45,7 @@ from diface_editor.core.commands import (
 from diface_editor.core.document import Document, SamplerSettings
 from diface_editor.core.errors import DifaceError
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
+from diface_editor.core.transcript import Transcript
 from diface_editor.engine.events import JobResult
 from diface_editor.engine.requests import (
     EditRequest,
@@ -197,7 +198,15 @@ def blink_seed(settings: SamplerSettings) -> int | None:
 def sampling_options(settings: SamplerSettings, steps: int | None) -> dict:
     """Request keywords from the document's sampler settings (``steps``: the steps this edit uses)."""
     return {"sampler": settings.sampler, "steps": steps, "guidance": float(settings.guidance),
-            "blink_seed": blink_seed(settings)}
+            "blink_seed": blink_seed(settings), "viseme_strength": float(settings.viseme_strength),
+            "lip_sync": float(settings.lip_sync), "upper_face": float(settings.upper_face),
+            "head_motion": float(settings.head_motion)}
+
+
+def transcript_phones(doc: Document) -> tuple[tuple[str, float, float], ...] | None:
+    """The document's aligned phones for a request (``None``: no transcript or not aligned)."""
+    tr = doc.transcript
+    return tuple(tr.phones) if tr is not None and tr.aligned else None
 
 
 def influence_pins(keyframes: Iterable[Keyframe], centres: Sequence[int], radius: int | None) -> tuple[Keyframe, ...]:
@@ -338,7 +347,13 @@ class EditSession:
         return random.randrange(0, 2**31 - 1)
 
     def _extras(self) -> dict:
-        return {"style": self.style, "temperature": self.temperature}
+        """Style (the session's, else the document's), temperature and the transcript's phones."""
+        doc = self.document
+        style = self.style if self.style is not None else (doc.sampler.style if doc is not None else None)
+        if isinstance(style, str) and style.strip().lstrip("-").isdigit():
+            style = int(style)
+        return {"style": style, "temperature": self.temperature,
+                "phones": transcript_phones(doc) if doc is not None else None}
 
     # ------------------------------------------------------------------ request builders
     def generate_request(self, *, parts: tuple[str, ...] = PARTS, n_samples: int = 1) -> GenerateRequest:
@@ -618,6 +633,26 @@ class EditSession:
             raise DifaceError("the animation changed after the variants were drawn; draw them again.")
         self.push(apply_result(doc, pv.animations[i], pv.changed, text=f"pick variant {i + 1}"))
         return True
+
+
+def align_transcript(audio, text: str) -> Transcript:
+    """Force-align ``text`` with ``audio`` (pocketsphinx, :func:`diface_editor.synth.align.align`).
+
+    Never raises for a failed alignment: the returned :class:`Transcript` then has no timing and its
+    ``error`` says why in one sentence (generation goes on from the audio alone)."""
+    tr = Transcript(str(text).strip())
+    if not tr.text:
+        return tr.failed("the transcript is empty")
+    try:
+        from diface_editor.synth.align import align
+
+        al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), tr.text)
+    except DifaceError as e:
+        return tr.failed(str(e))
+    except Exception as e:  # an aligner crash must not stop generation
+        log.exception("transcript alignment failed")
+        return tr.failed(f"the alignment failed ({type(e).__name__}: {e})")
+    return Transcript.from_alignment(tr.text, al)
 
 
 def lipsync(audio, transcript: str, seed: int) -> Animation:

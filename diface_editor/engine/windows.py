@@ -212,16 +212,24 @@ class PartPlan:
             Known entries of the result are exactly these values.
         known: (T, C) bool, True = kept (known to the sampler), False = generated.
         windows: the sampling windows, in order (see :func:`plan_part`).
+        short: (T, C) bool or ``None``: known entries whose offset to the generated motion fades over
+            :data:`SHORT_RAMP` frames instead of the long context ramp (the transcript's viseme pins:
+            a lip closure pulls only its own syllable, not the next second of motion).
     """
 
     part: str
     target: np.ndarray
     known: np.ndarray
     windows: list[Window]
+    short: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
         return int(self.target.shape[0])
+
+
+#: frames over which a :attr:`PartPlan.short` pin's offset fades (67 ms at 30 fps: a viseme pulls its own phone, not the next syllable)
+SHORT_RAMP = 2
 
 
 def plan_part(part: str, target: np.ndarray, known: np.ndarray, spec: WindowSpec,
@@ -308,13 +316,14 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
     limits = limits or {}
     smooth = smooth or {}
 
-    def finish(part: str, known_raw: np.ndarray, win_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def finish(part: str, known_raw: np.ndarray, win_raw: np.ndarray, mask: np.ndarray,
+               short: np.ndarray | None = None) -> np.ndarray:
         """The window's values: known entries from ``known_raw``, generated ones from ``win_raw``
         (blended into their known neighbours when ``blend``)."""
         vals = np.where(mask, known_raw, win_raw).astype(np.float32)
         out = vals
         if blend and mask.any() and not mask.all():
-            out = blend_into_context(vals, mask)
+            out = blend_into_context(vals, mask, short=short, short_ramp=SHORT_RAMP)
         if smooth.get(part, 0.0) > 0:
             out = smooth_generated(out, mask, smooth[part])
         if part in limits and out is not vals:
@@ -335,6 +344,11 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
             mask = plan.known[sl].copy()
             mask[: w.gen_start - w.start] = True   # context before the generated frames
             mask[w.gen_stop - w.start:] = True     # context after them
+            short = None
+            if plan.short is not None:
+                short = plan.short[sl].copy()
+                short[: w.gen_start - w.start] = False
+                short[w.gen_stop - w.start:] = False
             g = slice(w.gen_start - w.start, w.gen_stop - w.start)
             gen_known = plan.known[w.gen_start:w.gen_stop]
             per_sample = n_samples > 1 and _depends_on_generated(w, generated)
@@ -345,7 +359,7 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                 # the preview may be built after this loop has moved on (a GUI consumes it later), so
                 # everything it reads is bound now
                 def on_step(step: int, n: int, x0, _s0=s0, _done=done, _part=plan.part, _sl=sl, _mask=mask,
-                            _g=g, _gen=slice(w.gen_start, w.gen_stop), _gen_known=gen_known) -> None:
+                            _short=short, _g=g, _gen=slice(w.gen_start, w.gen_stop), _gen_known=gen_known) -> None:
                     if progress is None:
                         return
                     frac = step / max(1, n)
@@ -354,7 +368,7 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                         arrays = {k: v.copy() for k, v in outs[_s0].items()}
                         if x0 is not None:
                             x0_raw = finish(_part, arrays[_part][_sl], denormalize(_part, np.asarray(x0)[0]),
-                                            _mask)[_g]
+                                            _mask, _short)[_g]
                             region = arrays[_part][_gen]
                             region[~_gen_known] = x0_raw[~_gen_known]
                         return arrays
@@ -368,7 +382,8 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                     raise ValueError(f"window sampler returned shape {res.shape}, expected "
                                      f"{(ns, w.length, plan.target.shape[1])}")
                 for j in range(ns):
-                    gen_raw = finish(plan.part, outs[s0 + j][plan.part][sl], denormalize(plan.part, res[j]), mask)[g]
+                    gen_raw = finish(plan.part, outs[s0 + j][plan.part][sl], denormalize(plan.part, res[j]), mask,
+                                     short)[g]
                     region = outs[s0 + j][plan.part][w.gen_start:w.gen_stop]
                     region[~gen_known] = gen_raw[~gen_known]
                 done += steps

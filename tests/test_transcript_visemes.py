@@ -1,0 +1,227 @@
+"""Transcripts in documents and projects, viseme constraints in the sampler, performance controls
+(issue #13 parts A-C)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diface_editor.core.audio import AudioClip
+from diface_editor.core.commands import SetTranscript, UndoStack
+from diface_editor.core.document import Document, DocumentError, SamplerSettings
+from diface_editor.core.project import load_project, save_project
+from diface_editor.core.transcript import Transcript, TranscriptError, changed_span
+
+ROOT = Path(__file__).resolve().parents[1]
+FPS = 30.0
+
+#: hand-timed phones of "bob may buy five maps" over 3 s (the model needs no alignment for the checks)
+PHONES = (("SIL", 0.0, 0.3), ("B", 0.3, 0.38), ("AA", 0.38, 0.55), ("B", 0.55, 0.63), ("M", 0.7, 0.78),
+          ("EY", 0.78, 0.95), ("B", 1.05, 1.12), ("AY", 1.12, 1.35), ("F", 1.45, 1.55), ("AY", 1.55, 1.75),
+          ("V", 1.75, 1.83), ("M", 1.95, 2.03), ("AE", 2.03, 2.25), ("P", 2.25, 2.33), ("S", 2.33, 2.45),
+          ("W", 2.45, 2.55), ("UW", 2.55, 2.75), ("SIL", 2.75, 3.0))
+WORDS = (("bob", 0.3, 0.63), ("may", 0.7, 0.95), ("buy", 1.05, 1.35), ("five", 1.45, 1.83), ("maps", 1.95, 2.45),
+         ("woo", 2.45, 2.75))
+
+
+def _speech(seconds: float = 3.0, rate: int = 16000) -> AudioClip:
+    t = np.arange(int(rate * seconds)) / rate
+    sig = 0.3 * np.sign(np.sin(2 * np.pi * 140 * t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) ** 2
+    return AudioClip.from_array(sig.astype(np.float32), rate)
+
+
+# ---------------------------------------------------------------------- A: the transcript in the document
+def test_transcript_round_trips_through_the_project(tmp_path):
+    clip = _speech()
+    tr = Transcript("Bob may buy five maps, woo.", WORDS, PHONES, None, ("woo",))
+    settings = SamplerSettings(viseme_strength=0.4, lip_sync=1.3, upper_face=0.5, head_motion=0.0, style="2")
+    doc = Document.from_audio(clip, embed_audio=True, transcript=tr, sampler=settings)
+    path = save_project(doc, tmp_path / "take.diface")
+    back = load_project(path)
+    assert back.transcript == tr
+    assert back.transcript.aligned and back.transcript.words[0] == ("bob", 0.3, 0.63)
+    assert back.sampler == settings
+    # a failed alignment is kept as such (the text and why), and no transcript stays none
+    doc.set_transcript(tr.failed("pocketsphinx could not align the transcript"))
+    back = load_project(save_project(doc, tmp_path / "failed.diface"))
+    assert back.transcript.text == tr.text and not back.transcript.aligned
+    assert "could not align" in back.transcript.error
+    doc.set_transcript(None)
+    assert load_project(save_project(doc, tmp_path / "none.diface")).transcript is None
+
+
+def test_transcript_changes_are_undoable_and_bump_the_version():
+    doc = Document.from_audio(_speech())
+    stack = UndoStack(doc)
+    v0 = doc.version
+    tr = Transcript("bob", WORDS[:1], PHONES[:3])
+    stack.push(SetTranscript(tr, "set transcript"))
+    assert doc.transcript == tr and doc.version > v0
+    moved = tr.retimed("phones", 1, "end", 0.36)
+    assert moved.phones[1] == ("B", 0.3, 0.36) and moved.phones[2][1] == 0.36
+    assert changed_span(tr, moved) == (0.3, 0.55)
+    stack.push(SetTranscript(moved, "retime"))
+    stack.undo()
+    assert doc.transcript == tr
+    stack.undo()
+    assert doc.transcript is None
+
+
+def test_bad_transcripts_and_settings_are_refused():
+    with pytest.raises(TranscriptError):
+        Transcript("x", phones=(("P", 0.5, 0.2),))
+    with pytest.raises(DocumentError):
+        SamplerSettings(viseme_strength=1.5)
+    with pytest.raises(DocumentError):
+        SamplerSettings(head_motion=-0.1)
+
+
+def test_cli_reads_the_transcript_options(tmp_path):
+    from diface_editor.cli.main import build_parser
+    from diface_editor.cli.sampling_args import CliArgumentError, check_sampling_args, read_transcript
+
+    p = build_parser()
+    f = tmp_path / "voice.txt"
+    f.write_text("bob may buy five maps\n")
+    args = p.parse_args(["generate", "a.wav", "-o", "o.npz", "--text-file", str(f), "--viseme-strength", "0.5",
+                         "--lip-sync", "1.2", "--upper-face", "0.8", "--head-motion", "0"])
+    check_sampling_args(args)
+    assert read_transcript(args).strip() == "bob may buy five maps"
+    args = p.parse_args(["generate", "a.wav", "-o", "o.npz", "--head-motion", "3"])
+    with pytest.raises(CliArgumentError, match="head-motion"):
+        check_sampling_args(args)
+    args = p.parse_args(["generate", "a.wav", "-o", "o.npz", "--text", "x", "--text-file", str(f)])
+    with pytest.raises(CliArgumentError, match="not both"):
+        check_sampling_args(args)
+
+
+def test_a_failed_alignment_is_one_sentence_and_no_error():
+    pytest.importorskip("pocketsphinx")
+    from diface_editor.engine.session import align_transcript
+
+    silent = AudioClip.from_array(np.zeros(16000, np.float32), 16000)
+    tr = align_transcript(silent, "hello there")
+    assert not tr.aligned and tr.error and tr.text == "hello there"
+    assert not align_transcript(silent, "   ").aligned
+
+
+# ---------------------------------------------------------------------- B: viseme constraints
+def test_viseme_pins_close_the_lips_at_bilabials():
+    from diface_editor.core.arkit import ARKIT_NAMES
+    from diface_editor.engine.visemes import viseme_pins
+
+    n = 90
+    mask, values = viseme_pins(PHONES, n, FPS, ARKIT_NAMES)
+    close, jaw = ARKIT_NAMES.index("mouthClose"), ARKIT_NAMES.index("jawOpen")
+    pucker = ARKIT_NAMES.index("mouthPucker")
+    for p, a, b in PHONES:
+        frames = [f for f in range(n) if mask[f, close] and a - 1 / FPS <= f / FPS <= b + 1 / FPS]
+        if p in ("P", "B", "M"):
+            assert frames, p
+            assert max(values[f, close] for f in frames) >= 0.4 and min(values[f, jaw] for f in frames) < 0.05
+        if p == "UW":
+            assert mask[int(round((a + 0.5 * (b - a)) * FPS)), pucker]
+    # nothing above the mouth is pinned
+    upper = [i for i, nm in enumerate(ARKIT_NAMES) if nm.startswith(("brow", "eye"))]
+    assert not mask[:, upper].any()
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    pytest.importorskip("torch")
+    if not (ROOT / "models" / "default" / "config.json").is_file():
+        pytest.skip("the shipped model is not installed")
+    import torch
+
+    from diface_editor.engine.loading import load_model
+    from diface_editor.engine.worker import Engine
+
+    torch.set_num_threads(1)
+    model = load_model(None, device="cpu")
+    return model, Engine(model, previews=False)
+
+
+def _generate(shipped, **kw):
+    from diface_editor.engine.requests import GenerateRequest
+
+    model, engine = shipped
+    rec = dict(model.sampling or {})
+    req = GenerateRequest(_speech(), seed=3, sampler=rec.get("sampler", "dpmpp"), steps=rec.get("steps"),
+                          guidance=float(rec.get("guidance", 1.0)), **kw)
+    return engine.run_sync(req).animations[0]
+
+
+def test_closures_and_contacts_are_hit_on_the_rig(shipped):
+    from diface_editor.bench.real_speech import CLOSED_GAP_MM, FV_CONTACT_MM, MouthGeometry, share_below
+
+    geo = MouthGeometry.default()
+    anim = _generate(shipped, phones=PHONES)
+    w = geo.weights(anim)
+    hits, count = share_below(geo.lip_gap_mm(w), PHONES, ("P", "B", "M"), FPS, CLOSED_GAP_MM)
+    assert count == 6 and hits == count
+    hits, count = share_below(geo.lip_to_teeth_mm(w), PHONES, ("F", "V"), FPS, FV_CONTACT_MM)
+    assert count == 2 and hits == count
+
+
+def test_strength_zero_is_the_audio_only_result_bit_for_bit(shipped):
+    free = _generate(shipped)
+    assert _generate(shipped, phones=PHONES, viseme_strength=0.0).equals(free)
+    pinned = _generate(shipped, phones=PHONES)
+    half = _generate(shipped, phones=PHONES, viseme_strength=0.5)
+    assert not pinned.equals(free)
+    # between: the pinned result's deviation from the audio-only one, halved; the head has no pins
+    np.testing.assert_allclose(half.face, free.face + 0.5 * (pinned.face - free.face), atol=1e-6)
+    np.testing.assert_array_equal(pinned.head, free.head)
+    np.testing.assert_array_equal(half.head, free.head)
+
+
+def test_edits_pin_visemes_only_where_they_regenerate(shipped):
+    from diface_editor.engine.requests import EditRequest
+
+    model, engine = shipped
+    base = _generate(shipped)
+    req = EditRequest(base=base, audio=_speech(), mode="range", range=(20, 50), seed=1, phones=PHONES,
+                      sampler="dpmpp", steps=5)
+    out = engine.run_sync(req).animations[0]
+    np.testing.assert_array_equal(out.face[:20], base.face[:20])
+    np.testing.assert_array_equal(out.face[50:], base.face[50:])
+    from diface_editor.core.arkit import ARKIT_NAMES
+
+    c = ARKIT_NAMES.index("mouthClose")
+    b_frames = [f for f in range(20, 50) if 1.05 <= f / FPS <= 1.12]  # the B of "buy"
+    assert max(out.face[f, c] for f in b_frames) >= 0.4
+
+
+# ---------------------------------------------------------------------- C: performance controls
+def test_performance_controls_scale_the_generated_motion(shipped):
+    from diface_editor.engine.visemes import _group
+
+    free = _generate(shipped)
+    still = _generate(shipped, head_motion=0.0)
+    np.testing.assert_array_equal(still.face, free.face)  # the head control leaves the face alone
+    assert np.abs(still.head).max() < 0.25 * np.abs(free.head).max()
+    quiet = _generate(shipped, lip_sync=0.5, upper_face=0.0)
+    mouth = _group(free.channel_names, "mouth")
+    upper = _group(free.channel_names, "upper")
+    assert quiet.face[:, mouth].mean() < 0.75 * free.face[:, mouth].mean()
+    assert quiet.face[:, upper].max() < 0.5 * max(free.face[:, upper].max(), 1e-3) + 1e-3
+    np.testing.assert_array_equal(quiet.head, free.head)
+
+
+def test_the_session_sends_transcript_and_controls():
+    from diface_editor.engine.session import EditSession
+
+    tr = Transcript("bob", WORDS, PHONES)
+    doc = Document.from_audio(_speech(), transcript=tr,
+                              sampler=SamplerSettings(viseme_strength=0.3, lip_sync=1.2, head_motion=0.5, style="1"))
+    s = EditSession(doc)
+    req = s.generate_request()
+    assert req.phones == tuple(PHONES) and req.viseme_strength == 0.3
+    assert (req.lip_sync, req.upper_face, req.head_motion) == (1.2, 1.0, 0.5) and req.style == 1
+    doc.set_selection((10, 40))
+    edit = s.range_request()
+    assert edit.phones == tuple(PHONES) and edit.head_motion == 0.5
+    doc.set_transcript(tr.failed("no"))
+    assert s.generate_request().phones is None
