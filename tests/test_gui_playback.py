@@ -43,7 +43,7 @@ def _audio_clock(samples, rate=1000):
     c.rate = rate
     c._samples = np.asarray(samples, np.float32)
     c._lock = threading.Lock()
-    c._pos, c._playing, c._loop, c._grain_end = 0, False, None, 0
+    c._pos, c._playing, c._loop, c._grain = 0, False, None, (0, 0)
 
     class S:
         latency = 0.0
@@ -154,3 +154,56 @@ def test_two_viewports_draw_at_once_without_gl_errors(qtbot):
         assert img is not None and not img.isNull()
         v.close_canvas()
     assert min(frames) > 10  # pytest-qt fails the test on any exception raised in a render thread
+
+
+class _FakeStream:
+    latency = 0.05
+
+    def __init__(self):
+        self.time = 1000.0
+
+
+class _TimeInfo:
+    def __init__(self, dac):
+        self.outputBufferDacTime = dac
+
+
+def test_audio_clock_follows_jittery_device_timing_without_steps():
+    """Device timing (DAC time per buffer) with +-4 ms of report jitter, 50 ms of latency: the shown
+    position runs with the device's clock (no drift), moves smoothly (no steps from the jitter, never
+    backwards), waits while the device stalls and wraps a loop at the sample the device plays."""
+    rate = 1000
+    c = _audio_clock(np.arange(10_000), rate=rate)
+    s = c._stream = _FakeStream()
+    rng = np.random.default_rng(0)
+    out = np.empty((20, 1), np.float32)
+    c.start(1.0)
+    shown, dev = [], []
+    for _k in range(400):  # 20-sample buffers every 20 ms of device time; the GUI reads 4 times per buffer
+        c._callback(out, 20, _TimeInfo(s.time + 0.05 + rng.uniform(-0.004, 0.004)), None)
+        for _ in range(4):
+            shown.append(c.position())
+            dev.append(s.time)
+            s.time += 0.005
+    shown, dev = np.array(shown), np.array(dev)
+    assert shown[0] == 1.0 and np.all(shown[:8] == 1.0)  # nothing heard in the first 50 ms
+    steps = np.diff(shown[20:])
+    assert steps.min() >= 0.0 and np.abs(steps - 0.005).max() < 0.0015  # smooth: 5 ms a read, +-30 %
+    lag = (dev[200:] - dev[0]) - (shown[200:] - 1.0)
+    assert np.abs(lag - 0.05).max() < 0.006  # the latency, no drift
+    # the device stalls (no callbacks for 200 ms): the picture stops at what was written
+    t = c.position()
+    for _ in range(40):
+        s.time += 0.005
+        assert t <= c.position() <= c._written / rate + 1.0 + 1e-9
+    # a loop: the clip wraps where the samples wrapped
+    c.start(2.0)
+    c.set_loop((2.0, 2.1))
+    for _ in range(30):  # 600 ms: six passes of the 100 ms loop
+        c._callback(out, 20, _TimeInfo(s.time + 0.05), None)
+        for _ in range(4):
+            p = c.position()
+            assert 2.0 <= p < 2.1
+            s.time += 0.005
+    expected = 2.0 + ((s.time - 0.005) - (s.time - 0.6 + 0.05)) % 0.1  # 550 ms heard of the loop
+    assert p == pytest.approx(expected, abs=0.004)

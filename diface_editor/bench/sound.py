@@ -4,11 +4,18 @@ device on machines without sound hardware (benchmarks and tests start and stop t
 PortAudio's ALSA "default" device goes to PulseAudio through the ALSA pulse plugin (Debian:
 ``pulseaudio``, ``libasound2-plugins``); the null sink consumes samples at the real sample rate,
 so the stream's clock is a device clock, not a simulation.
+
+The null sink renders in blocks of its clients' smallest requested latency, and of 2 s while none
+asks for less; a stream that connects to an idle sink is therefore not played until that 2 s block
+ends (PortAudio's stream stalls for up to 2 s after it starts). A real sound card's sink reacts at
+once, so the server keeps a silent low-latency client (``pacat`` writing zeros, 10 ms) connected
+and :meth:`NullSinkServer.__enter__` returns once the sink runs in short blocks.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,9 +35,12 @@ class NullSinkServer:
     ``XDG_RUNTIME_DIR`` (0700); PortAudio is re-initialised so that sounddevice sees it. On exit the
     daemon is stopped (``pulseaudio -k``) and the environment restored."""
 
+    KEEPER_LATENCY_MSEC = 10
+
     def __init__(self) -> None:
         self.runtime: Path | None = None
         self._old_env: dict[str, str | None] = {}
+        self._keeper: subprocess.Popen | None = None
 
     def __enter__(self) -> NullSinkServer:
         why = pulseaudio_available()
@@ -57,10 +67,40 @@ class NullSinkServer:
             if (self.runtime / "pulse" / "native").exists():
                 break
             time.sleep(0.05)
+        self._keep_sink_running()
         reinit_portaudio()
         return self
 
+    def _keep_sink_running(self) -> None:
+        """Connect the silent low-latency client and wait (at most 5 s) until the sink's 2 s idle block
+        has played out: from then on a new stream is played within milliseconds."""
+        if shutil.which("pacat") is None:  # pulseaudio-utils: without it streams may start ~2 s late
+            return
+        self._keeper = subprocess.Popen(
+            ["pacat", "--playback", "--raw", "--format=s16le", "--rate=8000", "--channels=1",
+             f"--latency-msec={self.KEEPER_LATENCY_MSEC}", "--client-name=diface-null-sink-keeper", "/dev/zero"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end:
+            latency = self.sink_latency_ms()
+            if latency is not None and latency < 50.0:
+                return
+            time.sleep(0.05)
+
+    def sink_latency_ms(self) -> float | None:
+        """The null sink's current latency (how far ahead it has rendered), from ``pacmd``."""
+        try:
+            r = subprocess.run(["pacmd", "list-sinks"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        m = re.search(r"current latency: ([\d.]+) ms", r.stdout)
+        return float(m.group(1)) if m else None
+
     def __exit__(self, *exc) -> None:
+        if self._keeper is not None:
+            self._keeper.kill()
+            self._keeper.wait(timeout=10)
+            self._keeper = None
         subprocess.run(["pulseaudio", "-k"], capture_output=True, timeout=30)
         self._restore()
         reinit_portaudio()

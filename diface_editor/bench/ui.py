@@ -191,9 +191,11 @@ def _run(args, skip: set[str], tmp: Path) -> dict:
 
         def on_time(t):
             ticks.append(time.perf_counter())
+            # the device's own clock at this tick: the stream time the shown position was computed for
+            # (silent: the monotonic clock the silent clock runs on)
+            d = getattr(pb.clock, "last_device_time", None) if device else None
+            dev.append((t, d if d is not None else (pb.clock.device_time() if device else time.monotonic())))
             gaps.append((t, pb.clock.position()))
-            # the device's own clock at this tick (silent: the monotonic clock the silent clock runs on)
-            dev.append((t, pb.clock.device_time() if device else time.monotonic()))
 
         pb.time_changed.connect(on_time)
         t_start = time.perf_counter()
@@ -205,6 +207,8 @@ def _run(args, skip: set[str], tmp: Path) -> dict:
         clock = pb.clock.position()
         wall = time.perf_counter() - t_start
         samples_out = getattr(pb.clock, "samples_out", None)
+        underflows = getattr(pb.clock, "underflows", 0)
+        latency = getattr(getattr(pb.clock, "_stream", None), "latency", None)
         rate = getattr(pb.clock, "rate", None)
         dev_span = (dev[-1][1] - dev[1][1]) if len(dev) > 2 else None
         pb.pause()
@@ -221,6 +225,10 @@ def _run(args, skip: set[str], tmp: Path) -> dict:
         drift = [abs(o - off[ref]) for o in off[ref:]]
         out["playback_drift_ms_60s"] = round(drift[-1], 3) if drift else None
         out["playback_drift_ms_max"] = round(max(drift), 3) if drift else None
+        out["playback_drift_ms_p95"] = _pct(drift, 95)
+        if device:
+            out["playback_underflows"] = int(underflows)  # buffers the device reported as underrun
+            out["playback_output_latency_ms"] = round(float(latency or 0.0) * 1e3, 1)
         out["playback_offset_ms"] = round(off[ref], 1) if off else None
         # the picture vs the clock at the same tick (the old measure)
         out["playback_picture_vs_clock_ms"] = round(lags[-1], 3) if lags else None

@@ -91,16 +91,37 @@ class AudioClock:
     """Plays an :class:`~diface_editor.core.audio.AudioClip` through ``sounddevice.OutputStream``.
 
     The stream is opened on construction (so a missing device fails early, see :func:`make_clock`)
-    and runs until :meth:`close`, writing silence while paused. The callback advances ``_pos``
-    (samples, clip timeline); :meth:`position` subtracts the stream's output latency so the picture
-    matches what is heard.
+    and runs until :meth:`close`, writing silence while paused. The callback copies samples and
+    notes, for its buffer, when the buffer's first sample reaches the listener on the stream's clock
+    (PortAudio's ``outputBufferDacTime``) and which stream sample that is. :meth:`position` follows
+    that device timing: the playhead shows what is heard, whatever the output latency (PulseAudio
+    buffers tens of milliseconds, a Bluetooth sink hundreds), and stands still while the device
+    does (a stalled or underrun stream). Between buffers it runs on the stream's clock; the small
+    jitter of the device's timing reports is taken out by slewing (the picture runs at most
+    ``SLEW`` faster or slower until it meets the device again), never by steps; a device ahead by
+    more than ``SNAP_S`` (it skipped) is followed at once, one behind by more than ``HOLD_S`` (it
+    stalled) is waited for; the picture never steps backwards (a loop wraps, a seek restarts).
     """
 
     is_audio = True
-    _dac: tuple[float, int] | None = None  # (device time the last buffer is heard, its first sample)
-    samples_out = 0  # samples handed to the device (diagnostics: the stream clock's rate)
+    LATENCY_S = 0.05   # requested output latency: small enough for scrubbing, safe against underruns
+    SLEW = 0.05        # the picture may run up to 5 % fast or slow while it meets the device's clock
+    SNAP_S = 0.1       # the device ahead of the picture by more (a skip): followed at once
+    HOLD_S = 0.03      # the device behind by more (it stalled): the picture waits for the sound
+    # device-timing state, also as class defaults: a clock made without a device (the unit tests) works
+    _anchor: tuple[float, int, int] | None = None  # (device time the buffer is heard, its stream sample, clip sample)
+    _written = 0       # stream samples written since start() (loops and silence past the end included)
+    _start_pos = 0     # clip sample of start()
+    _smooth: tuple[float, float] | None = None  # (device time, stream seconds shown) of the last position()
+    _timed = False     # the backend reports DAC times
+    _gen = 0           # start() count: a position() computed across a start() is not kept
+    _grain: tuple[int, int] = (0, 0)  # scrub: clip samples [a, b) still to play while paused
+    samples_out = 0    # samples handed to the device (diagnostics: the stream clock's rate)
+    underflows = 0     # buffers the device reported as underrun (diagnostics)
+    grain_samples = 0  # scrub: samples of clip sound played while paused (diagnostics, tests)
+    last_device_time: float | None = None  # the stream's clock at the last position() while playing
 
-    def __init__(self, clip: Any, device: Any = None) -> None:
+    def __init__(self, clip: Any, device: Any = None, latency: float | str | None = None) -> None:
         import sounddevice as sd
 
         self._sd = sd
@@ -114,28 +135,30 @@ class AudioClock:
         self.rate = rate
         self._samples = samples
         self._lock = threading.Lock()
-        self._pos = 0           # next sample to write (clip timeline)
+        self._pos = 0           # next clip sample to write
         self._playing = False
         self._loop: tuple[int, int] | None = None
-        self._grain_end = 0     # scrub: play until this sample while paused
-        self._dac = None
-        self.samples_out = 0
+        self._grain = (0, 0)
         self._stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32", device=device,
-                                       callback=self._callback, latency="low")
+                                       callback=self._callback,
+                                       latency=self.LATENCY_S if latency is None else latency)
         self._stream.start()
 
     def _callback(self, out, frames, time_info, status) -> None:  # PortAudio thread
         out.fill(0)
         try:
             dac = float(time_info.outputBufferDacTime)
-        except Exception:  # pragma: no cover - a backend without timing
+        except Exception:  # a backend without timing (and the unit tests' None)
             dac = 0.0
         with self._lock:
             pos, n = self._pos, len(self._samples)
             self.samples_out += frames
-            # when this buffer's first sample is heard, on the device's clock (0: the backend has none)
-            self._dac = (dac, pos) if self._playing and dac > 0 and (self._loop is None) else None
+            if status is not None and getattr(status, "output_underflow", False):
+                self.underflows += 1
             if self._playing:
+                if dac > 0:  # this buffer's first sample is heard at `dac` on the stream's clock
+                    self._anchor = (dac, self._written, pos)
+                    self._timed = True
                 loop = self._loop
                 if loop is not None and not (0 <= loop[0] < min(loop[1], n)):
                     loop = None
@@ -153,48 +176,99 @@ class AudioClock:
                     pos += take
                 # past the end the clock keeps running so that the GUI sees the end and stops
                 self._pos = pos + (frames - written)
-            elif pos < min(self._grain_end, n):
-                take = min(frames, self._grain_end - pos, n - pos)
-                out[:take, 0] = self._samples[pos:pos + take]
-                self._pos = pos + take
+                self._written += frames
+            else:
+                a, b = self._grain
+                b = min(b, n)
+                if a < b:
+                    take = min(frames, b - a)
+                    out[:take, 0] = self._samples[a:a + take]
+                    self._grain = (a + take, b)
+                    self.grain_samples += take
 
     def start(self, t0: float) -> None:
         with self._lock:
-            self._pos = int(round(t0 * self.rate))
+            self._pos = self._start_pos = int(round(t0 * self.rate))
             self._playing = True
-            self._dac = None
+            self._written = 0
+            self._anchor = None
+            self._smooth = None
+            self._gen += 1
 
     def stop(self) -> None:
         t = self.position()
         with self._lock:
             self._playing = False
             self._pos = int(round(t * self.rate))
-            self._grain_end = 0
+            self._grain = (0, 0)
 
     def device_time(self) -> float:
         """The stream's clock (PortAudio's ``Pa_GetStreamTime``), seconds."""
         return float(self._stream.time)
 
+    def _clip_time(self, stream_s: float, anchor_clip: int, anchor_stream: int) -> float:
+        """Clip seconds heard ``stream_s`` seconds of stream after start(), wrapped into the loop."""
+        if stream_s <= 0:  # the first sample is not heard yet: the playhead waits at the start
+            return self._start_pos / self.rate
+        loop = self._loop
+        s = anchor_clip + (stream_s * self.rate - anchor_stream)
+        if loop is not None and loop[0] <= anchor_clip < loop[1]:
+            if s >= loop[1]:  # the buffer wrapped (or the picture ran past it)
+                s = loop[0] + (s - loop[0]) % (loop[1] - loop[0])
+            elif s < loop[0] and anchor_stream > 0:
+                s = loop[1] - (loop[0] - s)  # before the buffer that began at the loop start
+        return max(0.0, s / self.rate)
+
     def position(self) -> float:
-        """The clip time being heard now. While playing it follows the device's clock: the first
-        sample of the last buffer plus the device time since it reached the DAC (no block steps,
-        latency included); otherwise (a backend without timing, a loop) samples written minus the
-        stream's latency."""
+        """The clip time being heard now (seconds).
+
+        Playing with device timing: the stream sample heard now is the last buffer's first sample
+        plus the device time since that buffer reached the listener, capped at the samples written
+        (a stalled device holds the playhead); the shown time slews towards it (see the class).
+        Without device timing: samples written minus the stream's latency. Paused: where it stopped.
+        """
         with self._lock:
-            pos, playing, dac = self._pos, self._playing, self._dac
-        if playing and dac is not None:
-            try:
-                t = dac[1] / self.rate + (self.device_time() - dac[0])
-                return float(min(max(0.0, t), pos / self.rate))
-            except Exception:  # pragma: no cover
-                pass
-        t = pos / self.rate
-        if playing:
-            t -= float(self._stream.latency or 0.0)
-            if self._loop:
-                a = self._loop[0] / self.rate
-                if t < a:  # just wrapped: the latency reaches back before the loop start
-                    t = self._loop[1] / self.rate - (a - t)
+            playing, anchor, written, pos = self._playing, self._anchor, self._written, self._pos
+            smooth, timed, gen = self._smooth, self._timed, self._gen
+        if not playing:
+            return pos / self.rate
+        if anchor is None:
+            if timed or written == 0:  # started, nothing heard yet: the playhead waits for the sound
+                return self._start_pos / self.rate
+            return self._untimed(pos)
+        try:
+            now = self.device_time()
+        except Exception:  # pragma: no cover - the stream vanished
+            return self._untimed(pos)
+        dac, a_stream, a_clip = anchor
+        heard = min(a_stream / self.rate + (now - dac), written / self.rate)  # < 0: not yet heard
+        if smooth is None:
+            shown = heard
+        else:
+            t_prev, s_prev = smooth
+            dt = max(0.0, now - t_prev)
+            predicted = min(s_prev + dt, written / self.rate)
+            err = heard - predicted
+            if err > self.SNAP_S:  # the device skipped ahead: follow at once
+                shown = heard
+            elif err < -self.HOLD_S:  # the sound is behind the picture: the picture waits for it
+                shown = s_prev
+            else:
+                shown = predicted + float(np.clip(err, -self.SLEW * dt, self.SLEW * dt))
+            shown = max(shown, s_prev)  # never backwards
+        with self._lock:
+            if self._gen == gen:  # no start() meanwhile
+                self._smooth = (now, shown)
+        self.last_device_time = now
+        # the anchor's clip sample is where the stream sample a_stream came from
+        return self._clip_time(shown, a_clip, a_stream)
+
+    def _untimed(self, pos: int) -> float:
+        t = pos / self.rate - float(self._stream.latency or 0.0)
+        if self._loop:
+            a = self._loop[0] / self.rate
+            if t < a:  # just wrapped: the latency reaches back before the loop start
+                t = self._loop[1] / self.rate - (a - t)
         return max(0.0, t)
 
     def set_loop(self, loop: tuple[float, float] | None) -> None:
@@ -202,12 +276,13 @@ class AudioClock:
             self._loop = None if loop is None else (int(loop[0] * self.rate), int(loop[1] * self.rate))
 
     def scrub(self, t: float) -> None:
-        """While paused: play a short grain of sound at ``t`` (dragging the playhead)."""
+        """While paused: play a short grain of sound at ``t`` (dragging the playhead); the paused
+        position becomes ``t``."""
         with self._lock:
             if self._playing:
                 return
             self._pos = int(round(t * self.rate))
-            self._grain_end = self._pos + int(SCRUB_GRAIN_S * self.rate)
+            self._grain = (self._pos, self._pos + int(SCRUB_GRAIN_S * self.rate))
 
     def close(self) -> None:
         try:
