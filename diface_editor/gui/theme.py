@@ -20,6 +20,8 @@ COLORS = {
     "pitch": "#7bd88f",
     "roll": "#62a8ff",
     "viewport_bg": "#3a3d44",
+    "legend_bg": (43, 45, 49, 225),  # lighter than "base" (the tracks): a legend over curves dims them
+    "legend_border": "#4a4e57",
 }
 
 #: Distinct curve colours for blendshape channels (cycled).

@@ -11,7 +11,21 @@ from PySide6 import QtCore
 # ---------------------------------------------------------------------------------------- axes
 
 
-class SecondsAxis(pg.AxisItem):
+#: how far a time label may reach past the ends of the track (into the left axis column and the right
+#: margin): after a fit "0 s" sits 1 % of the view from the left edge, half a label too close to it
+LABEL_OVERHANG_PX = 14
+
+
+class _OverhangAxis(pg.AxisItem):
+    """An axis whose tick labels may overhang its ends by ``LABEL_OVERHANG_PX``. pyqtgraph hides a
+    horizontal axis' label that does not fit its bounding rectangle, and with the grid on (the
+    tracks' time grid) it ignores the ``hideOverlappingLabels`` tolerance, so it is widened here."""
+
+    def boundingRect(self):
+        return super().boundingRect().adjusted(-LABEL_OVERHANG_PX, 0, LABEL_OVERHANG_PX, 0)
+
+
+class SecondsAxis(_OverhangAxis):
     """Time axis whose values are seconds, labelled ``1.5 s`` or ``1:02.5`` past a minute."""
 
     def tickStrings(self, values, scale, spacing):
@@ -31,7 +45,7 @@ class SecondsAxis(pg.AxisItem):
         return out
 
 
-class FramesAxis(pg.AxisItem):
+class FramesAxis(_OverhangAxis):
     """Axis over the same seconds coordinate, ticked and labelled in whole frames at ``fps``."""
 
     def __init__(self, *a, fps: float = 30.0, **kw) -> None:

@@ -24,6 +24,7 @@ from diface_editor.core.rotations import axis_angle_to_ypr
 from diface_editor.gui.settings import DEFAULT_HEAD_LIMITS_DEG
 from diface_editor.gui.theme import COLORS, CURVE_PALETTE
 from diface_editor.gui.timeline.items import (
+    LABEL_OVERHANG_PX,
     FramesAxis,
     KeyLaneItem,
     SecondsAxis,
@@ -75,7 +76,7 @@ class TimelineWidget(QtWidgets.QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.ci.layout.setSpacing(0)
-        self.glw.ci.setContentsMargins(2, 2, 8, 2)
+        self.glw.ci.setContentsMargins(2, 2, LABEL_OVERHANG_PX, 2)
         lay.addWidget(self.glw)
 
         self.seconds_axis = SecondsAxis("top")
@@ -119,13 +120,13 @@ class TimelineWidget(QtWidgets.QWidget):
             self.head_plot.addItem(c)
             self.head_curves.append(c)
         self.head_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=3,
-                                        brush=pg.mkBrush(30, 31, 34, 200))
+                                        brush=pg.mkBrush(*COLORS["legend_bg"]), pen=pg.mkPen(COLORS["legend_border"]))
         self.head_legend.setParentItem(self.head_vb)
         for c, n in zip(self.head_curves, HEAD_LABELS):
             self.head_legend.addItem(c, n)
         self.face_curves: dict[str, pg.PlotDataItem] = {}
         self.face_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=4,
-                                        brush=pg.mkBrush(30, 31, 34, 200))
+                                        brush=pg.mkBrush(*COLORS["legend_bg"]), pen=pg.mkPen(COLORS["legend_border"]))
         self.face_legend.setParentItem(self.face_vb)
         self.key_lane = KeyLaneItem()
         self.key_lane.on_drag_finished = lambda k, f: self.keyframe_drag_finished.emit(k, int(f))
@@ -368,8 +369,12 @@ class TimelineWidget(QtWidgets.QWidget):
         if playing and self.follow_playhead:
             (x0, x1), _ = self.wave_vb.viewRange()
             w = x1 - x0
-            if t > x1 - 0.02 * w or t < x0:
-                self.wave_vb.setXRange(t - 0.05 * w, t + 0.95 * w, padding=0)
+            end = self.doc.duration if self.doc is not None else float("inf")
+            if t < x0 or (t > x1 - 0.02 * w and x1 < end):  # page only to show more of the clip
+                start = t - 0.05 * w
+                if start < 0.0:  # back at the start (a loop): the view's left edge as after a fit
+                    start = min(-0.01 * w, t - 0.01 * w)
+                self.wave_vb.setXRange(start, start + w, padding=0)
 
     def _on_playhead_dragged(self, line) -> None:
         t = float(line.value())
