@@ -225,3 +225,43 @@ def test_the_session_sends_transcript_and_controls():
     assert edit.phones == tuple(PHONES) and edit.head_motion == 0.5
     doc.set_transcript(tr.failed("no"))
     assert s.generate_request().phones is None
+
+
+def test_a_control_change_is_one_resolve_of_the_selection_or_clip():
+    from diface_editor.engine.session import EditSession, JobKind
+
+    doc = Document.from_audio(_speech(), transcript=Transcript("bob", WORDS, PHONES))
+    s = EditSession(doc)
+    job = s.performance_job("head_motion")
+    req = job.build()
+    assert job.kind is JobKind.RESAMPLE and job.label == "re-solve clip for head motion"
+    assert req.range == (0, doc.n_frames) and req.parts == ("head",) and req.seed == doc.sampler.seed
+    doc.set_selection((10, 40))
+    req = s.performance_job("lip_sync").build()
+    assert req.range == (10, 40) and req.parts == ("face",) and req.phones == tuple(PHONES)
+
+
+def test_generate_panel_writes_the_controls_and_shows_the_transcript(qtbot):
+    pytest.importorskip("PySide6")
+    from diface_editor.gui.panels import GeneratePanel
+
+    panel = GeneratePanel()
+    qtbot.addWidget(panel)
+    doc = Document.from_audio(_speech())
+    panel.set_document(doc)
+    assert not panel.style.isEnabled()
+    with qtbot.waitSignal(panel.performance_changed) as sig:
+        panel.head_motion.setValue(0.5)
+    assert sig.args == ["head_motion"] and doc.sampler.head_motion == 0.5
+    panel.set_styles(["calm", "lively"])
+    with qtbot.waitSignal(panel.performance_changed):
+        panel.style.setCurrentIndex(2)
+    assert doc.sampler.style == "lively"
+    doc.set_transcript(Transcript("bob may", WORDS[:2], PHONES[:6]))
+    assert panel.transcript.toPlainText() == "bob may" and "2 words" in panel.transcript_status.text()
+    doc.set_transcript(Transcript("x").failed("no match"))
+    assert "no match" in panel.transcript_status.text()
+    with qtbot.waitSignal(panel.align_requested) as sig:
+        panel.transcript.setPlainText("hello")
+        panel.align_button.click()
+    assert sig.args == ["hello"]

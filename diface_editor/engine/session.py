@@ -363,15 +363,16 @@ class EditSession:
         return GenerateRequest(audio=doc.audio, seed=int(s.seed), parts=parts, n_samples=n_samples,
                                **sampling_options(s, s.steps), **self._extras())
 
-    def range_request(self, frames: tuple[int, int] | None = None, seed: int | None = None) -> EditRequest:
-        """Regenerate ``frames`` (default: the selection) of the option's parts; keyframes inside stay
-        pinned. ``seed``: default :meth:`edit_seed` (the editor's Resample passes :meth:`sample_seed`)."""
+    def range_request(self, frames: tuple[int, int] | None = None, seed: int | None = None,
+                      parts: tuple[str, ...] | None = None) -> EditRequest:
+        """Regenerate ``frames`` (default: the selection) of ``parts`` (default: the option's); keyframes
+        inside stay pinned. ``seed``: default :meth:`edit_seed` (the editor's Resample passes :meth:`sample_seed`)."""
         doc = self._doc()
         frames = doc.selection if frames is None else frames
         s = doc.sampler
         seed = self.edit_seed() if seed is None else int(seed)
         return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="range", range=frames,
-                           keyframes=tuple(doc.keyframes), parts=self.options.parts, seed=seed,
+                           keyframes=tuple(doc.keyframes), parts=tuple(parts or self.options.parts), seed=seed,
                            **sampling_options(s, s.steps), **self._extras())
 
     def variants_request(self, frames: tuple[int, int] | None = None, n: int | None = None,
@@ -454,6 +455,19 @@ class EditSession:
         if doc.selection is None:
             raise DifaceError("Select a range in the timeline first (drag across it), then ask for variants.")
         return EditJob(JobKind.VARIANTS, JobKind.VARIANTS.value, lambda: self.variants_request(seed=self.sample_seed()))
+
+    def performance_job(self, control: str) -> EditJob:
+        """Re-solve after a performance control or the viseme strength changed: the selection or, with
+        none, the whole clip (keyframes stay pinned), with the document's seed so the take keeps its
+        character; one undo step. ``control``: ``"head_motion"`` re-solves the head only, ``"style"``
+        both parts, the others (``lip_sync``, ``upper_face``, ``viseme_strength``) the face only."""
+        doc = self._need_audio("re-solve against")
+        parts = {"head_motion": ("head",), "style": PARTS}.get(control, ("face",))
+        frames = doc.selection or (0, doc.n_frames)
+        where = "selection" if doc.selection else "clip"
+        label = f"re-solve {where} for {control.replace('_', ' ')}"
+        return EditJob(JobKind.RESAMPLE, label,
+                       lambda: self.range_request(frames, seed=int(self._doc().sampler.seed), parts=parts))
 
     def solve_job(self, keys: Sequence[Keyframe], label: str = "solve keyframe", *, vacated: Sequence[int] = (),
                   parts: Iterable[str] | None = None) -> EditJob | None:

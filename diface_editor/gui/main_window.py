@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,6 +171,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         kp.delete_requested.connect(lambda k: self.delete_keyframes([k]))
         self.panel.variants_button.clicked.connect(self.variants_selection)
         self.panel.options_changed.connect(self._on_edit_options)
+        self.panel.align_requested.connect(self.align_transcript)
+        self.panel.performance_changed.connect(self._on_performance)
         self._on_edit_options()
         va = self.panel.variants
         va.preview_requested.connect(self._preview_variant)
@@ -284,6 +287,17 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         ok, text = self.bridge.model_available()
         p = resolve_model_path(self.doc.model_id)
         self.panel.set_model_text(f"{p.name}\n{p}" if ok else text, ok)
+        styles: list = []
+        if ok:
+            try:
+                import json
+
+                styles = list(json.loads((Path(p) / "config.json").read_text()).get("style_names") or [])
+            except (OSError, ValueError, AttributeError):
+                styles = []
+        if styles != getattr(self, "_styles_shown", None):
+            self._styles_shown = styles
+            self.panel.set_styles(styles)
 
     def _on_animation(self, ev) -> None:
         if getattr(ev, "replaced", False):

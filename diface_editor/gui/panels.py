@@ -110,6 +110,48 @@ class GeneratePanel(QtWidgets.QWidget):
         ef.addRow(self.auto_solve)
         lay.addWidget(edit)
 
+        perf = QtWidgets.QGroupBox("Transcript and performance")
+        pf = QtWidgets.QFormLayout(perf)
+        pf.setLabelAlignment(QtCore.Qt.AlignRight)
+        self.transcript = QtWidgets.QPlainTextEdit()
+        self.transcript.setPlaceholderText("What is said (optional): aligned with the audio, the mouth then "
+                                           "closes at p/b/m, meets the teeth at f/v, rounds and opens with it")
+        self.transcript.setFixedHeight(64)
+        self.align_button = QtWidgets.QPushButton("Align")
+        self.align_button.setToolTip("Align the transcript with the audio (words and phones); the next Generate "
+                                     "or edit follows its visemes")
+        self.transcript_status = QtWidgets.QLabel("No transcript: the motion follows the audio alone.")
+        self.transcript_status.setWordWrap(True)
+        pf.addRow(self.transcript)
+        arow = QtWidgets.QHBoxLayout()
+        arow.addWidget(self.transcript_status, 1)
+        arow.addWidget(self.align_button)
+        pf.addRow(arow)
+
+        def gain(lo: float, hi: float, tip: str) -> QtWidgets.QDoubleSpinBox:
+            w = QtWidgets.QDoubleSpinBox()
+            w.setRange(lo, hi)
+            w.setSingleStep(0.1)
+            w.setDecimals(2)
+            w.setKeyboardTracking(False)
+            w.setToolTip(tip)
+            return w
+
+        self.viseme_strength = gain(0.0, 1.0, "How hard the transcript's visemes are held: 0 = audio only, 1 = lips "
+                                               "closed at every p/b/m, lip to teeth at f/v")
+        self.lip_sync = gain(0.0, 2.0, "Mouth amplitude (1 = the model's)")
+        self.upper_face = gain(0.0, 2.0, "Brow and eye activity (1 = the model's)")
+        self.head_motion = gain(0.0, 2.0, "Amount of head motion (1 = the model's, 0 = still)")
+        self.style = QtWidgets.QComboBox()
+        self.style.setToolTip("The model's speaking style / identity")
+        self.set_styles(())
+        pf.addRow("Visemes", self.viseme_strength)
+        pf.addRow("Lip sync", self.lip_sync)
+        pf.addRow("Upper face", self.upper_face)
+        pf.addRow("Head motion", self.head_motion)
+        pf.addRow("Style", self.style)
+        lay.addWidget(perf)
+
         self.generate_button = QtWidgets.QPushButton("Generate")
         self.generate_button.setObjectName("primary")
         self.generate_button.setToolTip("Generate lip sync, expression and head motion for the whole clip (Ctrl+G)")
@@ -145,12 +187,57 @@ class GeneratePanel(QtWidgets.QWidget):
         self.influence.valueChanged.connect(self._write)
         self.n_variants.valueChanged.connect(self._write)
         self.blinks.toggled.connect(self._write)
+        for name in ("viseme_strength", "lip_sync", "upper_face", "head_motion"):
+            getattr(self, name).valueChanged.connect(lambda _v, n=name: self._write_performance(n))
+        self.style.currentIndexChanged.connect(lambda _i: self._write_performance("style"))
+        self.align_button.clicked.connect(lambda: self.align_requested.emit(self.transcript.toPlainText()))
         self.parts.currentIndexChanged.connect(self._emit_options)
         self.interactive_steps.valueChanged.connect(self._emit_options)
         self.seed_lock.toggled.connect(self._emit_options)
         self.auto_solve.toggled.connect(self._emit_options)
 
     options_changed = QtCore.Signal()
+    #: the transcript text to align with the audio
+    align_requested = QtCore.Signal(str)
+    #: a performance control (``"lip_sync"``, ``"upper_face"``, ``"head_motion"``, ``"viseme_strength"``,
+    #: ``"style"``) was changed by the user and written to the document: re-solve
+    performance_changed = QtCore.Signal(str)
+
+    def set_styles(self, names) -> None:
+        """The model's style names (empty: the model has no styles, the box is disabled)."""
+        self._syncing, was = True, self._syncing
+        try:
+            self.style.clear()
+            self.style.addItem("model default" if names else "the model has no styles", None)
+            for n in names:
+                self.style.addItem(str(n), str(n))
+            self.style.setEnabled(bool(names))
+        finally:
+            self._syncing = was
+        if self.doc is not None:
+            self._sync()
+
+    def _write_performance(self, name: str) -> None:
+        if self._syncing or self.doc is None:
+            return
+        value = self.style.currentData() if name == "style" else float(getattr(self, name).value())
+        if getattr(self.doc.sampler, name) == value:
+            return
+        self.doc.set_sampler(replace(self.doc.sampler, **{name: value}))
+        self.performance_changed.emit(name)
+
+    def _sync_transcript(self, _ev=None) -> None:
+        tr = self.doc.transcript if self.doc is not None else None
+        if tr is None:
+            self.transcript_status.setText("No transcript: the motion follows the audio alone.")
+        elif tr.aligned:
+            self.transcript_status.setText(f"Aligned: {len(tr.words)} words, {len(tr.phones)} phones.")
+        else:
+            self.transcript_status.setText(f"Not aligned ({tr.error or 'not tried'}): the motion follows the audio "
+                                           f"alone.")
+        text = tr.text if tr is not None else ""
+        if self.transcript.toPlainText() != text:
+            self.transcript.setPlainText(text)
 
     def edit_options(self):
         """The per-edit choices as an :class:`~diface_editor.engine.session.EditOptions`."""
@@ -171,8 +258,10 @@ class GeneratePanel(QtWidgets.QWidget):
         if doc is not None:
             doc.events.settings.connect(self._sync)
             doc.events.selection.connect(self._sync_selection)
+            doc.events.transcript.connect(self._sync_transcript)
         self._sync()
         self._sync_selection()
+        self._sync_transcript()
 
     def set_model_text(self, text: str, ok: bool) -> None:
         self.model_label.setText(text)
@@ -191,6 +280,9 @@ class GeneratePanel(QtWidgets.QWidget):
             self.influence.setValue(int(s.influence_frames))
             self.n_variants.setValue(max(2, int(s.n_variants)))
             self.blinks.setChecked(bool(s.blinks))
+            for name in ("viseme_strength", "lip_sync", "upper_face", "head_motion"):
+                getattr(self, name).setValue(float(getattr(s, name)))
+            self.style.setCurrentIndex(max(0, self.style.findData(s.style)))
         finally:
             self._syncing = False
 

@@ -65,6 +65,46 @@ class EditsMixin:
         if self.doc is not None:
             self.bridge.resample_selection()
 
+    def align_transcript(self, text: str) -> None:
+        """Align ``text`` with the audio off the GUI thread; the transcript and its alignment (or why
+        it failed) become the document's as one undo step. The next Generate or edit follows it."""
+        from diface_editor.core.commands import SetTranscript
+        from diface_editor.engine.session import align_transcript
+        from diface_editor.gui.background import BackgroundCall
+
+        doc = self.doc
+        if doc is None or doc.audio is None:
+            self.error("Cannot align", "open an audio file first.")
+            return
+        if not text.strip():
+            if doc.transcript is not None and self.undo_stack is not None:
+                self.undo_stack.push_command(SetTranscript(None, "clear transcript"))
+            return
+        audio = doc.audio
+        self.statusBar().showMessage("Aligning the transcript…")
+        task = BackgroundCall(lambda: align_transcript(audio, text), "the alignment", self)
+
+        def done(tr, d=doc) -> None:
+            if self.doc is not d or self.undo_stack is None:
+                return
+            self.undo_stack.push_command(SetTranscript(tr, "align transcript"))
+            self.statusBar().showMessage(
+                f"Transcript aligned: {len(tr.words)} words" if tr.aligned else
+                f"The transcript could not be aligned ({tr.error}); the motion follows the audio alone", 8000)
+
+        task.succeeded.connect(done)
+        task.failed.connect(lambda message: self.error("Cannot align", message))
+        task.finished.connect(task.deleteLater)
+        self._align_task = task
+        task.start()
+
+    def _on_performance(self, control: str) -> None:
+        """A performance control changed: re-solve the selection or the clip (when there is a model)."""
+        doc = self.doc
+        if doc is None or doc.audio is None or not self.bridge.model_available()[0]:
+            return
+        self.bridge.submit(self.session.performance_job(control))
+
     def _on_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)

@@ -91,6 +91,8 @@ class FilesMixin:
             transcript = transcript_for(doc.audio_path)
             # the first take is part of opening the audio: it does not make the document "modified"
             self._first_take_pending = ok or (transcript is not None and teacher_available())
+            if ok and transcript is not None:
+                self._align_on_open(doc, transcript)
             if ok:
                 self.generate()
             elif transcript is not None and teacher_available():
@@ -98,6 +100,27 @@ class FilesMixin:
             elif generate:
                 self.generate()  # explicitly asked: the bridge explains why it cannot
         return True
+
+    def _align_on_open(self, doc: Document, transcript: Path) -> None:
+        """The transcript beside the opened audio (``voice.txt``), aligned before the first take (part of
+        opening: no undo step); a failed alignment is one status line and the take follows the audio."""
+        from diface_editor.engine.session import align_transcript
+
+        try:
+            text = Path(transcript).read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            self.statusBar().showMessage(f"Cannot read the transcript {transcript.name}: {e.strerror or e}", 8000)
+            return
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
+        try:
+            tr = align_transcript(doc.audio, text)
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        doc.set_transcript(tr)
+        self.statusBar().showMessage(
+            f"Transcript {transcript.name} aligned: {len(tr.words)} words" if tr.aligned else
+            f"The transcript {transcript.name} could not be aligned ({tr.error}); the take follows the audio alone",
+            8000)
 
     def _first_take_done(self, applied: bool) -> None:
         """The job started on opening audio ended: its take is the document as opened (clean)."""
