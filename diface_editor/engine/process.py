@@ -1,5 +1,9 @@
 """The engine in a child process, so that the editor's process never runs torch.
 
+Why one module of ~650 lines: the parent-side proxy and the child's loop are two halves of one
+protocol (start, load, submit, cancel, the watchdog, crash and shutdown) that change together; the
+wire format is already apart (:mod:`diface_editor.engine.wire`).
+
 :class:`ProcessEngine` has the surface the GUI uses from :class:`~diface_editor.engine.worker.Engine`
 (``submit(request, doc_version) -> job id``, ``cancel()``, ``busy``, ``wait_idle``, ``shutdown``,
 ``alive``, ``events`` and ``on_event`` with the same :mod:`~diface_editor.engine.events` objects), but

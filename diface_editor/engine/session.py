@@ -22,243 +22,67 @@ thread and calls this; the CLI and benchmarks build their requests here too.
 
 from __future__ import annotations
 
-import enum
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from diface_editor.core.animation import Animation
 from diface_editor.core.commands import (
     Command,
-    ReplaceAnimation,
-    ReplaceFrames,
-    SetKeyframes,
     UndoStack,
-    add_keyframe,
     apply_result,
 )
-from diface_editor.core.document import Document, SamplerSettings
+from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
-from diface_editor.core.keyframes import Keyframe, KeyframeSet
-from diface_editor.core.transcript import Transcript
+from diface_editor.core.keyframes import Keyframe
 from diface_editor.engine.events import JobResult
 from diface_editor.engine.requests import (
     EditRequest,
     GenerateRequest,
-    Request,
     VariantsRequest,
 )
 
 if TYPE_CHECKING:
     from diface_editor.engine.api import JobEngine
 
+from diface_editor.engine.edit_policy import (
+    add_keyframes,
+    align_transcript,
+    blink_seed,
+    changes_nothing,
+    influence_pins,
+    lipsync,
+    replace_keyframe,
+    sampling_options,
+    transcript_phones,
+)
+from diface_editor.engine.edit_types import (
+    PARTS,
+    Applied,
+    Discarded,
+    EditJob,
+    EditOptions,
+    Failed,
+    JobKind,
+    KeyframeChange,
+    Outcome,
+    PendingVariants,
+    VariantsReady,
+)
+
+#: re-exported: the session's types and policy functions are imported from here by the GUI, CLI and tests
+__all__ = [
+    "Applied", "Discarded", "EditJob", "EditOptions", "EditSession", "Failed", "JobKind", "KeyframeChange",
+    "Outcome", "PARTS", "PendingVariants", "VariantsReady", "add_keyframes", "align_transcript", "blink_seed",
+    "changes_nothing", "influence_pins", "lipsync", "replace_keyframe", "sampling_options",
+    "transcript_phones",
+]
+
 log = logging.getLogger(__name__)
 
-PARTS = ("face", "head")
 
-
-class JobKind(enum.Enum):
-    """What a job is; the value is the name shown to the user."""
-
-    GENERATE = "generate"
-    RESAMPLE = "resample selection"
-    VARIANTS = "variants"
-    SOLVE = "solve keyframe"
-    SWAP = "swap pose"
-    LIPSYNC = "lip sync from transcript"
-
-    @property
-    def long(self) -> bool:
-        """A long job: a keyframe edit does not cancel it for a re-solve (its result goes stale)."""
-        return self in (JobKind.GENERATE, JobKind.RESAMPLE, JobKind.VARIANTS, JobKind.LIPSYNC)
-
-
-@dataclass(frozen=True)
-class EditOptions:
-    """Per-edit choices of the Generate panel (not saved with the project).
-
-    Attributes:
-        parts: what an edit regenerates: ``("face",)``, ``("head",)`` or both.
-        seed_locked: True: every edit uses the document's seed; False: a new random seed per edit
-            (written back to the document's settings so it can be locked and reproduced).
-        auto_solve: re-solve a window around every keyframe change.
-        interactive_steps: sampler steps for keyframe and swap edits (``None``: the panel's steps);
-            few steps keep dragging interactive.
-    """
-
-    parts: tuple[str, ...] = PARTS
-    seed_locked: bool = True
-    auto_solve: bool = True
-    interactive_steps: int | None = None
-
-
-@dataclass(frozen=True)
-class EditJob:
-    """A job to submit: ``build()`` makes its request from the document as it is when called."""
-
-    kind: JobKind
-    label: str  # undo text and status line ("solve keyframe at frame 45")
-    build: Callable[[], Request]
-
-
-@dataclass(frozen=True)
-class PendingVariants:
-    """Candidates of a Variants job waiting for the user's pick.
-
-    Attributes:
-        doc_version: the document version they were drawn for (stale once it changes).
-        animations: the candidates, each a whole animation.
-        changed: ``(start, stop)`` frames in which they may differ from the document.
-        label: the job's label.
-    """
-
-    doc_version: int
-    animations: tuple[Animation, ...]
-    changed: tuple[int, int]
-    label: str
-
-    def __len__(self) -> int:
-        return len(self.animations)
-
-    def get(self, i: int) -> Animation | None:
-        """Candidate ``i``, or None when there is no such one."""
-        return self.animations[i] if 0 <= i < len(self.animations) else None
-
-
-# ---------------------------------------------------------------------------- outcomes
-@dataclass(frozen=True)
-class Applied:
-    """A job's result was taken (``seconds``: how long the job took): one undoable command, or none
-    when it equals what the document already holds (``changed`` False: e.g. Generate again with
-    the seed locked; a no-op gets no history entry)."""
-
-    job_id: int
-    label: str
-    seconds: float
-    changed: bool = True
-
-
-@dataclass(frozen=True)
-class VariantsReady:
-    """A result holds several candidates; they wait in :attr:`EditSession.pending_variants`."""
-
-    job_id: int
-    variants: PendingVariants
-
-
-@dataclass(frozen=True)
-class Discarded:
-    """A result was dropped: a newer job replaced it, or the document changed meanwhile
-    (``tell``: worth a status line)."""
-
-    job_id: int
-    why: str
-    tell: bool
-
-
-@dataclass(frozen=True)
-class Failed:
-    """A result could not be applied (``message``: one sentence)."""
-
-    job_id: int
-    message: str
-
-
-Outcome = Applied | VariantsReady | Discarded | Failed
-
-
-@dataclass(frozen=True)
-class KeyframeChange:
-    """What :meth:`EditSession.change_keyframes` did.
-
-    Attributes:
-        committed: the keyframe command is on the undo stack (False: ``error`` says why not).
-        solve: the re-solve to submit, or None (off, no audio or model, nothing changed, a long job runs).
-        note: a status line for the user (a long job runs and its result will be dropped).
-        error: why the command was refused.
-    """
-
-    committed: bool
-    solve: EditJob | None = None
-    note: str | None = None
-    error: str | None = None
-
-
-# ---------------------------------------------------------------------------- rules
-def blink_seed(settings: SamplerSettings) -> int | None:
-    """The blink seed a request gets from the document's sampler settings (``None``: no blinks)."""
-    return int(settings.blink_seed) if settings.blinks else None
-
-
-def sampling_options(settings: SamplerSettings, steps: int | None) -> dict:
-    """Request keywords from the document's sampler settings (``steps``: the steps this edit uses)."""
-    return {"sampler": settings.sampler, "steps": steps, "guidance": float(settings.guidance),
-            "blink_seed": blink_seed(settings), "viseme_strength": float(settings.viseme_strength),
-            "lip_sync": float(settings.lip_sync), "upper_face": float(settings.upper_face),
-            "head_motion": float(settings.head_motion)}
-
-
-def transcript_phones(doc: Document) -> tuple[tuple[str, float, float], ...] | None:
-    """The document's aligned phones for a request (``None``: no transcript or not aligned)."""
-    tr = doc.transcript
-    return tuple(tr.phones) if tr is not None and tr.aligned else None
-
-
-def influence_pins(keyframes: Iterable[Keyframe], centres: Sequence[int], radius: int | None) -> tuple[Keyframe, ...]:
-    """The influence-window rule: of ``keyframes``, those within ``radius`` frames of a centre frame
-    (all of them for ``radius=None``). They stay pinned in the solve around ``centres`` but get no
-    window of their own, so every frame farther than ``radius`` from a centre is kept bit for bit."""
-    keys = tuple(keyframes)
-    if radius is None:
-        return keys
-    return tuple(k for k in keys if any(abs(k.frame - int(c)) <= radius for c in centres))
-
-
-def changes_nothing(doc: Document, command: Command) -> bool:
-    """Whether ``command`` would leave ``doc`` exactly as it is (a no-op edit gets no history entry):
-    the same keyframes, or frames bit for bit equal to the document's."""
-    if isinstance(command, SetKeyframes):
-        key = lambda k: (k.frame, k.part, k.group)  # noqa: E731
-        return sorted(doc.keyframes, key=key) == sorted(command.new, key=key)
-    if isinstance(command, ReplaceFrames):
-        a, b = command.start, command.start + command.n
-        if b > doc.n_frames:
-            return False
-        anim = doc.animation
-        face_ok = command.new_face is None or np.array_equal(
-            anim.face[a:b] if command.face_cols is None else anim.face[a:b][:, command.face_cols], command.new_face)
-        return face_ok and (command.new_head is None or np.array_equal(anim.head[a:b], command.new_head))
-    if isinstance(command, ReplaceAnimation):
-        return command.new.equals(doc.animation)
-    return False
-
-
-def add_keyframes(doc: Document, keys: Sequence[Keyframe]) -> Command:
-    """One undo step adding ``keys`` (each checked and added as by
-    :func:`~diface_editor.core.commands.add_keyframe`; one key is exactly that command)."""
-    keys = list(keys)
-    commands = [add_keyframe(doc, k) for k in keys]  # raises for a frame outside the clip
-    if len(commands) == 1:
-        return commands[0]
-    ks = KeyframeSet(list(doc.keyframes))
-    for k in keys:
-        ks.add(k)
-    return SetKeyframes(ks, text=f"add {' + '.join(k.part for k in keys)} keyframe at frame {keys[0].frame}")
-
-
-def replace_keyframe(doc: Document, old: Keyframe, new: Keyframe, text: str) -> Command:
-    """One undo step putting ``new`` in place of ``old`` (and of a key at ``new``'s frame, part and group)."""
-    keys = [k for k in doc.keyframes if k != old]
-    keys = [k for k in keys if (k.frame, k.part, k.group) != (new.frame, new.part, new.group)] + [new]
-    return SetKeyframes(KeyframeSet(keys), text=text)
-
-
-# ---------------------------------------------------------------------------- the session
 class EditSession:
     """Edits of one document on one engine (see the module docstring).
 
@@ -647,44 +471,3 @@ class EditSession:
             raise DifaceError("the animation changed after the variants were drawn; draw them again.")
         self.push(apply_result(doc, pv.animations[i], pv.changed, text=f"pick variant {i + 1}"))
         return True
-
-
-def align_transcript(audio, text: str) -> Transcript:
-    """Force-align ``text`` with ``audio`` (pocketsphinx, :func:`diface_editor.synth.align.align`).
-
-    Never raises for a failed alignment: the returned :class:`Transcript` then has no timing and its
-    ``error`` says why in one sentence (generation goes on from the audio alone)."""
-    tr = Transcript(str(text).strip())
-    if not tr.text:
-        return tr.failed("the transcript is empty")
-    try:
-        from diface_editor.synth.align import align
-
-        al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), tr.text)
-    except DifaceError as e:
-        return tr.failed(str(e))
-    except Exception as e:  # an aligner crash must not stop generation
-        log.exception("transcript alignment failed")
-        return tr.failed(f"the alignment failed ({type(e).__name__}: {e})")
-    return Transcript.from_alignment(tr.text, al)
-
-
-def lipsync(audio, transcript: str, seed: int) -> Animation:
-    """The procedural teacher's lip sync of ``transcript`` on ``audio`` (no model; any thread).
-
-    Raises:
-        DifaceError: one sentence (alignment failed, a tool is missing, or an unexpected error).
-    """
-    try:
-        from diface_editor.synth.align import align
-        from diface_editor.synth.teacher import animate
-
-        samples = np.asarray(audio.samples, np.float32)
-        al = align(samples, int(audio.sample_rate), transcript)
-        return animate(al.phones, duration=float(audio.duration), samples=samples,
-                       sample_rate=int(audio.sample_rate), seed=int(seed))
-    except DifaceError:
-        raise
-    except Exception as e:
-        log.exception("teacher lip sync failed")
-        raise DifaceError(f"the lip sync failed ({type(e).__name__}: {e})") from e

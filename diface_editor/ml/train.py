@@ -1,5 +1,10 @@
 """Training a motion model (face and/or head denoisers) on a folder of (audio, motion) pairs.
 
+Why ~780 lines: this is the run loop (start or resume, steps, EMA, validation, checkpoints, the
+bundle) for one process and for DistributedDataParallel ranks alike, kept in one place so the two paths
+cannot drift; config, data, loaders, checkpoints and the launcher live in their own modules
+(``train_config``, ``train_data``, ``train_loader``, ``train_checkpoints``, ``train_dist``).
+
 Data: a folder of pairs ``<name>.wav`` (or another audio format) + ``<name>.npz`` in diface's
 native animation format (``fps``, ``channel_names``, ``face`` (T, C), ``head`` (T, 3); read with
 :func:`diface_editor.core.formats.load_animation`, resampled to the configured fps if needed).

@@ -1,0 +1,139 @@
+"""The edit policy as plain functions: seeds and sampler options from the document, the influence
+window of keyframe edits, what counts as a no-op, keyframe commands, and the transcript-driven
+helpers (alignment, the teacher's lip sync). Used by :class:`~diface_editor.engine.session.EditSession`,
+the CLI and the benches."""
+
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from diface_editor.core.animation import Animation
+from diface_editor.core.commands import (
+    Command,
+    ReplaceAnimation,
+    ReplaceFrames,
+    SetKeyframes,
+    add_keyframe,
+)
+from diface_editor.core.document import Document, SamplerSettings
+from diface_editor.core.errors import DifaceError
+from diface_editor.core.keyframes import Keyframe, KeyframeSet
+from diface_editor.core.transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+
+def blink_seed(settings: SamplerSettings) -> int | None:
+    """The blink seed a request gets from the document's sampler settings (``None``: no blinks)."""
+    return int(settings.blink_seed) if settings.blinks else None
+
+
+def sampling_options(settings: SamplerSettings, steps: int | None) -> dict:
+    """Request keywords from the document's sampler settings (``steps``: the steps this edit uses)."""
+    return {"sampler": settings.sampler, "steps": steps, "guidance": float(settings.guidance),
+            "blink_seed": blink_seed(settings), "viseme_strength": float(settings.viseme_strength),
+            "lip_sync": float(settings.lip_sync), "upper_face": float(settings.upper_face),
+            "head_motion": float(settings.head_motion)}
+
+
+def transcript_phones(doc: Document) -> tuple[tuple[str, float, float], ...] | None:
+    """The document's aligned phones for a request (``None``: no transcript or not aligned)."""
+    tr = doc.transcript
+    return tuple(tr.phones) if tr is not None and tr.aligned else None
+
+
+def influence_pins(keyframes: Iterable[Keyframe], centres: Sequence[int], radius: int | None) -> tuple[Keyframe, ...]:
+    """The influence-window rule: of ``keyframes``, those within ``radius`` frames of a centre frame
+    (all of them for ``radius=None``). They stay pinned in the solve around ``centres`` but get no
+    window of their own, so every frame farther than ``radius`` from a centre is kept bit for bit."""
+    keys = tuple(keyframes)
+    if radius is None:
+        return keys
+    return tuple(k for k in keys if any(abs(k.frame - int(c)) <= radius for c in centres))
+
+
+def changes_nothing(doc: Document, command: Command) -> bool:
+    """Whether ``command`` would leave ``doc`` exactly as it is (a no-op edit gets no history entry):
+    the same keyframes, or frames bit for bit equal to the document's."""
+    if isinstance(command, SetKeyframes):
+        key = lambda k: (k.frame, k.part, k.group)  # noqa: E731
+        return sorted(doc.keyframes, key=key) == sorted(command.new, key=key)
+    if isinstance(command, ReplaceFrames):
+        a, b = command.start, command.start + command.n
+        if b > doc.n_frames:
+            return False
+        anim = doc.animation
+        face_ok = command.new_face is None or np.array_equal(
+            anim.face[a:b] if command.face_cols is None else anim.face[a:b][:, command.face_cols], command.new_face)
+        return face_ok and (command.new_head is None or np.array_equal(anim.head[a:b], command.new_head))
+    if isinstance(command, ReplaceAnimation):
+        return command.new.equals(doc.animation)
+    return False
+
+
+def add_keyframes(doc: Document, keys: Sequence[Keyframe]) -> Command:
+    """One undo step adding ``keys`` (each checked and added as by
+    :func:`~diface_editor.core.commands.add_keyframe`; one key is exactly that command)."""
+    keys = list(keys)
+    commands = [add_keyframe(doc, k) for k in keys]  # raises for a frame outside the clip
+    if len(commands) == 1:
+        return commands[0]
+    ks = KeyframeSet(list(doc.keyframes))
+    for k in keys:
+        ks.add(k)
+    return SetKeyframes(ks, text=f"add {' + '.join(k.part for k in keys)} keyframe at frame {keys[0].frame}")
+
+
+def replace_keyframe(doc: Document, old: Keyframe, new: Keyframe, text: str) -> Command:
+    """One undo step putting ``new`` in place of ``old`` (and of a key at ``new``'s frame, part and group)."""
+    keys = [k for k in doc.keyframes if k != old]
+    keys = [k for k in keys if (k.frame, k.part, k.group) != (new.frame, new.part, new.group)] + [new]
+    return SetKeyframes(KeyframeSet(keys), text=text)
+
+
+# ---------------------------------------------------------------------------- the session
+
+
+def align_transcript(audio, text: str) -> Transcript:
+    """Force-align ``text`` with ``audio`` (pocketsphinx, :func:`diface_editor.synth.align.align`).
+
+    Never raises for a failed alignment: the returned :class:`Transcript` then has no timing and its
+    ``error`` says why in one sentence (generation goes on from the audio alone)."""
+    tr = Transcript(str(text).strip())
+    if not tr.text:
+        return tr.failed("the transcript is empty")
+    try:
+        from diface_editor.synth.align import align
+
+        al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), tr.text)
+    except DifaceError as e:
+        return tr.failed(str(e))
+    except Exception as e:  # an aligner crash must not stop generation
+        log.exception("transcript alignment failed")
+        return tr.failed(f"the alignment failed ({type(e).__name__}: {e})")
+    return Transcript.from_alignment(tr.text, al)
+
+
+def lipsync(audio, transcript: str, seed: int) -> Animation:
+    """The procedural teacher's lip sync of ``transcript`` on ``audio`` (no model; any thread).
+
+    Raises:
+        DifaceError: one sentence (alignment failed, a tool is missing, or an unexpected error).
+    """
+    try:
+        from diface_editor.synth.align import align
+        from diface_editor.synth.teacher import animate
+
+        samples = np.asarray(audio.samples, np.float32)
+        al = align(samples, int(audio.sample_rate), transcript)
+        return animate(al.phones, duration=float(audio.duration), samples=samples,
+                       sample_rate=int(audio.sample_rate), seed=int(seed))
+    except DifaceError:
+        raise
+    except Exception as e:
+        log.exception("teacher lip sync failed")
+        raise DifaceError(f"the lip sync failed ({type(e).__name__}: {e})") from e
