@@ -30,6 +30,12 @@ def pulseaudio_available() -> str | None:
     return None
 
 
+#: 8 kHz mono: one frame is 125 us, so the null sink's clock (it advances by the microseconds of each
+#: rendered chunk, rounded down) keeps time; at its default 48 kHz stereo a frame is 20.83 us and the
+#: rounding made the "device" play ~125 ppm fast (7.5 ms a minute against the system clock)
+SINK_OPTIONS = "rate=8000 channels=1"
+
+
 class NullSinkServer:
     """``with NullSinkServer() as srv:`` a PulseAudio daemon with a null sink in a private
     ``XDG_RUNTIME_DIR`` (0700); PortAudio is re-initialised so that sounddevice sees it. On exit the
@@ -37,7 +43,8 @@ class NullSinkServer:
 
     KEEPER_LATENCY_MSEC = 10
 
-    def __init__(self) -> None:
+    def __init__(self, sink_options: str = SINK_OPTIONS) -> None:
+        self.sink_options = sink_options
         self.runtime: Path | None = None
         self._old_env: dict[str, str | None] = {}
         self._keeper: subprocess.Popen | None = None
@@ -53,10 +60,11 @@ class NullSinkServer:
         os.environ["XDG_RUNTIME_DIR"] = str(self.runtime)
         os.environ.pop("PULSE_SERVER", None)
         os.environ.pop("DIFACE_NO_AUDIO", None)
-        # libpulse otherwise buffers ~2 s for the ALSA plugin: heard sound would start that late
-        os.environ["PULSE_LATENCY_MSEC"] = "30"
+        # the ALSA plugin sizes the PulseAudio stream's buffer from PortAudio's; PULSE_LATENCY_MSEC would
+        # override it (30 ms with 25 ms periods underran)
+        os.environ.pop("PULSE_LATENCY_MSEC", None)
         cmd = ["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
-               "--load=module-null-sink sink_name=null", "--load=module-native-protocol-unix"]
+               f"--load=module-null-sink sink_name=null {self.sink_options}".strip(), "--load=module-native-protocol-unix"]
         if os.geteuid() == 0:
             cmd.insert(1, "--system=no")
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)

@@ -104,7 +104,8 @@ class AudioClock:
     """
 
     is_audio = True
-    LATENCY_S = 0.05   # requested output latency: small enough for scrubbing, safe against underruns
+    LATENCY_S = 0.1    # requested output latency: short enough for scrubbing, enough against underruns on a
+    #                    busy CPU (0.05 s underran a few times a minute at load 4 on 2 cores)
     SLEW = 0.05        # the picture may run up to 5 % fast or slow while it meets the device's clock
     SNAP_S = 0.1       # the device ahead of the picture by more (a skip): followed at once
     HOLD_S = 0.03      # the device behind by more (it stalled): the picture waits for the sound
