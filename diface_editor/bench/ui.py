@@ -7,10 +7,12 @@
 * ``viewport_frame_ms``: one viewport frame during playback: evaluate the rig for the frame, compute
   normals, upload vertices, draw and show the picture (mean and p95 over many frames).
 * ``playback_drift_ms_60s``: playback runs for 60 s in real time on the clock the editor would use
-  here (the silent monotonic clock when there is no sound device; the audio clock when there is
-  one); at every GUI tick we compare the time the picture shows with the clock's time at that
-  moment. Reported: that gap at the last tick (drift after 60 s), its mean and maximum over the
-  run, the largest gap between ticks and the tick rate. Nothing is simulated faster than real time.
+  here (the silent monotonic clock when there is no sound device; the audio clock on a device, by
+  default a private PulseAudio null sink, ``bench.sound``); at every GUI tick the time the picture
+  shows is compared with the device's stream clock at the moment that position was computed for.
+  Reported from 2 s in: how far the two moved apart at the last tick (drift after 60 s), its maximum
+  and p95, the offset at 2 s, the device's underflows and output latency, the largest gap between
+  ticks and the tick rate. Nothing is simulated faster than real time.
 * ``max_stall_ms_generate``: a 10 ms ``QTimer`` heartbeat runs while the editor generates a clip
   through the engine bridge (model loading, sampling on the worker thread, live previews drawn in
   the viewport and timeline); the longest gap beyond the heartbeat period is the worst GUI freeze.
