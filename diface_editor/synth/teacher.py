@@ -120,9 +120,10 @@ def _pose(**weights: float) -> np.ndarray:
 #: Calibration of the jaw (2026-12): vowel ``jawOpen`` targets were raised by about 30 % so that,
 #: after coarticulation and the jaw's lag, stressed AA/AE/AO in clear read speech peak at a median
 #: of about 0.6 (0.58-0.61 on espeak-ng, Flite and Festival voices; before: 0.45-0.48, which left the
-#: mouth subdued). Reference points: hand-tuned ARKit viseme tables in open lip-sync projects give
-#: the "aa" viseme ``jawOpen`` 0.7 (with ``mouthLowerDown`` 0.3), and ARKit captures of a wide "ah"
-#: sit at 0.6-0.8; targets above that peak only on loud, long vowels.
+#: mouth subdued). Reference point: a hand-tuned ARKit viseme table in an open lip-sync project
+#: (derived from the TalkingHead project's) gives the "aa" viseme ``jawOpen`` 0.7 with
+#: ``mouthLowerDown`` 0.3; no ARKit capture of real speakers was available here to check against.
+#: Targets above 0.6 are reached only on loud, long vowels.
 VISEMES: dict[str, np.ndarray] = {
     SIL: _pose(jawOpen=0.03, mouthClose=0.03),
     "AA": _pose(jawOpen=0.80, mouthLowerDown=0.30, mouthUpperUp=0.10, mouthStretch=0.05),
