@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from diface_editor.core.errors import DifaceError
+from diface_editor.core.npy_header import UnsupportedNpyVersion, read_npy_header
 
 
 class UnsafePickleError(DifaceError, ValueError):
@@ -248,18 +249,11 @@ def safe_load_npy(path: str | os.PathLike) -> Any:
     size = path.stat().st_size
     if size == 0:
         raise PickleDataError(f"{path} is empty (0 bytes)")
-    fmt = np.lib.format
     with open(path, "rb") as f:
         try:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = fmt.read_array_header_2_0(f)
-            else:
-                raise PickleDataError(f"{path} uses .npy format version {version}, which is not supported")
-        except DifaceError:
-            raise
+            shape, fortran, dtype = read_npy_header(f)
+        except UnsupportedNpyVersion as e:
+            raise PickleDataError(f"{path} uses .npy format version {e.version}, which is not supported") from None
         except Exception as e:
             raise PickleDataError(f"{path} is not a valid .npy file ({e})") from None
         if not dtype.hasobject:

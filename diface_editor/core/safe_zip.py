@@ -23,6 +23,7 @@ from diface_editor.core.limits import (
     check_regular_file,
     format_bytes,
 )
+from diface_editor.core.npy_header import read_npy_header
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NPY_MAGIC = b"\x93NUMPY"
@@ -69,7 +70,6 @@ def check_member(info: zipfile.ZipInfo, path: Path, error: type[DifaceError] = A
 def npy_member_header(z: zipfile.ZipFile, name: str, path: Path,
                       error: type[DifaceError] = ArchiveError) -> tuple[tuple[int, ...], np.dtype]:
     """``(shape, dtype)`` from a member's ``.npy`` header (only the header is inflated)."""
-    fmt = np.lib.format
     try:
         info = z.getinfo(name)
     except KeyError:
@@ -77,13 +77,7 @@ def npy_member_header(z: zipfile.ZipFile, name: str, path: Path,
     check_member(info, path, error)
     try:
         with z.open(info) as fh:
-            version = fmt.read_magic(fh)
-            if version == (1, 0):
-                shape, _fortran, dtype = fmt.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, _fortran, dtype = fmt.read_array_header_2_0(fh)
-            else:
-                raise ValueError(f".npy version {version} is not supported")
+            shape, _fortran, dtype = read_npy_header(fh)
     except DifaceError:
         raise
     except zipfile.BadZipFile as e:
