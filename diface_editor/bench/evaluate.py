@@ -100,6 +100,28 @@ class RigGeometry:
         return (up - low) * M.MM
 
 
+def phone_frames(phones, names: tuple[str, ...], fps: float, n: int, slack: int, min_s: float = 0.0):
+    """``(first, stop)`` frame ranges of the phones named ``names`` (stress digits ignored) that last
+    at least ``min_s`` seconds, widened by ``slack`` frames on each side and clipped to ``n`` frames."""
+    for ph, a, b in phones:
+        if str(ph).upper().rstrip("012") not in names or b - a < min_s:
+            continue
+        f0, f1 = max(0, int(np.floor(a * fps)) - slack), min(n, int(np.ceil(b * fps)) + 1 + slack)
+        if f1 > f0:
+            yield f0, f1
+
+
+def share_below(signal: np.ndarray, phones, names: tuple[str, ...], fps: float, threshold: float,
+                slack_frames: int = 1, min_s: float = 0.0) -> tuple[int, int]:
+    """(hits, count): phones of ``names`` (see :func:`phone_frames`) during which ``signal`` drops to
+    ``threshold`` or less at some frame from ``slack_frames`` before the phone to ``slack_frames`` after."""
+    hits = tot = 0
+    for f0, f1 in phone_frames(phones, names, fps, len(signal), slack_frames, min_s):
+        tot += 1
+        hits += bool(np.min(signal[f0:f1]) <= threshold)
+    return hits, tot
+
+
 def closure_share(gap_mm: np.ndarray, phones, fps: float, threshold_mm: float = CLOSED_GAP_MM,
                   slack_frames: int = 1) -> tuple[float | None, int]:
     """Share of bilabial phones (p, b, m) during which the lip gap drops to ``threshold_mm`` or less.
@@ -107,33 +129,14 @@ def closure_share(gap_mm: np.ndarray, phones, fps: float, threshold_mm: float = 
     A phone counts as closed when any frame from ``slack_frames`` before its start to ``slack_frames``
     after its end has the gap at or below the threshold. Returns ``(share or None, number of phones)``.
     """
-    n = len(gap_mm)
-    hits = tot = 0
-    for ph, a, b in phones:
-        if str(ph).upper().rstrip("012") not in BILABIALS:
-            continue
-        f0 = max(0, int(np.floor(a * fps)) - slack_frames)
-        f1 = min(n, int(np.ceil(b * fps)) + 1 + slack_frames)
-        if f1 <= f0:
-            continue
-        tot += 1
-        hits += bool(np.min(gap_mm[f0:f1]) <= threshold_mm)
+    hits, tot = share_below(gap_mm, phones, BILABIALS, fps, threshold_mm, slack_frames)
     return (hits / tot if tot else None), tot
 
 
 def open_share(gap_mm: np.ndarray, phones, fps: float, threshold_mm: float = OPEN_GAP_MM) -> tuple[float | None, int]:
     """Share of open-vowel phones (:data:`OPEN_VOWELS`, at least 50 ms) during which the mid-lip gap
     reaches ``threshold_mm`` or more. Returns ``(share or None, number of phones)``."""
-    n = len(gap_mm)
-    hits = tot = 0
-    for ph, a, b in phones:
-        if str(ph).upper().rstrip("012") not in OPEN_VOWELS or b - a < 0.05:
-            continue
-        f0, f1 = max(0, int(np.floor(a * fps))), min(n, int(np.ceil(b * fps)) + 1)
-        if f1 <= f0:
-            continue
-        tot += 1
-        hits += bool(np.max(gap_mm[f0:f1]) >= threshold_mm)
+    hits, tot = share_below(-np.asarray(gap_mm), phones, OPEN_VOWELS, fps, -threshold_mm, 0, 0.05)
     return (hits / tot if tot else None), tot
 
 

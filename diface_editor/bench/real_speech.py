@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from diface_editor.bench.evaluate import RigGeometry, phone_frames, share_below
 from diface_editor.core.errors import DifaceError
 
 log = logging.getLogger(__name__)
@@ -74,78 +75,40 @@ class RealEvalError(DifaceError):
 
 # ---------------------------------------------------------------------- geometry
 @dataclass
-class MouthGeometry:
-    """The default rig's mouth, reduced to what the checks need.
+class MouthGeometry(RigGeometry):
+    """The default rig's mid-lip geometry (:class:`~diface_editor.bench.evaluate.RigGeometry`) plus the
+    upper incisors' biting edge.
 
     Attributes:
-        rig: the :class:`~diface_editor.core.rig.BlendshapeRig`.
-        upper_mid, lower_mid: mid-lip vertices (|x| < 4 mm) of the upper / lower lip.
         incisor_edge_y: height (m) of the upper incisors' biting edge (teeth vertices that
             ``jawOpen`` does not move, within 3 mm of the front).
     """
 
-    rig: Any
-    upper_mid: np.ndarray
-    lower_mid: np.ndarray
-    incisor_edge_y: float
+    incisor_edge_y: float = 0.0
 
     @classmethod
     def default(cls) -> MouthGeometry:
-        from diface_editor.core.rig import load_default_rig
-
-        rig = load_default_rig()
-        li, T = rig.lip_idx, rig.template
-        jaw = rig.deltas[rig.shape_index("jawOpen")]
-        mid = li[np.abs(T[li, 0]) < 0.004]
-        low = mid[jaw[mid, 1] < 0.5 * jaw[li, 1].min()]
-        up = mid[jaw[mid, 1] > 0.1 * jaw[li, 1].min()]
+        geo = super().default()
+        rig = geo.rig
         extra = rig.extra or {}
         labels, names = extra.get("part_labels"), [str(n) for n in extra.get("part_names", [])]
         if labels is None or "teeth" not in names:
             raise RealEvalError("the default head rig has no teeth part; the f/v check needs it")
+        T, jaw = rig.template, rig.deltas[rig.shape_index("jawOpen")]
         teeth = np.flatnonzero(np.asarray(labels) == names.index("teeth"))
         upper = teeth[np.abs(jaw[teeth, 1]) < 1e-4]
         front = upper[T[upper, 2] > T[upper, 2].max() - 0.003]
-        return cls(rig, up, low, float(T[front, 1].min()))
-
-    def weights(self, anim) -> np.ndarray:
-        """(T, K) weights of an ARKit animation in the rig's order."""
-        return self.rig.weights_for(anim)
-
-    def lip_gap_mm(self, w: np.ndarray) -> np.ndarray:
-        """(T,) vertical mid-lip gap (mm; ~0 at rest, negative when pressed)."""
-        up = self.rig.deform(np.asarray(w, np.float32), self.upper_mid)[..., 1].min(axis=1)
-        low = self.rig.deform(np.asarray(w, np.float32), self.lower_mid)[..., 1].max(axis=1)
-        return (up - low) * 1000.0
+        geo.incisor_edge_y = float(T[front, 1].min())
+        return geo
 
     def lip_to_teeth_mm(self, w: np.ndarray) -> np.ndarray:
         """(T,) height of the upper incisors' edge above the lower lip's top (mm; <= 0: the lip
         reaches or passes the edge)."""
-        low = self.rig.deform(np.asarray(w, np.float32), self.lower_mid)[..., 1].max(axis=1)
+        low = self.verts(w, self.lip_lower_mid)[..., 1].max(axis=1)
         return (self.incisor_edge_y - low) * 1000.0
 
 
 # ---------------------------------------------------------------------- per-phone checks
-def _phone_frames(phones, names: tuple[str, ...], fps: float, n: int, slack: int, min_s: float = 0.0):
-    for ph, a, b in phones:
-        if str(ph).upper().rstrip("012") not in names or b - a < min_s:
-            continue
-        f0, f1 = max(0, int(np.floor(a * fps)) - slack), min(n, int(np.ceil(b * fps)) + 1 + slack)
-        if f1 > f0:
-            yield f0, f1
-
-
-def share_below(signal_mm: np.ndarray, phones, names: tuple[str, ...], fps: float, threshold: float,
-                slack_frames: int = 1) -> tuple[int, int]:
-    """(hits, count): phones of ``names`` during which ``signal_mm`` drops to ``threshold`` or less at
-    some frame from ``slack_frames`` before the phone to ``slack_frames`` after it."""
-    hits = tot = 0
-    for f0, f1 in _phone_frames(phones, names, fps, len(signal_mm), slack_frames):
-        tot += 1
-        hits += bool(np.min(signal_mm[f0:f1]) <= threshold)
-    return hits, tot
-
-
 def reference_level(phone: str) -> float:
     """Openness reference level of one phone (see :data:`REF_LEVELS`)."""
     name = str(phone).upper().rstrip("012")
@@ -234,7 +197,7 @@ class _Tally:
             self.n[key][0] += h
             self.n[key][1] += t
             row[key] = h / t if t else None
-        peaks = [float(jaw[f0:f1].max()) for f0, f1 in _phone_frames(phones, OPEN_VOWELS, fps, len(jaw), 0, 0.05)]
+        peaks = [float(jaw[f0:f1].max()) for f0, f1 in phone_frames(phones, OPEN_VOWELS, fps, len(jaw), 0, 0.05)]
         self.open_jaw += peaks
         row["open_vowel_jaw"] = float(np.median(peaks)) if peaks else None
         self.pred.append(openness)

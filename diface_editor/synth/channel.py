@@ -45,10 +45,6 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
     return x[:n] if x.size >= n else np.pad(x, (0, n - x.size))
 
 
-def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    return resample(x, rate_in, rate_out)
-
-
 def mu_law(x: np.ndarray, mu: int = 255) -> np.ndarray:
     """G.711-style 8-bit mu-law quantisation (compress, round to 8 bits, expand) of (N,) audio."""
     x = np.clip(np.asarray(x, np.float64), -1.0, 1.0)
@@ -65,11 +61,11 @@ def telephone(x: np.ndarray, sr: int, rng: np.random.Generator, codec: str | Non
     sos = signal.butter(4, [lo, min(hi, 0.45 * sr)], "bandpass", fs=sr, output="sos")
     y = signal.sosfilt(sos, x).astype(np.float32)
     codec = codec or ("gsm" if rng.random() < 0.3 else "mulaw")
-    nb = _resample(y, sr, 8000)
+    nb = resample(y, sr, 8000)
     peak = float(np.max(np.abs(nb))) + 1e-9
     nb = nb * (0.7 / peak)
     nb = mu_law(nb) if codec == "mulaw" else lossy_codec(nb, 8000, "gsm")[0]
-    return _fit(_resample(nb, 8000, sr), n) * (peak / 0.7), {"band_hz": [round(lo), round(hi)], "codec": codec}
+    return _fit(resample(nb, 8000, sr), n) * (peak / 0.7), {"band_hz": [round(lo), round(hi)], "codec": codec}
 
 
 def _align(ref: np.ndarray, y: np.ndarray, max_lag: int) -> np.ndarray:
@@ -97,7 +93,7 @@ def lossy_codec(x: np.ndarray, sr: int, codec: str, kbps: float | None = None,
     if kbps is None and codec != "gsm":
         kbps = float(rng.choice([16, 24, 32, 48])) if codec == "mp3" else float(rng.choice([8, 12, 16, 24]))
     n = x.size
-    src = _resample(x, sr, rate) if sr != rate else np.asarray(x, np.float32)
+    src = resample(x, sr, rate) if sr != rate else np.asarray(x, np.float32)
     pcm = (np.clip(src, -1, 1) * 32767).astype("<i2").tobytes()
     with tempfile.TemporaryDirectory(prefix="diface-codec-") as tmp:
         enc = Path(tmp) / f"enc{suffix}"
@@ -115,7 +111,7 @@ def lossy_codec(x: np.ndarray, sr: int, codec: str, kbps: float | None = None,
     y = np.frombuffer(out, "<i2").astype(np.float32) / 32767.0
     y = _align(src, y, max_lag=int(0.08 * rate))
     if sr != rate:
-        y = _fit(_resample(y, rate, sr), n)
+        y = _fit(resample(y, rate, sr), n)
     return y, {"codec": codec, "kbps": kbps if kbps is not None else 13}
 
 
