@@ -19,6 +19,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
+from diface_editor.synth import channel
 from diface_editor.synth.dsp import resample
 
 __all__ = ["AugmentConfig", "augment", "babble_noise", "pink_noise", "resample", "reverb_ir"]
@@ -127,8 +128,6 @@ def reverb_ir(sr: int, rt60: float, rng: np.random.Generator) -> np.ndarray:
 
 def _channel(x: np.ndarray, sr: int, rng: np.random.Generator, config: AugmentConfig, desc: dict) -> np.ndarray:
     """The transmission steps after the room and the noise: telephone or codec, then clipping."""
-    from diface_editor.synth import channel
-
     if rng.random() < config.p_telephone:
         x, desc["telephone"] = channel.telephone(x, sr, rng)
     elif config.codecs and rng.random() < config.p_codec:
