@@ -140,6 +140,8 @@ def test_head_pin_drag_keeps_its_axis_and_the_angle_limits(window, qtbot):
     # far beyond the limit: clamped to the plausible range
     (key,) = [k for k in w.doc.keyframes if k.frame == 40 and k.part == "head"]
     x, y = pins.pin_pos(key, 0)
+    # the thawed axis re-fits on the next paint: wait until the moved pin is in view before grabbing it
+    qtbot.waitUntil(lambda: vb.viewRange()[1][0] <= y <= vb.viewRange()[1][1], timeout=WAIT)
     p0 = _to_widget(w, vb, x, y)
     lo, hi = pins.limits_of(0)
     assert (lo, hi) == (-70.0, 70.0) and pins.limits_of(1) == (-45.0, 45.0)
