@@ -18,6 +18,8 @@ from typing import Any
 
 from diface_editor.core.errors import DifaceError
 
+SIL = "SIL"  # the silence phone of diface_editor.synth.phonemes (core does not import synth)
+
 Timed = tuple[str, float, float]
 
 
@@ -115,6 +117,78 @@ class Transcript:
                 phones[j] = (phones[j][0], t_new, phones[j][2])
         return replace(self, words=tuple(items), phones=tuple(phones))
 
+    # ------------------------------------------------------------------ words: lookup and edits
+    def word_at(self, seconds: float) -> int | None:
+        """Index of the word whose span holds ``seconds`` (``None``: between words)."""
+        t = float(seconds)
+        for i, (_w, a, b) in enumerate(self.words):
+            if a <= t < b:
+                return i
+        return None
+
+    def gap_at(self, seconds: float, longest: float = 0.6) -> tuple[float, float] | None:
+        """Where a word could be inserted at ``seconds``: the pause between the words around it,
+        at most ``longest`` seconds centred on ``seconds`` (``None``: a word is there already).
+
+        Raises:
+            TranscriptError: the transcript is not aligned.
+        """
+        if not self.aligned:
+            raise TranscriptError("the transcript is not aligned: align it first")
+        t = float(seconds)
+        if self.word_at(t) is not None:
+            return None
+        lo = max((b for _w, _a, b in self.words if b <= t), default=0.0)
+        hi = min((a for _w, a, _b in self.words if a > t), default=self.phones[-1][2])
+        if hi - lo > longest:
+            a = min(max(t - longest / 2, lo), hi - longest)
+            lo, hi = a, a + longest
+        return (lo, hi) if hi - lo >= 0.02 else None
+
+    def replaced_span(self, start: float, end: float, words: tuple[Timed, ...] | list[Timed] = (),
+                      phones: tuple[Timed, ...] | list[Timed] = ()) -> Transcript:
+        """The words inside ``start..end`` seconds replaced by ``words`` and the phones there by
+        ``phones`` (``SIL`` over what they leave uncovered; phones reaching over an edge are cut
+        there). Word edits are all this: a new text of a word (its span, the new word(s) and their
+        phones), a deleted word (no words, no phones: silence) and an inserted word (a pause's span).
+        The text becomes the words joined by spaces.
+
+        Raises:
+            TranscriptError: bad span, or a new word / phone outside it.
+        """
+        a, b = float(start), float(end)
+        if not (math.isfinite(a) and math.isfinite(b)) or b <= a or a < 0:
+            raise TranscriptError(f"bad span {a}..{b}")
+        new_w, new_p = _timed(words, "words"), _timed(phones, "phones")
+        for what, items in (("word", new_w), ("phone", new_p)):
+            for lab, x, y in items:
+                if x < a - 1e-6 or y > b + 1e-6:
+                    raise TranscriptError(f"the {what} {lab!r} ({x:.2f}..{y:.2f} s) is outside {a:.2f}..{b:.2f} s")
+        tol = 1e-6
+        kept = [w for w in self.words if w[2] <= a + tol or w[1] >= b - tol]
+        out_w = sorted(kept + list(new_w), key=lambda w: w[1])
+        before = [(lab, x, min(y, a)) for lab, x, y in self.phones if x < a - tol]
+        after = [(lab, max(x, b), y) for lab, x, y in self.phones if y > b + tol]
+        mid: list[Timed] = []
+        t = a
+        for lab, x, y in sorted(new_p, key=lambda p: p[1]):
+            if x > t + tol:
+                mid.append((SIL, t, x))
+            mid.append((lab, max(x, t), y))
+            t = y
+        if t < b - tol:
+            mid.append((SIL, t, b))
+        out_p: list[Timed] = []
+        for p in before + mid + after:
+            if p[2] - p[1] <= tol:
+                continue
+            if out_p and p[0] == SIL and out_p[-1][0] == SIL:
+                out_p[-1] = (SIL, out_p[-1][1], p[2])
+            else:
+                out_p.append(p)
+        text = " ".join(w for w, _x, _y in out_w)
+        return replace(self, text=text, words=tuple(out_w), phones=tuple(out_p), error=None)
+
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "words": [list(w) for w in self.words], "phones": [list(p) for p in self.phones],
                 "error": self.error, "g2p_words": list(self.g2p_words)}
@@ -129,18 +203,25 @@ class Transcript:
 
 
 def changed_span(old: Transcript | None, new: Transcript | None) -> tuple[float, float] | None:
-    """Seconds ``(start, end)`` over which the phone timing of ``old`` and ``new`` differs (``None``:
-    the same phones; the whole known span when the phone lists differ in length or labels)."""
+    """Seconds ``(start, end)`` over which the phones of ``old`` and ``new`` differ (``None``: the same
+    phones): the span of the phones between their common first and last ones, in either list (so
+    a retimed boundary, an edited, deleted or inserted word each give only their own stretch; one of
+    them not aligned: the whole known span)."""
     po = old.phones if old is not None else ()
     pn = new.phones if new is not None else ()
     if po == pn:
         return None
-    if len(po) != len(pn) or any(x[0] != y[0] for x, y in zip(po, pn)):
+    if not po or not pn:
         ends = [p[2] for p in po + pn]
         return (0.0, max(ends)) if ends else None
-    lo, hi = math.inf, -math.inf
-    for x, y in zip(po, pn):
-        if x != y:
-            lo = min(lo, x[1], y[1])
-            hi = max(hi, x[2], y[2])
-    return lo, hi
+    i = 0
+    while i < min(len(po), len(pn)) and po[i] == pn[i]:
+        i += 1
+    j = 0
+    while j < min(len(po), len(pn)) - i and po[-1 - j] == pn[-1 - j]:
+        j += 1
+    diff = po[i:len(po) - j] + pn[i:len(pn) - j]
+    if not diff:  # only possible with repeated identical phones: the boundary between them
+        t = po[i][1] if i < len(po) else po[-1][2]
+        return t, t
+    return min(p[1] for p in diff), max(p[2] for p in diff)

@@ -28,6 +28,7 @@ class JobKind(enum.Enum):
     SOLVE = "solve keyframe"
     SWAP = "swap pose"
     LIPSYNC = "lip sync from transcript"
+    TRANSCRIPT = "solve transcript change"
 
     @property
     def long(self) -> bool:
@@ -61,6 +62,8 @@ class EditJob:
     kind: JobKind
     label: str  # undo text and status line ("solve keyframe at frame 45")
     build: Callable[[], Request]
+    #: the command the result joins as part of the same undo step (a transcript edit), or None: its own step
+    attach_to: object | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,27 @@ class KeyframeChange:
 
     committed: bool
     solve: EditJob | None = None
+    note: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptChange:
+    """What :meth:`EditSession.change_transcript` did.
+
+    Attributes:
+        committed: the transcript edit is on the undo stack (False: ``error`` says why not).
+        solve: the re-solve of the face around the changed span, or None (no change of the phones,
+            viseme strength 0, re-solving off, no audio or model, a long job runs); its result
+            joins the same undo step.
+        frames: the changed frames (the solve's centres).
+        note: a status line for the user (a long job runs and its result will be dropped).
+        error: why the edit was refused.
+    """
+
+    committed: bool
+    solve: EditJob | None = None
+    frames: tuple[int, ...] = ()
     note: str | None = None
     error: str | None = None
 

@@ -37,6 +37,7 @@ from diface_editor.core.commands import (
 from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
 from diface_editor.core.keyframes import Keyframe
+from diface_editor.core.transcript import Transcript
 from diface_editor.engine.events import JobResult
 from diface_editor.engine.requests import (
     EditRequest,
@@ -69,13 +70,14 @@ from diface_editor.engine.edit_types import (
     KeyframeChange,
     Outcome,
     PendingVariants,
+    TranscriptChange,
     VariantsReady,
 )
 
 #: re-exported: the session's types and policy functions are imported from here by the GUI, CLI and tests
 __all__ = [
     "Applied", "Discarded", "EditJob", "EditOptions", "EditSession", "Failed", "JobKind", "KeyframeChange",
-    "Outcome", "PARTS", "PendingVariants", "VariantsReady", "add_keyframes", "align_transcript", "blink_seed",
+    "Outcome", "PARTS", "PendingVariants", "TranscriptChange", "VariantsReady", "add_keyframes", "align_transcript", "blink_seed",
     "changes_nothing", "influence_pins", "lipsync", "replace_keyframe", "sampling_options",
     "transcript_phones",
 ]
@@ -119,6 +121,7 @@ class EditSession:
         self._jobs: dict[int, tuple[EditJob, float]] = {}  # job id -> (job, perf_counter at submit)
         self._running: int | None = None  # the latest job while it runs
         self._external: JobKind | None = None  # a job run outside the engine (the lip sync)
+        self._unsolved: set[int] = set()  # frames of transcript changes whose re-solve has not been applied
         self.set_document(document, push)
 
     # ------------------------------------------------------------------ binding
@@ -127,6 +130,7 @@ class EditSession:
         self.cancel()
         self.latest_job = None
         self.pending_variants = None
+        self._unsolved = set()
         self.document = document
         self.history = UndoStack(document) if document is not None and push is None else None
         self._push = push if push is not None else (self.history.push if self.history is not None else None)
@@ -339,6 +343,53 @@ class EditSession:
             return KeyframeChange(True, solve=self.solve_job(solve, label, vacated=vacated, parts=parts))
         return KeyframeChange(True)
 
+    def transcript_request(self, frames: Sequence[int]) -> EditRequest:
+        """Re-solve the face around ``frames`` (those whose phones changed) with the document's
+        transcript: mode ``"keyframes"`` with ``frames`` as centres and the influence radius, the
+        keyframes near them pinned (:func:`influence_pins`), the interactive steps, as
+        :meth:`solve_request` does for a keyframe (frames farther away are kept bit for bit)."""
+        doc = self._doc()
+        s = doc.sampler
+        r = int(s.influence_frames)
+        centres = tuple(sorted({int(f) for f in frames}))
+        return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes",
+                           keyframes=influence_pins(doc.keyframes, centres, r), centres=centres, radius=r,
+                           parts=("face",), seed=self.edit_seed(),
+                           **sampling_options(s, self.options.interactive_steps or s.steps), **self._extras())
+
+    def change_transcript(self, new: Transcript, label: str) -> TranscriptChange:
+        """Make ``new`` the document's transcript as one undo step (a retimed boundary, an edited,
+        deleted or inserted word); then, with re-solving on, audio, a model and a viseme strength
+        above 0, re-solve the face around the frames whose phones changed (and those of earlier
+        transcript changes whose re-solve was superseded). The result joins the same undo step.
+
+        A long job in flight is not cancelled: its result is stale now; the ``note`` says so."""
+        from diface_editor.core.transcript_edit import TranscriptEdit
+        from diface_editor.engine.transcript_edits import changed_frames
+
+        doc = self._doc()
+        old = doc.transcript
+        if new == old:
+            return TranscriptChange(True)
+        frames = changed_frames(old, new, doc.fps, doc.n_frames)
+        command = TranscriptEdit(new, label)
+        try:
+            self.push(command)
+        except DifaceError as e:
+            return TranscriptChange(False, error=str(e))
+        running = self.running
+        if running is not None and running.long:
+            return TranscriptChange(True, frames=frames, note=f"Transcript changed while '{running.value}' runs: "
+                                                              "that result will be dropped; run it again afterwards.")
+        self._unsolved |= set(frames)
+        if (not self._unsolved or not self.options.auto_solve or doc.audio is None or not self.model_check()[0]
+                or float(doc.sampler.viseme_strength) <= 0.0):
+            return TranscriptChange(True, frames=frames)
+        centres = tuple(sorted(self._unsolved))
+        job = EditJob(JobKind.TRANSCRIPT, f"{label}: solve frames {centres[0]}-{centres[-1]}",
+                      lambda: self.transcript_request(centres), attach_to=command)
+        return TranscriptChange(True, solve=job, frames=frames)
+
     # ------------------------------------------------------------------ submission and results
     @property
     def running(self) -> JobKind | None:
@@ -429,7 +480,11 @@ class EditSession:
         try:
             command = apply_result(doc, anims[0], result.changed, text=label)
             changed = not changes_nothing(doc, command)
-            if changed:
+            if job is not None and job.attach_to is not None:  # a transcript edit: the same undo step
+                self._unsolved.clear()
+                if changed:
+                    job.attach_to.attach(doc, command)
+            elif changed:
                 self.push(command)
         except DifaceError as e:
             return Failed(result.job_id, str(e))

@@ -165,6 +165,7 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         tl.keyframe_clicked.connect(self._on_keyframe_clicked)
         tl.head_value_drag_finished.connect(self._on_head_value_dragged)
         tl.face_value_drag_finished.connect(self._on_face_value_dragged)
+        self._connect_transcript_lane()
         kp = self.keyframes_panel
         kp.keyframe_selected.connect(lambda k: pb.seek(k.frame / self.doc.fps) if self.doc else None)
         kp.keyframe_edited.connect(self._on_keyframe_edited)

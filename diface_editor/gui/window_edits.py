@@ -1,5 +1,6 @@
 """The editor window's edit wiring (a mixin of :class:`~diface_editor.gui.main_window.MainWindow`):
-keyframe gestures, selection, Generate / Resample / Variants, the lip sync and pose copy / paste.
+keyframe gestures, selection, Generate / Resample / Variants, the lip sync, pose copy / paste and
+the word/phoneme lane's edits (retime a boundary, edit / delete / insert a word).
 
 It wires; it does not decide. A gesture becomes a core command, handed to the
 :class:`~diface_editor.engine.session.EditSession` (``self.session``), which pushes it and says what
@@ -230,7 +231,10 @@ class EditsMixin:
             self.keyframes_panel.select(new[0])
 
     def delete_keyframes_at_playhead(self) -> None:
-        if self.doc is not None:
+        """Del: the word selected in the lane, else the keyframes at the playhead."""
+        if self.doc is not None and self.timeline.lane.selected_word is not None:
+            self.delete_word(self.timeline.lane.selected_word)
+        elif self.doc is not None:
             self.delete_keyframes(self.doc.keyframes.at(self.viewport.current_frame()))
 
     def delete_keyframes(self, keys: list[Keyframe]) -> bool:
@@ -324,3 +328,111 @@ class EditsMixin:
         sel = doc.selection
         self.playback.set_loop_range(None if sel is None else (sel[0] / doc.fps, sel[1] / doc.fps))
         self._update_enabled()
+
+    # ================================================================== the word/phoneme lane
+    def _connect_transcript_lane(self) -> None:
+        tl = self.timeline
+        tl.transcript_retime_requested.connect(self.retime_transcript)
+        tl.word_edit_requested.connect(self.word_text_dialog)
+        tl.word_delete_requested.connect(self.delete_word)
+        tl.word_insert_requested.connect(lambda t: self.word_text_dialog(None, t))
+
+    def _transcript_change(self, result) -> bool:
+        """Hand a transcript edit (:class:`~diface_editor.engine.transcript_edits.TranscriptEditResult`)
+        to the session (one undo step) and submit the re-solve it asks for (it joins that step)."""
+        change = self.session.change_transcript(result.transcript, result.label)
+        if not change.committed:
+            self.error("Cannot edit the transcript", change.error or "the transcript could not be changed")
+            return False
+        if change.note:
+            self.statusBar().showMessage(change.note, 8000)
+        if change.solve is not None:
+            self.bridge.submit(change.solve)
+        return True
+
+    def retime_transcript(self, kind: str, index: int, edge: str, seconds: float) -> bool:
+        """A lane boundary was dragged: retime word / phone ``index`` (one undo step, the window re-solved)."""
+        from diface_editor.engine.transcript_edits import retime
+
+        if self.doc is None:
+            return False
+        try:
+            result = retime(self.doc.transcript, kind, index, edge, seconds)
+        except DifaceError as e:
+            self.error("Cannot retime", str(e))
+            return False
+        return self._transcript_change(result)
+
+    def delete_word(self, index: int) -> bool:
+        """Delete word ``index`` of the transcript (its span becomes a pause; one undo step)."""
+        from diface_editor.engine.transcript_edits import delete_word
+
+        if self.doc is None:
+            return False
+        try:
+            result = delete_word(self.doc.transcript, index)
+        except DifaceError as e:
+            self.error("Cannot delete the word", str(e))
+            return False
+        self.timeline.lane.select_word(None)
+        return self._transcript_change(result)
+
+    def word_text_dialog(self, index: int | None, seconds: float | None = None) -> QtWidgets.QInputDialog | None:
+        """Ask for a word's new text (``index``) or a word to insert at ``seconds``; OK runs
+        :meth:`set_word_text` / :meth:`insert_word`. Window-modal, not blocking; returned (and kept
+        in ``word_dialog``)."""
+        tr = self.doc.transcript if self.doc is not None else None
+        if tr is None or not tr.aligned or (index is not None and not 0 <= index < len(tr.words)):
+            return None
+        dlg = QtWidgets.QInputDialog(self)
+        dlg.setAttribute(QtCore.Qt.WA_DeleteOnClose)
+        if index is not None:
+            dlg.setWindowTitle("Edit Word")
+            dlg.setLabelText(f"What is said at {tr.words[index][1]:.2f} s (its phones are aligned again):")
+            dlg.setTextValue(tr.words[index][0])
+            dlg.textValueSelected.connect(lambda text, i=index: self.set_word_text(i, text))
+        else:
+            dlg.setWindowTitle("Insert Word")
+            dlg.setLabelText(f"The word said in the pause at {float(seconds):.2f} s:")
+            dlg.textValueSelected.connect(lambda text, t=float(seconds): self.insert_word(t, text))
+        dlg.finished.connect(lambda _r: setattr(self, "word_dialog", None))
+        self.word_dialog = dlg
+        dlg.open()
+        return dlg
+
+    def set_word_text(self, index: int, text: str) -> None:
+        """Word ``index`` is ``text`` instead: its phones are aligned again off the GUI thread, then the
+        change is one undo step (empty text deletes the word)."""
+        from diface_editor.engine.transcript_edits import edit_word
+
+        self._word_edit(lambda tr, audio: edit_word(tr, audio, index, text), "the word's alignment")
+
+    def insert_word(self, seconds: float, text: str) -> None:
+        """Insert ``text`` in the pause at ``seconds`` (aligned off the GUI thread; one undo step)."""
+        from diface_editor.engine.transcript_edits import insert_word
+
+        self._word_edit(lambda tr, audio: insert_word(tr, audio, seconds, text), "the word's alignment")
+
+    def _word_edit(self, make, what: str) -> None:
+        from diface_editor.gui.background import BackgroundCall
+
+        doc = self.doc
+        if doc is None or doc.audio is None:
+            return
+        tr, audio = doc.transcript, doc.audio
+        self.statusBar().showMessage("Aligning the word…")
+        task = BackgroundCall(lambda: make(tr, audio), what, self)
+
+        def done(result, d=doc, tr=tr) -> None:
+            if self.doc is not d:
+                return
+            if d.transcript != tr:
+                self.error("Cannot edit the word", "the transcript changed while the word was aligned; edit it again.")
+                return
+            self._transcript_change(result)
+
+        task.succeeded.connect(done)
+        task.failed.connect(lambda message: self.error("Cannot edit the word", message))
+        task.finished.connect(task.deleteLater)
+        self._word_task = task
+        task.start()

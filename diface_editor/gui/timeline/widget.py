@@ -32,6 +32,7 @@ from diface_editor.gui.timeline.items import (
     ValuePinItem,
     WaveformItem,
 )
+from diface_editor.gui.timeline.lane import LANE_HEIGHT_PX, TranscriptLaneItem
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ class TimelineWidget(QtWidgets.QWidget):
             pitch (1) or roll (2) curve was dragged to this many degrees.
         face_value_drag_finished(object, int, float): a face :class:`Keyframe`'s pin on a blendshape
             curve (channel index) was dragged to this weight (0..1).
+        transcript_retime_requested(str, int, str, float): a word (``"words"``) or phone (``"phones"``)
+            boundary of the lane (index, ``"start"``/``"end"``) was dragged to these seconds.
+        word_edit_requested(int), word_delete_requested(int): edit / delete word ``index`` of the lane.
+        word_insert_requested(float): insert a word in the pause at these seconds.
     """
 
     seek_requested = QtCore.Signal(float)
@@ -61,6 +66,10 @@ class TimelineWidget(QtWidgets.QWidget):
     keyframe_clicked = QtCore.Signal(object)
     head_value_drag_finished = QtCore.Signal(object, int, float)
     face_value_drag_finished = QtCore.Signal(object, int, float)
+    transcript_retime_requested = QtCore.Signal(str, int, str, float)
+    word_edit_requested = QtCore.Signal(int)
+    word_delete_requested = QtCore.Signal(int)
+    word_insert_requested = QtCore.Signal(float)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,11 +93,13 @@ class TimelineWidget(QtWidgets.QWidget):
         self.wave_vb = TrackViewBox()
         self.head_vb = TrackViewBox(y_zoom=True)
         self.face_vb = TrackViewBox(y_zoom=True)
+        self.lane_vb = TrackViewBox()
         self.wave_plot = self.glw.addPlot(row=0, col=0, viewBox=self.wave_vb, axisItems={"top": self.seconds_axis})
-        self.head_plot = self.glw.addPlot(row=1, col=0, viewBox=self.head_vb)
-        self.face_plot = self.glw.addPlot(row=2, col=0, viewBox=self.face_vb, axisItems={"bottom": self.frames_axis})
-        self.plots = (self.wave_plot, self.head_plot, self.face_plot)
-        for p, label in zip(self.plots, ("audio", "head °", "face")):
+        self.lane_plot = self.glw.addPlot(row=1, col=0, viewBox=self.lane_vb)
+        self.head_plot = self.glw.addPlot(row=2, col=0, viewBox=self.head_vb)
+        self.face_plot = self.glw.addPlot(row=3, col=0, viewBox=self.face_vb, axisItems={"bottom": self.frames_axis})
+        self.plots = (self.wave_plot, self.lane_plot, self.head_plot, self.face_plot)
+        for p, label in zip(self.plots, ("audio", "words", "head °", "face")):
             p.hideButtons()
             p.setMenuEnabled(False)
             p.showAxis("bottom", p is self.face_plot)
@@ -100,9 +111,14 @@ class TimelineWidget(QtWidgets.QWidget):
             if p is not self.wave_plot:
                 p.setXLink(self.wave_plot)
         self.wave_plot.getAxis("left").setTicks([[]])
+        self.lane_plot.getAxis("left").setTicks([[]])
+        self.lane_plot.showGrid(x=False, y=False)
+        self.lane_plot.setFixedHeight(LANE_HEIGHT_PX)
+        self.lane_vb.setYRange(0.0, 1.0, padding=0)
         self.glw.ci.layout.setRowStretchFactor(0, 2)
-        self.glw.ci.layout.setRowStretchFactor(1, 3)
-        self.glw.ci.layout.setRowStretchFactor(2, 4)
+        self.glw.ci.layout.setRowStretchFactor(1, 0)
+        self.glw.ci.layout.setRowStretchFactor(2, 3)
+        self.glw.ci.layout.setRowStretchFactor(3, 4)
         self.wave_vb.setYRange(-1.05, 1.05, padding=0)
         self.face_vb.setYRange(-0.05, 1.05, padding=0)
         self.head_vb.enableAutoRange(axis="y")
@@ -140,6 +156,14 @@ class TimelineWidget(QtWidgets.QWidget):
         self.head_plot.addItem(self.head_pins)
         self.face_plot.addItem(self.face_pins)
 
+        # the transcript's words and phones (the lane's callbacks become signals; the window edits)
+        self.lane = TranscriptLaneItem()
+        self.lane.on_retime = lambda k, i, e, t: self.transcript_retime_requested.emit(k, int(i), e, float(t))
+        self.lane.on_word_clicked = lambda i, x: self.seek_requested.emit(max(0.0, self._snap(x)))
+        self.lane.on_word_double_clicked = lambda i: self.word_edit_requested.emit(int(i))
+        self.lane.on_context_menu = self._lane_menu
+        self.lane_plot.addItem(self.lane, ignoreBounds=True)
+
         # selection regions (one per track, kept in sync) and playheads
         self.regions = []
         for p in self.plots:
@@ -161,9 +185,10 @@ class TimelineWidget(QtWidgets.QWidget):
             self.playheads.append(line)
         self.playheads[0].setToolTip("Playhead: drag to scrub")
 
-        for vb, part in ((self.wave_vb, "both"), (self.head_vb, "head"), (self.face_vb, "face")):
+        for vb, part in ((self.wave_vb, "both"), (self.lane_vb, None), (self.head_vb, "head"), (self.face_vb, "face")):
             vb.clicked.connect(self._on_clicked)
-            vb.double_clicked.connect(lambda x, part=part: self._on_double_clicked(x, part))
+            if part is not None:  # a double click in the lane edits a word (the lane item takes it)
+                vb.double_clicked.connect(lambda x, part=part: self._on_double_clicked(x, part))
             vb.range_dragged.connect(self._on_range_dragged)
         self.wave_vb.sigXRangeChanged.connect(lambda *_: self.waveform.refresh())
         self.wave_vb.sigResized.connect(lambda *_: self.waveform.refresh())
@@ -184,6 +209,7 @@ class TimelineWidget(QtWidgets.QWidget):
         doc.events.keyframes.connect(self._on_keyframes)
         doc.events.selection.connect(self._on_selection)
         doc.events.audio.connect(self._on_audio)
+        doc.events.transcript.connect(self._on_transcript)
         self._fps = doc.fps
         self.frames_axis.set_fps(doc.fps)
         self._on_audio(None)
@@ -205,6 +231,31 @@ class TimelineWidget(QtWidgets.QWidget):
     def _on_audio(self, _ev) -> None:
         self.waveform.set_clip(self.doc.audio if self.doc is not None else None)
         self._set_limits(self.doc.duration if self.doc is not None else 10.0)
+        self._on_transcript(None)
+
+    # ------------------------------------------------------------------ the word/phoneme lane
+    def _on_transcript(self, _ev) -> None:
+        doc = self.doc
+        self.lane.set_transcript(doc.transcript if doc is not None else None, doc.duration if doc is not None else 1.0)
+
+    def _lane_menu(self, x: float, word: int | None, screen_pos) -> QtWidgets.QMenu | None:
+        """The lane's right-click menu: edit or delete the word under the pointer, or insert one in
+        the pause there. Returned (and kept in ``lane_menu``) after it was opened."""
+        tr = self.lane.transcript
+        if tr is None:
+            return None
+        menu = QtWidgets.QMenu(self)
+        if word is not None:
+            self.lane.select_word(word)
+            name = tr.words[word][0]
+            menu.addAction(f"Edit Word '{name}'…", lambda: self.word_edit_requested.emit(int(word)))
+            menu.addAction(f"Delete Word '{name}'", lambda: self.word_delete_requested.emit(int(word)))
+        else:
+            menu.addAction("Insert Word Here…", lambda: self.word_insert_requested.emit(float(x)))
+        self.lane_menu = menu
+        pos = screen_pos.toPoint() if hasattr(screen_pos, "toPoint") else screen_pos
+        menu.popup(pos)
+        return menu
 
     def _on_animation(self, ev) -> None:
         if ev is not None and getattr(ev, "replaced", False):
