@@ -82,7 +82,8 @@ class Transcript:
     def retimed(self, kind: str, index: int, edge: str, seconds: float) -> Transcript:
         """Move the start (``edge="start"``) or end of word / phone ``index`` (``kind`` ``"words"`` or
         ``"phones"``) to ``seconds``; the neighbour sharing that boundary moves with it and every
-        item keeps a positive length (the time is clamped between the neighbours' other edges).
+        item keeps a positive length (the time is clamped between the neighbours' other edges); a
+        boundary not shared stops at the neighbour's edge (items never overlap) and at 0 s.
         Phones inside a moved word boundary follow by the phone boundary nearest to it."""
         items = list(self.words if kind == "words" else self.phones)
         if kind not in ("words", "phones") or not 0 <= index < len(items) or edge not in ("start", "end"):
@@ -91,18 +92,21 @@ class Transcript:
         lab, a, b = items[index]
         old = a if edge == "start" else b
         if edge == "start":
-            lo = items[index - 1][1] + eps if index > 0 and abs(items[index - 1][2] - a) < 1e-6 else 0.0
+            shared = index > 0 and abs(items[index - 1][2] - a) < 1e-6
+            # a shared boundary moves the neighbour's end along; otherwise the neighbour's end is a wall
+            lo = (items[index - 1][1] + eps if shared else items[index - 1][2]) if index > 0 else 0.0
             t = min(max(float(seconds), lo), b - eps)
             items[index] = (lab, t, b)
-            if index > 0 and abs(items[index - 1][2] - a) < 1e-6:
+            if shared:
                 p = items[index - 1]
                 items[index - 1] = (p[0], p[1], t)
         else:
-            nxt = index + 1 < len(items) and abs(items[index + 1][1] - b) < 1e-6
-            hi = items[index + 1][2] - eps if nxt else math.inf
+            nxt = index + 1 < len(items)
+            shared = nxt and abs(items[index + 1][1] - b) < 1e-6
+            hi = (items[index + 1][2] - eps if shared else items[index + 1][1]) if nxt else math.inf
             t = max(min(float(seconds), hi), a + eps)
             items[index] = (lab, a, t)
-            if nxt:
+            if shared:
                 p = items[index + 1]
                 items[index + 1] = (p[0], t, p[2])
         if kind == "phones":
