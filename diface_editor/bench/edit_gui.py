@@ -15,6 +15,10 @@ and the re-solve is submitted) and stops when:
   ``preview_emitted_p50_ms`` is when the first preview left the engine bridge (drags with one);
 * ``keyframe_final``: the viewport has drawn the final result (the render thread delivered the
   picture of the solved frame under the playhead, after the result was applied as an undo step).
+* ``phone_drag_final`` (and ``phone_drag_first_preview``): the same clock for a phone boundary
+  dragged 10-30 ms in the word/phoneme lane (the demo's transcript), whose re-solve is the face
+  around the changed phones with the same influence radius and steps (issue #13's target: the same
+  time as a keyframe drag). Skipped without an aligned transcript (``--seconds``).
 
 The influence window is ``--radius`` frames on each side (default 30: a 2 s window at 30 fps);
 ``--steps`` is the editor's "Drag steps" (sampler steps for interactive edits; 0 = the model's).
@@ -60,6 +64,45 @@ def _pct(xs, q):
     import numpy as np
 
     return round(float(np.percentile(np.asarray(xs, float), q)), 1) if len(xs) else None
+
+
+def _phone_drags(w, app, args, rng, timed_drag) -> dict:
+    """The same measurement for a phone boundary dragged in the word/phoneme lane (the clip's
+    transcript, ``voice.txt`` beside the audio: the demo's): a random phone boundary between two
+    speech phones is moved by 10-30 ms; its re-solve (the face around the changed phones, the same
+    influence radius and steps) is timed as the keyframe drag is."""
+    tr = w.doc.transcript
+    if tr is None or not tr.aligned:
+        return {"phone_drag": "skipped: the clip has no aligned transcript (the demo has one; --seconds has not)"}
+    fps, n, r = w.doc.fps, w.doc.n_frames, int(args.radius)
+    lane = w.timeline.lane
+    final_ms, first_ms, infos = [], [], []
+    for i in range(int(args.repeats) + 1):  # the first drag warms up (not timed)
+        ph = w.doc.transcript.phones
+        cands = [k for k in range(len(ph) - 1) if "SIL" not in (ph[k][0], ph[k + 1][0])
+                 and abs(ph[k][2] - ph[k + 1][1]) < 1e-6 and r <= ph[k][2] * fps < n - r]
+        k = int(rng.choice(cands))
+        t = ph[k][2]
+        w.playback.seek(round(t * fps) / fps)
+        w.timeline.set_visible_range(max(0.0, t - 2 * r / fps), t + 2 * r / fps)
+        app.processEvents()
+        x = lane.boundary_time("phones", k, "end")
+        to = x + float(rng.choice([-1, 1])) * float(rng.uniform(0.01, 0.03))
+        first, final, _emitted, _seen, info = timed_drag(lane, (x, 0.25), (x, 0.25), (to, 0.25))
+        if i == 0:
+            continue
+        final_ms.append(final)
+        first_ms.append(first)
+        if info is not None:
+            infos.append(info)
+    out = {"phone_drag_final_p50_ms": _pct(final_ms, 50), "phone_drag_final_p95_ms": _pct(final_ms, 95),
+           "phone_drag_first_preview_p50_ms": _pct(first_ms, 50), "phone_drag_repeats": len(final_ms)}
+    if infos:
+        out["phone_drag_engine_total_p50_ms"] = _pct([1e3 * i["total_s"] for i in infos], 50)
+        out["phone_drag_engine_features_p50_ms"] = _pct([1e3 * i["features_s"] for i in infos], 50)
+        out["phone_drag_engine_sampling_p50_ms"] = _pct([1e3 * i["sampling_s"] for i in infos], 50)
+        out["phone_drag_frames_sampled"] = infos[-1].get("frames_sampled")
+    return out
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -172,6 +215,11 @@ def _run(args, tmp: Path) -> dict:
         if not w.open_path(audio):
             raise DifaceError(f"could not open {audio}: {w.last_error}")
         w.doc.set_model_id(str(model))
+        from diface_editor.gui.engine_bridge import transcript_for
+
+        voice = transcript_for(w.doc.audio_path)
+        if voice is not None:  # as the editor does when it opens audio with a voice.txt beside it
+            w._align_on_open(w.doc, voice)
         w.panel.influence.setValue(int(args.radius))
         w.panel.interactive_steps.setValue(int(args.steps))
         if args.guidance is not None:
@@ -182,27 +230,19 @@ def _run(args, tmp: Path) -> dict:
         r = int(args.radius)
         rng = np.random.default_rng(0)
         pins = w.timeline.head_pins
-        first_ms, final_ms, emitted_ms, infos, shown = [], [], [], [], 0
-        for i in range(int(args.repeats) + 1):  # the first drag warms up (not timed)
-            f = int(rng.integers(r, max(r + 1, n - r)))
-            w.playback.seek(f / w.doc.fps)
-            applied.clear()
-            w._on_add_keyframe_requested(f, "head")
-            pump_until(lambda: applied and not w.bridge.busy, "solving the new keyframe")
-            key = [k for k in w.doc.keyframes if k.frame == f and k.part == "head"][0]
-            w.timeline.set_visible_range(max(0.0, (f - 2 * r) / w.doc.fps), (f + 2 * r) / w.doc.fps)
-            app.processEvents()
-            x, y = pins.pin_pos(key, 0)
-            grab = (x, y)
-            to = y + float(rng.choice([-1, 1])) * float(rng.uniform(5, 15))
-            pins.mouseDragEvent(SyntheticDrag(grab, grab, start=True))
-            pins.mouseDragEvent(SyntheticDrag(grab, (x, (y + to) / 2)))
+
+        def timed_drag(item, grab, mid, to) -> tuple[float, float, float | None, bool, dict | None]:
+            """One drag of ``item`` from ``grab`` over ``mid`` to ``to`` (data coordinates); the clock runs
+            from the finish to the result drawn: (first visible ms, final ms, preview emitted ms or
+            None, a preview drawn before the result, the engine's job info)."""
+            item.mouseDragEvent(SyntheticDrag(grab, grab, start=True))
+            item.mouseDragEvent(SyntheticDrag(grab, mid))
             app.processEvents()
             applied.clear()
             frames_shown.clear()
             tags.clear()
             t0 = time.perf_counter()
-            pins.mouseDragEvent(SyntheticDrag(grab, (x, to), finish=True))
+            item.mouseDragEvent(SyntheticDrag(grab, to, finish=True))
             pump_until(lambda: applied, "solving the drag")
             t_applied = time.perf_counter()
             want = vp.rig.frame_vertices(w.doc.animation, vp.current_frame())  # the solved pose on screen
@@ -214,29 +254,49 @@ def _run(args, tmp: Path) -> dict:
             t_final = min(final_times())
             t_prev = w.bridge.t_first_preview
             previews_drawn = [t for t, _v, prev in list(frames_shown) if prev and t < t_final]
+            emitted = (t_prev - t0) * 1e3 if t_prev is not None and t_prev < t_applied else None
+            # the first visible result: a preview drawn before the result, else the result itself
+            first = (min(previews_drawn, default=t_final) - t0) * 1e3
+            info = getattr(w.bridge, "last_info", None)
+            return first, (t_final - t0) * 1e3, emitted, bool(previews_drawn), info if isinstance(info, dict) else None
+
+        first_ms, final_ms, emitted_ms, infos, shown = [], [], [], [], 0
+        for i in range(int(args.repeats) + 1):  # the first drag warms up (not timed)
+            f = int(rng.integers(r, max(r + 1, n - r)))
+            w.playback.seek(f / w.doc.fps)
+            applied.clear()
+            w._on_add_keyframe_requested(f, "head")
+            pump_until(lambda: applied and not w.bridge.busy, "solving the new keyframe")
+            key = [k for k in w.doc.keyframes if k.frame == f and k.part == "head"][0]
+            w.timeline.set_visible_range(max(0.0, (f - 2 * r) / w.doc.fps), (f + 2 * r) / w.doc.fps)
+            app.processEvents()
+            x, y = pins.pin_pos(key, 0)
+            to = y + float(rng.choice([-1, 1])) * float(rng.uniform(5, 15))
+            first, final, emitted, prev_seen, info = timed_drag(pins, (x, y), (x, (y + to) / 2), (x, to))
             if i == 0:
                 continue
-            final_ms.append((t_final - t0) * 1e3)
-            if t_prev is not None and t_prev < t_applied:
-                emitted_ms.append((t_prev - t0) * 1e3)
-            # the first visible result: a preview drawn before the result, else the result itself
-            shown += bool(previews_drawn)
-            first_ms.append((min(previews_drawn, default=t_final) - t0) * 1e3)
-            info = getattr(w.bridge, "last_info", None)
-            if isinstance(info, dict):
+            final_ms.append(final)
+            first_ms.append(first)
+            if emitted is not None:
+                emitted_ms.append(emitted)
+            shown += prev_seen
+            if info is not None:
                 infos.append(info)
+        phone = _phone_drags(w, app, args, rng, timed_drag)
         out = {
             "keyframe_final_p50_ms": _pct(final_ms, 50), "keyframe_final_p95_ms": _pct(final_ms, 95),
             "first_preview_p50_ms": _pct(first_ms, 50), "first_preview_p95_ms": _pct(first_ms, 95),
             "previews_seen": f"{shown}/{len(final_ms)}",
             "previews_emitted": f"{len(emitted_ms)}/{len(final_ms)}",
             "preview_emitted_p50_ms": _pct(emitted_ms, 50),
-            "targets": {"keyframe_final_p50_ms": 300, "first_preview_p50_ms": 100},
+            "targets": {"keyframe_final_p50_ms": 300, "first_preview_p50_ms": 100,
+                        "phone_drag_final_p50_ms": "same as keyframe_final_p50_ms"},
             "model": str(model), "radius_frames": r, "window_s": round((2 * r + 1) / w.doc.fps, 2),
             "steps": int(args.steps) or "model default", "threads": _engine_threads(w, torch),
             "engine_mode": os.environ.get("DIFACE_ENGINE", "process") or "process",
             "viewport_render_p50_ms": _pct(render_ms, 50),
             "previews": not args.no_previews, "clip_frames": n, "repeats": len(final_ms), "viewport_mode": vp.mode,
+            **phone,
         }
         if infos:
             out["engine_total_p50_ms"] = _pct([1e3 * i["total_s"] for i in infos], 50)
