@@ -1,5 +1,6 @@
-"""The word/phoneme lane of the timeline: the transcript's words (top half) and phones (bottom half)
-as labelled blocks at their times, under the waveform.
+"""The word/phoneme lane of the timeline: the transcript's words (top half) and phones (bottom half;
+the words fill the lane when the phones are hidden) as labelled blocks at their times, under the
+waveform.
 
 Readable at any zoom: a word's label is elided to its block and left out when the block is too
 narrow for a letter; phones are drawn only from :data:`PHONES_MIN_PX_PER_S` pixels per second on
@@ -159,10 +160,11 @@ class TranscriptLaneItem(pg.GraphicsObject):
         words, phones = (self._words, self._phones)
         if self._preview is not None:  # a drag in progress shows its result
             words, phones = _Band(self._preview.words), _Band(self._preview.phones)
-        band_h = y_mid - y_top
+        show_phones = sx >= PHONES_MIN_PX_PER_S
+        band_h = (y_mid if show_phones else y_bot) - y_top  # without phones the words fill the lane
         drawn["words"], drawn["word_labels"] = self._paint_band(p, fm, words, x0, x1, sx, dx, y_top + 1, band_h - 2,
                                                                 _WORD_FILL, selected=self.selected_word)
-        if sx >= PHONES_MIN_PX_PER_S:
+        if show_phones:
             drawn["phones"], drawn["phone_labels"] = self._paint_band(p, fm, phones, x0, x1, sx, dx, y_mid + 1,
                                                                       (y_bot - y_mid) - 2, _PHONE_FILL, phones=True)
         p.restore()
@@ -204,10 +206,9 @@ class TranscriptLaneItem(pg.GraphicsObject):
         return blocks, labels
 
     # ------------------------------------------------------------------ hit testing
-    def _kind_at(self, y: float) -> str | None:
-        if y >= 0.5:
-            return "words"
-        return "phones" if self.phones_visible() else None
+    def _kind_at(self, y: float) -> str:
+        """The row at ``y``: words on top, phones below (words alone when the phones are hidden)."""
+        return "words" if y >= 0.5 or not self.phones_visible() else "phones"
 
     def boundary_at(self, pos: QtCore.QPointF) -> tuple[str, int, str, float] | None:
         """The boundary within :data:`GRAB_PX` of ``pos`` (item coordinates): ``(kind, index, edge,
@@ -215,8 +216,6 @@ class TranscriptLaneItem(pg.GraphicsObject):
         if self.transcript is None:
             return None
         kind = self._kind_at(float(pos.y()))
-        if kind is None:
-            return None
         band = self._words if kind == "words" else self._phones
         if not len(band.starts):
             return None
@@ -231,7 +230,7 @@ class TranscriptLaneItem(pg.GraphicsObject):
         return None
 
     def word_at(self, pos: QtCore.QPointF) -> int | None:
-        if self.transcript is None or float(pos.y()) < 0.5:
+        if self.transcript is None or self._kind_at(float(pos.y())) != "words":
             return None
         return self.transcript.word_at(float(pos.x()))
 
