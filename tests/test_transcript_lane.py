@@ -107,6 +107,16 @@ def test_a_drag_beyond_the_neighbours_stops_at_them():
     assert back.words[1][1] == pytest.approx(0.63) and back.words[0] == tr.words[0]
 
 
+def test_a_retimed_word_carries_its_phones():
+    tr = _bob()
+    new = retime(tr, "words", 1, "start", 0.66).transcript  # "may" starts 40 ms earlier
+    m, ey = new.phones[5], new.phones[6]
+    assert m[0] == "M" and m[1] == pytest.approx(0.66) and ey[2] == pytest.approx(0.95)
+    assert (m[2] - m[1]) / (ey[2] - ey[1]) == pytest.approx((0.78 - 0.7) / (0.95 - 0.78))  # stretched evenly
+    assert new.phones[4][0] == "SIL" and new.phones[4][2] == pytest.approx(0.66)  # the pause before it shrank
+    assert new.phones[:4] == tr.phones[:4] and new.phones[7:] == tr.phones[7:]
+
+
 # ---------------------------------------------------------------------- retiming re-solves its window only
 def test_a_boundary_drag_is_one_undo_step_that_re_solves_only_its_window(engine):
     doc, s = _session(FakeClip(3.0), _bob(), engine)

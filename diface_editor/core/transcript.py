@@ -84,13 +84,14 @@ class Transcript:
         ``"phones"``) to ``seconds``; the neighbour sharing that boundary moves with it and every
         item keeps a positive length (the time is clamped between the neighbours' other edges); a
         boundary not shared stops at the neighbour's edge (items never overlap) and at 0 s.
-        Phones inside a moved word boundary follow by the phone boundary nearest to it."""
+        A retimed word's phones are stretched or squeezed with it (linearly, within its old and new
+        span; so are those of a neighbour sharing the boundary), and a pause phone beside a moved
+        edge that is not shared with another word grows or shrinks to meet it."""
         items = list(self.words if kind == "words" else self.phones)
         if kind not in ("words", "phones") or not 0 <= index < len(items) or edge not in ("start", "end"):
             raise TranscriptError(f"no {kind} boundary {index}/{edge}")
         eps = 0.01
         lab, a, b = items[index]
-        old = a if edge == "start" else b
         if edge == "start":
             shared = index > 0 and abs(items[index - 1][2] - a) < 1e-6
             # a shared boundary moves the neighbour's end along; otherwise the neighbour's end is a wall
@@ -111,15 +112,9 @@ class Transcript:
                 items[index + 1] = (p[0], t, p[2])
         if kind == "phones":
             return replace(self, phones=tuple(items))
-        phones = list(self.phones)
-        if phones:  # the phone boundary at the moved word edge moves along
-            j = min(range(len(phones) + 1), key=lambda k: abs((phones[k][1] if k < len(phones) else phones[-1][2]) - old))
-            if 0 < j < len(phones) and abs(phones[j][1] - old) < 0.02:
-                t_new = items[index][1] if edge == "start" else items[index][2]
-                t_new = min(max(t_new, phones[j - 1][1] + eps), phones[j][2] - eps)
-                phones[j - 1] = (phones[j - 1][0], phones[j - 1][1], t_new)
-                phones[j] = (phones[j][0], t_new, phones[j][2])
-        return replace(self, words=tuple(items), phones=tuple(phones))
+        old_words = self.words
+        spans = [(o[1], o[2], n[1], n[2]) for o, n in zip(old_words, items) if o != n]
+        return replace(self, words=tuple(items), phones=_remap(self.phones, spans))
 
     # ------------------------------------------------------------------ words: lookup and edits
     def word_at(self, seconds: float) -> int | None:
@@ -204,6 +199,29 @@ class Transcript:
         err = d.get("error")
         return cls(d.get("text", ""), d.get("words") or (), d.get("phones") or (),
                    None if err is None else str(err), tuple(d.get("g2p_words") or ()))
+
+
+def _remap(phones: tuple[Timed, ...], spans: list[tuple[float, float, float, float]]) -> tuple[Timed, ...]:
+    """``phones`` with those inside each old word span ``(a, b)`` mapped linearly onto its new span
+    ``(a2, b2)`` and the others' edges at an old word edge moved to the new one (zero-length
+    phones left out)."""
+    tol = 1e-6
+    out: list[Timed] = []
+    for lab, s, e in phones:
+        for a, b, a2, b2 in spans:
+            if s >= a - tol and e <= b + tol and b > a:
+                k = (b2 - a2) / (b - a)
+                s, e = a2 + (s - a) * k, a2 + (e - a) * k
+                break
+        else:
+            for a, b, a2, b2 in spans:
+                if abs(e - a) < tol:
+                    e = a2
+                if abs(s - b) < tol:
+                    s = b2
+        if e - s > tol:
+            out.append((lab, s, e))
+    return tuple(out)
 
 
 def changed_span(old: Transcript | None, new: Transcript | None) -> tuple[float, float] | None:
