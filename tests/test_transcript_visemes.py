@@ -192,6 +192,13 @@ def test_strength_zero_is_the_audio_only_result_bit_for_bit(shipped):
     np.testing.assert_allclose(half.face, free.face + 0.5 * (pinned.face - free.face), atol=1e-6)
     np.testing.assert_array_equal(pinned.head, free.head)
     np.testing.assert_array_equal(half.head, free.head)
+    # the upper face (every channel outside the mouth) is the audio-only result's, bit for bit
+    from diface_editor.engine.visemes import channel_group
+
+    other = ~channel_group(list(pinned.channel_names), "mouth")
+    assert other.sum() > 20
+    np.testing.assert_array_equal(pinned.face[:, other], free.face[:, other])
+    np.testing.assert_array_equal(half.face[:, other], free.face[:, other])
 
 
 def test_edits_pin_visemes_only_where_they_regenerate(shipped):
@@ -213,15 +220,15 @@ def test_edits_pin_visemes_only_where_they_regenerate(shipped):
 
 # ---------------------------------------------------------------------- C: performance controls
 def test_performance_controls_scale_the_generated_motion(shipped):
-    from diface_editor.engine.visemes import _group
+    from diface_editor.engine.visemes import channel_group
 
     free = _generate(shipped)
     still = _generate(shipped, head_motion=0.0)
     np.testing.assert_array_equal(still.face, free.face)  # the head control leaves the face alone
     assert np.abs(still.head).max() < 0.25 * np.abs(free.head).max()
     quiet = _generate(shipped, lip_sync=0.5, upper_face=0.0)
-    mouth = _group(free.channel_names, "mouth")
-    upper = _group(free.channel_names, "upper")
+    mouth = channel_group(free.channel_names, "mouth")
+    upper = channel_group(free.channel_names, "upper")
     assert quiet.face[:, mouth].mean() < 0.75 * free.face[:, mouth].mean()
     assert quiet.face[:, upper].max() < 0.5 * max(free.face[:, upper].max(), 1e-3) + 1e-3
     np.testing.assert_array_equal(quiet.head, free.head)

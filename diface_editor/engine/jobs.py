@@ -255,16 +255,24 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     job = plan_request(request, model)
     edit = request.edit if isinstance(request, VariantsRequest) else request
     strength = float(edit.viseme_strength)
-    if job.viseme_entries and strength < 1.0:
-        # in between: the audio-only result and the pinned one, same seed, blended entry by entry
+    if job.viseme_entries:
+        # the audio-only result and the pinned one, same seed: the mouth channels move from the first
+        # towards the second by the strength (exactly the pinned values at 1), every other face channel
+        # and the head stay the audio-only result's bit for bit (the pins only constrain the mouth)
+        from diface_editor.engine.visemes import channel_group
+
         free_job = plan_request(request, model, visemes=False)
         free, _, _ = _run(free_job, model, features, progress=None, cancel=cancel)
         pinned, changed, info = _run(job, model, features, progress=progress, cancel=cancel)
-        anims = [a.with_arrays(face=(a.face + np.float32(strength) * (b.face - a.face)).astype(np.float32),
-                               head=(a.head + np.float32(strength) * (b.head - a.head)).astype(np.float32))
-                 for a, b in zip(free, pinned)]
-        for a, b in zip(anims, pinned):
-            a.metadata.update(b.metadata)
+        mouth = channel_group(list(model.channel_names), "mouth")
+        anims = []
+        for a, b in zip(free, pinned):
+            face = a.face.copy()
+            face[:, mouth] = (b.face[:, mouth] if strength >= 1.0 else
+                              a.face[:, mouth] + np.float32(strength) * (b.face[:, mouth] - a.face[:, mouth]))
+            out = a.with_arrays(face=face.astype(np.float32), head=a.head.copy())
+            out.metadata.update(b.metadata)
+            anims.append(out)
         info["total_s"] = time.perf_counter() - t0
         return (anims if job.as_list else anims[0]), changed, info
     anims, changed, info = _run(job, model, features, progress=progress, cancel=cancel)

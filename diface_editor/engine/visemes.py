@@ -36,12 +36,15 @@ instead of whole vowels gave 0.70 against 0.77). Head motion and the upper face 
 model's (no pins there).
 
 **Strength** ``s`` (``viseme_strength``): ``0`` = no pins at all (the request is the audio-only one, bit
-for bit); ``1`` = the pins as above; in between the engine draws both results with the same seed and
-returns ``audio_only + s * (pinned - audio_only)`` entry by entry. The deviation the pins cause is
-scaled rather than the number of pinned frames: fewer pinned frames would drop whole closures (a p
-either closes or not), whereas a scaled deviation weakens every viseme evenly, stays as smooth as its
-two coherent endpoints, keeps known entries exact (both endpoints hold them) and leaves the head, which
-has no pins, bit for bit the audio-only head.
+for bit); otherwise the engine draws the audio-only result and the pinned one with the same seed and
+returns the audio-only result with its mouth channels (``jaw*``, ``mouth*``, ``tongueOut``, ``cheekPuff``)
+moved towards the pinned result's: ``audio_only + s * (pinned - audio_only)`` entry by entry, exactly the
+pinned values at ``s = 1``. Every other face channel (brows, eyes, cheeks, nose) and the head stay the
+audio-only result's bit for bit: the pins constrain the mouth only (a joint face model would otherwise
+shift the brows by up to 0.18 when the mouth is pinned). The deviation the pins cause is scaled rather
+than the number of pinned frames: fewer pinned frames would drop whole closures (a p either closes or
+not), whereas a scaled deviation weakens every viseme evenly, stays as smooth as its two coherent
+endpoints and keeps known entries exact (both endpoints hold them).
 
 **Performance controls** (``lip_sync``, ``upper_face``, ``head_motion``, each 1 = the model's): the
 generated values of a sampled window are scaled about the rest pose (0) before the continuity warp
@@ -168,7 +171,7 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
 
 
 # ---------------------------------------------------------------------- performance controls
-def _group(names: Sequence[str], which: str) -> np.ndarray:
+def channel_group(names: Sequence[str], which: str) -> np.ndarray:
     if which == "mouth":
         keep = [n.startswith(("jaw", "mouth")) or n in ("tongueOut", "cheekPuff") for n in names]
     else:
@@ -187,6 +190,6 @@ def performance_gains(part: str, channel_names: Sequence[str], n_channels: int, 
     if (lip_sync == 1.0 and upper_face == 1.0) or len(names) != n_channels:
         return None
     g = np.ones(n_channels, np.float32)
-    g[_group(names, "mouth")] = float(lip_sync)
-    g[_group(names, "upper")] = float(upper_face)
+    g[channel_group(names, "mouth")] = float(lip_sync)
+    g[channel_group(names, "upper")] = float(upper_face)
     return None if np.all(g == 1.0) else g
