@@ -1,4 +1,5 @@
-"""The timeline: waveform, head yaw/pitch/roll, chosen blendshape curves, playhead, keyframes, range.
+"""The timeline: waveform, the transcript's word/phoneme lane (:mod:`.lane`), head yaw/pitch/roll,
+chosen blendshape curves, playhead, keyframes, range.
 
 It observes a :class:`~diface_editor.core.document.Document` and the playback time; user gestures
 become signals (seek, scrub, add keyframe, keyframe moved) or, for the non-undoable range
@@ -7,7 +8,9 @@ selection, ``doc.set_selection``. All tracks share the time axis (X linked), in 
 Mouse: wheel zooms time around the cursor, Shift+wheel pans, middle drag (or Alt+drag) pans,
 Ctrl+wheel zooms values in curve tracks, click seeks, drag selects a range, drag the red playhead to
 scrub, drag a keyframe diamond (top of the waveform track) to move it, double click adds a
-keyframe (head track: head pose; face track: all face channels; waveform track: both).
+keyframe (head track: head pose; face track: all face channels; waveform track: both). In the
+lane: drag a word or phone boundary to retime it, click a word to select it, double-click it to edit
+its text, right-click for edit / delete / insert (the window makes the undoable edits).
 """
 
 from __future__ import annotations
