@@ -289,3 +289,23 @@ def test_generate_panel_writes_the_controls_and_shows_the_transcript(qtbot):
         panel.transcript.setPlainText("hello")
         panel.align_button.click()
     assert sig.args == ["hello"]
+
+
+def test_repeated_pins_reuse_the_teacher_pass_and_give_the_same_values():
+    """Every edit of a take with a transcript asks for the pins again; the kept teacher track and
+    prosody give exactly what a fresh teacher pass gives, and a caller cannot spoil the kept copy."""
+    from diface_editor.engine import visemes
+    from diface_editor.synth.teacher import TeacherConfig, animate
+
+    clip = _speech()
+    n = 90
+    fresh = animate(list(PHONES), duration=n / FPS, seed=0, config=TeacherConfig(fps=FPS, style_jitter=0.0),
+                    samples=clip.samples, sample_rate=clip.sample_rate).face
+    first = visemes.teacher_track(PHONES, n, FPS, clip.samples, clip.sample_rate)
+    first[:] = -1.0  # the caller's copy
+    again = visemes.teacher_track(PHONES, n, FPS, clip.samples, clip.sample_rate)
+    np.testing.assert_array_equal(again, fresh)
+    moved = PHONES[:3] + (("B", 0.55, 0.66),) + PHONES[4:]
+    fresh2 = animate(list(moved), duration=n / FPS, seed=0, config=TeacherConfig(fps=FPS, style_jitter=0.0),
+                     samples=clip.samples, sample_rate=clip.sample_rate).face
+    np.testing.assert_array_equal(visemes.teacher_track(moved, n, FPS, clip.samples, clip.sample_rate), fresh2)

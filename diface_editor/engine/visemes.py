@@ -55,7 +55,10 @@ and the head rotation. Known entries (keyframes, viseme pins, context) are never
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -100,19 +103,70 @@ def _core_frames(s: float, e: float, fps: float, n: int) -> list[int]:
     return frames
 
 
+_CACHE_SIZE = 4
+_cache_lock = threading.Lock()
+_tracks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_prosody: OrderedDict[tuple, object] = OrderedDict()
+
+
+def _audio_key(samples: np.ndarray | None, sample_rate: int | None) -> tuple:
+    """A cheap identity of an audio clip: its length, rate and a hash of every few-hundredth sample."""
+    if samples is None:
+        return ()
+    x = np.ascontiguousarray(np.asarray(samples, np.float32).reshape(-1))
+    step = max(1, x.size // 8192)
+    return (int(x.size), int(sample_rate or 0), hashlib.blake2b(x[::step].tobytes(), digest_size=16).hexdigest())
+
+
+def _remember(cache: OrderedDict, key: tuple, value):
+    with _cache_lock:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+    return value
+
+
+def _recall(cache: OrderedDict, key: tuple):
+    with _cache_lock:
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+        return value
+
+
 def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: float,
                   samples: np.ndarray | None = None, sample_rate: int | None = None) -> np.ndarray:
     """(n_frames, 52) the teacher's face in ARKit order for ``phones`` (with the audio's loudness
-    when given; no style jitter, seed 0)."""
+    when given; no style jitter, seed 0).
+
+    Every edit of a take with a transcript asks for the pins again: the track of the last few
+    (phones, audio) pairs and the audio's prosody are kept (a keyframe drag reuses the track; a
+    retimed phone reuses the prosody), so only a changed transcript costs a new teacher pass.
+    """
+    from diface_editor.synth.prosody import analyse
     from diface_editor.synth.teacher import TeacherConfig, animate
 
-    kw = {"samples": np.asarray(samples, np.float32), "sample_rate": int(sample_rate)} if samples is not None else {}
+    audio = _audio_key(samples, sample_rate)
+    key = (tuple((str(p), float(s), float(e)) for p, s, e in phones), int(n_frames), float(fps), audio)
+    hit = _recall(_tracks, key)
+    if hit is not None:
+        return hit.copy()
+    kw = {}
+    if samples is not None:
+        x = np.asarray(samples, np.float32).reshape(-1)
+        n_anim = max(1, int(n_frames))  # animate's frame count for duration = n_frames / fps
+        pkey = (audio, n_anim, float(fps))
+        pros = _recall(_prosody, pkey)
+        if pros is None and x.size:
+            pros = _remember(_prosody, pkey, analyse(x, int(sample_rate), n_anim, float(fps)))
+        kw = {"samples": x, "sample_rate": int(sample_rate), "prosody": pros}
     anim = animate(list(phones), duration=n_frames / float(fps), seed=0,
                    config=TeacherConfig(fps=float(fps), style_jitter=0.0), **kw)
     face = anim.face
     if len(face) < n_frames:
         face = np.concatenate([face, np.repeat(face[-1:], n_frames - len(face), axis=0)])
-    return face[:n_frames]
+    return _remember(_tracks, key, face[:n_frames].copy()).copy()
 
 
 def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: float,

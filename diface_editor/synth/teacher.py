@@ -441,7 +441,8 @@ def _head(t: np.ndarray, phones: list[Phone], pros: Prosody | None, accents: lis
 
 # ------------------------------------------------------------------ the animator
 def animate(phones: Sequence[Phone], duration: float | None = None, samples: np.ndarray | None = None,
-            sample_rate: int | None = None, seed: int = 0, config: TeacherConfig | None = None) -> Animation:
+            sample_rate: int | None = None, seed: int = 0, config: TeacherConfig | None = None,
+            prosody: Prosody | None = None) -> Animation:
     """Animate a timed phone sequence.
 
     Args:
@@ -454,6 +455,8 @@ def animate(phones: Sequence[Phone], duration: float | None = None, samples: np.
         sample_rate: Hz of ``samples``.
         seed: random seed (blinks, style, head noise); same inputs + seed -> identical output.
         config: :class:`TeacherConfig` (default parameters if None).
+        prosody: ``analyse(samples, sample_rate, n, fps)`` computed before, for callers that animate
+            the same audio again (the result is the same as without it).
 
     Returns:
         :class:`~diface_editor.core.animation.Animation` in the ``"arkit"`` space at ``config.fps``
@@ -477,7 +480,9 @@ def animate(phones: Sequence[Phone], duration: float | None = None, samples: np.
     ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x7EAC4E2])
     r_style, r_seg, r_blink, r_brow, r_head = (np.random.default_rng(s) for s in ss.spawn(5))
 
-    pros = analyse(samples, int(sample_rate), n, fps) if samples is not None and samples.size else None
+    pros = prosody
+    if pros is None and samples is not None and samples.size:
+        pros = analyse(samples, int(sample_rate), n, fps)
     j = cfg.style_jitter
     articulation = cfg.articulation * float(1.0 + j * r_style.uniform(-0.12, 0.12))
     smile_bias = max(0.0, float(j * r_style.uniform(-0.05, 0.15)))
