@@ -160,13 +160,16 @@ class _ChildServer:
                 self.engine = engine
             else:
                 self.error = err
-            if self.pending is not None:
+            busy = self.pending is not None
+            if busy:
                 job, version, request = self.pending
                 self.pending = None
                 self._start(job, version, request)
         if err is None:  # the audio encoder (e.g. Whisper: seconds) loads now, not in the first job
             try:
-                _ = engine.encoder  # the property loads it
+                enc = engine.encoder  # the property loads it
+                if not busy and hasattr(enc, "warm_up"):
+                    enc.warm_up()  # torch's first-call set-up on a silent window, while the user reads the window
             except Exception:  # noqa: BLE001 - the first job tries again and reports it as the worker would
                 log.debug("warming up the audio encoder failed", exc_info=True)
 

@@ -140,6 +140,11 @@ class AudioEncoder(ABC):
     def spec(self) -> dict[str, Any]:
         """The spec dict that rebuilds this encoder with :func:`~diface_editor.ml.audio.get_encoder`."""
 
+    def warm_up(self) -> None:
+        """Pay the first-call costs (torch kernels, weights paged in) before the first real clip.
+        Caches nothing. Default: nothing to do."""
+        return None
+
     # ------------------------------------------------------------------ trainable part
     def module(self) -> nn.Module | None:
         """The trainable ``nn.Module`` (``None`` for frozen encoders)."""

@@ -5,9 +5,10 @@ their hidden states at their native rate (50 Hz), which :class:`~.base.AudioEnco
 to the motion frame times:
 
 * **Whisper** (``model_type == "whisper"``: full checkpoints or encoder-only folders such as the
-  shipped ``models/encoders/whisper-tiny-en``): log-mel from ``WhisperFeatureExtractor`` built
-  from parameters (80 mels unless the config says otherwise), ``WhisperEncoder`` with its position
-  table sliced to the window (``max_source_positions = window_s * 50``).
+  shipped ``models/encoders/whisper-tiny-en``): Whisper's log-mel and encoder re-written in plain
+  torch (:mod:`.whisper_net`; the same numbers as ``WhisperFeatureExtractor`` + ``WhisperEncoder``
+  to 1e-5, without the ~3 s import of transformers), the position table sliced to the window
+  (``window_s * 50`` positions); ``quantize: "int8"`` in the spec runs its Linear layers in int8.
   **Windowing**: 10 s windows every 8 s (2 s linear crossfade), anchored at 0 s, each window
   zero-padded to 10 s like Whisper pads its 30 s input. One scheme serves training and inference
   (training sentences are single padded windows, long clips are stitched windows); a 1.3 s clip
@@ -180,43 +181,61 @@ class WhisperWindowEncoder(FrozenHFEncoder):
     batch_windows = 8
 
     def __init__(self, path: Path, *, spec_path: str, kind: str = "whisper", layer: int = -2,
-                 window_s: float = 10.0, overlap_s: float = 2.0, device: torch.device, cache=None) -> None:
-        from transformers import WhisperConfig, WhisperFeatureExtractor
-        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+                 window_s: float = 10.0, overlap_s: float = 2.0, device: torch.device, cache=None,
+                 quantize: str | None = None) -> None:
+        # plain torch (whisper_net), not transformers: importing transformers' Whisper costs ~3 s
+        from diface_editor.ml.audio.whisper_net import load_encoder_net, quantize_int8
 
         check_checkpoint(path, whisper_default=(kind == "whisper"))
-        config = WhisperConfig.from_pretrained(str(path), local_files_only=True)
+        try:
+            config = json.loads((path / "config.json").read_text())
+            max_pos, n, d_model = (int(config[k]) for k in ("max_source_positions", "encoder_layers", "d_model"))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise AudioEncoderError(f"cannot read the Whisper config {path / 'config.json'} ({e})") from None
         positions = window_s * 50.0
-        if abs(positions - round(positions)) > 1e-6 or not 1 <= round(positions) <= config.max_source_positions:
+        if abs(positions - round(positions)) > 1e-6 or not 1 <= round(positions) <= max_pos:
             raise AudioEncoderError(f"window_s must be a multiple of 0.02 s and at most "
-                                    f"{config.max_source_positions / 50:g} s for {path}, got {window_s}")
+                                    f"{max_pos / 50:g} s for {path}, got {window_s}")
+        if quantize not in (None, "int8"):
+            raise AudioEncoderError(f"quantize must be 'int8' or absent, got {quantize!r}")
+        if quantize and torch.device(device).type != "cpu":
+            raise AudioEncoderError("int8 quantisation of the Whisper encoder runs on the CPU only")
+        self.quantize = quantize
         positions = int(round(positions))
         super().__init__(kind=kind, path=path, spec_path=spec_path, layer=layer, window_s=window_s,
-                         overlap_s=overlap_s, dim=config.d_model, device=device, cache=cache)
-        self._check_layer(config.encoder_layers)
-        sd = _load_whisper_encoder_state(path)
-        cfg = WhisperConfig.from_dict({**config.to_dict(), "max_source_positions": positions})
-        enc = WhisperEncoder(cfg)
-        want = set(enc.state_dict())
-        if set(sd) != want:
-            raise AudioEncoderError(f"the Whisper checkpoint {path} does not match WhisperEncoder: missing "
-                                    f"{sorted(want - set(sd))[:5]}, unexpected {sorted(set(sd) - want)[:5]}")
-        sd = dict(sd)
-        sd["embed_positions.weight"] = sd["embed_positions.weight"][:positions]
-        enc.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
-        n = config.encoder_layers
-        keep = self.layer % (n + 1)
-        if keep < n:  # an inner layer: drop the layers after it (and the final LayerNorm) instead of running them
-            enc.layers = enc.layers[:keep]
-            enc.layer_norm = torch.nn.Identity()
-        self.encoder = enc.eval().requires_grad_(False).to(device)
+                         overlap_s=overlap_s, dim=d_model, device=device, cache=cache,
+                         extra_id=f":q{quantize}" if quantize else "")
+        self._check_layer(n)
+        keep = self.layer % (n + 1)  # an inner layer: the layers after it (and the final LayerNorm) never run
+        try:
+            net = load_encoder_net(config, _load_whisper_encoder_state(path), positions=positions, keep=keep)
+        except ValueError as e:
+            raise AudioEncoderError(f"the Whisper checkpoint {path} does not match Whisper's encoder: {e}") from None
+        self.encoder = quantize_int8(net) if quantize else net.to(device)
+        self.n_mels = int(config["num_mel_bins"])
         self.positions = positions
         self.win_samples = positions * 320                       # 2 mel frames of 160 samples per position
         self.hop_samples = int(round((window_s - overlap_s) * 50)) * 320
         if self.hop_samples <= 0:
             raise AudioEncoderError(f"overlap_s {overlap_s} leaves no hop inside window_s {window_s}")
-        self.feature_extractor = WhisperFeatureExtractor(feature_size=config.num_mel_bins, sampling_rate=SAMPLE_RATE,
-                                                         hop_length=160, n_fft=400, chunk_length=30)
+
+    def spec(self) -> dict[str, Any]:
+        out = super().spec()
+        if self.quantize:
+            out["quantize"] = self.quantize
+        return out
+
+    def warm_up(self) -> None:
+        """Run one silent window through the encoder (torch's first-call set-up; nothing is cached)."""
+        self._encode([np.zeros(self.win_samples, np.float32)])
+
+    def _encode(self, wavs: list[np.ndarray]) -> list[np.ndarray]:
+        from diface_editor.ml.audio.whisper_net import whisper_log_mel
+
+        mel = whisper_log_mel(np.stack(wavs), self.n_mels)
+        with torch.no_grad():  # the encoder ends at the chosen layer (see __init__)
+            h = self.encoder(mel.to(self.device))
+        return list(h.to("cpu", torch.float32).numpy())
 
     def _compute_raw(self, samples: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         N = len(samples)
@@ -231,11 +250,7 @@ class WhisperWindowEncoder(FrozenHFEncoder):
                 seg = samples[s:s + self.win_samples]
                 w[:len(seg)] = seg
                 wavs.append(w)
-            mel = self.feature_extractor(wavs, sampling_rate=SAMPLE_RATE, padding="max_length",
-                                         max_length=self.win_samples, return_tensors="np").input_features
-            with torch.no_grad():  # the encoder ends at the chosen layer (see __init__)
-                h = self.encoder(torch.from_numpy(np.asarray(mel, np.float32)).to(self.device)).last_hidden_state
-            chunks += list(h.to("cpu", torch.float32).numpy())
+            chunks += self._encode(wavs)
         if progress is not None:
             progress(len(starts), len(starts))
         total = max(1, math.ceil(N / 320))
@@ -311,8 +326,10 @@ class CTCStyleEncoder(FrozenHFEncoder):
 
 
 def load_hf_encoder(path: Path, *, spec_path: str, kind: str, layer: int = -1, window_s: float = 10.0,
-                    overlap_s: float = 2.0, device: torch.device, cache=None) -> FrozenHFEncoder:
-    """Build the right frozen encoder for the checkpoint folder ``path`` (see the module docstring)."""
+                    overlap_s: float = 2.0, device: torch.device, cache=None,
+                    quantize: str | None = None) -> FrozenHFEncoder:
+    """Build the right frozen encoder for the checkpoint folder ``path`` (see the module docstring).
+    ``quantize="int8"`` (Whisper on the CPU only): dynamic int8 Linear layers."""
     check_checkpoint(path, whisper_default=(kind == "whisper"))
     try:
         model_type = json.loads((path / "config.json").read_text()).get("model_type", "")
@@ -320,7 +337,9 @@ def load_hf_encoder(path: Path, *, spec_path: str, kind: str, layer: int = -1, w
         raise AudioEncoderError(f"cannot read {path / 'config.json'} ({e})") from None
     if model_type == "whisper":
         return WhisperWindowEncoder(path, spec_path=spec_path, kind=kind, layer=layer, window_s=window_s,
-                                    overlap_s=overlap_s, device=device, cache=cache)
+                                    overlap_s=overlap_s, device=device, cache=cache, quantize=quantize)
+    if quantize:
+        raise AudioEncoderError(f"quantize is supported for Whisper encoders only, not {model_type or 'unknown'}")
     if kind == "whisper":
         raise AudioEncoderError(f"{path} holds a {model_type or 'unknown'} model, not Whisper; use type 'hf'")
     from transformers import AutoConfig

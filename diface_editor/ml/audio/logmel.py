@@ -94,11 +94,9 @@ class LogMelEncoder(AudioEncoder):
             torch.manual_seed(seed)
             self.net = LogMelNet(n_mels, channels, dim, dilations, dropout)
         self.net.to(device)
-        from transformers.audio_utils import mel_filter_bank
+        from diface_editor.ml.audio.whisper_net import slaney_mel_filters  # transformers' filters, no import of it
 
-        fb = mel_filter_bank(num_frequency_bins=1 + N_FFT // 2, num_mel_filters=n_mels, min_frequency=0.0,
-                             max_frequency=SAMPLE_RATE / 2, sampling_rate=SAMPLE_RATE, norm="slaney",
-                             mel_scale="slaney")
+        fb = slaney_mel_filters(n_mels, n_fft=N_FFT, sample_rate=SAMPLE_RATE, f_max=SAMPLE_RATE / 2)
         self._fb = torch.from_numpy(np.asarray(fb, np.float32))  # (n_freq, n_mels)
 
     def spec(self) -> dict[str, Any]:

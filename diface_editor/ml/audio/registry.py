@@ -3,7 +3,8 @@
 Specs (every key but ``type`` optional; defaults shown):
 
 * ``{"type": "whisper", "path": "models/encoders/whisper-tiny-en", "layer": -2, "window_s": 10.0,
-  "overlap_s": 2.0}``: the shipped, frozen Whisper tiny.en encoder (dim 384). ``layer`` -2 is the
+  "overlap_s": 2.0, "quantize": null}``: the shipped, frozen Whisper tiny.en encoder (dim 384;
+  ``quantize: "int8"`` runs its Linear layers in dynamic int8 on the CPU). ``layer`` -2 is the
   output of the layer before the last (tiny.en: the third of four): the last layer's output depends
   strongly on where in the window a sound is (see :mod:`.hf`), the one before hardly.
 * ``{"type": "hf", "path": DIR, "layer": -1, "window_s": 10.0, "overlap_s": 2.0}``: any local
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 WHISPER_TINY_EN = "models/encoders/whisper-tiny-en"
 
 DEFAULT_SPECS: dict[str, dict[str, Any]] = {
-    "whisper": {"type": "whisper", "path": WHISPER_TINY_EN, "layer": -2, "window_s": 10.0, "overlap_s": 2.0},
+    "whisper": {"type": "whisper", "path": WHISPER_TINY_EN, "layer": -2, "window_s": 10.0, "overlap_s": 2.0,
+                "quantize": None},
     "hf": {"type": "hf", "path": None, "layer": -1, "window_s": 10.0, "overlap_s": 2.0},
     "logmel": {"type": "logmel", "n_mels": 80, "channels": 64, "dim": 128, "dilations": [1, 2, 4, 8],
                "dropout": 0.0, "seed": 0, "weights": None, "prefix": ""},
@@ -64,6 +66,9 @@ def normalise_spec(spec: dict | str) -> dict[str, Any]:
         raise AudioEncoderError(f"unknown keys {sorted(unknown)} in the {kind} audio encoder spec; "
                                 f"allowed: {sorted(DEFAULT_SPECS[kind])}")
     out = {**DEFAULT_SPECS[kind], **spec}
+    if kind == "whisper" and out["quantize"] not in (None, "int8"):
+        raise AudioEncoderError(f"quantize must be \"int8\" or null in the whisper audio encoder spec, "
+                                f"got {out['quantize']!r}")
     if kind == "hf" and not out["path"]:
         raise AudioEncoderError("an hf audio encoder spec needs a 'path' to a local transformers checkpoint folder")
     return out
@@ -113,13 +118,15 @@ def get_encoder(spec: dict | str, *, device: str | torch.device = "cpu", bundle_
             load_logmel_weights(enc, resolve_path(s["weights"], bundle_dir), s["prefix"])
         return enc
     path = resolve_path(s["path"], bundle_dir)
-    key = (kind, str(path), int(s["layer"]), float(s["window_s"]), float(s["overlap_s"]), str(dev), id(cache))
+    quantize = s.get("quantize")
+    key = (kind, str(path), int(s["layer"]), float(s["window_s"]), float(s["overlap_s"]), str(dev), id(cache),
+           quantize)
     with _LOCK:
         enc = _FROZEN.get(key)
         if enc is None:
             enc = load_hf_encoder(path, spec_path=str(s["path"]), kind=kind, layer=int(s["layer"]),
                                   window_s=float(s["window_s"]), overlap_s=float(s["overlap_s"]), device=dev,
-                                  cache=cache)
+                                  cache=cache, quantize=quantize)
             _FROZEN[key] = enc
             while len(_FROZEN) > 4:  # keep a few loaded models, not every one ever built
                 _FROZEN.pop(next(iter(_FROZEN)))
