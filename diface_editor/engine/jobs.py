@@ -262,6 +262,9 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
         from diface_editor.engine.visemes import channel_group
 
         free_job = plan_request(request, model, visemes=False)
+        # only the face of the audio-only result is used: the head has no pins, so the pinned run's
+        # head (same seed, same plan) is the audio-only head already
+        free_job = replace(free_job, plans=[pl for pl in free_job.plans if pl.part == "face"])
         free, _, _ = _run(free_job, model, features, progress=None, cancel=cancel)
         pinned, changed, info = _run(job, model, features, progress=progress, cancel=cancel)
         mouth = channel_group(list(model.channel_names), "mouth")
@@ -270,9 +273,7 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
             face = a.face.copy()
             face[:, mouth] = (b.face[:, mouth] if strength >= 1.0 else
                               a.face[:, mouth] + np.float32(strength) * (b.face[:, mouth] - a.face[:, mouth]))
-            out = a.with_arrays(face=face.astype(np.float32), head=a.head.copy())
-            out.metadata.update(b.metadata)
-            anims.append(out)
+            anims.append(b.with_arrays(face=face.astype(np.float32)))
         info["total_s"] = time.perf_counter() - t0
         return (anims if job.as_list else anims[0]), changed, info
     anims, changed, info = _run(job, model, features, progress=progress, cancel=cancel)
