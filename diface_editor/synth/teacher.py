@@ -100,6 +100,10 @@ _GROUP_CHANNELS = {
 }
 _GROUP_IDX = {g: np.array([_IDX[n] for n in chans]) for g, chans in _GROUP_CHANNELS.items()}
 MOUTH_CHANNELS: tuple[str, ...] = tuple(n for g in GROUP_NAMES for n in _GROUP_CHANNELS[g])
+#: the coarticulation group of each mouth channel (index into GROUP_NAMES) and the channels' indices
+_MOUTH_IDX = np.concatenate([_GROUP_IDX[g] for g in GROUP_NAMES])
+_MOUTH_GROUP = np.concatenate([np.full(len(_GROUP_IDX[g]), k) for k, g in enumerate(GROUP_NAMES)])
+assert len(set(_MOUTH_IDX.tolist())) == len(_MOUTH_IDX), "a mouth channel in two coarticulation groups"
 
 
 def _pose(**weights: float) -> np.ndarray:
@@ -313,11 +317,9 @@ def _blend(segs: list[_Segment], t: np.ndarray) -> np.ndarray:
         d_before = np.clip((c - half) - tt, 0.0, None)
         d_after = np.clip(tt - (c + half), 0.0, None)
         shape = np.exp(-((d_before / w_before) ** 1.5) - ((d_after / w_after) ** 1.5))
-        for k, g in enumerate(GROUP_NAMES):
-            idx = _GROUP_IDX[g]
-            dom = sg.alpha[k] * shape
-            den[lo:hi, k] += dom
-            num[lo:hi][:, idx] += dom[:, None] * sg.target[idx][None, :]
+        dom = shape[:, None] * np.asarray(sg.alpha, np.float64)[None, :]  # (hi - lo, groups)
+        den[lo:hi] += dom
+        num[lo:hi, _MOUTH_IDX] += dom[:, _MOUTH_GROUP] * sg.target[_MOUTH_IDX][None, :]
     out = np.zeros((n, C), np.float64)
     for k, g in enumerate(GROUP_NAMES):
         idx = _GROUP_IDX[g]
