@@ -120,17 +120,33 @@ class Scene:
     def upload(self, verts: np.ndarray) -> None:
         """New vertex positions (and normals) to the GPU, keeping faces, colours and the shader.
 
-        ``mesh_data_changed`` would rebuild the colour buffer and re-link the shader program on
+        The mesh is drawn *indexed*: one entry per rig vertex (V) in the position, normal and colour
+        buffers plus an index buffer of the faces, instead of vispy's default of three unshared
+        vertices per triangle (3F, about 6x as many). Software GL (llvmpipe) shades every vertex it
+        is given, so this cuts the vertex work of a frame by that factor; the picture is the same.
+        ``mesh_data_changed`` would also rebuild the colour buffer and re-link the shader program on
         every frame; after the first upload only the two vertex buffers change.
         """
-        self.md.set_vertices(verts)  # keeps the MeshData consistent (and drops cached normals)
+        verts = np.ascontiguousarray(verts, dtype=np.float32)
         mesh, sf = self.mesh, self.mesh.shading_filter
         if not self._uploaded or not hasattr(mesh, "_vertices") or not hasattr(sf, "_normals"):
+            self.md.set_vertices(verts)
             mesh.mesh_data_changed()
+            mesh._update_data()  # vispy's buffers (indexed by faces) now, replaced by the shared ones below
+            self._index_mesh()
             self._uploaded = True
-            return
-        mesh._vertices.set_data(verts[self.rig.faces], convert=True)
-        normals = self.md.get_vertex_normals(indexed="faces")
-        sf._normals.set_data(normals, convert=True)
-        sf._normals_cache = normals
+        mesh._vertices.set_data(verts, convert=True)
+        sf._normals.set_data(vertex_normals(verts, self.rig.faces).astype(np.float32), convert=True)
         mesh.update()
+
+    def _index_mesh(self) -> None:
+        """Switch the mesh's buffers to one entry per vertex and draw through an index buffer."""
+        from vispy.gloo import IndexBuffer, VertexBuffer
+
+        mesh, sf = self.mesh, self.mesh.shading_filter
+        cols = np.asarray(self.md.get_vertex_colors(), np.float32)
+        mesh.shared_program.vert["base_color"] = VertexBuffer(cols)
+        mesh._index_buffer = IndexBuffer(np.ascontiguousarray(self.rig.faces, dtype=np.uint32))
+        # the shading filter re-uploads normals when the mesh data's (face-indexed) normals object
+        # changes; pin its cache to that object so only upload() writes the per-vertex normals
+        sf._normals_cache = self.md.get_vertex_normals(indexed="faces")
