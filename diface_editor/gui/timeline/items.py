@@ -189,6 +189,120 @@ class WaveformItem(pg.PlotDataItem):
         self.setData(x, y)
 
 
+# ---------------------------------------------------------------------------------------- curves
+
+
+class CurveItem(pg.GraphicsObject):
+    """A curve of samples over time (a head angle in degrees or a blendshape weight), drawn fast.
+
+    Each paint draws only the samples in the visible time range (two binary searches), and when
+    there are more of them than pixels it draws each pixel column's min and max instead (peak
+    downsampling: spikes stay visible), so a frame costs the same on a 10-second and a 10-minute clip.
+    The polyline is kept until the view, the width or the data change. Replaces ``PlotDataItem`` with
+    ``setClipToView`` + ``setDownsampling`` in the timeline, which re-ran its data pipeline (and its
+    bounds) for every item on every range change. Legends read ``opts`` like a ``PlotDataItem``'s.
+
+    Args:
+        pen: the curve's pen (cosmetic, so its width is in pixels).
+        name: shown by a legend.
+    """
+
+    def __init__(self, pen=None, name: str | None = None) -> None:
+        super().__init__()
+        self.opts = {"pen": pg.mkPen(pen), "name": name, "antialias": False, "symbol": None,
+                     "fillLevel": None, "fillBrush": None}
+        self._x = np.zeros(0)
+        self._y = np.zeros(0)
+        self._rect = QtCore.QRectF()
+        self._poly: tuple | None = None  # (key, QPolygonF)
+        self.drawn_points = 0  # points in the last polyline (tests: what was drawn)
+
+    def name(self) -> str | None:
+        return self.opts["name"]
+
+    def setData(self, x, y) -> None:
+        """(T,) times in seconds (increasing) and (T,) values."""
+        x = np.asarray(x, np.float64).ravel()
+        y = np.asarray(y, np.float64).ravel()
+        if x.shape != y.shape:
+            raise ValueError(f"x and y differ in length ({len(x)} vs {len(y)})")
+        self.prepareGeometryChange()
+        self._x, self._y, self._poly = x, y, None
+        fin = y[np.isfinite(y)]
+        if len(x) and len(fin):
+            self._rect = QtCore.QRectF(x[0], float(fin.min()), max(x[-1] - x[0], 1e-9),
+                                       max(float(fin.max() - fin.min()), 1e-9))
+        else:
+            self._rect = QtCore.QRectF()
+        self.informViewBoundsChanged()
+        self.update()
+
+    def getData(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._x, self._y
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return self._rect
+
+    def pixelPadding(self) -> float:
+        return 0.0
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):
+        """(min, max) along ``ax`` (0 time, 1 value); for values only the samples in ``orthoRange``
+        (the visible times) count, which the head track's auto-visible value range asks for."""
+        if not len(self._x):
+            return None, None
+        if ax == 0:
+            return float(self._x[0]), float(self._x[-1])
+        y = self._y
+        if orthoRange is not None:
+            i0, i1 = np.searchsorted(self._x, [orthoRange[0], orthoRange[1]])
+            y = y[max(0, i0 - 1):i1 + 1]
+        y = y[np.isfinite(y)]
+        if not len(y):
+            return None, None
+        return float(y.min()), float(y.max())
+
+    def visible_slice(self, x0: float, x1: float) -> tuple[int, int]:
+        """Indices ``[i0, i1)`` of the samples between ``x0`` and ``x1`` seconds, one more each side."""
+        i0, i1 = np.searchsorted(self._x, [x0, x1])
+        return max(0, int(i0) - 1), min(len(self._x), int(i1) + 1)
+
+    def _polyline(self, x0: float, x1: float, width_px: int):
+        i0, i1 = self.visible_slice(x0, x1)
+        n = i1 - i0
+        step = max(1, int(np.ceil(n / max(width_px, 1))))
+        key = (i0, i1, step) if step == 1 else (i0 // step, i1 // step, step)
+        if self._poly is not None and self._poly[0] == key:
+            return self._poly[1]
+        if step == 1:
+            xs, ys = self._x[i0:i1], self._y[i0:i1]
+        else:  # min and max per pixel column, at the column's time
+            a = (i0 // step) * step
+            b = min(len(self._x), -(-i1 // step) * step)
+            nb = (b - a) // step
+            yy = self._y[a:a + nb * step].reshape(nb, step)
+            xs = np.repeat(self._x[a:a + nb * step:step] + 0.5 * step * (self._x[1] - self._x[0]), 2)
+            ys = np.empty(2 * nb)
+            ys[0::2] = yy.min(1)
+            ys[1::2] = yy.max(1)
+        poly = pg.functions.create_qpolygonf(len(xs))
+        arr = pg.functions.ndarray_from_qpolygonf(poly)
+        arr[:, 0] = xs
+        arr[:, 1] = ys
+        self._poly = (key, poly)
+        self.drawn_points = len(xs)
+        return poly
+
+    def paint(self, p, *args) -> None:
+        vb = self.getViewBox()
+        if vb is None or len(self._x) < 2:
+            return
+        (x0, x1), _ = vb.viewRange()
+        poly = self._polyline(x0, x1, int(vb.width()) or 800)
+        p.setPen(self.opts["pen"])
+        p.drawPolyline(poly)
+
+
 # ---------------------------------------------------------------------------------------- keyframes
 
 

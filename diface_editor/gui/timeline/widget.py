@@ -28,6 +28,7 @@ from diface_editor.gui.settings import DEFAULT_HEAD_LIMITS_DEG
 from diface_editor.gui.theme import COLORS, CURVE_PALETTE
 from diface_editor.gui.timeline.items import (
     LABEL_OVERHANG_PX,
+    CurveItem,
     FramesAxis,
     KeyLaneItem,
     SecondsAxis,
@@ -133,9 +134,7 @@ class TimelineWidget(QtWidgets.QWidget):
         self.wave_plot.addItem(self.waveform)
         self.head_curves = []
         for name in HEAD_LABELS:
-            c = pg.PlotDataItem(pen=pg.mkPen(COLORS[name], width=1), name=name)
-            c.setClipToView(True)
-            c.setDownsampling(auto=True, method="peak")
+            c = CurveItem(pen=pg.mkPen(COLORS[name], width=1), name=name)
             self.head_plot.addItem(c)
             self.head_curves.append(c)
         self.head_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=3,
@@ -143,7 +142,7 @@ class TimelineWidget(QtWidgets.QWidget):
         self.head_legend.setParentItem(self.head_vb)
         for c, n in zip(self.head_curves, HEAD_LABELS):
             self.head_legend.addItem(c, n)
-        self.face_curves: dict[str, pg.PlotDataItem] = {}
+        self.face_curves: dict[str, CurveItem] = {}
         self.face_legend = pg.LegendItem(offset=(-6, 4), labelTextSize="8pt", horSpacing=6, colCount=4,
                                         brush=pg.mkBrush(*COLORS["legend_bg"]), pen=pg.mkPen(COLORS["legend_border"]))
         self.face_legend.setParentItem(self.face_vb)
@@ -304,9 +303,7 @@ class TimelineWidget(QtWidgets.QWidget):
         for n in names:
             c = self.face_curves.get(n)
             if c is None:
-                c = pg.PlotDataItem(pen=pg.mkPen(colors[n], width=1), name=n)
-                c.setClipToView(True)
-                c.setDownsampling(auto=True, method="peak")
+                c = CurveItem(pen=pg.mkPen(colors[n], width=1), name=n)
                 self.face_plot.addItem(c)
                 self.face_curves[n] = c
             c.setData(t, anim.face[:, anim.channel_index(n)])
