@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 SHORTCUTS: list[tuple[str, str]] = [
     ("Space", "Play / pause"), ("Home / End", "Go to start / end"), ("Left / Right", "Previous / next frame"),
     ("Shift+Left / Shift+Right", "Back / forward 10 frames"), ("L", "Loop playback on/off"),
-    ("I", "Add keyframe (head + face) at the playhead"), ("Delete", "Delete keyframes at the playhead"),
+    ("I", "Add keyframe (head + face) at the playhead"),
+    ("Delete", "Delete the word selected in the word lane, else the keyframes at the playhead"),
     ("Ctrl+A / Alt+A", "Select the whole clip / clear the selection"),
     ("Ctrl+G", "Generate (or, without a model: Generate > Lip Sync from Transcript)"),
     ("Ctrl+R", "Resample the selection"), ("Ctrl+Shift+R", "Variants of the selection"),
@@ -29,6 +30,8 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Mouse (timeline)", "wheel zoom · Shift+wheel or middle-drag pan · click seek · drag select · "
                          "double-click add keyframe · drag a diamond to move a keyframe · "
                          "drag a head pin up/down to change its angle"),
+    ("Mouse (word lane)", "drag a word or phone boundary to retime it · click selects a word · "
+                          "double-click edits it · right-click: edit, delete or insert a word"),
     ("Mouse (viewport)", "left drag orbit · wheel zoom · Shift+drag pan"),
 ]
 
