@@ -259,8 +259,12 @@ class EditsMixin:
             self.error("Cannot edit", str(e))
             return False
         change = self.session.change_keyframes(cmd, solve, vacated=tuple(vacated), parts=parts, label=label)
+        return self._apply_change(change, "Cannot edit", "the keyframes could not be changed")
+
+    def _apply_change(self, change, title: str, fallback: str) -> bool:
+        """Show a session change's error or note and submit the re-solve it asks for."""
         if not change.committed:
-            self.error("Cannot edit", change.error or "the keyframes could not be changed")
+            self.error(title, change.error or fallback)
             return False
         if change.note:
             self.statusBar().showMessage(change.note, 8000)
@@ -341,14 +345,7 @@ class EditsMixin:
         """Hand a transcript edit (:class:`~diface_editor.engine.transcript_edits.TranscriptEditResult`)
         to the session (one undo step) and submit the re-solve it asks for (it joins that step)."""
         change = self.session.change_transcript(result.transcript, result.label)
-        if not change.committed:
-            self.error("Cannot edit the transcript", change.error or "the transcript could not be changed")
-            return False
-        if change.note:
-            self.statusBar().showMessage(change.note, 8000)
-        if change.solve is not None:
-            self.bridge.submit(change.solve)
-        return True
+        return self._apply_change(change, "Cannot edit the transcript", "the transcript could not be changed")
 
     def retime_transcript(self, kind: str, index: int, edge: str, seconds: float) -> bool:
         """A lane boundary was dragged: retime word / phone ``index`` (one undo step, the window re-solved)."""
