@@ -63,6 +63,26 @@ def test_open_audio_builds_document_and_views(window, speech):
     assert str(speech.resolve()) in window.settings.recent_files
 
 
+def test_new_takes_start_from_the_models_recommended_guidance(window, speech, tmp_path):
+    """Opening audio takes the model's recommended sampler and guidance (the shipped model: 1.5);
+    a saved project keeps its own; a model folder without a recommendation gives the defaults."""
+    import json
+
+    from diface_editor.core.document import SamplerSettings
+    from diface_editor.engine.loading import recommended_sampler
+
+    rec = json.loads((Path(__file__).resolve().parents[1] / "models/default/config.json").read_text())["sampling"]
+    assert window.open_path(speech, generate=False)
+    assert window.doc.sampler.guidance == float(rec["guidance"]) and window.doc.sampler.sampler == rec["sampler"]
+    assert window.panel.guidance.value() == pytest.approx(float(rec["guidance"]))
+    window.doc.set_sampler(guidance=2.25)
+    out = tmp_path / "take.diface"
+    assert window.save_to(out)
+    assert window.open_path(out, generate=False)
+    assert window.doc.sampler.guidance == 2.25
+    assert recommended_sampler(tmp_path / "no-such-model") == SamplerSettings()
+
+
 def test_generate_applies_result_as_one_undoable_step(window, speech, bundle, qtbot):
     window.open_path(speech)
     _open_model(window, bundle)

@@ -20,6 +20,30 @@ class NoModelError(DifaceError, FileNotFoundError):
     """There is no model bundle where one was expected."""
 
 
+def recommended_sampler(path: str | os.PathLike | None = None):
+    """The bundle's recommended sampler settings (``config.json`` ``sampling``: sampler, steps,
+    guidance) as a :class:`~diface_editor.core.document.SamplerSettings` for a new document, read
+    without loading the model; the defaults when the bundle is missing or says nothing usable."""
+    import json
+
+    from diface_editor.core.document import DocumentError, SamplerSettings
+    from diface_editor.core.samplers import SAMPLERS
+
+    try:
+        rec = json.loads((model_path(path) / "config.json").read_text(encoding="utf-8")).get("sampling") or {}
+    except (OSError, ValueError, AttributeError):
+        return SamplerSettings()
+    kw = {}
+    if rec.get("sampler") in SAMPLERS:
+        kw["sampler"] = rec["sampler"]
+    if isinstance(rec.get("guidance"), (int, float)):
+        kw["guidance"] = float(rec["guidance"])
+    try:
+        return SamplerSettings(**kw)
+    except DocumentError:
+        return SamplerSettings()
+
+
 def model_path(path: str | os.PathLike | None = None) -> Path:
     """``path`` (user-expanded) or the shipped default bundle folder (``models/default``)."""
     from diface_editor.core.paths import model_dir

@@ -143,8 +143,12 @@ class FilesMixin:
             return load_project(path)
         if path.suffix.lower() in audio_extensions():
             from diface_editor.core.audio import AudioClip
+            from diface_editor.engine.loading import recommended_sampler
 
-            return Document.from_audio(AudioClip.load(path))
+            # a new take starts from the model's recommended sampler and guidance (a project keeps its own)
+            model_id = self.doc.model_id if self.doc is not None else "default"
+            return Document.from_audio(AudioClip.load(path), model_id=model_id,
+                                       sampler=recommended_sampler(resolve_model_path(model_id)))
         if not path.exists():
             raise DifaceError(f"file not found: {path}")
         raise DifaceError(f"{path.name} is neither an audio file ({', '.join(audio_extensions()[:6])}, ...) "
