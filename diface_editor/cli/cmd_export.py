@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="template mesh for vertex-offset takes (templates.pkl:SUBJECT, .ply, .obj, .npy, FLAME)")
     p.add_argument("--head-units", choices=("radians", "degrees", "normalized"), default=None,
                    help="Live Link CSV head angle units, for reading and writing (default: radians)")
+    p.add_argument("--no-transcript", action="store_true",
+                   help="do not write the words/phones beside OUT (NAME.words.json and NAME.TextGrid, written "
+                        "when IN carries an aligned transcript or has a NAME.words.json beside it)")
     p.add_argument("--list-formats", action=_ListFormats, help="list the formats and exit")
     p.set_defaults(func=run)
 
@@ -90,6 +93,24 @@ def run(args: argparse.Namespace) -> int:
     anim = load_animation(src, format=in_fmt.name, **load_kw)
     if args.fps is not None:
         anim = resample_animation(anim, args.fps)
+    from diface_editor.core.formats.transcript_files import (
+        METADATA_KEY,
+        read_words_json,
+        sidecar_paths,
+        transcript_metadata,
+        transcript_of,
+        write_transcript_sidecars,
+    )
+
+    tr = transcript_of(anim.metadata)
+    if tr is None and sidecar_paths(src)[0].is_file():
+        tr = read_words_json(sidecar_paths(src)[0])
+    anim.metadata.pop(METADATA_KEY, None)
+    if not args.no_transcript:
+        anim.metadata.update(transcript_metadata(tr, anim.duration, anim.fps))
     written = save_animation(anim, dst, format=out_fmt.name, **save_kw)
     print(f"wrote {written} ({out_fmt.name}, {anim.n_frames} frames at {anim.fps:g} fps)")
+    if not args.no_transcript:
+        for side in write_transcript_sidecars(written, tr, anim.duration, anim.fps):
+            print(f"wrote {side} (words and phones)")
     return 0

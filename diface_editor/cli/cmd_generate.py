@@ -86,7 +86,15 @@ def run(args: argparse.Namespace) -> int:
         result = engine.run_sync(request, on_event=bar)
     finally:
         bar.close()
-    written = save_results(result.animations, out, clip)
+    from diface_editor.core.formats.transcript_files import transcript_metadata, write_transcript_sidecars
+
+    anims = result.animations
+    for a in anims:  # the words/phones travel in the take (glTF extras, .npz metadata) and beside it
+        a.metadata.update(transcript_metadata(transcript, a.duration, a.fps))
+    written = save_results(anims, out, clip)
+    for w in written:
+        for side in write_transcript_sidecars(w, transcript, anims[0].duration, anims[0].fps):
+            print(f"wrote {side} (words and phones)")
     info = result.info
     n = result.animations[0].n_frames
     log.info("timings: %s", {k: round(info[k], 3) for k in ("features_s", "sampling_s", "total_s")})

@@ -75,8 +75,10 @@ class ExportDialog(QtWidgets.QDialog):
     """Choose format and destination; :meth:`accept` writes the file (errors stay in the dialog)."""
 
     def __init__(self, anim: Animation, default_stem: str, folder: str | Path, rig=None, audio=None,
-                 parent: QtWidgets.QWidget | None = None, last_format: str | None = None) -> None:
+                 parent: QtWidgets.QWidget | None = None, last_format: str | None = None,
+                 transcript=None) -> None:
         super().__init__(parent)
+        self.transcript = transcript if transcript is not None and transcript.aligned else None
         self.setWindowTitle("Export Animation")
         self.setMinimumWidth(560)
         self.anim, self.rig, self.audio = anim, rig, audio
@@ -105,6 +107,14 @@ class ExportDialog(QtWidgets.QDialog):
         form.addRow("", self.desc)
         form.addRow("File:", row)
         form.addRow("", info)
+        self.words_check = QtWidgets.QCheckBox("Words and phones beside the file (NAME.words.json, NAME.TextGrid)")
+        self.words_check.setToolTip("The aligned transcript as JSON and as a Praat TextGrid; glTF and .npz "
+                                    "files also carry it in their metadata")
+        self.words_check.setChecked(self.transcript is not None)
+        self.words_check.setEnabled(self.transcript is not None)
+        self._words_on = self.transcript is not None  # read by export(), which may run off the GUI thread
+        self.words_check.toggled.connect(lambda on: setattr(self, "_words_on", bool(on)))
+        form.addRow("", self.words_check)
         # the video's render options (diface render)
         from diface_editor.render.video import CAMERAS
 
@@ -189,7 +199,14 @@ class ExportDialog(QtWidgets.QDialog):
         text = self.path_edit.text().strip()
         if not text:
             raise DifaceError("choose a file to export to")
-        return export_animation(self.anim, Path(text).expanduser(), fmt, self.rig, self.audio)
+        from diface_editor.core.formats.transcript_files import transcript_metadata, write_transcript_sidecars
+
+        words = self.transcript if self._words_on else None
+        anim = self.anim.copy()
+        anim.metadata.update(transcript_metadata(words, anim.duration, anim.fps))
+        written = export_animation(anim, Path(text).expanduser(), fmt, self.rig, self.audio)
+        write_transcript_sidecars(written, words, anim.duration, anim.fps)
+        return written
 
     def video_command(self, out: Path, work: Path) -> list[str]:
         """The ``diface render`` command for the video (the animation and audio saved into ``work``)."""

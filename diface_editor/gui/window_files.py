@@ -294,7 +294,8 @@ class FilesMixin:
         folder = self.settings.export_dir if self.settings.export_dir and Path(self.settings.export_dir).is_dir() \
             else self.save_folder()
         dlg = ExportDialog(self.doc.animation.copy(), stem, folder, rig=self.viewport.rig, audio=self.doc.audio,
-                           parent=self, last_format=self.settings.export_format or None)
+                           parent=self, last_format=self.settings.export_format or None,
+                           transcript=self.doc.transcript)
         if dlg.exec() == QtWidgets.QDialog.Accepted and dlg.written is not None:
             self.settings.export_format = dlg.format_name()  # the next export starts there
             self.settings.export_dir = str(Path(dlg.written).parent)
