@@ -82,6 +82,10 @@ class SamplerSettings:
         upper_face: activity of brows and eyes in generated frames (1 = the model's).
         head_motion: amount of generated head rotation (1 = the model's, 0 = still).
         style: the model's speaking style / identity (name or index as text); ``None`` = its default.
+        reference_mode: imported 3DiFACE models only: run the original code's pipeline end to end
+            (whole clip in one pass, DDPM over all training steps, its audio features, known frames and
+            guidance; :mod:`diface_editor.ml.compat.reference`) instead of diface's. Sampler, steps,
+            temperature, blinks, visemes and performance gains do not apply then.
     """
 
     sampler: str = "dpmpp"
@@ -97,6 +101,7 @@ class SamplerSettings:
     upper_face: float = 1.0
     head_motion: float = 1.0
     style: str | None = None
+    reference_mode: bool = False
 
     def __post_init__(self) -> None:
         for name, hi in (("viseme_strength", 1.0), ("lip_sync", 2.0), ("upper_face", 2.0), ("head_motion", 2.0)):

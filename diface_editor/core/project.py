@@ -257,6 +257,7 @@ def _schema(meta: dict[str, Any]) -> None:
         _opt(sampler, "influence_frames", lambda v: _int(v) and 0 <= v <= MAX_FRAMES, "sampler",
              "a frame count >= 0")
         _opt(sampler, "blinks", lambda v: isinstance(v, bool), "sampler", "true or false")
+        _opt(sampler, "reference_mode", lambda v: isinstance(v, bool), "sampler", "true or false")
         for k, hi in (("viseme_strength", 1), ("lip_sync", 2), ("upper_face", 2), ("head_motion", 2)):
             _opt(sampler, k, lambda v, hi=hi: _num(v) and 0 <= v <= hi, "sampler", f"a number from 0 to {hi}")
         _opt(sampler, "style", lambda v: v is None or isinstance(v, str), "sampler", "null or a string")

@@ -37,7 +37,7 @@ def sampling_options(settings: SamplerSettings, steps: int | None) -> dict:
     return {"sampler": settings.sampler, "steps": steps, "guidance": float(settings.guidance),
             "blink_seed": blink_seed(settings), "viseme_strength": float(settings.viseme_strength),
             "lip_sync": float(settings.lip_sync), "upper_face": float(settings.upper_face),
-            "head_motion": float(settings.head_motion)}
+            "head_motion": float(settings.head_motion), "reference_mode": bool(settings.reference_mode)}
 
 
 def transcript_phones(doc: Document) -> tuple[tuple[str, float, float], ...] | None:

@@ -101,6 +101,7 @@ class Applied:
     label: str
     seconds: float
     changed: bool = True
+    note: str = ""  # one more sentence for the status bar (e.g. what reference mode covered)
 
 
 @dataclass(frozen=True)

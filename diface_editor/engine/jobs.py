@@ -251,6 +251,11 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
 
     Raises :class:`~diface_editor.engine.backend.Cancelled` when ``cancel()`` turns true.
     """
+    edit = request.edit if isinstance(request, VariantsRequest) else request
+    if edit.reference_mode:
+        from diface_editor.engine.reference_jobs import execute_reference
+
+        return execute_reference(request, model, progress=progress, cancel=cancel)
     t0 = time.perf_counter()
     job = plan_request(request, model)
     edit = request.edit if isinstance(request, VariantsRequest) else request

@@ -22,7 +22,7 @@ class NoModelError(DifaceError, FileNotFoundError):
 
 def recommended_sampler(path: str | os.PathLike | None = None):
     """The bundle's recommended sampler settings (``config.json`` ``sampling``: sampler, steps,
-    guidance) as a :class:`~diface_editor.core.document.SamplerSettings` for a new document, read
+    guidance, reference_mode) as a :class:`~diface_editor.core.document.SamplerSettings` for a new document, read
     without loading the model; the defaults when the bundle is missing or says nothing usable."""
     import json
 
@@ -38,10 +38,25 @@ def recommended_sampler(path: str | os.PathLike | None = None):
         kw["sampler"] = rec["sampler"]
     if isinstance(rec.get("guidance"), (int, float)):
         kw["guidance"] = float(rec["guidance"])
+    if rec.get("reference_mode"):  # an imported 3DiFACE model: the original's pipeline (DDPM-1000) by default
+        kw["reference_mode"] = True
+        kw["sampler"] = "ddpm"
     try:
         return SamplerSettings(**kw)
     except DocumentError:
         return SamplerSettings()
+
+
+def supports_reference_mode_at(path: str | os.PathLike | None = None) -> bool:
+    """Whether the bundle at ``path`` (default: the shipped model) is an imported 3DiFACE model that
+    can run in reference mode (its ``config.json`` ``sampling`` has ``reference_mode``); cheap, no torch."""
+    import json
+
+    try:
+        rec = json.loads((model_path(path) / "config.json").read_text(encoding="utf-8")).get("sampling") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(rec, dict) and "reference_mode" in rec
 
 
 def model_path(path: str | os.PathLike | None = None) -> Path:

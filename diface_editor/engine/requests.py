@@ -115,6 +115,9 @@ class GenerateRequest:
             between: the pinned result's deviation from the audio-only one scaled.
         lip_sync, upper_face, head_motion: performance gains of the generated mouth, brows/eyes and
             head rotation (1 = the model's; :func:`~diface_editor.engine.visemes.performance_gains`).
+        reference_mode: imported 3DiFACE models: run the original pipeline instead of diface's
+            (:mod:`diface_editor.engine.reference_jobs`); sampler, steps, temperature, blinks, visemes
+            and gains are then not used.
     """
 
     audio: AudioClip
@@ -132,6 +135,7 @@ class GenerateRequest:
     lip_sync: float = 1.0
     upper_face: float = 1.0
     head_motion: float = 1.0
+    reference_mode: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", tuple(self.parts))
@@ -162,7 +166,7 @@ class EditRequest:
         swap_parts: which poses the swap copies (``"head"`` rotation and/or ``"face"`` channels).
         parts: which parts are regenerated.
         seed, sampler, steps, guidance, style, temperature, blink_seed, phones, viseme_strength,
-        lip_sync, upper_face, head_motion: as in :class:`GenerateRequest`.
+        lip_sync, upper_face, head_motion, reference_mode: as in :class:`GenerateRequest`.
     """
 
     base: Animation
@@ -187,6 +191,7 @@ class EditRequest:
     lip_sync: float = 1.0
     upper_face: float = 1.0
     head_motion: float = 1.0
+    reference_mode: bool = False
 
     def __post_init__(self) -> None:
         _check_temperature(self.temperature)

@@ -225,7 +225,8 @@ class EditSession:
         keys = list(keys)
         frames = sorted({int(k.frame) for k in keys} | {int(f) for f in vacated})
         s = doc.sampler
-        r = int(s.influence_frames)
+        # reference mode: 3DiFACE's keyframe edit keeps the keyframes and generates every other frame
+        r = None if s.reference_mode else int(s.influence_frames)
         present = {(k.frame, k.part) for k in doc.keyframes}
         if keys and not vacated and not any((k.frame, k.part) in present for k in keys):
             raise DifaceError("the keyframe to solve is gone (undone or deleted)")
@@ -259,7 +260,7 @@ class EditSession:
         keyframe pinned and the document's steps."""
         doc = self._doc()
         s = doc.sampler
-        r = int(s.influence_frames) if interactive else radius
+        r = int(s.influence_frames) if interactive and not s.reference_mode else radius
         steps = (self.options.interactive_steps or s.steps) if interactive else s.steps
         pins = influence_pins(doc.keyframes, (int(target),), r) if interactive else tuple(doc.keyframes)
         return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="swap", swap=(int(source), int(target)),
@@ -490,7 +491,7 @@ class EditSession:
             return Failed(result.job_id, str(e))
         took = info.get("total_s")
         return Applied(result.job_id, label, float(took) if took is not None else time.perf_counter() - t_submit,
-                       changed)
+                       changed, _reference_note(info))
 
     def finish_external(self, doc_version: int, animation: Animation | None, error: str | None,
                         label: str = "lip sync from transcript") -> Outcome:
@@ -526,3 +527,15 @@ class EditSession:
             raise DifaceError("the animation changed after the variants were drawn; draw them again.")
         self.push(apply_result(doc, pv.animations[i], pv.changed, text=f"pick variant {i + 1}"))
         return True
+
+
+def _reference_note(info: dict) -> str:
+    """What a reference-mode job covered, for the status bar ("" for diface's own pipeline)."""
+    if not info.get("reference_mode"):
+        return ""
+    nf, n = int(info.get("reference_frames", 0)), int(info.get("n_frames", 0))
+    note = f"3DiFACE reference mode: frames 0-{nf - 1} in one pass, {info.get('steps', 1000)} DDPM steps"
+    if nf < n:
+        note += (f"; frames {nf}-{n - 1} hold the last pose" if info.get("kind") == "generate"
+                 else f"; frames {nf}-{n - 1} kept")
+    return note

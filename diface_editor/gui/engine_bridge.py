@@ -31,7 +31,7 @@ from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
 from diface_editor.engine.api import JobEngine, engine_mode, make_engine
 from diface_editor.engine.events import JobCancelled, JobEvent, JobFailed, JobProgress, JobResult, JobStarted
-from diface_editor.engine.loading import model_status, resolve_model_path
+from diface_editor.engine.loading import model_status, resolve_model_path, supports_reference_mode_at
 from diface_editor.engine.session import (
     Applied,
     Discarded,
@@ -52,7 +52,7 @@ from diface_editor.gui.throttle import LatestThrottle
 log = logging.getLogger(__name__)
 
 __all__ = ["EditOptions", "EngineBridge", "blink_seed", "engine_mode", "model_status", "resolve_model_path",
-           "sampling_options", "teacher_available", "transcript_for"]
+           "sampling_options", "supports_reference_mode_at", "teacher_available", "transcript_for"]
 
 
 def transcript_for(audio_path: Path | None) -> Path | None:
@@ -374,7 +374,8 @@ class EngineBridge(QtCore.QObject):
     def _report(self, outcome: Outcome) -> None:
         if isinstance(outcome, Applied):
             self.status.emit(f"{outcome.label.capitalize()}: done in {outcome.seconds:.1f} s."
-                             + ("" if outcome.changed else " Same result as before: nothing changed."))
+                             + ("" if outcome.changed else " Same result as before: nothing changed.")
+                             + (f" {outcome.note}." if outcome.note else ""))
             self.result_applied.emit(outcome.job_id)
         elif isinstance(outcome, VariantsReady):
             anims = list(outcome.variants.animations)

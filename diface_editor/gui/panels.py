@@ -81,6 +81,14 @@ class GeneratePanel(QtWidgets.QWidget):
                                "not blink). The blink timing stays the same through edits; a take generated "
                                "without blinks gets none from its edits. Key the eyes group to pin the eyes")
         form.addRow("", self.blinks)
+        self.reference_mode = QtWidgets.QCheckBox("3DiFACE reference mode")
+        self.reference_mode.setToolTip(
+            "Models imported from 3DiFACE: run the original code's pipeline end to end (the whole clip in one "
+            "pass, 1000 DDPM steps, its audio features; Resample = in_between, keyframes = keyframe edit of the "
+            "whole take, Swap = keyframe_swap). Slow: every edit regenerates the take. Off: diface's own fast "
+            "pipeline. See docs/3diface_compat.md")
+        self.reference_mode.setVisible(False)
+        form.addRow("", self.reference_mode)
         lay.addWidget(samp)
 
         edit = QtWidgets.QGroupBox("Edits")
@@ -187,6 +195,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.influence.valueChanged.connect(self._write)
         self.n_variants.valueChanged.connect(self._write)
         self.blinks.toggled.connect(self._write)
+        self.reference_mode.toggled.connect(self._write)
         for name in ("viseme_strength", "lip_sync", "upper_face", "head_motion"):
             getattr(self, name).valueChanged.connect(lambda _v, n=name: self._write_performance(n))
         self.style.currentIndexChanged.connect(lambda _i: self._write_performance("style"))
@@ -263,6 +272,10 @@ class GeneratePanel(QtWidgets.QWidget):
         self._sync_selection()
         self._sync_transcript()
 
+    def set_reference_available(self, available: bool) -> None:
+        """Show the reference-mode switch (the model is an imported 3DiFACE bundle) or hide it."""
+        self.reference_mode.setVisible(bool(available))
+
     def set_model_text(self, text: str, ok: bool) -> None:
         self.model_label.setText(text)
         self.model_label.setStyleSheet("" if ok else "color: #ffb4a8;")
@@ -280,6 +293,10 @@ class GeneratePanel(QtWidgets.QWidget):
             self.influence.setValue(int(s.influence_frames))
             self.n_variants.setValue(max(2, int(s.n_variants)))
             self.blinks.setChecked(bool(s.blinks))
+            self.reference_mode.setChecked(bool(s.reference_mode))
+            # reference mode always runs DDPM over every training step, without diface's extras
+            for w in (self.sampler, self.steps, self.interactive_steps, self.influence, self.blinks):
+                w.setEnabled(not s.reference_mode)
             for name in ("viseme_strength", "lip_sync", "upper_face", "head_motion"):
                 getattr(self, name).setValue(float(getattr(s, name)))
             self.style.setCurrentIndex(max(0, self.style.findData(s.style)))
@@ -303,10 +320,12 @@ class GeneratePanel(QtWidgets.QWidget):
             return
         steps = self.steps.value()
         # (set_sampler's first parameter is itself called ``sampler``: pass whole settings)
-        self.doc.set_sampler(replace(self.doc.sampler, sampler=self.sampler.currentData(), steps=steps or None,
+        ref = self.reference_mode.isChecked()
+        self.doc.set_sampler(replace(self.doc.sampler, sampler="ddpm" if ref else self.sampler.currentData(),
+                                     steps=steps or None,
                              guidance=float(self.guidance.value()), seed=int(self.seed.value()),
                              influence_frames=int(self.influence.value()), n_variants=int(self.n_variants.value()),
-                             blinks=self.blinks.isChecked()))
+                             blinks=self.blinks.isChecked(), reference_mode=ref))
 
     def _random_seed(self) -> None:
         import random

@@ -347,7 +347,19 @@ class FilesMixin:
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a Model Bundle Folder",
                                                           str(resolve_model_path("default").parent))
         if path and self.doc is not None:
-            self.doc.set_model_id(path)
+            self.use_model(path)
+
+    def use_model(self, path: str | Path) -> None:
+        """Make the bundle at ``path`` the document's model and take on its recommended sampler, steps,
+        guidance and reference mode (seed, blinks and the performance controls stay)."""
+        from dataclasses import replace
+
+        from diface_editor.engine.loading import recommended_sampler
+
+        self.doc.set_model_id(str(path))
+        rec = recommended_sampler(resolve_model_path(str(path)))
+        self.doc.set_sampler(replace(self.doc.sampler, sampler=rec.sampler, steps=rec.steps, guidance=rec.guidance,
+                                     reference_mode=rec.reference_mode))
 
     # ------------------------------------------------------------------ drag and drop
     def _dropped_path(self, mime: QtCore.QMimeData) -> Path | None:

@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import math
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,11 @@ from torch import nn
 from diface_editor.core.errors import DifaceError
 
 log = logging.getLogger(__name__)
+
+#: Held while transformers is imported or a transformers model is built: its lazy module imports are
+#: not safe when two threads do them at once (the engine warms the encoder up on one thread while a
+#: job may load another transformers model on its own), which fails as "partially initialized module".
+TRANSFORMERS_LOCK = threading.RLock()
 
 #: ``progress(done, total)`` callback type (analysis windows done / total).
 Progress = Callable[[int, int], None]

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from diface_editor.ml.audio.base import SAMPLE_RATE, AudioEncoder, AudioEncoderError, Progress
+from diface_editor.ml.audio.base import SAMPLE_RATE, TRANSFORMERS_LOCK, AudioEncoder, AudioEncoderError, Progress
 from diface_editor.ml.audio.windows import stitch, window_starts
 
 log = logging.getLogger(__name__)
@@ -167,9 +167,10 @@ def _load_whisper_encoder_state(path: Path) -> dict[str, torch.Tensor]:
                 continue
             out[rest] = t
         return out
-    from transformers import WhisperModel  # pytorch_model.bin: let transformers read it
+    with TRANSFORMERS_LOCK:
+        from transformers import WhisperModel  # pytorch_model.bin: let transformers read it
 
-    return WhisperModel.from_pretrained(str(path), local_files_only=True).encoder.state_dict()
+        return WhisperModel.from_pretrained(str(path), local_files_only=True).encoder.state_dict()
 
 
 class WhisperWindowEncoder(FrozenHFEncoder):
@@ -266,10 +267,11 @@ class CTCStyleEncoder(FrozenHFEncoder):
 
     def __init__(self, path: Path, *, spec_path: str, layer: int = -1, window_s: float = 10.0,
                  overlap_s: float = 2.0, device: torch.device, cache=None) -> None:
-        from transformers import AutoConfig, AutoModel
+        with TRANSFORMERS_LOCK:
+            from transformers import AutoConfig, AutoModel
 
-        check_checkpoint(path)
-        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+            check_checkpoint(path)
+            config = AutoConfig.from_pretrained(str(path), local_files_only=True)
         strides, kernels = list(config.conv_stride), list(config.conv_kernel)
         self.conv_hop = int(np.prod(strides))
         rf = 1
@@ -286,7 +288,9 @@ class CTCStyleEncoder(FrozenHFEncoder):
                          overlap_s=overlap_s, dim=config.hidden_size, device=device, cache=cache,
                          extra_id=f":n{int(self.do_normalize)}")
         self._check_layer(config.num_hidden_layers)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval().requires_grad_(False).to(device)
+        with TRANSFORMERS_LOCK:
+            model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        self.model = model.eval().requires_grad_(False).to(device)
         self.win_samples = max(self.conv_hop, int(round(window_s * SAMPLE_RATE / self.conv_hop)) * self.conv_hop)
         self.hop_samples = int(round((window_s - overlap_s) * SAMPLE_RATE / self.conv_hop)) * self.conv_hop
         if self.hop_samples <= 0:
@@ -342,9 +346,10 @@ def load_hf_encoder(path: Path, *, spec_path: str, kind: str, layer: int = -1, w
         raise AudioEncoderError(f"quantize is supported for Whisper encoders only, not {model_type or 'unknown'}")
     if kind == "whisper":
         raise AudioEncoderError(f"{path} holds a {model_type or 'unknown'} model, not Whisper; use type 'hf'")
-    from transformers import AutoConfig
+    with TRANSFORMERS_LOCK:
+        from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
     if not hasattr(config, "conv_stride"):
         raise AudioEncoderError(f"{path} holds a {model_type} model; supported audio encoders are Whisper and "
                                 "wav2vec2-style models (wav2vec2, HuBERT, WavLM, data2vec-audio)")

@@ -80,7 +80,10 @@ def reference_features(wav2vec2, input_values: np.ndarray | torch.Tensor, n_fram
 
 def load_wav2vec2(model):
     """The bundle's wav2vec2 (a transformers ``Wav2Vec2Model``) and its ``do_normalize`` setting."""
-    from transformers import Wav2Vec2Model
+    from diface_editor.ml.audio.base import TRANSFORMERS_LOCK
+
+    with TRANSFORMERS_LOCK:  # the engine may be building its encoder on another thread
+        from transformers import Wav2Vec2Model
 
     spec = dict(model.audio_encoder or {})
     if spec.get("type") != "hf" or not spec.get("path"):
@@ -91,7 +94,8 @@ def load_wav2vec2(model):
         if model.path is None:
             raise ReferenceModeError("reference mode needs the model loaded from its bundle folder")
         path = Path(model.path) / path
-    w2v = Wav2Vec2Model.from_pretrained(str(path), local_files_only=True).eval().requires_grad_(False)
+    with TRANSFORMERS_LOCK:
+        w2v = Wav2Vec2Model.from_pretrained(str(path), local_files_only=True).eval().requires_grad_(False)
     do_norm = True
     pre = path / "preprocessor_config.json"
     if pre.is_file():
@@ -144,6 +148,26 @@ class EditSpec:
         raise ReferenceModeError(f"unknown edit mode {self.mode!r}; choose one of {', '.join(EDIT_MODES)}")
 
 
+_W2V_CACHE: dict[int, tuple[object, tuple]] = {}
+
+
+def cached_wav2vec2(model):
+    """:func:`load_wav2vec2`, loaded once per model object (the editor's engine calls it per job)."""
+    hit = _W2V_CACHE.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    _W2V_CACHE.clear()  # one model at a time: the engine holds one
+    res = load_wav2vec2(model)
+    _W2V_CACHE[id(model)] = (model, res)
+    return res
+
+
+def reference_features_for(model, samples: np.ndarray, n_frames: int) -> torch.Tensor:
+    """3DiFACE's features of 16 kHz ``samples`` for ``n_frames`` frames (the waveform normalised over
+    the whole clip, cropped to ``n_frames / 30`` s): (n_frames, hidden) float32."""
+    return _features_for(model, samples, n_frames)
+
+
 def part_guidance(model, part: str) -> float:
     """Guidance as 3DiFACE's demo applies it: the bundle's guidance for the face, none for the head."""
     return float(model.sampling.get("guidance", 1.0)) if part == "face" else 1.0
@@ -151,8 +175,11 @@ def part_guidance(model, part: str) -> float:
 
 def sample_part(model, part: str, features: torch.Tensor | np.ndarray | None, *, seed: int,
                 known: np.ndarray | None = None, mask: np.ndarray | None = None, style=None,
-                guidance: float | None = None, n_frames: int | None = None) -> np.ndarray:
-    """One 1000-step DDPM pass of ``part`` over the whole clip the 3DiFACE way; (T, C) normalised."""
+                guidance: float | None = None, n_frames: int | None = None, callback=None,
+                cancel=None) -> np.ndarray:
+    """One 1000-step DDPM pass of ``part`` over the whole clip the 3DiFACE way; (T, C) normalised.
+    ``callback(step, total, x0_preview)`` / ``cancel`` as in :func:`~diface_editor.ml.sampling.sample_window`
+    (cancelling raises its ``SamplingCancelled``)."""
     p = model.part(part)
     C = p.denoiser.config.in_channels
     T = int(n_frames if n_frames is not None else (features.shape[0] if features is not None else known.shape[0]))
@@ -164,41 +191,55 @@ def sample_part(model, part: str, features: torch.Tensor | np.ndarray | None, *,
         raise ReferenceModeError("reference mode needs a style (3DiFACE always passes an identity): choose --style")
     out = sample_window(p, features, known, mask, sampler="ddpm", steps=None,
                         guidance=part_guidance(model, part) if guidance is None else float(guidance), seed=int(seed),
-                        style=style if styled else None, known_in_xt=(part != "face"))
+                        style=style if styled else None, known_in_xt=(part != "face"), callback=callback,
+                        cancel=cancel)
     return out[0]
 
 
 def _features_for(model, samples: np.ndarray, n_frames: int) -> torch.Tensor:
-    w2v, do_norm = load_wav2vec2(model)
+    w2v, do_norm = cached_wav2vec2(model)
     x = normalise_waveform(samples, do_norm)[: int(n_frames / FPS * SAMPLE_RATE)]
     return reference_features(w2v, x, n_frames)
 
 
 def reference_generate(model, samples: np.ndarray, *, seed: int = 0, style=None,
-                       parts: Sequence[str] = ("face", "head"), guidance: float | None = None):
+                       parts: Sequence[str] = ("face", "head"), guidance: float | None = None,
+                       features: torch.Tensor | None = None, callback=None, cancel=None):
     """Generate a take from 16 kHz ``samples`` as ``complete_syn_w_sty.py`` (``synthensis_mode: generate``).
 
     Returns an :class:`~diface_editor.core.animation.Animation` of :func:`reference_frame_count` frames
-    (parts not generated are zero). ``guidance`` overrides the face's (the head is never guided)."""
+    (parts not generated are zero). ``guidance`` overrides the face's (the head is never guided).
+    ``features``: :func:`reference_features_for` of these samples, if already computed;
+    ``callback(part, step, total, x0_preview)`` after every step; ``cancel`` as in ``sample_window``."""
     nf = reference_frame_count(len(samples))
     if nf < 32:
         raise ReferenceModeError(f"the clip is {len(samples) / SAMPLE_RATE:.2f} s; 3DiFACE's frame rule "
                                  "(whole seconds * 30, down to a multiple of 32) needs at least 2 s")
-    feats = _features_for(model, samples, nf)
+    feats = _features_for(model, samples, nf) if features is None else features
     g = {"face": guidance}
-    return _assemble(model, {p: sample_part(model, p, feats, seed=seed + i, style=style, guidance=g.get(p))
+    return _assemble(model, {p: sample_part(model, p, feats, seed=seed + i, style=style, guidance=g.get(p),
+                                            callback=_part_callback(callback, p), cancel=cancel)
                              for i, p in enumerate(("face", "head")) if p in parts and model.has_part(p)}, nf)
 
 
-def reference_edit(model, anim, samples: np.ndarray, edit: EditSpec, *, seed: int = 0, style=None,
-                   parts: Sequence[str] = ("head",), guidance: float | None = None):
+def _part_callback(callback, part: str):
+    if callback is None:
+        return None
+    return lambda step, total, x0: callback(part, step, total, x0)
+
+
+def reference_edit(model, anim, samples: np.ndarray, edit: EditSpec | dict[str, EditSpec], *, seed: int = 0,
+                   style=None, parts: Sequence[str] = ("head",), guidance: float | None = None,
+                   features: torch.Tensor | None = None, callback=None, cancel=None):
     """Edit ``anim`` as ``complete_syn_w_sty.py`` (``synthensis_mode: edit``): the whole take (cropped
     to a multiple of 32 frames) in one pass per edited part, the audio cropped to it. Frames past the
-    crop and parts not edited are kept as they are."""
+    crop and parts not edited are kept as they are. ``edit``: one spec for every part, or one per
+    part (``{"face": .., "head": ..}``). ``features``, ``callback``, ``cancel``: as in
+    :func:`reference_generate`."""
     nf = anim.n_frames // 32 * 32
     if nf < 32:
         raise ReferenceModeError(f"the take has {anim.n_frames} frames; 3DiFACE edits need at least 32")
-    feats = _features_for(model, samples, nf)
+    feats = _features_for(model, samples, nf) if features is None else features
     out = anim.copy()
     for i, part in enumerate(("face", "head")):
         if part not in parts or not model.has_part(part):
@@ -206,9 +247,11 @@ def reference_edit(model, anim, samples: np.ndarray, edit: EditSpec, *, seed: in
         p = model.part(part)
         cur = (out.face if part == "face" else out.head)[:nf]
         z = p.normalise(cur.astype(np.float32))
-        known, mask = edit.known(z)
+        spec = edit[part] if isinstance(edit, dict) else edit
+        known, mask = spec.known(z)
         res = p.denormalise(sample_part(model, part, feats, seed=seed + i, known=known, mask=mask, style=style,
-                                        guidance=guidance if part == "face" else None))
+                                        guidance=guidance if part == "face" else None,
+                                        callback=_part_callback(callback, part), cancel=cancel))
         if part == "face":
             out.face[:nf] = res
         else:
