@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads of the engine (default 0: the engine's own choice, "
                              "max(1, cores - 1) in its child process)")
     parser.add_argument("--no-previews", action="store_true", help="no live previews (to see what they cost)")
+    parser.add_argument("--no-student", action="store_true",
+                        help="drags use the sampler with --steps even when the model ships a one-step student")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one result")
 
 
@@ -222,6 +224,7 @@ def _run(args, tmp: Path) -> dict:
             w._align_on_open(w.doc, voice)
         w.panel.influence.setValue(int(args.radius))
         w.panel.interactive_steps.setValue(int(args.steps))
+        w.panel.drag_student.setChecked(not getattr(args, "no_student", False))
         if args.guidance is not None:
             w.panel.guidance.setValue(float(args.guidance))
         w.generate()

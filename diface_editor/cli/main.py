@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "diface_editor.cli.cmd_import_3diface",
     "diface_editor.cli.cmd_convert_data",
     "diface_editor.cli.cmd_adapt",
+    "diface_editor.cli.cmd_distill",
 ]
 
 

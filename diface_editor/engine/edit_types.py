@@ -47,12 +47,15 @@ class EditOptions:
         auto_solve: re-solve a window around every keyframe change.
         interactive_steps: sampler steps for keyframe and swap edits (``None``: the panel's steps);
             few steps keep dragging interactive.
+        drag_student: keyframe and swap edits use the model's distilled one-step student (sampler
+            ``"student"``); a model without one uses its sampler with ``interactive_steps``.
     """
 
     parts: tuple[str, ...] = PARTS
     seed_locked: bool = True
     auto_solve: bool = True
     interactive_steps: int | None = None
+    drag_student: bool = False
 
 
 @dataclass(frozen=True)

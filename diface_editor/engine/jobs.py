@@ -286,12 +286,24 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     return (anims if job.as_list else anims[0]), changed, info
 
 
+def _has_student(model: WindowModel, part: str) -> bool:
+    """Whether ``model`` ships a distilled one-step student for ``part`` (test doubles: only if they say so)."""
+    has = getattr(model, "has_student", None)
+    return bool(has(part)) if callable(has) else False
+
+
 def _run(job: JobPlan, model: WindowModel, features: FeaturesFn, *, progress: JobProgressFn | None,
          cancel: Callable[[], bool] | None) -> tuple[list[Animation], tuple[int, int], dict[str, Any]]:
     """Sample every window of ``job``: ``(animations, changed, info)``."""
     t0 = time.perf_counter()
-    # ddpm always runs every training step (3DiFACE's reference); a step count only applies to ddim/dpmpp
-    steps = int(model.default_steps("ddpm") if job.sampler == "ddpm" else (job.steps or model.default_steps(job.sampler)))
+    if job.sampler == "student" and not all(_has_student(model, p.part) for p in job.plans):
+        # a model without a distilled student: its own few-step sampler with the request's steps
+        rec = str((getattr(getattr(model, "model", None), "sampling", None) or {}).get("sampler", "dpmpp"))
+        job = replace(job, sampler=rec if rec in ("ddim", "dpmpp") else "dpmpp")
+    # ddpm always runs every training step (3DiFACE's reference); a step count only applies to ddim/dpmpp;
+    # the student always takes one
+    steps = int(model.default_steps("ddpm") if job.sampler == "ddpm" else
+                1 if job.sampler == "student" else (job.steps or model.default_steps(job.sampler)))
     target = job.target
     t_feat = time.perf_counter()
     feats = features(job.audio, target.n_frames) if job.plans else np.zeros((target.n_frames, 0), np.float32)

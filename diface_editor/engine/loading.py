@@ -59,6 +59,18 @@ def supports_reference_mode_at(path: str | os.PathLike | None = None) -> bool:
     return isinstance(rec, dict) and "reference_mode" in rec
 
 
+def has_student_at(path: str | os.PathLike | None = None) -> bool:
+    """Whether the bundle at ``path`` (default: the shipped model) ships a distilled one-step student
+    (``parts.<part>.student`` in its ``config.json``); cheap, no torch."""
+    import json
+
+    try:
+        parts = json.loads((model_path(path) / "config.json").read_text(encoding="utf-8")).get("parts") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(parts, dict) and any(isinstance(p, dict) and p.get("student") for p in parts.values())
+
+
 def model_path(path: str | os.PathLike | None = None) -> Path:
     """``path`` (user-expanded) or the shipped default bundle folder (``models/default``)."""
     from diface_editor.core.paths import model_dir

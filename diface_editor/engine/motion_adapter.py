@@ -79,6 +79,10 @@ class MotionModelAdapter:
             return int(rec["steps"])
         return int(self._sampling.DEFAULT_STEPS[sampler])
 
+    def has_student(self, part: str) -> bool:
+        """Whether the bundle ships a distilled one-step student for ``part`` (sampler ``"student"``)."""
+        return part in self.parts and self.model.part(part).student is not None
+
     def make_encoder(self):
         return self.model.build_audio_encoder()
 
@@ -100,13 +104,15 @@ class MotionModelAdapter:
         mp = self.model.part(part)
         tau = float(temperature) if temperature is not None else self.temperature.get(part, 1.0)
         feats = features if mp.audio_dim > 0 else None
+        if sampler == "student":
+            steps = None
         if sampler == "ddpm" and steps != mp.diffusion.config.num_train_steps:
             raise EngineError(f"the ddpm sampler always runs all {mp.diffusion.config.num_train_steps} steps; "
                               "use ddim or dpmpp for fewer steps")
         style_index = self._style(style)  # an error on a model without styles, never ignored
         try:
             return self._sampling.sample_window(
-                mp, feats, known, known_mask, sampler=sampler, steps=None if sampler == "ddpm" else steps,
+                mp, feats, known, known_mask, sampler=sampler, steps=None if sampler in ("ddpm", "student") else steps,
                 guidance=guidance, seed=seed, n_samples=n_samples,
                 style=style_index if mp.denoiser.config.style_classes else None,
                 callback=callback, cancel=cancel, temperature=tau)

@@ -183,6 +183,15 @@ class EditSession:
         return {"style": style, "temperature": self.temperature,
                 "phones": transcript_phones(doc) if doc is not None else None}
 
+    def _interactive_sampling(self, s) -> dict:
+        """Request keywords of a keyframe / swap solve: the interactive steps, and the one-step student
+        when :attr:`EditOptions.drag_student` (the engine falls back to the sampler with those steps
+        for a model without a student)."""
+        kw = sampling_options(s, self.options.interactive_steps or s.steps)
+        if self.options.drag_student and not s.reference_mode:
+            kw["sampler"] = "student"
+        return kw
+
     # ------------------------------------------------------------------ request builders
     def generate_request(self, *, parts: tuple[str, ...] = PARTS, n_samples: int = 1) -> GenerateRequest:
         """A new animation for the whole clip, from the document's seed and sampler settings."""
@@ -236,7 +245,7 @@ class EditSession:
         return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes",
                            keyframes=influence_pins(doc.keyframes, frames, r), centres=tuple(frames), radius=r,
                            parts=solve_parts, seed=self.edit_seed(),
-                           **sampling_options(s, self.options.interactive_steps or s.steps), **self._extras())
+                           **self._interactive_sampling(s), **self._extras())
 
     def keyframes_request(self, radius: int | None = None) -> EditRequest:
         """3DiFACE's ``keyframe`` edit (the CLI's ``--keyframe``): pin every keyframe of the document
@@ -266,7 +275,8 @@ class EditSession:
         return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="swap", swap=(int(source), int(target)),
                            swap_parts=tuple(swap_parts), keyframes=pins,
                            radius=r, parts=tuple(parts or swap_parts), seed=self.edit_seed(),
-                           **sampling_options(s, steps), **self._extras())
+                           **(self._interactive_sampling(s) if interactive else sampling_options(s, steps)),
+                           **self._extras())
 
     # ------------------------------------------------------------------ jobs (checked now, built at submission)
     def generate_job(self) -> EditJob:
@@ -356,7 +366,7 @@ class EditSession:
         return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes",
                            keyframes=influence_pins(doc.keyframes, centres, r), centres=centres, radius=r,
                            parts=("face",), seed=self.edit_seed(),
-                           **sampling_options(s, self.options.interactive_steps or s.steps), **self._extras())
+                           **self._interactive_sampling(s), **self._extras())
 
     def change_transcript(self, new: Transcript, label: str) -> TranscriptChange:
         """Make ``new`` the document's transcript as one undo step (a retimed boundary, an edited,

@@ -31,7 +31,12 @@ from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
 from diface_editor.engine.api import JobEngine, engine_mode, make_engine
 from diface_editor.engine.events import JobCancelled, JobEvent, JobFailed, JobProgress, JobResult, JobStarted
-from diface_editor.engine.loading import model_status, resolve_model_path, supports_reference_mode_at
+from diface_editor.engine.loading import (
+    has_student_at,
+    model_status,
+    resolve_model_path,
+    supports_reference_mode_at,
+)
 from diface_editor.engine.session import (
     Applied,
     Discarded,
@@ -51,7 +56,8 @@ from diface_editor.gui.throttle import LatestThrottle
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EditOptions", "EngineBridge", "blink_seed", "engine_mode", "model_status", "resolve_model_path",
+__all__ = ["EditOptions", "EngineBridge", "blink_seed", "engine_mode", "has_student_at", "model_status",
+           "resolve_model_path",
            "sampling_options", "supports_reference_mode_at", "teacher_available", "transcript_for"]
 
 

@@ -23,7 +23,7 @@ from diface_editor import __version__
 from diface_editor.core.document import Document
 from diface_editor.core.rig import BlendshapeRig
 from diface_editor.gui.dialogs import show_error, show_message
-from diface_editor.gui.engine_bridge import EngineBridge, resolve_model_path, supports_reference_mode_at
+from diface_editor.gui.engine_bridge import EngineBridge, has_student_at, resolve_model_path, supports_reference_mode_at
 from diface_editor.gui.keyframe_panel import KeyframePanel
 from diface_editor.gui.panels import GeneratePanel, TransportBar, VariantsStrip
 from diface_editor.gui.playback import Playback
@@ -288,6 +288,7 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         ok, text = self.bridge.model_available()
         p = resolve_model_path(self.doc.model_id)
         self.panel.set_model_text(f"{p.name}\n{p}" if ok else text, ok)
+        self.panel.set_student_available(ok and has_student_at(p))
         ref_ok = ok and supports_reference_mode_at(p)
         self.panel.set_reference_available(ref_ok)
         if not ref_ok and self.doc.sampler.reference_mode:  # another model than an import: diface's pipeline

@@ -112,9 +112,16 @@ class GeneratePanel(QtWidgets.QWidget):
         self.auto_solve = QtWidgets.QCheckBox("Re-solve around keyframe changes")
         self.auto_solve.setChecked(True)
         self.auto_solve.setToolTip("After adding, moving or changing a keyframe, regenerate the influence window around it")
+        self.drag_student = QtWidgets.QCheckBox("Drags use the 1-step student")
+        self.drag_student.setChecked(True)
+        self.drag_student.setToolTip("Keyframe drags, pasted and swapped poses use the model's distilled one-step "
+                                     "student: one network call per edit (Resample and Generate keep the full "
+                                     "sampler). Off: the sampler with the drag steps")
+        self.drag_student.setVisible(False)
         ef.addRow("Parts", self.parts)
         ef.addRow("Influence", self.influence)
         ef.addRow("Drag steps", self.interactive_steps)
+        ef.addRow(self.drag_student)
         ef.addRow(self.auto_solve)
         lay.addWidget(edit)
 
@@ -204,6 +211,8 @@ class GeneratePanel(QtWidgets.QWidget):
         self.interactive_steps.valueChanged.connect(self._emit_options)
         self.seed_lock.toggled.connect(self._emit_options)
         self.auto_solve.toggled.connect(self._emit_options)
+        self.drag_student.toggled.connect(self._emit_options)
+        self.drag_student.toggled.connect(self._update_drag_steps)
 
     options_changed = QtCore.Signal()
     #: the transcript text to align with the audio
@@ -255,7 +264,8 @@ class GeneratePanel(QtWidgets.QWidget):
         p = self.parts.currentData()
         return EditOptions(parts=("face", "head") if p == "both" else (p,), seed_locked=self.seed_lock.isChecked(),
                            auto_solve=self.auto_solve.isChecked(),
-                           interactive_steps=self.interactive_steps.value() or None)
+                           interactive_steps=self.interactive_steps.value() or None,
+                           drag_student=self.drag_student.isChecked() and self._student_available)
 
     def _emit_options(self, *_) -> None:
         self.options_changed.emit()
@@ -271,6 +281,20 @@ class GeneratePanel(QtWidgets.QWidget):
         self._sync()
         self._sync_selection()
         self._sync_transcript()
+
+    _student_available = False
+
+    def set_student_available(self, available: bool) -> None:
+        """Show the drag-student switch (the model ships a distilled student) or hide it."""
+        if bool(available) != self._student_available:
+            self._student_available = bool(available)
+            self.drag_student.setVisible(self._student_available)
+            self._update_drag_steps()
+            self.options_changed.emit()
+
+    def _update_drag_steps(self, *_) -> None:
+        self.interactive_steps.setEnabled(not (self._student_available and self.drag_student.isChecked())
+                                          and not (self.doc is not None and self.doc.sampler.reference_mode))
 
     def set_reference_available(self, available: bool) -> None:
         """Show the reference-mode switch (the model is an imported 3DiFACE bundle) or hide it."""
@@ -295,8 +319,9 @@ class GeneratePanel(QtWidgets.QWidget):
             self.blinks.setChecked(bool(s.blinks))
             self.reference_mode.setChecked(bool(s.reference_mode))
             # reference mode always runs DDPM over every training step, without diface's extras
-            for w in (self.sampler, self.steps, self.interactive_steps, self.influence, self.blinks):
+            for w in (self.sampler, self.steps, self.influence, self.blinks, self.drag_student):
                 w.setEnabled(not s.reference_mode)
+            self._update_drag_steps()
             for name in ("viseme_strength", "lip_sync", "upper_face", "head_motion"):
                 getattr(self, name).setValue(float(getattr(s, name)))
             self.style.setCurrentIndex(max(0, self.style.findData(s.style)))

@@ -150,6 +150,8 @@ class MotionModel:
         dev = resolve_device(device)
         for p in self.parts.values():
             p.denoiser.to(dev)
+            if p.student is not None:
+                p.student.to(dev)
         return self
 
     def build_audio_encoder(self, device: str | torch.device | None = None, cache=None):
@@ -180,6 +182,8 @@ class MotionModel:
     def eval(self) -> MotionModel:
         for p in self.parts.values():
             p.denoiser.eval()
+            if p.student is not None:
+                p.student.eval()
         return self
 
     # ------------------------------------------------------------------ config
@@ -189,6 +193,8 @@ class MotionModel:
         for name, p in self.parts.items():
             parts[name] = {"weights": f"{name}.safetensors", "denoiser": p.denoiser.config.to_dict(),
                            "diffusion": p.diffusion.config.to_dict(), "normalisation": p.normaliser.to_dict()}
+            if p.student is not None:
+                parts[name]["student"] = {**p.student_info, "weights": f"{name}.student.safetensors"}
         head = self.parts.get("head")
         return {
             "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION,
@@ -245,6 +251,12 @@ class MotionModel:
                     raise ValueError(f"{len(style_names)} style names for {dcfg.style_classes} style classes")
                 parts[pname] = ModelPart(pname, Denoiser(dcfg), norm, diff, names,
                                          style_names if dcfg.style_classes else ())
+                st = pc.get("student")
+                if st is not None:
+                    if not isinstance(st, dict):
+                        raise ValueError(f"parts.{pname}.student must be an object")
+                    parts[pname].student = Denoiser(dcfg)
+                    parts[pname].student_info = {k: v for k, v in st.items() if k != "weights"}
         except BundleError:
             raise
         except (KeyError, TypeError, ValueError) as e:
@@ -290,6 +302,17 @@ class MotionModel:
             check_state_dict(part.denoiser, state, f"{wfile}")
             ref = part.denoiser.state_dict()
             part.denoiser.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()}, strict=True)
+            if part.student is not None:
+                sfile = path / str(config["parts"][pname]["student"].get("weights", f"{pname}.student.safetensors"))
+                if not sfile.is_file():
+                    raise BundleError(f"model bundle {path} names a {pname} student but its weights file "
+                                      f"{sfile.name} is missing")
+                try:
+                    sstate = load_file(str(sfile), device="cpu")
+                except (SafetensorError, OSError) as e:
+                    raise BundleError(f"cannot read the weights file {sfile}: {e}") from e
+                check_state_dict(part.student, sstate, f"{sfile}")
+                part.student.load_state_dict({k: v.to(ref[k].dtype) for k, v in sstate.items()}, strict=True)
         aw = model.audio_encoder.get("weights") if isinstance(model.audio_encoder, dict) else None
         if aw and not Path(aw).is_absolute() and not (path / aw).is_file():
             raise BundleError(f"model bundle {path} is missing its audio-encoder weights file {aw}")
@@ -308,6 +331,11 @@ class MotionModel:
             tmp = path / f".{name}.safetensors.tmp"
             save_file(state, str(tmp), metadata={"format": "pt", "diface_part": name})
             os.replace(tmp, path / f"{name}.safetensors")
+            if p.student is not None:
+                state = {k: v.detach().to("cpu").contiguous() for k, v in p.student.state_dict().items()}
+                tmp = path / f".{name}.student.safetensors.tmp"
+                save_file(state, str(tmp), metadata={"format": "pt", "diface_part": f"{name}.student"})
+                os.replace(tmp, path / f"{name}.student.safetensors")
         if self.audio_weights:
             state = {k: v.detach().to("cpu").contiguous() for k, v in self.audio_weights.items()}
             tmp = path / ".audio.safetensors.tmp"

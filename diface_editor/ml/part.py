@@ -28,6 +28,9 @@ class ModelPart:
         channel_names: names of the C channels (ARKit names, ``headRotX..Z``; empty for vertex
             offsets).
         style_names: names of the style classes (len = ``denoiser.config.style_classes``).
+        student: a distilled one-step denoiser (same architecture; :mod:`diface_editor.ml.distill`) or
+            ``None``; used by the ``"student"`` sampler.
+        student_info: how the student was made (the bundle's ``parts.<name>.student`` entry).
     """
 
     name: str
@@ -36,6 +39,8 @@ class ModelPart:
     diffusion: GaussianDiffusion = field(default_factory=GaussianDiffusion, repr=False)
     channel_names: tuple[str, ...] = ()
     style_names: tuple[str, ...] = ()
+    student: Denoiser | None = field(default=None, repr=False)
+    student_info: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         c = self.denoiser.config.in_channels

@@ -7,6 +7,9 @@ Samplers (all over the model's own training schedule, x0-prediction form):
 * ``"ddim"``: DDIM with ``steps`` steps (``eta=0`` deterministic by default).
 * ``"dpmpp"``: DPM-Solver++(2M) with ``steps`` steps (first order at the first and the last step,
   the last one lands on the clean sample).
+* ``"student"``: one call of the part's distilled student (:mod:`diface_editor.ml.distill`) on the
+  starting noise at ``t = T-1``; its guidance is the one it was distilled with (no second,
+  unconditional pass), known entries are handled as for the other samplers.
 
 Few-step samplers use "trailing" timestep spacing ``t_i = round(T - i*T/N) - 1`` (the first step
 is at ``t = T-1``, pure noise); with the same spacing diffusers' ``DDIMScheduler`` and
@@ -47,7 +50,7 @@ from diface_editor.ml.part import ModelPart
 log = logging.getLogger(__name__)
 
 #: Steps used when ``steps=None``.
-DEFAULT_STEPS: dict[str, int | None] = {"ddpm": None, "ddim": 50, "dpmpp": 20}
+DEFAULT_STEPS: dict[str, int | None] = {"ddpm": None, "ddim": 50, "dpmpp": 20, "student": 1}
 
 #: ``callback(step, total, x0_preview)``: ``step`` counts 1..total; ``x0_preview`` is the current
 #: x0 estimate, (S, T, C) float32 normalised numpy with known entries already exact.
@@ -78,6 +81,10 @@ def timesteps_for(sampler: str, steps: int | None, num_train_steps: int) -> list
     T = num_train_steps
     if sampler not in SAMPLERS:
         raise SamplingError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if sampler == "student":
+        if steps not in (None, 1):
+            raise SamplingError(f"the student sampler takes one step (got steps={steps})")
+        return [T - 1]
     if sampler == "ddpm":
         if steps not in (None, T):
             raise SamplingError(f"the ddpm sampler always runs all {T} steps (got steps={steps}); "
@@ -110,9 +117,10 @@ class _Net:
     style: torch.Tensor | None  # (S, K)
     guidance: float
     known_in_xt: bool = True
+    denoiser: Any = None  # another network than part.denoiser (the student)
 
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
-        model = self.part.denoiser
+        model = self.denoiser if self.denoiser is not None else self.part.denoiser
         S = x.shape[0]
         x_in = torch.where(self.mask, self.known, x) if self.known_in_xt else x
         tt = torch.full((S,), t, dtype=torch.long, device=x.device)
@@ -163,6 +171,10 @@ def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio
                known_flags(mask, part.denoiser.config.flag_mode),
                None if audio is None else audio.to(dev), None if style is None else style.to(dev), float(guidance),
                bool(known_in_xt))
+    if sampler == "student":
+        if part.student is None:
+            raise SamplingError(f"this model ships no distilled student for the {part.name}; use dpmpp or ddim")
+        net.denoiser, net.guidance = part.student, 1.0  # guidance was distilled into the student
 
     tau = float(temperature)
 
@@ -189,7 +201,7 @@ def sample(part: ModelPart, known: torch.Tensor, known_mask: torch.Tensor, audio
                 x = c1 * x0 + c2 * x + float(np.sqrt(var)) * randn()
             else:
                 x = x0
-        elif sampler == "ddim":
+        elif sampler in ("ddim", "student"):
             eps = (x - np.sqrt(a_t) * x0) / np.sqrt(1.0 - a_t)
             sigma = eta * np.sqrt((1.0 - a_n) / (1.0 - a_t) * (1.0 - a_t / a_n)) if eta > 0 else 0.0
             x = np.sqrt(a_n) * x0 + np.sqrt(max(1.0 - a_n - sigma ** 2, 0.0)) * eps
