@@ -9,6 +9,11 @@ known neighbour and the generated motion's own continuation at that neighbour is
 smooth displacement that is the full offset next to the neighbour and fades to zero over at most
 ``max_ramp`` frames. The offset is what the first generated frame needs to continue the known
 motion at its velocity (an isolated keyframe has none: the motion eases into and out of it).
+Where the neighbour is known *motion* (two or more known frames, e.g. a window's context), the
+velocity is matched too: the difference between the known motion's velocity and the generated
+motion's (each over up to 3 frames) is added as a displacement that grows linearly from the border
+and fades out over ``VELOCITY_RAMP`` frames, so the join has no velocity or acceleration jump
+beyond the motion's own (``diface bench sampling``'s ``seam_velocity_jump`` against its baseline).
 Known entries never change; generated motion keeps its shape away from the borders, and a keyframe
 pulls its neighbourhood smoothly to the pinned value.
 Pure numpy.
@@ -17,6 +22,12 @@ Pure numpy.
 from __future__ import annotations
 
 import numpy as np
+
+
+#: frames over which a velocity correction fades out (0.4 s at 30 fps)
+VELOCITY_RAMP = 12
+#: frames each side over which the velocities of known and generated motion are measured
+VELOCITY_SPAN = 5
 
 
 def _smoothstep(u: np.ndarray) -> np.ndarray:
@@ -42,8 +53,53 @@ def _shrink(offset: float, tol: float) -> float:
     return float(np.sign(offset) * max(0.0, abs(offset) - tol))
 
 
-def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45, tolerance: float = 2.0,
-                       *, short: np.ndarray | None = None, short_ramp: int = 4) -> np.ndarray:
+def _span_back(kc: np.ndarray, last: int) -> int:
+    """Consecutive known frames ending at known frame ``last`` (1..VELOCITY_SPAN)."""
+    k = 1
+    while k < VELOCITY_SPAN and last - k >= 0 and kc[last - k]:
+        k += 1
+    return k
+
+
+def _span_fwd(kc: np.ndarray, first: int) -> int:
+    """Consecutive known frames starting at known frame ``first`` (1..VELOCITY_SPAN)."""
+    k = 1
+    while k < VELOCITY_SPAN and first + k < len(kc) and kc[first + k]:
+        k += 1
+    return k
+
+
+_FIT_WEIGHTS: dict[tuple[int, bool], np.ndarray] = {}
+
+
+def _fit_weights(n: int, before: bool) -> np.ndarray:
+    """(2, n) weights: row 0 @ y is the value, row 1 @ y the slope, at a border, of the least-squares
+    polynomial (degree 2; 1 for two frames) through ``n`` consecutive frames ``y`` on one side of it
+    (``before``: the frames end half a frame before the border; else they start half a frame after)."""
+    key = (n, before)
+    w = _FIT_WEIGHTS.get(key)
+    if w is None:
+        x = (np.arange(n) - n + 0.5) if before else (np.arange(n) + 0.5)
+        deg = min(2, n - 1)
+        V = np.vander(x, deg + 1, increasing=True)  # columns 1, x, x^2: value, slope, curvature / 2 at 0
+        w = np.zeros((3, n))
+        w[:deg + 1] = np.linalg.pinv(V)
+        w[2] *= 2.0  # the second derivative
+        _FIT_WEIGHTS[key] = w
+    return w
+
+
+def _border_fit(col: np.ndarray, a: int, n: int, before: bool) -> tuple[float, float, float]:
+    """(value, slope, second derivative) at a border of the least-squares polynomial through frames
+    ``a .. a+n-1`` of ``col`` (see :func:`_fit_weights`; the second derivative is 0 for two frames)."""
+    w = _fit_weights(n, before)
+    y = col[a:a + n]
+    return float(w[0] @ y), float(w[1] @ y), float(w[2] @ y)
+
+
+def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45, tolerance: float = 0.5,
+                       *, short: np.ndarray | None = None, short_ramp: int = 4,
+                       match_velocity: bool = True) -> np.ndarray:
     """Warp the generated entries of ``values`` so they continue smoothly from their known neighbours.
 
     Args:
@@ -53,11 +109,16 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
         max_ramp: the longest fade of a border offset, in frames (default 45 = 1.5 s at 30 fps).
         tolerance: at borders with known motion (two or more known frames), offsets up to
             ``tolerance`` times the run's own frame-to-frame roughness (robust std of its second
-            differences) count as motion, not as a step, and only the excess is removed: motion that
-            already continues its context is left (nearly) as sampled. An isolated keyframe is
-            always met in full.
+            differences) count as motion, not as a step, and only the excess is removed; the same
+            for the velocity difference. Default 0.5: the value and slope estimates (local fits over
+            up to 5 frames) carry about that much of the motion's jitter, so motion that already
+            continues its context is left (nearly) as sampled, while larger tolerances leave velocity
+            jumps at window joins (2.0 gave 1.8x the motion's own). An isolated keyframe is always
+            met in full.
         short: (T, C) bool or ``None``: known entries whose offset fades over ``short_ramp`` frames
             (pins meant to hold locally, such as the transcript's visemes).
+        match_velocity: also match the known motion's velocity at borders with known motion (see
+            the module docstring); never at ``short`` pins.
     Returns:
         (T, C) float32: a copy with only generated entries changed.
     """
@@ -80,18 +141,37 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
             disp = np.zeros(n)
             ramp = min(n + 1, ramp_cap)
             tol = tolerance * _noise(col, a, b)
+            vr = min(VELOCITY_RAMP, n)
             if a > 0:  # known frame a-1 before the run: frame a should continue it
                 ctx = a >= 2 and kc[a - 2]  # known motion (with a velocity), or an isolated key (a hold)
-                v_in = col[a - 1] - col[a - 2] if ctx else 0.0
                 r = min(ramp, max(1, int(short_ramp))) if short[a - 1, c] else ramp
-                disp += _shrink(col[a - 1] + v_in - col[a], tol if ctx else 0.0) * \
-                    (1.0 - _smoothstep((t - (a - 1)) / r))
+                fade = 1.0 - _smoothstep((t - (a - 1)) / r)
+                if match_velocity and ctx and not short[a - 1, c] and n >= 3:
+                    # value and slope of both sides at the border (a - 1/2), each from a local fit
+                    k = _span_back(kc, a - 1)
+                    pk, vk, ak = _border_fit(col, a - k, k, True)
+                    pg, vg, ag = _border_fit(col, a, min(VELOCITY_SPAN, n), False)
+                    x = t - a + 0.5
+                    disp += _shrink(pk - pg, tol) * fade + (_shrink(vk - vg, tol) * x + _shrink(
+                        ak - ag, tol) * 0.5 * x * x * (k >= 3)) * (1.0 - _smoothstep(x / vr))
+                else:
+                    v_in = col[a - 1] - col[a - 2] if ctx else 0.0
+                    disp += _shrink(col[a - 1] + v_in - col[a], tol if ctx else 0.0) * fade
             if b < T:  # known frame b after the run: frame b-1 should lead into it
                 ctx = b + 1 < T and kc[b + 1]
-                v_out = col[b + 1] - col[b] if ctx else 0.0
                 r = min(ramp, max(1, int(short_ramp))) if short[b, c] else ramp
-                disp += _shrink(col[b] - v_out - col[b - 1], tol if ctx else 0.0) * \
-                    (1.0 - _smoothstep((b - t) / r))
+                fade = 1.0 - _smoothstep((b - t) / r)
+                if match_velocity and ctx and not short[b, c] and n >= 3:
+                    k = _span_fwd(kc, b)
+                    pk, vk, ak = _border_fit(col, b, k, False)
+                    kg = min(VELOCITY_SPAN, n)
+                    pg, vg, ag = _border_fit(col, b - kg, kg, True)
+                    x = t - b + 0.5
+                    disp += _shrink(pk - pg, tol) * fade + (_shrink(vk - vg, tol) * x + _shrink(
+                        ak - ag, tol) * 0.5 * x * x * (k >= 3)) * (1.0 - _smoothstep(-x / vr))
+                else:
+                    v_out = col[b + 1] - col[b] if ctx else 0.0
+                    disp += _shrink(col[b] - v_out - col[b - 1], tol if ctx else 0.0) * fade
             out[a:b, c] = col[a:b] + disp
     return out.astype(np.float32)
 
