@@ -218,6 +218,31 @@ def test_edits_pin_visemes_only_where_they_regenerate(shipped):
     assert max(out.face[f, c] for f in b_frames) >= 0.4
 
 
+def test_a_transcript_resolve_changes_only_the_mouth(shipped):
+    """A retimed phone re-solves the mouth around it (one sampling pass, no audio-only run): brows,
+    eyes and the head stay exactly as they are; the new B still closes the lips."""
+    from diface_editor.core.arkit import ARKIT_NAMES
+    from diface_editor.engine.requests import EditRequest
+    from diface_editor.engine.visemes import channel_group
+
+    model, engine = shipped
+    base = _generate(shipped, phones=PHONES)
+    moved = tuple((p, s + 0.05, e + 0.05) if p == "B" and s > 1.0 else (p, s, e) for p, s, e in PHONES)
+    req = EditRequest(base=base, audio=_speech(), mode="keyframes", centres=(33,), radius=15, seed=1, phones=moved,
+                      parts=("face",), sampler="dpmpp", steps=4, face_channels="mouth")
+    res = engine.run_sync(req)
+    out = res.animations[0]
+    other = ~channel_group(list(ARKIT_NAMES), "mouth")
+    np.testing.assert_array_equal(out.face[:, other], base.face[:, other])
+    np.testing.assert_array_equal(out.head, base.head)
+    np.testing.assert_array_equal(out.face[:18], base.face[:18])
+    np.testing.assert_array_equal(out.face[49:], base.face[49:])
+    assert not np.array_equal(out.face[18:49], base.face[18:49])
+    assert res.info["calls"] == 1  # the pinned pass only
+    c = ARKIT_NAMES.index("mouthClose")
+    assert max(out.face[f, c] for f in range(18, 49) if 1.10 <= f / FPS <= 1.17) >= 0.4
+
+
 # ---------------------------------------------------------------------- C: performance controls
 def test_performance_controls_scale_the_generated_motion(shipped):
     from diface_editor.engine.visemes import channel_group

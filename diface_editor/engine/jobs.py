@@ -178,6 +178,10 @@ def plan_request(request: Request, model: WindowModel, *, visemes: bool = True) 
     mask = EditMask.all_known(base)
     for p in edit.parts:
         getattr(mask, p)[regen] = False
+    if edit.face_channels == "mouth" and model.space == "arkit" and "face" in edit.parts:
+        from diface_editor.engine.visemes import channel_group
+
+        mask.face[:, ~channel_group(list(model.channel_names), "mouth")] = True  # the rest of the face is kept
     target = mask.apply_keyframes(base, pins)
     vp = _viseme_pins(edit, model, t) if visemes else None
     n_vis = 0
@@ -260,7 +264,7 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     job = plan_request(request, model)
     edit = request.edit if isinstance(request, VariantsRequest) else request
     strength = float(edit.viseme_strength)
-    if job.viseme_entries:
+    if job.viseme_entries and not (getattr(edit, "face_channels", "all") == "mouth" and strength >= 1.0):
         # the audio-only result and the pinned one, same seed: the mouth channels move from the first
         # towards the second by the strength (exactly the pinned values at 1), every other face channel
         # and the head stay the audio-only result's bit for bit (the pins only constrain the mouth)

@@ -167,6 +167,9 @@ class EditRequest:
         parts: which parts are regenerated.
         seed, sampler, steps, guidance, style, temperature, blink_seed, phones, viseme_strength,
         lip_sync, upper_face, head_motion, reference_mode: as in :class:`GenerateRequest`.
+        face_channels: ``"all"``, or ``"mouth"``: of the face only the mouth channels (jaw, mouth,
+            tongue, cheek puff) are regenerated, the other channels are kept (a transcript re-solve:
+            the phones only constrain the mouth).
     """
 
     base: Animation
@@ -192,8 +195,11 @@ class EditRequest:
     upper_face: float = 1.0
     head_motion: float = 1.0
     reference_mode: bool = False
+    face_channels: Literal["all", "mouth"] = "all"
 
     def __post_init__(self) -> None:
+        if self.face_channels not in ("all", "mouth"):
+            raise RequestError(f"face_channels must be 'all' or 'mouth', got {self.face_channels!r}")
         _check_temperature(self.temperature)
         _check_transcript(self)
         object.__setattr__(self, "parts", tuple(self.parts))

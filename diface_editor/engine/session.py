@@ -355,8 +355,9 @@ class EditSession:
         return KeyframeChange(True)
 
     def transcript_request(self, frames: Sequence[int]) -> EditRequest:
-        """Re-solve the face around ``frames`` (those whose phones changed) with the document's
-        transcript: mode ``"keyframes"`` with ``frames`` as centres and the influence radius, the
+        """Re-solve the mouth around ``frames`` (those whose phones changed) with the document's
+        transcript (``face_channels="mouth"``: brows, eyes and the head stay as they are, the phones
+        only constrain the mouth): mode ``"keyframes"`` with ``frames`` as centres and the influence radius, the
         keyframes near them pinned (:func:`influence_pins`), the interactive steps, as
         :meth:`solve_request` does for a keyframe (frames farther away are kept bit for bit)."""
         doc = self._doc()
@@ -365,7 +366,7 @@ class EditSession:
         centres = tuple(sorted({int(f) for f in frames}))
         return EditRequest(base=doc.animation.copy(), audio=doc.audio, mode="keyframes",
                            keyframes=influence_pins(doc.keyframes, centres, r), centres=centres, radius=r,
-                           parts=("face",), seed=self.edit_seed(),
+                           parts=("face",), seed=self.edit_seed(), face_channels="mouth",
                            **self._interactive_sampling(s), **self._extras())
 
     def change_transcript(self, new: Transcript, label: str) -> TranscriptChange:
