@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 #: frames over which a velocity correction fades out (0.4 s at 30 fps)
 VELOCITY_RAMP = 12
 #: frames each side over which the velocities of known and generated motion are measured
