@@ -69,6 +69,22 @@ def test_gltf_and_npz_carry_the_transcript_in_their_metadata(tmp_path):
     assert "transcript" in doc["scenes"][0]["extras"]["diface"]["metadata"]
 
 
+def test_info_reports_the_words_of_a_take(tmp_path, capsys):
+    from diface_editor.cli.main import main
+
+    anim = _take()
+    save_animation(anim, tmp_path / "plain.npz")
+    save_animation(anim, tmp_path / "side.npy")
+    write_transcript_sidecars(tmp_path / "side.npy", TR, anim.duration, anim.fps)
+    anim.metadata.update(transcript_metadata(TR, anim.duration, anim.fps))
+    save_animation(anim, tmp_path / "meta.npz")
+    assert main(["info", str(tmp_path / "plain.npz"), str(tmp_path / "side.npy"), str(tmp_path / "meta.npz")]) == 0
+    out = capsys.readouterr().out.split("\n\n")
+    assert "transcript" not in out[0]
+    assert "transcript (side.words.json): 3 words, 8 phones: bob may" in out[1]
+    assert "transcript (in the file): 3 words" in out[2]
+
+
 def test_cli_export_writes_sidecars_unless_told_not_to(tmp_path, capsys):
     from diface_editor.cli.main import main
 

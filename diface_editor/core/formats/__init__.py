@@ -34,6 +34,7 @@ import importlib
 import os
 from pathlib import Path
 
+from diface_editor.core.errors import DifaceError
 from diface_editor.core.formats.registry import (
     FORMATS,
     FileFormat,
@@ -91,10 +92,42 @@ def describe(path: str | os.PathLike, format: str | None = None) -> str:
 
     check_input_file(path)
     if fmt.describer is not None:
-        return fmt.describer(path)
+        text = fmt.describer(path)
+        try:  # the metadata's transcript, if the file also loads as an animation
+            anim = fmt.loader(path) if fmt.can_load else None
+        except DifaceError:
+            anim = None
+        return text + _transcript_line(anim, path)
     if not fmt.can_load:
         raise FormatError(f"{fmt.name} files cannot be read back, so they cannot be described")
-    return describe_animation(fmt.loader(path), path, fmt.description.split(":")[0])
+    anim = fmt.loader(path)
+    return describe_animation(anim, path, fmt.description.split(":")[0]) + _transcript_line(anim, path)
+
+
+def _transcript_line(anim, path: Path) -> str:
+    """``"\n  transcript: ..."`` when the take carries words and phones (metadata, or a
+    ``NAME.words.json`` / ``NAME.TextGrid`` sidecar beside it), else ``""``."""
+    from diface_editor.core.formats.transcript_files import (
+        TranscriptFileError,
+        read_textgrid,
+        read_words_json,
+        sidecar_paths,
+        transcript_of,
+    )
+
+    js, tg = sidecar_paths(path)
+    try:
+        tr, where = (transcript_of(anim.metadata) if anim is not None else None), "in the file"
+        if tr is None and js.is_file():
+            tr, where = read_words_json(js), js.name
+        if tr is None and tg.is_file():
+            tr, where = read_textgrid(tg), tg.name
+    except TranscriptFileError as e:
+        return f"\n  transcript: unreadable ({e})"
+    if tr is None:
+        return ""
+    words = " ".join(w for w, _, _ in tr.words[:8]) + (" ..." if len(tr.words) > 8 else "")
+    return f"\n  transcript ({where}): {len(tr.words)} words, {len(tr.phones)} phones: {words}"
 
 
 __all__ = ["FORMATS", "FORMAT_MODULES", "FileFormat", "FormatError", "describe", "format_for_path", "get_format",
