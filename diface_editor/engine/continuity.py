@@ -14,6 +14,10 @@ velocity is matched too: the difference between the known motion's velocity and 
 motion's (each over up to 3 frames) is added as a displacement that grows linearly from the border
 and fades out over ``VELOCITY_RAMP`` frames, so the join has no velocity or acceleration jump
 beyond the motion's own (``diface bench sampling``'s ``seam_velocity_jump`` against its baseline).
+The engine leaves the mouth channels out of the velocity matching: the mouth follows the audio at
+syllable rate, and continuing the context's velocity into a window delays its openings (openness
+correlation on the real-speech set: noisy 0.56 -> 0.52, telephone 0.63 -> 0.62 with the mouth
+matched; unchanged without).
 Known entries never change; generated motion keeps its shape away from the borders, and a keyframe
 pulls its neighbourhood smoothly to the pinned value.
 Pure numpy.
@@ -103,7 +107,7 @@ def _border_fit(col: np.ndarray, a: int, n: int, before: bool) -> tuple[float, f
 
 def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45, tolerance: float = 0.5,
                        *, short: np.ndarray | None = None, short_ramp: int = 4,
-                       match_velocity: bool = True) -> np.ndarray:
+                       match_velocity: bool | np.ndarray = True) -> np.ndarray:
     """Warp the generated entries of ``values`` so they continue smoothly from their known neighbours.
 
     Args:
@@ -121,8 +125,9 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
             met in full.
         short: (T, C) bool or ``None``: known entries whose offset fades over ``short_ramp`` frames
             (pins meant to hold locally, such as the transcript's visemes).
-        match_velocity: also match the known motion's velocity at borders with known motion (see
-            the module docstring); never at ``short`` pins.
+        match_velocity: also match the known motion's velocity and curvature at borders with known
+            motion (see the module docstring); ``True``/``False`` for every channel or a (C,) bool
+            per channel; never at ``short`` pins.
     Returns:
         (T, C) float32: a copy with only generated entries changed.
     """
@@ -134,6 +139,7 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
     T = v.shape[0]
     ramp_cap = max(1, int(max_ramp))
     short = np.zeros_like(known) if short is None else np.asarray(short, bool) & known
+    mv = np.broadcast_to(np.asarray(match_velocity, bool), (v.shape[1],))
     for c in range(v.shape[1]):
         kc = known[:, c]
         if kc.all() or not kc.any():
@@ -150,7 +156,7 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
                 ctx = a >= 2 and kc[a - 2]  # known motion (with a velocity), or an isolated key (a hold)
                 r = min(ramp, max(1, int(short_ramp))) if short[a - 1, c] else ramp
                 fade = 1.0 - _smoothstep((t - (a - 1)) / r)
-                if match_velocity and ctx and not short[a - 1, c] and n >= 3:
+                if mv[c] and ctx and not short[a - 1, c] and n >= 3:
                     # value and slope of both sides at the border (a - 1/2), each from a local fit
                     k = _span_back(kc, a - 1)
                     pk, vk, ak = _border_fit(col, a - k, k, True)
@@ -165,7 +171,7 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
                 ctx = b + 1 < T and kc[b + 1]
                 r = min(ramp, max(1, int(short_ramp))) if short[b, c] else ramp
                 fade = 1.0 - _smoothstep((b - t) / r)
-                if match_velocity and ctx and not short[b, c] and n >= 3:
+                if mv[c] and ctx and not short[b, c] and n >= 3:
                     k = _span_fwd(kc, b)
                     pk, vk, ak = _border_fit(col, b, k, False)
                     kg = min(VELOCITY_SPAN, n)

@@ -290,6 +290,16 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     return (anims if job.as_list else anims[0]), changed, info
 
 
+def _velocity_channels(model: WindowModel) -> dict[str, np.ndarray]:
+    """Channels whose velocity the continuity warp matches: all but the ARKit mouth (see
+    :mod:`diface_editor.engine.continuity`: the mouth keeps following the audio at a join)."""
+    if model.space != "arkit" or not model.channel_names:
+        return {}
+    from diface_editor.engine.visemes import channel_group
+
+    return {"face": ~channel_group(list(model.channel_names), "mouth")}
+
+
 def _has_student(model: WindowModel, part: str) -> bool:
     """Whether ``model`` ships a distilled one-step student for ``part`` (test doubles: only if they say so)."""
     has = getattr(model, "has_student", None)
@@ -350,7 +360,7 @@ def _run(job: JobPlan, model: WindowModel, features: FeaturesFn, *, progress: Jo
     outs = run_windows(plans, feats, sample, normalize=model.normalize, denormalize=model.denormalize,
                        seed=job.seed, n_samples=job.n_samples, steps=steps, progress=win_progress, cancel=cancel,
                        limits={"face": (0.0, 1.0)} if model.space == "arkit" else None,
-                       smooth=dict(model.smoothing))
+                       smooth=dict(model.smoothing), velocity=_velocity_channels(model))
     anims = [to_anim(o) for o in outs]
     if job.kind == "generate":
         for a in anims:

@@ -286,7 +286,8 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
                 cancel: Callable[[], bool] | None = None,
                 blend: bool = True,
                 limits: dict[str, tuple[float, float]] | None = None,
-                smooth: dict[str, float] | None = None) -> list[dict[str, np.ndarray]]:
+                smooth: dict[str, float] | None = None,
+                velocity: dict[str, np.ndarray] | None = None) -> list[dict[str, np.ndarray]]:
     """Run every window of every part plan, in order.
 
     Args:
@@ -307,6 +308,8 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
             (e.g. ARKit weights ``(0, 1)``; values already outside stay as sampled).
         smooth: ``{part: sigma}``: Gaussian low-pass of that part's generated motion, in frames
             (:func:`~diface_editor.engine.continuity.smooth_generated`; the model's recommendation).
+        velocity: ``{part: (C,) bool}``: the channels whose velocity the blend matches at borders
+            with known motion (default: every channel).
 
     Returns:
         ``n_samples`` dicts ``{part: (T, C) float32}`` in the animation's units. Entries that are
@@ -315,6 +318,7 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
     outs = [{p.part: p.target.copy() for p in plans} for _ in range(n_samples)]
     limits = limits or {}
     smooth = smooth or {}
+    velocity = velocity or {}
 
     def finish(part: str, known_raw: np.ndarray, win_raw: np.ndarray, mask: np.ndarray,
                short: np.ndarray | None = None) -> np.ndarray:
@@ -323,7 +327,8 @@ def run_windows(plans: Sequence[PartPlan], features: np.ndarray, sample: WindowS
         vals = np.where(mask, known_raw, win_raw).astype(np.float32)
         out = vals
         if blend and mask.any() and not mask.all():
-            out = blend_into_context(vals, mask, short=short, short_ramp=SHORT_RAMP)
+            out = blend_into_context(vals, mask, short=short, short_ramp=SHORT_RAMP,
+                                     match_velocity=velocity.get(part, True))
         if smooth.get(part, 0.0) > 0:
             out = smooth_generated(out, mask, smooth[part])
         if part in limits and out is not vals:
