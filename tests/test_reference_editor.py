@@ -52,7 +52,8 @@ def _session(clip, anim=None, keyframes=(), **sampler):
     from diface_editor.core.keyframes import KeyframeSet
     from diface_editor.engine.session import EditOptions, EditSession
 
-    s = SamplerSettings(sampler="ddpm", guidance=0.5, style=STYLE, blinks=False, reference_mode=True, **sampler)
+    sampler = {"style": STYLE, **sampler}
+    s = SamplerSettings(sampler="ddpm", guidance=0.5, blinks=False, reference_mode=True, **sampler)
     doc = Document(anim, audio=clip, keyframes=KeyframeSet(list(keyframes)), sampler=s)
     return EditSession(doc, options=EditOptions(parts=("face", "head")))
 
@@ -135,6 +136,14 @@ def test_cancel_and_errors_leave_the_document_alone(bundle, clip, generated):
         engine.run_sync(session.range_request((0, 30), seed=1), cancel=lambda: True)
     with pytest.raises(DifaceError, match="frames 0..63"):  # past the frames the original's edit covers
         engine.run_sync(session.range_request((66, 75), seed=1))
+    with pytest.raises(DifaceError, match="choose one under Style in the Generate panel"):
+        engine.run_sync(_session(clip, res.animation, style=None).range_request((0, 30), seed=1))
+    from diface_editor.core.animation import Animation
+    from diface_editor.core.arkit import ARKIT_NAMES
+
+    arkit = Animation.zeros(75, fps=30.0, channel_names=ARKIT_NAMES, space="arkit", n_face=52)
+    with pytest.raises(DifaceError, match="was not made with this model"):  # a take of the default model
+        engine.run_sync(_session(clip, arkit).range_request((0, 30), seed=1))
     with pytest.raises(DifaceError, match="at least 2 s"):
         engine.run_sync(_session(AudioClip(_speech(1.2), 16000)).generate_request())
     assert session.document.animation.equals(before)

@@ -334,3 +334,32 @@ def test_repeated_pins_reuse_the_teacher_pass_and_give_the_same_values():
     fresh2 = animate(list(moved), duration=n / FPS, seed=0, config=TeacherConfig(fps=FPS, style_jitter=0.0),
                      samples=clip.samples, sample_rate=clip.sample_rate).face
     np.testing.assert_array_equal(visemes.teacher_track(moved, n, FPS, clip.samples, clip.sample_rate), fresh2)
+
+
+def test_scrolling_over_the_panel_does_not_change_its_settings(qtbot):
+    """The mouse wheel over a spin box or combo box only changes it when it has the focus (a user
+    scrolling the Generate panel changed Lip sync, and the clip re-solved, in a walkthrough)."""
+    pytest.importorskip("PySide6")
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    from diface_editor.gui.panels import GeneratePanel
+
+    panel = GeneratePanel()
+    qtbot.addWidget(panel)
+    doc = Document.from_audio(_speech())
+    panel.set_document(doc)
+    panel.show()
+
+    def wheel(w):
+        pos = QtCore.QPointF(5, 5)
+        ev = QtGui.QWheelEvent(pos, w.mapToGlobal(pos), QtCore.QPoint(0, 0), QtCore.QPoint(0, -120),
+                               QtCore.Qt.NoButton, QtCore.Qt.NoModifier, QtCore.Qt.NoScrollPhase, False)
+        QtWidgets.QApplication.sendEvent(w, ev)
+
+    before = doc.sampler.lip_sync
+    wheel(panel.lip_sync)
+    assert doc.sampler.lip_sync == before and panel.lip_sync.value() == before
+    panel.lip_sync.setFocus()
+    qtbot.waitUntil(panel.lip_sync.hasFocus, timeout=2000)
+    wheel(panel.lip_sync)
+    assert panel.lip_sync.value() != before  # with the focus, the wheel still works

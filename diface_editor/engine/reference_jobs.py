@@ -112,6 +112,9 @@ def execute_reference(request: Request, model, *, progress=None, cancel: Callabl
     edit = request.edit if isinstance(request, VariantsRequest) else request
     n = int(request.n) if isinstance(request, VariantsRequest) else int(getattr(request, "n_samples", 1))
     style = resolve_style(bundle, edit.style)
+    if style is None and any(bundle.part(p).denoiser.config.style_classes for p in edit.parts if bundle.has_part(p)):
+        raise EngineError("3DiFACE reference mode needs a speaking style (the original always passes an identity; "
+                          "its demo uses style 2): choose one under Style in the Generate panel (CLI: --style)")
     samples = _samples_16k(edit.audio)
     parts = [p for p in ("face", "head") if p in edit.parts and bundle.has_part(p)]
     total = 1000 * max(1, len(parts)) * n
@@ -195,10 +198,22 @@ def _hold(anim: Animation, T: int) -> Animation:
     return out
 
 
+def _check_take(anim: Animation, bundle) -> None:
+    """The take must be in the model's motion space with its channels (a take made with another model
+    cannot be edited by this one)."""
+    n_face = bundle.part("face").n_channels if bundle.has_part("face") else anim.n_face
+    if anim.space != bundle.motion_space or anim.n_face != n_face:
+        what = "ARKit blendshapes" if anim.space == "arkit" else f"{anim.n_face // 3} vertices"
+        raise EngineError(f"this take ({what}) was not made with this model ({bundle.motion_space} space, "
+                          f"{n_face} face channels): Generate a new take with it first, or choose the model "
+                          f"the take was made with")
+
+
 def _edit(bundle, req: EditRequest, samples, style, parts, n, progress, total, cancel):
     from diface_editor.ml.compat.reference import EditSpec, reference_edit
 
     base = req.base
+    _check_take(base, bundle)
     T = base.n_frames
     nf = T // 32 * 32
     if nf < 32:

@@ -17,6 +17,30 @@ def format_time(t: float) -> str:
     return f"{int(m)}:{s:05.2f}"
 
 
+class _WheelOnlyWhenFocused(QtCore.QObject):
+    """Event filter: a spin box or combo box takes the mouse wheel only when it has the keyboard focus,
+    so scrolling the panel does not change the settings under the pointer (a user walkthrough found
+    Lip sync changed, and the clip re-solved, by scrolling to the Style box)."""
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt's name)
+        if ev.type() == QtCore.QEvent.Wheel and isinstance(obj, QtWidgets.QWidget) and not obj.hasFocus():
+            p = obj.parentWidget()
+            while p is not None and not isinstance(p, QtWidgets.QAbstractScrollArea):
+                p = p.parentWidget()
+            if p is not None:  # the panel's scroll area scrolls instead
+                QtCore.QCoreApplication.sendEvent(p.verticalScrollBar(), ev)
+            return True
+        return False
+
+
+def guard_wheel(root: QtWidgets.QWidget) -> None:
+    """Apply :class:`_WheelOnlyWhenFocused` to every spin box and combo box under ``root``."""
+    f = _WheelOnlyWhenFocused(root)
+    for w in root.findChildren(QtWidgets.QAbstractSpinBox) + root.findChildren(QtWidgets.QComboBox):
+        w.setFocusPolicy(QtCore.Qt.StrongFocus)
+        w.installEventFilter(f)
+
+
 class GeneratePanel(QtWidgets.QWidget):
     """Model, sampler settings and the Generate / Resample buttons for the current document.
 
@@ -195,6 +219,7 @@ class GeneratePanel(QtWidgets.QWidget):
         lay.addWidget(sel)
         lay.addStretch(1)
 
+        guard_wheel(self)
         self.sampler.currentIndexChanged.connect(self._write)
         self.steps.valueChanged.connect(self._write)
         self.guidance.valueChanged.connect(self._write)
