@@ -217,6 +217,39 @@ def test_audio_is_sent_once_and_edits_of_a_long_clip_send_only_changed_rows(engi
     assert r2.animation.equals(ref.animation)
 
 
+def test_small_requests_are_written_at_once_and_every_request_keeps_its_order(engine, monkeypatch):
+    """Once the child has its model, a small request is written by the thread that submits it (no wait
+    for the sender thread); a large one (new audio) still goes through the sender, and the order holds."""
+    import diface_editor.engine.process as process
+
+    writers: list[tuple[str, int]] = []
+    real_write = process.write_parts
+
+    def write(conn, parts):
+        n = real_write(conn, parts)
+        writers.append((threading.current_thread().name, n))
+        return n
+
+    monkeypatch.setattr(process, "write_parts", write)
+    eng = engine("gp:delay=0.01")
+    clip, big = _clip(4.0), _clip(60.0, seed=1)
+    first = eng.submit(GenerateRequest(audio=clip, seed=0, steps=2))
+    assert isinstance(_events_until(eng, first)[-1], JobResult)  # the model is loaded now
+    writers.clear()
+    jobs = [eng.submit(GenerateRequest(audio=big if s == 2 else clip, seed=s, steps=3), doc_version=s)
+            for s in range(6)]
+    events = _events_until(eng, jobs[-1])
+    ends = {ev.job_id: ev for ev in events if isinstance(ev, TERMINAL)}
+    assert isinstance(ends[jobs[-1]], JobResult) and ends[jobs[-1]].doc_version == 5
+    assert all(isinstance(ends[j], JobCancelled) for j in jobs[:-1] if j in ends)
+    ref = Engine(make_gp()).run_sync(GenerateRequest(audio=clip, seed=5, steps=3))
+    assert ends[jobs[-1]].animation.equals(ref.animation)
+    assert eng.stats.audio_clips_sent == 2
+    me = threading.current_thread().name
+    assert writers[0][0] == me and writers[0][1] <= process.INLINE_MAX_BYTES
+    assert any(name != me and n > 1e6 for name, n in writers)  # the new audio: the sender thread
+
+
 def test_encoded_animation_round_trips_bit_for_bit():
     rng = np.random.default_rng(0)
     ref = Animation(30.0, rng.uniform(0, 1, (50, 52)).astype(np.float32), np.zeros((50, 3), np.float32))

@@ -11,7 +11,8 @@ the real :class:`~diface_editor.engine.worker.Engine` (model, audio features, sa
 child process started with multiprocessing's ``"spawn"`` context (never ``fork``: the parent has Qt
 threads). Loading the model, importing torch and sampling hold the child's GIL, not the GUI's.
 
-Parent side: a sender thread (``diface-engine-send``) pickles and writes requests; a reader thread
+Parent side: a sender thread (``diface-engine-send``) pickles and writes requests (a small one, once
+the child has its model and nothing is queued, is written by the thread that submits it); a reader thread
 (``diface-engine-read``) receives events and calls ``on_event`` (the GUI bridge turns that into a
 queued signal). The child starts loading the model, then its audio encoder, as soon as it starts
 (:meth:`ProcessEngine.start`; :meth:`~ProcessEngine.submit` starts it too) and queues jobs until the
@@ -77,6 +78,9 @@ from diface_editor.engine.wire import (
 from diface_editor.engine.worker import EventQueue
 
 log = logging.getLogger(__name__)
+
+#: messages up to this size (pickled) are written by the thread that posts them (see :meth:`_Child.post`)
+INLINE_MAX_BYTES = 16384
 
 _TERMINAL = (JobResult, JobFailed, JobCancelled)
 #: what tests and tools import from here (the codec lives in :mod:`diface_editor.engine.wire`)
@@ -302,9 +306,12 @@ class _Child:
         self.process = ctx.Process(target=_child_main, name="diface-engine-process", daemon=True,
                                    args=(r_in, w_out, owner.model_path, owner.loader, owner.engine_kwargs,
                                          owner.torch_threads, owner.audio_cache, owner.nice))
-        self.tx = Codec(owner.audio_cache)  # requests (sender thread only)
+        self.tx = Codec(owner.audio_cache)  # requests (with _write_lock held)
         self.rx = Codec(owner.audio_cache)  # events (reader thread; refs also set by submit)
         self.queue: queue.Queue = queue.Queue()
+        self._post_lock = threading.Lock()  # _inflight
+        self._write_lock = threading.Lock()  # the pipe and the codec, one message at a time, in order
+        self._inflight = 0  # messages posted and not yet written
         self.loaded = False
         self.load_info: dict = {}
         self.fatal: str | None = None
@@ -326,40 +333,84 @@ class _Child:
         return not self.ended and self.process.is_alive()
 
     def post(self, msg) -> None:
-        self.queue.put(msg)
+        """Send ``msg`` to the child. A small message with nothing queued ahead of it, to a child that
+        has loaded its model, is written right here (a drag's request reaches the child at once,
+        instead of waiting for the sender thread to get the GIL from a busy GUI thread: 10-30 ms on
+        the 2-core machine); anything else goes through the sender thread, in order."""
+        with self._post_lock:
+            inline = msg is not None and self._inflight == 0 and self.loaded and not self.ended
+            self._inflight += 1
+        if not inline:
+            self.queue.put(msg)
+            return
+        handed_over = False
+        try:
+            with self._write_lock:
+                encoded = self._encode(msg)
+                if encoded is not None:
+                    if sum(memoryview(p).nbytes for p in encoded[0]) <= INLINE_MAX_BYTES:
+                        self._write(msg, *encoded)
+                    else:  # a large write may block until the child reads: the sender does it
+                        self.queue.put(("_encoded", msg, encoded))
+                        handed_over = True
+        except (OSError, EOFError, ValueError):  # the child is gone: its reader reports it
+            pass
+        finally:
+            if not handed_over:
+                self._sent_one()
+
+    def _sent_one(self) -> None:
+        with self._post_lock:
+            self._inflight -= 1
+
+    def _encode(self, msg) -> tuple[list, int] | None:
+        """``(parts, new audio payloads)`` of ``msg``; None if a request could not be pickled (its job
+        then ends with a :class:`JobFailed`). Call with ``_write_lock`` held (the codec's state)."""
+        if msg[0] != "submit":
+            return dump_parts(msg, self.tx), 0
+        _, job, version, request = msg
+        n_audio = self.tx.audio_payloads
+        self.tx.ref_key = "base"
+        try:
+            parts = dump_parts(msg, self.tx)
+        except Exception as e:  # noqa: BLE001 - e.g. something unpicklable in the request
+            log.exception("could not send job %d to the engine process", job)
+            self.owner._deliver(self, JobFailed(job, version, f"the request could not be sent to "
+                                                              f"the engine ({type(e).__name__}: {e})"))
+            return None
+        finally:
+            self.tx.ref_key = None
+        base = request_base(request)
+        if base is not None:
+            self.tx.refs["base"] = base
+        return parts, self.tx.audio_payloads - n_audio
+
+    def _write(self, msg, parts: list, new_audio: int) -> None:
+        stats = self.owner.stats
+        n = write_parts(self.conn_in, parts)
+        if msg[0] == "submit":
+            stats.audio_clips_sent += new_audio
+            stats.last_request_bytes = n
+        stats.bytes_sent += n
+        stats.messages_sent += 1
 
     def _send_loop(self) -> None:
-        stats = self.owner.stats
         while True:
-            msg = self.queue.get()
-            if msg is None:
+            item = self.queue.get()
+            if item is None:
                 return
             try:
-                if msg[0] == "submit":
-                    _, job, version, request = msg
-                    n_audio = self.tx.audio_payloads
-                    self.tx.ref_key = "base"
-                    try:
-                        parts = dump_parts(msg, self.tx)
-                    except Exception as e:  # noqa: BLE001 - e.g. something unpicklable in the request
-                        log.exception("could not send job %d to the engine process", job)
-                        self.owner._deliver(self, JobFailed(job, version, f"the request could not be sent to "
-                                                                          f"the engine ({type(e).__name__}: {e})"))
-                        continue
-                    finally:
-                        self.tx.ref_key = None
-                    base = request_base(request)
-                    if base is not None:
-                        self.tx.refs["base"] = base
-                    n = write_parts(self.conn_in, parts)
-                    stats.audio_clips_sent += self.tx.audio_payloads - n_audio
-                    stats.last_request_bytes = n
-                else:
-                    n = write_parts(self.conn_in, dump_parts(msg, self.tx))
-                stats.bytes_sent += n
-                stats.messages_sent += 1
+                with self._write_lock:
+                    if item[0] == "_encoded":
+                        _, msg, encoded = item
+                    else:
+                        msg, encoded = item, self._encode(item)
+                    if encoded is not None:
+                        self._write(msg, *encoded)
             except (OSError, EOFError, ValueError):  # the child is gone: its reader reports it
                 return
+            finally:
+                self._sent_one()
 
 
 class ProcessEngine:
