@@ -478,3 +478,31 @@ def test_one_length_and_one_time_rule(window, qtbot):
     f = w.viewport.current_frame()
     assert w.transport.time_label.text().startswith(f"0:{f / w.doc.fps:05.2f}")
     assert w.viewport.info.text().endswith(f"{f / w.doc.fps:.2f} s")
+
+
+def test_a_short_solve_does_not_flash_the_progress_bar(window, qtbot):
+    """A keyframe solve takes tens of ms: the status bar's progress bar and Cancel stay hidden unless
+    it lasts (BUSY_SHOW_DELAY_MS); a long job (generate) shows them at once."""
+    w = window
+    _clear_keys(w, qtbot)
+    shown = []
+    w.bridge.busy_changed.connect(lambda b: shown.append((b, not w.progress.isHidden())))
+    _head_key(w, qtbot, 50)
+    assert shown and not any(vis for _b, vis in shown) and w.progress.isHidden()
+    w._busy_timer.setInterval(0)  # as if the solve lasted longer than the delay
+    shows, show = [], w._show_busy
+    w._show_busy = lambda busy: (shows.append((busy, w.bridge.busy)), show(busy))
+    try:
+        w.playback.seek(70 / w.doc.fps)
+        with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+            w._on_add_keyframe_requested(70, "head")
+    finally:
+        from diface_editor.gui.window_actions import BUSY_SHOW_DELAY_MS
+
+        del w._show_busy
+        w._busy_timer.setInterval(BUSY_SHOW_DELAY_MS)
+    assert (True, True) in shows  # shown while it was still busy
+    qtbot.waitUntil(lambda: w.progress.isHidden(), timeout=WAIT)
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        w.generate()
+        assert w.bridge.busy and not w.progress.isHidden()

@@ -113,3 +113,27 @@ def test_legends_have_a_backing_that_stands_off_the_track(timeline, qtbot):
 
     assert closeness(row_free) < 60  # the curve is drawn there
     assert closeness(row_under) > closeness(row_free) + 40  # under the legend it is dimmed
+
+
+def test_redrawing_keyframe_pins_reuses_their_pictures(qtbot):
+    """Pins are redrawn on every drag step and every result: the marker pictures are made once (a new
+    pen per redraw had re-rendered every marker and grown pyqtgraph's symbol atlas without bound)."""
+    import pyqtgraph as pg
+
+    from diface_editor.core.keyframes import Keyframe
+    from diface_editor.gui.timeline.items import KeyLaneItem, ValuePinItem
+
+    keys = [Keyframe(10 * i, "head", values=(0.0, 0.0, 0.0)) for i in range(5)]
+    pins, lane = ValuePinItem(limits=(-70.0, 70.0)), KeyLaneItem()
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.addItem(pins)
+    plot.addItem(lane)
+    sizes = []
+    for step in range(40):
+        brushes = [pg.mkBrush("#ffcc00") for _ in keys]  # fresh objects, as the timeline makes them
+        pins.set_pins(keys, [k.frame / 30 for k in keys], [float(step + i) for i in range(5)], [0] * 5, brushes)
+        lane.set_keys(keys, [0.0] * 5, brushes, 30.0)
+        sizes.append((len(pins.fragmentAtlas._coords), len(lane.fragmentAtlas._coords)))
+    assert sizes[-1] == sizes[0] == (1, 1)
+    assert pins.pin_pos(keys[2], 0) == (keys[2].frame / 30, 41.0)

@@ -448,6 +448,12 @@ class EditSession:
         entry = self._jobs.get(job_id)
         return entry[0].label if entry is not None else default
 
+    def is_long(self, job_id: int) -> bool:
+        """Whether job ``job_id`` is a long one (generate, resample, variants, lip sync; unknown jobs
+        count as long), not an interactive solve that takes tens of milliseconds."""
+        entry = self._jobs.get(job_id)
+        return entry is None or entry[0].kind.long
+
     def job_ended(self, job_id: int) -> None:
         """Job ``job_id`` failed or was cancelled (its event arrived)."""
         self._jobs.pop(job_id, None)

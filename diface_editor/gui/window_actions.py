@@ -12,6 +12,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from diface_editor.gui import icons
 from diface_editor.gui.engine_bridge import teacher_available
 
+#: how long an interactive solve runs before the status bar shows its progress and Cancel (ms)
+BUSY_SHOW_DELAY_MS = 300
+
 log = logging.getLogger(__name__)
 
 SHORTCUTS: list[tuple[str, str]] = [
@@ -212,6 +215,11 @@ class ActionsMixin:
         self.cancel_button.setDefaultAction(self.actions_by_name["cancel"])
         self.cancel_button.setAutoRaise(True)
         self.cancel_button.hide()
+        # an interactive solve (tens of ms) shows its progress and Cancel only when it lasts this long
+        self._busy_timer = QtCore.QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(BUSY_SHOW_DELAY_MS)
+        self._busy_timer.timeout.connect(lambda: self._show_busy(self.bridge.busy))
         self.sound_label = QtWidgets.QLabel("")
         self.frame_label = QtWidgets.QLabel("")
         for w in (self.job_label, self.progress, self.cancel_button, self.sound_label, self.frame_label):

@@ -107,19 +107,33 @@ class EditsMixin:
         self.bridge.submit(self.session.performance_job(control))
 
     def _on_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.cancel_button.setVisible(busy)
+        br = self.bridge
+        if busy and not br.session.is_long(br.session.latest_job):
+            # a keyframe, swap or transcript solve: no flash of the progress bar and Cancel for a
+            # few tens of ms (showing them cost 10-15 ms of the GUI thread per drag)
+            self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+            self._show_busy(busy)
+        self._update_enabled()
+
+    def _show_busy(self, busy: bool) -> None:
+        if self.progress.isHidden() == busy:
+            self.progress.setVisible(busy)
+            self.cancel_button.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)
         else:
             self._set_job_text("")
-        self._update_enabled()
 
     def _set_job_text(self, text: str) -> None:
         self.job_label.setText(text)
 
     def _on_progress(self, job: int, step: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
+        if self.progress.isHidden():  # a short solve (see _on_busy)
+            return
+        if self.progress.maximum() != max(1, total):
+            self.progress.setRange(0, max(1, total))
         self.progress.setValue(step)
 
     def _on_preview(self, anim) -> None:

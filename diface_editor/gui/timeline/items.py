@@ -16,6 +16,34 @@ from PySide6 import QtCore
 LABEL_OVERHANG_PX = 14
 
 
+_MARKER_PENS: dict[tuple, object] = {}
+_MARKER_BRUSHES: dict[int, object] = {}
+
+
+def marker_pen(color: str = "#1e1f22", width: float = 1.0):
+    """One shared ``QPen`` per (colour, width) for scatter markers: pyqtgraph's symbol atlas keys its
+    cached pictures by the pen and brush *objects*, so a new ``mkPen`` per update re-rendered every
+    marker (and grew the atlas) each time the keyframes were redrawn."""
+    key = (color, float(width))
+    pen = _MARKER_PENS.get(key)
+    if pen is None:
+        pen = _MARKER_PENS[key] = pg.mkPen(color, width=width)
+    return pen
+
+
+def marker_brushes(brushes) -> list:
+    """The shared ``QBrush`` of each brush's colour (see :func:`marker_pen`)."""
+    out = []
+    for b in brushes:
+        b = pg.mkBrush(b)
+        key = b.color().rgba()
+        shared = _MARKER_BRUSHES.get(key)
+        if shared is None:
+            shared = _MARKER_BRUSHES[key] = b
+        out.append(shared)
+    return out
+
+
 class _OverhangAxis(pg.AxisItem):
     """An axis whose tick labels may overhang its ends by ``LABEL_OVERHANG_PX``. pyqtgraph hides a
     horizontal axis' label that does not fit its bounding rectangle, and with the grid on (the
@@ -348,7 +376,7 @@ class KeyLaneItem(pg.ScatterPlotItem):
 
     def _draw(self, xs) -> None:
         self.setData(x=np.asarray(xs, float), y=self._ys, symbol="d", size=11,
-                     brush=self._brushes, pen=pg.mkPen("#1e1f22", width=1), data=list(range(len(self._keys))))
+                     brush=marker_brushes(self._brushes), pen=marker_pen(), data=list(range(len(self._keys))))
 
     def _hit(self, pos) -> int | None:
         pts = self.pointsAt(pos)
@@ -445,8 +473,8 @@ class ValuePinItem(pg.ScatterPlotItem):
         self._draw(self._ys)
 
     def _draw(self, ys) -> None:
-        self.setData(x=self._xs, y=np.asarray(ys, float), symbol="d", size=self._size, brush=self._brushes,
-                     pen=pg.mkPen("#1e1f22", width=1), data=list(range(len(self._keys))))
+        self.setData(x=self._xs, y=np.asarray(ys, float), symbol="d", size=self._size,
+                     brush=marker_brushes(self._brushes), pen=marker_pen(), data=list(range(len(self._keys))))
 
     def pin_pos(self, key, channel: int) -> tuple[float, float] | None:
         """(seconds, value) of the pin of ``key`` for ``channel`` (tests, benchmarks)."""
