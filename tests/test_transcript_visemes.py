@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.audio import AudioClip
 from diface_editor.core.commands import SetTranscript, UndoStack
 from diface_editor.core.document import Document, DocumentError, SamplerSettings
@@ -326,14 +327,66 @@ def test_repeated_pins_reuse_the_teacher_pass_and_give_the_same_values():
     n = 90
     fresh = animate(list(PHONES), duration=n / FPS, seed=0, config=TeacherConfig(fps=FPS, style_jitter=0.0),
                     samples=clip.samples, sample_rate=clip.sample_rate).face
+    mouth = visemes.channel_group(ARKIT_NAMES, "mouth")
     first = visemes.teacher_track(PHONES, n, FPS, clip.samples, clip.sample_rate)
+    np.testing.assert_array_equal(first[:, mouth], fresh[:, mouth])
+    assert not first[:, ~mouth].any()  # the pins only use the mouth: nothing else is animated
     first[:] = -1.0  # the caller's copy
     again = visemes.teacher_track(PHONES, n, FPS, clip.samples, clip.sample_rate)
-    np.testing.assert_array_equal(again, fresh)
+    np.testing.assert_array_equal(again[:, mouth], fresh[:, mouth])
     moved = PHONES[:3] + (("B", 0.55, 0.66),) + PHONES[4:]
     fresh2 = animate(list(moved), duration=n / FPS, seed=0, config=TeacherConfig(fps=FPS, style_jitter=0.0),
                      samples=clip.samples, sample_rate=clip.sample_rate).face
-    np.testing.assert_array_equal(visemes.teacher_track(moved, n, FPS, clip.samples, clip.sample_rate), fresh2)
+    np.testing.assert_array_equal(visemes.teacher_track(moved, n, FPS, clip.samples, clip.sample_rate)[:, mouth],
+                                  fresh2[:, mouth])
+
+
+def test_a_phone_drag_on_a_long_take_reanimates_only_near_the_change(monkeypatch):
+    """Retiming a phone of a 60 s take re-animates the teacher's mouth only around it (the rest is the
+    last track), and the pins are still what a whole teacher pass gives; a change in the number of
+    phones (the teacher's per-phone draws shift) animates the whole clip again."""
+    from diface_editor.engine import visemes
+    from diface_editor.synth import teacher
+    from diface_editor.synth.teacher import TeacherConfig, animate
+
+    seconds, n = 60.0, 1800
+    clip = _speech(seconds)
+    phones = [(p, s + 3.0 * k, e + 3.0 * k) for k in range(20) for p, s, e in PHONES]
+    windows = []
+    real = teacher.mouth_track
+
+    def spy(*a, frames=None, **kw):
+        windows.append(frames)
+        return real(*a, frames=frames, **kw)
+
+    monkeypatch.setattr(teacher, "mouth_track", spy)
+    mouth = visemes.channel_group(ARKIT_NAMES, "mouth")
+    cfg = TeacherConfig(fps=FPS, style_jitter=0.0)
+
+    def whole(ph):
+        return animate(ph, duration=n / FPS, seed=0, config=cfg, samples=clip.samples,
+                       sample_rate=clip.sample_rate).face[:, mouth]
+
+    visemes.teacher_track(phones, n, FPS, clip.samples, clip.sample_rate)
+    for j, new_end in ((10 * 18 + 3, 30.0 + 0.66), (10 * 18 + 4, 30.0 + 0.74), (13 * 18 + 12, 39.0 + 2.27)):
+        p, s, _e = phones[j]  # a boundary drag: the phone's end and its neighbour's start move
+        phones[j] = (p, s, new_end)
+        nxt = phones[j + 1]
+        phones[j + 1] = (nxt[0], new_end, nxt[2])
+        windows.clear()
+        track = visemes.teacher_track(phones, n, FPS, clip.samples, clip.sample_rate)
+        assert len(windows) == 1 and windows[0] is not None and windows[0][1] - windows[0][0] < 150
+        np.testing.assert_allclose(track[:, mouth], whole(phones), rtol=0, atol=1e-6)
+    phones.insert(40, ("AA", phones[39][2], phones[39][2]))  # an empty phone: dropped, same count
+    windows.clear()
+    visemes.teacher_track(phones, n, FPS, clip.samples, clip.sample_rate)
+    del phones[40]
+    del phones[20]  # one phone fewer: the whole clip again, exactly
+    phones[20] = (phones[20][0], phones[19][2], phones[20][2])
+    windows.clear()
+    track = visemes.teacher_track(phones, n, FPS, clip.samples, clip.sample_rate)
+    assert windows == [None]
+    np.testing.assert_array_equal(track[:, mouth], whole(phones))
 
 
 def test_scrolling_over_the_panel_does_not_change_its_settings(qtbot):

@@ -105,7 +105,7 @@ def _core_frames(s: float, e: float, fps: float, n: int) -> list[int]:
 
 _CACHE_SIZE = 4
 _cache_lock = threading.Lock()
-_tracks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_tracks: OrderedDict[tuple, tuple[np.ndarray, tuple]] = OrderedDict()  # key -> (track, normalised phones)
 _prosody: OrderedDict[tuple, object] = OrderedDict()
 
 
@@ -137,36 +137,61 @@ def _recall(cache: OrderedDict, key: tuple):
 
 def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: float,
                   samples: np.ndarray | None = None, sample_rate: int | None = None) -> np.ndarray:
-    """(n_frames, 52) the teacher's face in ARKit order for ``phones`` (with the audio's loudness
-    when given; no style jitter, seed 0).
+    """(n_frames, 52) float32: the mouth channels of the teacher's face in ARKit order for ``phones``
+    (with the audio's loudness when given; no style jitter, seed 0); the other channels are 0.
 
-    Every edit of a take with a transcript asks for the pins again: the track of the last few
-    (phones, audio) pairs and the audio's prosody are kept (a keyframe drag reuses the track; a
-    retimed phone reuses the prosody), so only a changed transcript costs a new teacher pass.
+    Every edit of a take with a transcript asks for the pins again: the tracks of the last few
+    (phones, audio) pairs and the audio's prosody are kept. A keyframe drag reuses a track; a
+    retimed or renamed phone (same number of phones) re-animates only the frames the change can
+    reach (:func:`~diface_editor.synth.teacher.mouth_reach`) and copies the rest from the last
+    track, so a phone drag costs the same on a 10-minute take as on a 10-second one.
     """
     from diface_editor.synth.prosody import analyse
-    from diface_editor.synth.teacher import TeacherConfig, animate
+    from diface_editor.synth.teacher import TeacherConfig, mouth_reach, mouth_track, normalise_phones
 
     audio = _audio_key(samples, sample_rate)
-    key = (tuple((str(p), float(s), float(e)) for p, s, e in phones), int(n_frames), float(fps), audio)
+    ph = tuple((str(p), float(s), float(e)) for p, s, e in phones)
+    n, fps = max(1, int(n_frames)), float(fps)
+    key = (ph, n, fps, audio)
     hit = _recall(_tracks, key)
     if hit is not None:
-        return hit.copy()
-    kw = {}
+        return hit[0].copy()
+    pros = None
     if samples is not None:
         x = np.asarray(samples, np.float32).reshape(-1)
-        n_anim = max(1, int(n_frames))  # animate's frame count for duration = n_frames / fps
-        pkey = (audio, n_anim, float(fps))
+        pkey = (audio, n, fps)
         pros = _recall(_prosody, pkey)
         if pros is None and x.size:
-            pros = _remember(_prosody, pkey, analyse(x, int(sample_rate), n_anim, float(fps)))
-        kw = {"samples": x, "sample_rate": int(sample_rate), "prosody": pros}
-    anim = animate(list(phones), duration=n_frames / float(fps), seed=0,
-                   config=TeacherConfig(fps=float(fps), style_jitter=0.0), **kw)
-    face = anim.face
-    if len(face) < n_frames:
-        face = np.concatenate([face, np.repeat(face[-1:], n_frames - len(face), axis=0)])
-    return _remember(_tracks, key, face[:n_frames].copy()).copy()
+            pros = _remember(_prosody, pkey, analyse(x, int(sample_rate), n, fps))
+    cfg = TeacherConfig(fps=fps, style_jitter=0.0)
+    track = None
+    norm = tuple(normalise_phones(ph))  # what the teacher animates, in its order
+    base = _nearest_track(norm, n, fps, audio)
+    if base is not None:
+        old, old_track = base
+        changed = [i for i, (a, b) in enumerate(zip(old, norm)) if a != b]
+        i0, i1 = changed[0], changed[-1]
+        spans = old[i0:i1 + 1] + norm[i0:i1 + 1]
+        before, after = mouth_reach(spans, cfg)
+        f0 = max(0, int(np.floor((min(s for _, s, _ in spans) - before) * fps)))
+        f1 = min(n, int(np.ceil((max(e for _, _, e in spans) + after) * fps)) + 1)
+        if f1 - f0 < n // 2:  # else a whole pass costs about as much
+            track = old_track.copy()
+            track[f0:f1] = mouth_track(ph, n, cfg, prosody=pros, frames=(f0, f1))
+    if track is None:
+        track = mouth_track(ph, n, cfg, prosody=pros)
+    return _remember(_tracks, key, (track, norm))[0].copy()
+
+
+def _nearest_track(norm: tuple, n: int, fps: float, audio: tuple) -> tuple[tuple, np.ndarray] | None:
+    """The most recent cached (normalised phones, track) of the same clip with as many normalised
+    phones as ``norm`` (the teacher draws a gain per phone in order, so only then is a local update
+    exact), or None."""
+    with _cache_lock:
+        for (_ph, n2, fps2, audio2), (track, old) in reversed(_tracks.items()):
+            if n2 == n and fps2 == fps and audio2 == audio and len(old) == len(norm) and old != norm:
+                return old, track
+    return None
 
 
 def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: float,

@@ -289,15 +289,17 @@ def _segments(phones: list[Phone], loud: np.ndarray | None, fps: float, rng: np.
     return segs
 
 
-def _blend(segs: list[_Segment], t: np.ndarray) -> np.ndarray:
-    """(len(t), 52) dominance-weighted targets (mouth channels only; others 0)."""
+def _blend(segs: list[_Segment], t: np.ndarray, grid: tuple[float, float, int] | None = None) -> np.ndarray:
+    """(len(t), 52) dominance-weighted targets (mouth channels only; others 0). ``grid = (t0, step,
+    offset)``: ``t`` is samples ``offset..`` of a longer grid starting at ``t0`` (each segment's
+    reach is cut on that grid's indices, so a window gives what the whole grid gives there)."""
     n = t.size
     num = np.zeros((n, C), np.float64)
     den = np.full((n, len(GROUP_NAMES)), 1e-4)
     neutral = VISEMES[SIL].astype(np.float64)
     for g in GROUP_NAMES:
         num[:, _GROUP_IDX[g]] += 1e-4 * neutral[_GROUP_IDX[g]]
-    step = t[1] - t[0] if n > 1 else 1.0
+    t0, step, offset = grid if grid is not None else (t[0] if n else 0.0, t[1] - t[0] if n > 1 else 1.0, 0)
     for sg in segs:
         dur = sg.end - sg.start
         c = 0.5 * (sg.start + sg.end)
@@ -309,8 +311,8 @@ def _blend(segs: list[_Segment], t: np.ndarray) -> np.ndarray:
             w = (0.045 + 0.25 * dur) * sg.width
             w_before, w_after = 1.35 * w, w  # before the core (anticipation) the influence reaches further
         reach = max(w_before, w_after) * 3.5
-        lo = max(0, int(np.floor((sg.start - reach - t[0]) / step)))
-        hi = min(n, int(np.ceil((sg.end + reach - t[0]) / step)) + 1)
+        lo = max(0, int(np.floor((sg.start - reach - t0) / step)) - offset)
+        hi = min(n, int(np.ceil((sg.end + reach - t0) / step)) + 1 - offset)
         if hi <= lo:
             continue
         tt = t[lo:hi]
@@ -442,6 +444,94 @@ def _head(t: np.ndarray, phones: list[Phone], pros: Prosody | None, accents: lis
 
 
 # ------------------------------------------------------------------ the animator
+def _mouth(ph: list[Phone], segs: list[_Segment], n: int, fps: float, cfg: TeacherConfig,
+           start: int = 0, stop: int | None = None) -> np.ndarray:
+    """(stop - start, 52) frames ``start..stop`` of the mouth (other channels 0): coarticulated targets,
+    critically damped dynamics (at rest at frame ``start``), closures and labiodental contact."""
+    stop = n if stop is None else stop
+    sub = 4
+    dt = 1.0 / (fps * sub)
+    ts = np.arange(start * sub, stop * sub) * dt
+    t = np.arange(start, stop) / fps
+    face = np.zeros((ts.size, C))
+    for omega, groups in ((cfg.jaw_omega, ("jaw",)), (cfg.lip_omega, ("round", "lips", "spread", "vert", "tongue"))):
+        lead = 2.0 / omega + cfg.anticipation_s
+        # the whole clip's sample grid (as a whole-clip pass computes it): a window cuts the same reach
+        grid = (0.0 + lead, (dt + lead) - (0.0 + lead) if n * sub > 1 else 1.0, start * sub)
+        targets = _blend(segs, ts + lead, grid)
+        idx = np.concatenate([_GROUP_IDX[g] for g in groups])
+        face[:, idx] = _crit_damped(targets[:, idx], omega, dt)
+    face = face[::sub]
+    env = _closure_envelope(ph, t + cfg.anticipation_s * 0.5, fps)
+    e = env[:, None]
+    jaw = _IDX["jawOpen"]
+    face[:, jaw] = face[:, jaw] * (1 - env) + 0.015 * env
+    for name, level in (("mouthClose", 0.5), ("mouthPressLeft", 0.42), ("mouthPressRight", 0.42),
+                        ("mouthRollLower", 0.12), ("mouthRollUpper", 0.10)):
+        i = _IDX[name]
+        face[:, i] = np.maximum(face[:, i], level * env)
+    for name, keep in (("mouthFunnel", 0.4), ("mouthPucker", 0.6), ("mouthLowerDownLeft", 0.0),
+                       ("mouthLowerDownRight", 0.0), ("mouthUpperUpLeft", 0.0), ("mouthUpperUpRight", 0.0),
+                       ("tongueOut", 0.0), ("mouthStretchLeft", 0.5), ("mouthStretchRight", 0.5)):
+        i = _IDX[name]
+        face[:, i] = face[:, i] * (1 - e[:, 0] * (1 - keep))
+    # labiodental contact: in the core of every F/V the lower lip rolls up to the upper incisors
+    # whatever the neighbours (a jaw left open by a vowel would hold the lip off the teeth)
+    fv = _closure_envelope(ph, t + cfg.anticipation_s * 0.5, fps, ramp=0.035, which=("F", "V"))
+    face[:, jaw] = face[:, jaw] * (1 - fv) + 0.03 * fv
+    for name, level in (("mouthRollLower", 0.5), ("mouthUpperUpLeft", 0.26), ("mouthUpperUpRight", 0.26)):
+        i = _IDX[name]
+        face[:, i] = np.maximum(face[:, i], level * fv)
+    for name in ("mouthLowerDownLeft", "mouthLowerDownRight", "mouthClose", "mouthFunnel", "mouthPucker"):
+        i = _IDX[name]
+        face[:, i] = face[:, i] * (1 - 0.85 * fv)
+    return face
+
+
+#: a windowed :func:`mouth_track` starts its dynamics this long before the frames it returns (they
+#: settle to 1e-12 of a whole-clip pass: the slowest lag decays as exp(-jaw_omega * t))
+MOUTH_SETTLE_S = 1.0
+
+
+def mouth_track(phones: Sequence[Phone], n_frames: int, config: TeacherConfig | None = None, *,
+                prosody: Prosody | None = None, seed: int = 0,
+                frames: tuple[int, int] | None = None) -> np.ndarray:
+    """Frames ``frames = (start, stop)`` (default all ``n_frames``) of the mouth channels of
+    :func:`animate` (ARKit order, the other channels 0), without the rest of the face and the head.
+
+    Equal to ``animate(phones, n_frames / fps, seed=seed, config=config, prosody=prosody).face`` on
+    the mouth channels; a window starts its dynamics :data:`MOUTH_SETTLE_S` earlier, so it matches a
+    whole-clip pass to about 1e-12. Only for a jitter-free teacher (``config.style_jitter == 0``),
+    whose mouth does not depend on the style draws.
+    """
+    cfg = config or TeacherConfig()
+    if cfg.style_jitter != 0.0:
+        raise ValueError("mouth_track needs a jitter-free teacher (style_jitter = 0)")
+    fps = float(cfg.fps)
+    n = max(1, int(n_frames))
+    start, stop = (0, n) if frames is None else (max(0, int(frames[0])), min(n, int(frames[1])))
+    ph = normalise_phones(phones) or [(SIL, 0.0, n / fps)]
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x7EAC4E2])
+    r_seg = np.random.default_rng(ss.spawn(5)[1])  # the segment gains' stream, as in animate
+    segs = _segments(ph, prosody.loudness if prosody is not None else None, fps, r_seg, cfg.articulation)
+    first = max(0, start - int(np.ceil(MOUTH_SETTLE_S * fps)))
+    face = _mouth(ph, segs, n, fps, cfg, first, max(stop, first + 1))[start - first:stop - first]
+    return np.clip(face, 0.0, 1.0).astype(np.float32)
+
+
+def mouth_reach(phones: Sequence[Phone], config: TeacherConfig | None = None) -> tuple[float, float]:
+    """``(before_s, after_s)``: how far before the first start and after the last end of ``phones``
+    a change of these phones can change :func:`mouth_track` (dominance reach and anticipation
+    before; reach and the dynamics' settling, :data:`MOUTH_SETTLE_S`, after)."""
+    cfg = config or TeacherConfig()
+    reach = 0.25
+    for name, s, e in normalise_phones(phones):
+        w = (0.045 + 0.25 * (e - s)) * _WIDTH.get(_PHONE_CLASS[name], 1.0)
+        reach = max(reach, 3.5 * 1.35 * w, 0.3 * (e - s) + 0.1)
+    lead = 2.0 / min(cfg.jaw_omega, cfg.lip_omega) + cfg.anticipation_s
+    return reach + lead + 2.0 / cfg.fps, reach + MOUTH_SETTLE_S + 2.0 / cfg.fps
+
+
 def animate(phones: Sequence[Phone], duration: float | None = None, samples: np.ndarray | None = None,
             sample_rate: int | None = None, seed: int = 0, config: TeacherConfig | None = None,
             prosody: Prosody | None = None) -> Animation:
@@ -493,40 +583,8 @@ def animate(phones: Sequence[Phone], duration: float | None = None, samples: np.
         ph = [(SIL, 0.0, float(duration))]
 
     # mouth: coarticulated targets -> critically damped dynamics -> closures
-    sub = 4
-    dt = 1.0 / (fps * sub)
-    ts = np.arange(n * sub) * dt
     segs = _segments(ph, pros.loudness if pros is not None else None, fps, r_seg, articulation)
-    face = np.zeros((n * sub, C))
-    for omega, groups in ((cfg.jaw_omega, ("jaw",)), (cfg.lip_omega, ("round", "lips", "spread", "vert", "tongue"))):
-        lead = 2.0 / omega + cfg.anticipation_s
-        targets = _blend(segs, ts + lead)
-        idx = np.concatenate([_GROUP_IDX[g] for g in groups])
-        face[:, idx] = _crit_damped(targets[:, idx], omega, dt)
-    face = face[::sub]
-    env = _closure_envelope(ph, t + cfg.anticipation_s * 0.5, fps)
-    e = env[:, None]
-    jaw = _IDX["jawOpen"]
-    face[:, jaw] = face[:, jaw] * (1 - env) + 0.015 * env
-    for name, level in (("mouthClose", 0.5), ("mouthPressLeft", 0.42), ("mouthPressRight", 0.42),
-                        ("mouthRollLower", 0.12), ("mouthRollUpper", 0.10)):
-        i = _IDX[name]
-        face[:, i] = np.maximum(face[:, i], level * env)
-    for name, keep in (("mouthFunnel", 0.4), ("mouthPucker", 0.6), ("mouthLowerDownLeft", 0.0),
-                       ("mouthLowerDownRight", 0.0), ("mouthUpperUpLeft", 0.0), ("mouthUpperUpRight", 0.0),
-                       ("tongueOut", 0.0), ("mouthStretchLeft", 0.5), ("mouthStretchRight", 0.5)):
-        i = _IDX[name]
-        face[:, i] = face[:, i] * (1 - e[:, 0] * (1 - keep))
-    # labiodental contact: in the core of every F/V the lower lip rolls up to the upper incisors
-    # whatever the neighbours (a jaw left open by a vowel would hold the lip off the teeth)
-    fv = _closure_envelope(ph, t + cfg.anticipation_s * 0.5, fps, ramp=0.035, which=("F", "V"))
-    face[:, jaw] = face[:, jaw] * (1 - fv) + 0.03 * fv
-    for name, level in (("mouthRollLower", 0.5), ("mouthUpperUpLeft", 0.26), ("mouthUpperUpRight", 0.26)):
-        i = _IDX[name]
-        face[:, i] = np.maximum(face[:, i], level * fv)
-    for name in ("mouthLowerDownLeft", "mouthLowerDownRight", "mouthClose", "mouthFunnel", "mouthPucker"):
-        i = _IDX[name]
-        face[:, i] = face[:, i] * (1 - 0.85 * fv)
+    face = _mouth(ph, segs, n, fps, cfg)
 
     # expression layers
     face += smile_bias * _SMILE[None, :]
