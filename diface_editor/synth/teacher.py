@@ -265,13 +265,15 @@ class _Segment:
     width: float = 1.0  # multiplier of the dominance width
 
 
-def _segments(phones: list[Phone], loud: np.ndarray | None, fps: float, rng: np.random.Generator,
-              articulation: float) -> list[_Segment]:
+def _segments(phones: list[Phone], loud: np.ndarray | None, fps: float, rng: np.random.Generator | None,
+              articulation: float, gains: np.ndarray | None = None) -> list[_Segment]:
+    """Coarticulation segments of ``phones``; each phone's gain is drawn from ``rng`` in order, or
+    taken from ``gains`` (the same draws made before, one per phone)."""
     segs: list[_Segment] = []
-    for name, s, e in phones:
+    for i, (name, s, e) in enumerate(phones):
         alpha = np.asarray(_DOM_CLASSES[_PHONE_CLASS[name]], np.float32)
         width = _WIDTH.get(_PHONE_CLASS[name], 1.0)
-        gain = articulation * float(rng.uniform(0.92, 1.08))
+        gain = articulation * float(rng.uniform(0.92, 1.08) if gains is None else gains[i])
         if name in VOWELS and loud is not None:
             a, b = int(s * fps), max(int(s * fps) + 1, int(np.ceil(e * fps)))
             level = float(np.max(loud[min(a, loud.size - 1):min(b, loud.size)])) if loud.size else 0.0
@@ -512,11 +514,26 @@ def mouth_track(phones: Sequence[Phone], n_frames: int, config: TeacherConfig | 
     start, stop = (0, n) if frames is None else (max(0, int(frames[0])), min(n, int(frames[1])))
     ph = normalise_phones(phones) or [(SIL, 0.0, n / fps)]
     ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x7EAC4E2])
-    r_seg = np.random.default_rng(ss.spawn(5)[1])  # the segment gains' stream, as in animate
-    segs = _segments(ph, prosody.loudness if prosody is not None else None, fps, r_seg, cfg.articulation)
+    # the segment gains' stream, as in animate: one draw per phone, in order (drawn at once here)
+    gains = np.random.default_rng(ss.spawn(5)[1]).uniform(0.92, 1.08, size=len(ph))
     first = max(0, start - int(np.ceil(MOUTH_SETTLE_S * fps)))
-    face = _mouth(ph, segs, n, fps, cfg, first, max(stop, first + 1))[start - first:stop - first]
+    end = max(stop, first + 1)
+    if frames is not None:  # only the phones that reach these frames: every other one adds exactly 0 there
+        lead = 2.0 / min(cfg.jaw_omega, cfg.lip_omega) + cfg.anticipation_s
+        lo, hi = first / fps - 2.0 / fps, end / fps + lead + 2.0 / fps
+        keep = [i for i, (name, s, e) in enumerate(ph) if e + _phone_reach(name, s, e) >= lo
+                and s - _phone_reach(name, s, e) <= hi]
+        ph, gains = [ph[i] for i in keep], gains[keep]
+    segs = _segments(ph, prosody.loudness if prosody is not None else None, fps, None, cfg.articulation, gains)
+    face = _mouth(ph, segs, n, fps, cfg, first, end)[start - first:stop - first]
     return np.clip(face, 0.0, 1.0).astype(np.float32)
+
+
+def _phone_reach(name: str, s: float, e: float) -> float:
+    """Seconds beyond its start and end within which a phone's segment (its dominance, or its closure /
+    contact envelope) can move the mouth's targets."""
+    w = (0.045 + 0.25 * (e - s)) * _WIDTH.get(_PHONE_CLASS[name], 1.0)
+    return max(0.25, 3.5 * 1.35 * w, 0.3 * (e - s) + 0.1)
 
 
 def mouth_reach(phones: Sequence[Phone], config: TeacherConfig | None = None) -> tuple[float, float]:
@@ -524,10 +541,7 @@ def mouth_reach(phones: Sequence[Phone], config: TeacherConfig | None = None) ->
     a change of these phones can change :func:`mouth_track` (dominance reach and anticipation
     before; reach and the dynamics' settling, :data:`MOUTH_SETTLE_S`, after)."""
     cfg = config or TeacherConfig()
-    reach = 0.25
-    for name, s, e in normalise_phones(phones):
-        w = (0.045 + 0.25 * (e - s)) * _WIDTH.get(_PHONE_CLASS[name], 1.0)
-        reach = max(reach, 3.5 * 1.35 * w, 0.3 * (e - s) + 0.1)
+    reach = max([_phone_reach(name, s, e) for name, s, e in normalise_phones(phones)], default=0.25)
     lead = 2.0 / min(cfg.jaw_omega, cfg.lip_omega) + cfg.anticipation_s
     return reach + lead + 2.0 / cfg.fps, reach + MOUTH_SETTLE_S + 2.0 / cfg.fps
 
