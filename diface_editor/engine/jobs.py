@@ -262,7 +262,6 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
         return execute_reference(request, model, progress=progress, cancel=cancel)
     t0 = time.perf_counter()
     job = plan_request(request, model)
-    edit = request.edit if isinstance(request, VariantsRequest) else request
     strength = float(edit.viseme_strength)
     if job.viseme_entries and not (getattr(edit, "face_channels", "all") == "mouth" and strength >= 1.0):
         # the audio-only result and the pinned one, same seed: the mouth channels move from the first

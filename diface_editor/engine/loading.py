@@ -24,15 +24,10 @@ def recommended_sampler(path: str | os.PathLike | None = None):
     """The bundle's recommended sampler settings (``config.json`` ``sampling``: sampler, steps,
     guidance, reference_mode) as a :class:`~diface_editor.core.document.SamplerSettings` for a new document, read
     without loading the model; the defaults when the bundle is missing or says nothing usable."""
-    import json
-
     from diface_editor.core.document import DocumentError, SamplerSettings
     from diface_editor.core.samplers import SAMPLERS
 
-    try:
-        rec = json.loads((model_path(path) / "config.json").read_text(encoding="utf-8")).get("sampling") or {}
-    except (OSError, ValueError, AttributeError):
-        return SamplerSettings()
+    rec = _config_entry(path, "sampling")
     kw = {}
     if rec.get("sampler") in SAMPLERS:
         kw["sampler"] = rec["sampler"]
@@ -50,25 +45,25 @@ def recommended_sampler(path: str | os.PathLike | None = None):
 def supports_reference_mode_at(path: str | os.PathLike | None = None) -> bool:
     """Whether the bundle at ``path`` (default: the shipped model) is an imported 3DiFACE model that
     can run in reference mode (its ``config.json`` ``sampling`` has ``reference_mode``); cheap, no torch."""
-    import json
-
-    try:
-        rec = json.loads((model_path(path) / "config.json").read_text(encoding="utf-8")).get("sampling") or {}
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(rec, dict) and "reference_mode" in rec
+    return "reference_mode" in _config_entry(path, "sampling")
 
 
 def has_student_at(path: str | os.PathLike | None = None) -> bool:
     """Whether the bundle at ``path`` (default: the shipped model) ships a distilled one-step student
     (``parts.<part>.student`` in its ``config.json``); cheap, no torch."""
+    return any(isinstance(p, dict) and p.get("student") for p in _config_entry(path, "parts").values())
+
+
+def _config_entry(path: str | os.PathLike | None, key: str) -> dict:
+    """The object ``key`` of the bundle's ``config.json`` read as plain JSON (no torch); ``{}`` when the
+    bundle, the file or the entry is missing or unreadable."""
     import json
 
     try:
-        parts = json.loads((model_path(path) / "config.json").read_text(encoding="utf-8")).get("parts") or {}
+        entry = json.loads((model_path(path) / "config.json").read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(parts, dict) and any(isinstance(p, dict) and p.get("student") for p in parts.values())
+        return {}
+    return entry if isinstance(entry, dict) else {}
 
 
 def model_path(path: str | os.PathLike | None = None) -> Path:

@@ -104,8 +104,6 @@ class MotionModelAdapter:
         mp = self.model.part(part)
         tau = float(temperature) if temperature is not None else self.temperature.get(part, 1.0)
         feats = features if mp.audio_dim > 0 else None
-        if sampler == "student":
-            steps = None
         if sampler == "ddpm" and steps != mp.diffusion.config.num_train_steps:
             raise EngineError(f"the ddpm sampler always runs all {mp.diffusion.config.num_train_steps} steps; "
                               "use ddim or dpmpp for fewer steps")

@@ -293,26 +293,11 @@ class MotionModel:
         model = cls.from_config(config, path=path)
         for pname, part in model.parts.items():
             wfile = path / str(config["parts"][pname].get("weights", f"{pname}.safetensors"))
-            if not wfile.is_file():
-                raise BundleError(f"model bundle {path} is missing its {pname} weights file {wfile.name}")
-            try:
-                state = load_file(str(wfile), device="cpu")
-            except (SafetensorError, OSError) as e:
-                raise BundleError(f"cannot read the weights file {wfile}: {e}") from e
-            check_state_dict(part.denoiser, state, f"{wfile}")
-            ref = part.denoiser.state_dict()
-            part.denoiser.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()}, strict=True)
+            _load_weights(part.denoiser, wfile, f"model bundle {path} is missing its {pname} weights file {wfile.name}")
             if part.student is not None:
                 sfile = path / str(config["parts"][pname]["student"].get("weights", f"{pname}.student.safetensors"))
-                if not sfile.is_file():
-                    raise BundleError(f"model bundle {path} names a {pname} student but its weights file "
-                                      f"{sfile.name} is missing")
-                try:
-                    sstate = load_file(str(sfile), device="cpu")
-                except (SafetensorError, OSError) as e:
-                    raise BundleError(f"cannot read the weights file {sfile}: {e}") from e
-                check_state_dict(part.student, sstate, f"{sfile}")
-                part.student.load_state_dict({k: v.to(ref[k].dtype) for k, v in sstate.items()}, strict=True)
+                _load_weights(part.student, sfile, f"model bundle {path} names a {pname} student but its weights "
+                                                   f"file {sfile.name} is missing")
         aw = model.audio_encoder.get("weights") if isinstance(model.audio_encoder, dict) else None
         if aw and not Path(aw).is_absolute() and not (path / aw).is_file():
             raise BundleError(f"model bundle {path} is missing its audio-encoder weights file {aw}")
@@ -327,24 +312,37 @@ class MotionModel:
         path = Path(path).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         for name, p in self.parts.items():
-            state = {k: v.detach().to("cpu").contiguous() for k, v in p.denoiser.state_dict().items()}
-            tmp = path / f".{name}.safetensors.tmp"
-            save_file(state, str(tmp), metadata={"format": "pt", "diface_part": name})
-            os.replace(tmp, path / f"{name}.safetensors")
+            _save_weights(p.denoiser.state_dict(), path, name)
             if p.student is not None:
-                state = {k: v.detach().to("cpu").contiguous() for k, v in p.student.state_dict().items()}
-                tmp = path / f".{name}.student.safetensors.tmp"
-                save_file(state, str(tmp), metadata={"format": "pt", "diface_part": f"{name}.student"})
-                os.replace(tmp, path / f"{name}.student.safetensors")
+                _save_weights(p.student.state_dict(), path, f"{name}.student")
         if self.audio_weights:
-            state = {k: v.detach().to("cpu").contiguous() for k, v in self.audio_weights.items()}
-            tmp = path / ".audio.safetensors.tmp"
-            save_file(state, str(tmp), metadata={"format": "pt", "diface_part": "audio"})
-            os.replace(tmp, path / "audio.safetensors")
+            _save_weights(self.audio_weights, path, "audio")
         _write_text(path / CONFIG_FILE, json.dumps(self.config_dict(), indent=2) + "\n")
         _write_text(path / CARD_FILE, self.model_card or render_model_card(self))
         self.path = path
         return path
+
+
+def _load_weights(module: torch.nn.Module, file: Path, missing: str) -> None:
+    """Load the safetensors ``file`` into ``module`` (checked against it, cast to its dtypes);
+    :class:`BundleError` with ``missing`` when the file is not there, or with the reason it cannot be read."""
+    if not file.is_file():
+        raise BundleError(missing)
+    try:
+        state = load_file(str(file), device="cpu")
+    except (SafetensorError, OSError) as e:
+        raise BundleError(f"cannot read the weights file {file}: {e}") from e
+    check_state_dict(module, state, f"{file}")
+    ref = module.state_dict()
+    module.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def _save_weights(state: dict[str, torch.Tensor], folder: Path, stem: str) -> None:
+    """Write ``state`` to ``folder/<stem>.safetensors`` atomically (a temporary file, then a rename)."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    tmp = folder / f".{stem}.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"format": "pt", "diface_part": stem})
+    os.replace(tmp, folder / f"{stem}.safetensors")
 
 
 def _spec_dict(spec: Any) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class _Data:
                  sum(c.n_frames for c in self.clips) / model.fps / 60, time.perf_counter() - t0)
         self.model, self.W = model, W
         masks = dict((model.training or {}).get("masks") or {})
-        self.mask_cfg = MaskConfig(**masks) if masks else MaskConfig()
+        self.mask_cfg = MaskConfig.from_dict(masks) if masks else MaskConfig()
         self.groups = arkit_groups(names) if names else None
 
     def batch(self, rng: np.random.Generator, B: int) -> dict[str, Any]:

@@ -8,14 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore
 
-# ---------------------------------------------------------------------------------------- axes
-
-
-#: how far a time label may reach past the ends of the track (into the left axis column and the right
-#: margin): after a fit "0 s" sits 1 % of the view from the left edge, half a label too close to it
-LABEL_OVERHANG_PX = 14
-
-
+# ---------------------------------------------------------------------------------------- marker styles
 _MARKER_PENS: dict[tuple, object] = {}
 _MARKER_BRUSHES: dict[int, object] = {}
 
@@ -42,6 +35,14 @@ def marker_brushes(brushes) -> list:
             shared = _MARKER_BRUSHES[key] = b
         out.append(shared)
     return out
+
+
+# ---------------------------------------------------------------------------------------- axes
+
+
+#: how far a time label may reach past the ends of the track (into the left axis column and the right
+#: margin): after a fit "0 s" sits 1 % of the view from the left edge, half a label too close to it
+LABEL_OVERHANG_PX = 14
 
 
 class _OverhangAxis(pg.AxisItem):
