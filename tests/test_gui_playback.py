@@ -152,8 +152,8 @@ def test_two_viewports_draw_at_once_without_gl_errors(qtbot):
         n += 1
     for v in vps:
         v.draw_now()
-        img = v.backend.worker.last_image
-        assert img is not None and not img.isNull()
+        pic = v.backend.worker.last_image
+        assert pic is not None and not pic.image.isNull() and not pic.full().isNull()
         v.close_canvas()
     assert min(frames) > 10  # pytest-qt fails the test on any exception raised in a render thread
 

@@ -1,7 +1,7 @@
 """The offscreen viewport back-end: a render thread draws the scene with EGL, a raster widget shows it.
 
 A render thread owns a headless EGL context with the vispy scene, draws into a framebuffer and hands
-back a ``QImage``; a plain raster widget shows it and forwards mouse input. The GUI thread never
+back a :class:`~diface_editor.gui.gl_readback.Picture`; a plain raster widget shows it and forwards mouse input. The GUI thread never
 waits for OpenGL (with software rendering, Mesa llvmpipe, a frame takes tens of milliseconds), and
 the rest of the window stays raster-painted: a ``QOpenGLWidget`` anywhere in a window makes Qt
 compose the *whole* window through OpenGL on every repaint (measured here: ~65 ms for a status-bar
@@ -22,6 +22,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from diface_editor.core.rig import Rig
+from diface_editor.gui.gl_readback import Picture, read_rgb32
 from diface_editor.gui.theme import COLORS
 from diface_editor.gui.viewport_scene import GL_LOCK, REFINE_DELAY_MS, Scene
 
@@ -33,7 +34,8 @@ class RenderWorker(QtCore.QObject):
 
     Vertices arrive through a mailbox (only the newest set is uploaded), input and size changes
     through queued signals; drawing is coalesced by a zero-delay timer, so a burst of requests makes
-    one picture. Pictures go back with ``frame_ready(QImage, ms)``.
+    one picture. Pictures go back with ``frame_ready(Picture, ms)``
+(:class:`~diface_editor.gui.gl_readback.Picture`: the part of the frame the head covers).
     """
 
     frame_ready = QtCore.Signal(object, float)
@@ -51,7 +53,8 @@ class RenderWorker(QtCore.QObject):
         self._mail: np.ndarray | None = None
         self._size = (640, 480)
         self._dpr = 1.0
-        self.last_image: QtGui.QImage | None = None
+        self.last_image: Picture | None = None
+        self._bg = QtGui.QColor(COLORS["viewport_bg"])
 
     @contextlib.contextmanager
     def _gl(self):
@@ -158,15 +161,16 @@ class RenderWorker(QtCore.QObject):
         if self.canvas is None:
             return
         with self._gl():
-            img, ms = self._draw(supersample)
-        self.last_image = img
-        self.frame_ready.emit(img, ms)
+            pic, ms = self._draw(supersample)
+        self.last_image = pic
+        self.frame_ready.emit(pic, ms)
         if supersample == 1 and self._refine is not None:
             self._refine.start()
 
-    def _draw(self, supersample: int) -> tuple[QtGui.QImage, float]:
+    def _draw(self, supersample: int) -> tuple[Picture, float]:
         """Draw the scene into a framebuffer: (picture, milliseconds). Inside :meth:`_gl`."""
         from vispy import gloo
+        from vispy.gloo import gl
 
         self.take_vertices_now()
         t0 = time.perf_counter()
@@ -189,23 +193,26 @@ class RenderWorker(QtCore.QObject):
                                                           depth=gloo.RenderBuffer(size[::-1]))
             c.push_fbo(fbo, (0, 0), logical)
             try:
+                self.scene.prepare_draw()
                 c.context.clear(color=c.bgcolor, depth=True)
                 c.draw_visual(c.scene)
-                pixels = np.ascontiguousarray(fbo.read())
+                c.context.flush_commands()
+                gl.glFlush()  # software GL rasterises on its own threads while this one finds the rectangle
+                x, y, rw, rh = self.scene.pixel_rect(size, align=supersample)
+                img = read_rgb32(x, y, rw, rh)
             finally:
                 c.pop_fbo()
         finally:
             if supersample > 1:
                 c.size = self._size
                 c.events.resize(size=self._size, physical_size=self._size)
-        img = QtGui.QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0],
-                           QtGui.QImage.Format_RGBA8888)
-        if supersample > 1:
-            img = img.scaled(out_size[0], out_size[1], QtCore.Qt.IgnoreAspectRatio, QtCore.Qt.SmoothTransformation)
-        else:
-            img = img.copy()  # own the memory: it crosses threads
+        top = size[1] - (y + rh)  # the rectangle's top row, counted from the top
+        if supersample > 1 and not img.isNull():
+            img = img.scaled(rw // supersample, rh // supersample, QtCore.Qt.IgnoreAspectRatio,
+                             QtCore.Qt.SmoothTransformation)
         img.setDevicePixelRatio(self._dpr)
-        return img, (time.perf_counter() - t0) * 1e3
+        pic = Picture(img, x // supersample, top // supersample, out_size[0], out_size[1], self._dpr, self._bg)
+        return pic, (time.perf_counter() - t0) * 1e3
 
     def take_vertices_now(self) -> bool:
         """Upload the newest vertices from the mailbox, if any; True if there were some."""
@@ -250,20 +257,29 @@ class ImageView(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget, backend: OffscreenBackend | None = None) -> None:
         super().__init__(parent)
         self._backend = backend
-        self.image: QtGui.QImage | None = None
+        self.picture: Picture | None = None
         self.setFocusPolicy(QtCore.Qt.ClickFocus)
         self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
         self._bg = QtGui.QColor(COLORS["viewport_bg"])
 
-    def set_image(self, img: QtGui.QImage) -> None:
-        self.image = img
-        self.update()
+    def set_picture(self, pic: Picture, now: bool = False) -> None:
+        """Show ``pic``: repaint where the head was and where it is now (the rest is background), at the
+        next paint or, with ``now``, before returning."""
+        old, self.picture = self.picture, pic
+        if old is None or (old.width, old.height, old.dpr) != (pic.width, pic.height, pic.dpr):
+            region = QtGui.QRegion(self.rect())
+        else:
+            region = QtGui.QRegion(old.head_rect()) + QtGui.QRegion(pic.head_rect())
+        if now:
+            self.repaint(region)
+        else:
+            self.update(region)
 
     def paintEvent(self, ev) -> None:
         p = QtGui.QPainter(self)
-        p.fillRect(self.rect(), self._bg)
-        if self.image is not None:
-            p.drawImage(0, 0, self.image)
+        p.fillRect(ev.rect(), self._bg)
+        if self.picture is not None:
+            self.picture.paint(p, background=False)
         p.end()
 
     def resizeEvent(self, ev) -> None:
@@ -404,9 +420,9 @@ class OffscreenBackend(QtCore.QObject):
             app.aboutToQuit.connect(on_quit)
         return cls(thread, worker, parent)
 
-    def _on_frame_ready(self, img: QtGui.QImage, ms: float) -> None:
+    def _on_frame_ready(self, pic: Picture, ms: float, now: bool = False) -> None:
         self.last_render_ms = ms
-        self.display.set_image(img)
+        self.display.set_picture(pic, now)
 
     def show(self, verts: np.ndarray) -> None:
         """Draw (V, 3) vertices soon (on the render thread; only the newest set is drawn)."""
@@ -421,14 +437,15 @@ class OffscreenBackend(QtCore.QObject):
 
     def draw_now(self, antialias: bool = True) -> None:
         self.sig_render_now.emit(2 if antialias else 1)  # blocks until the render thread has drawn
-        img = self.worker.last_image
-        if img is not None:
-            self._on_frame_ready(img, self.last_render_ms)
-        self.display.repaint()
+        pic = self.worker.last_image
+        if pic is not None:
+            self._on_frame_ready(pic, self.last_render_ms, now=True)
+        else:
+            self.display.repaint()
 
     def render_image(self) -> np.ndarray:
         self.draw_now()
-        img = self.worker.last_image.convertToFormat(QtGui.QImage.Format_RGBA8888)
+        img = self.worker.last_image.full().convertToFormat(QtGui.QImage.Format_RGBA8888)
         arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
         return arr[:, : img.width() * 4].reshape(img.height(), img.width(), 4).copy()
 

@@ -1,13 +1,20 @@
 """The vispy scene the viewport draws: a turntable camera and the rig's shaded mesh.
 
 Shared by both viewport back-ends (:mod:`diface_editor.gui.viewport_offscreen`,
-:mod:`diface_editor.gui.viewport_widget`). Each frame only the vertex positions and normals are
-uploaded (faces, colours and the shader stay), with smooth normals from a bincount scatter
-(:func:`diface_editor.core.geometry.vertex_normals`, ~10x faster than vispy's ``np.add.at``).
+:mod:`diface_editor.gui.viewport_widget`). The head is a
+:class:`~diface_editor.gui.head_visual.HeadMeshVisual` (one lean shader, no discarding filters, so
+software GL keeps its early depth test); each frame only its vertex positions and normals are
+uploaded (faces, colours and the shader stay), the normals from a precomputed sparse scatter
+(:class:`diface_editor.core.geometry.SmoothNormals`, ~1 ms for the default head).
 
-vispy private API (vispy pinned to 0.17.x in pyproject.toml): :meth:`Scene.upload` writes the mesh's
-two vertex buffers (``Mesh._vertices``, ``ShadingFilter._normals``) directly; the public
-``mesh_data_changed`` would rebuild the colour buffer and re-link the shader on every frame.
+Software GL (Mesa llvmpipe) spends a frame setting up triangles and shading pixels, so
+:meth:`Scene.prepare_draw` keeps both down: triangles whose back faces the camera cannot see are
+drawn with back faces culled (:mod:`diface_editor.core.mesh_sides`: closed surfaces always, the
+head's skin while the camera is not looking into the neck), and all are drawn nearest first
+(sorted along the viewing direction, again whenever the camera has turned by more than
+``RESORT_DEGREES``) so the depth test rejects most hidden fragments before they are shaded.
+:meth:`Scene.pixel_rect` says which part of the framebuffer the head covers, so only that part is
+read back.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ import threading
 
 import numpy as np
 
-from diface_editor.core.geometry import vertex_colours, vertex_normals
+from diface_editor.core.geometry import SmoothNormals, vertex_colours
+from diface_editor.core.mesh_sides import mesh_sides
 from diface_editor.core.rig import Rig
+from diface_editor.gui.head_visual import HeadMesh
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +35,8 @@ log = logging.getLogger(__name__)
 DEFAULT_AZIMUTH = 24.0
 DEFAULT_ELEVATION = 6.0
 DEFAULT_FOV = 24.0
+#: the faces are sorted nearest-first again when the viewing direction turned by more than this
+RESORT_DEGREES = 20.0
 #: after this long without changes the offscreen viewport redraws once at 2x (anti-aliased)
 REFINE_DELAY_MS = 200
 
@@ -35,27 +46,6 @@ REFINE_DELAY_MS = 200
 #: one thread's commands run against the other's GL objects ("Cannot FRAMEBUFFER object 28 because it
 #: does not exist", GL_INVALID_FRAMEBUFFER_OPERATION).
 GL_LOCK = threading.RLock()
-
-
-def _mesh_data_class():
-    from vispy.geometry import MeshData
-
-    class RigMeshData(MeshData):
-        """MeshData whose vertex normals use a fast bincount scatter instead of ``np.add.at``."""
-
-        def get_vertex_normals(self, indexed=None):
-            if self._vertex_normals is None:
-                self._vertex_normals = vertex_normals(self.get_vertices(), self.get_faces())
-                self._vertex_normals_indexed_by_faces = None
-            if indexed is None:
-                return self._vertex_normals
-            if indexed == "faces":
-                if self._vertex_normals_indexed_by_faces is None:
-                    self._vertex_normals_indexed_by_faces = self._vertex_normals[self.get_faces()]
-                return self._vertex_normals_indexed_by_faces
-            raise ValueError("indexed must be None or 'faces'")
-
-    return RigMeshData
 
 
 class Scene:
@@ -75,23 +65,24 @@ class Scene:
         # near = distance / sqrt(depth_value): vispy's default 1e6 wastes the depth buffer (z-fighting
         # between lips, teeth and eyelids); 64 keeps near/far at distance / 8 .. distance * 8
         self.view.camera.depth_value = 64.0
-        self.md = _mesh_data_class()(vertices=rig.template.copy(), faces=rig.faces)
         extra = getattr(rig, "extra", {}) or {}
         cols = vertex_colours(rig.n_vertices, extra.get("part_labels"), extra.get("part_names"))
-        self.md.set_vertex_colors(np.concatenate([cols, np.ones((len(cols), 1), np.float32)], 1))
-        self.mesh = scene.visuals.Mesh(meshdata=self.md, shading="smooth", parent=self.view.scene)
-        sf = self.mesh.shading_filter
-        sf.ambient_light = (1, 1, 1, 0.30)
-        sf.diffuse_light = (1, 0.97, 0.93, 0.78)
-        sf.specular_light = (1, 1, 1, 0.10)
-        sf.shininess = 24
+        self.normals = SmoothNormals(rig.faces, rig.n_vertices)
+        template = np.asarray(rig.template, np.float32)
+        self.vertices = template  # (V, 3) the positions drawn now, rig frame (metres)
+        self._centroids = template[rig.faces].mean(1)  # (F, 3): the sort key of each triangle
+        self._sorted_along: np.ndarray | None = None  # the viewing direction the faces are sorted for
+        self._order = np.arange(len(rig.faces))  # faces nearest-first for that direction
+        self.sides = mesh_sides(template, rig.faces)
+        self._one_sided: np.ndarray | None = None  # (F,) bool: the faces drawn with back faces culled
+        self.mesh = HeadMesh(template, self.normals(template), rig.faces,
+                             np.concatenate([cols, np.ones((len(cols), 1), np.float32)], 1), parent=self.view.scene)
         # rig axes: y up, face along +z -> vispy's z-up turntable frame (face towards -y, the camera)
         tr = MatrixTransform()
         tr.rotate(90, (1, 0, 0))
         self.mesh.transform = tr
         self._light = np.array([0.4, -0.5, 1.0, 0.0])  # camera frame: a key light from the upper left front
         self.view.scene.transform.changed.connect(self.update_light)
-        self._uploaded = False
         self.reset_camera()
         self.update_light()
 
@@ -102,7 +93,8 @@ class Scene:
 
     def update_light(self, *_):
         d = self.view.camera.transform.map(self._light)[:3]
-        self.mesh.shading_filter.light_dir = tuple(-np.asarray(d))
+        self.mesh.light_dir = tuple(-np.asarray(d))
+        self.mesh.update()
 
     def reset_camera(self) -> None:
         cam = self.view.camera
@@ -118,35 +110,67 @@ class Scene:
         cam.distance = None
 
     def upload(self, verts: np.ndarray) -> None:
-        """New vertex positions (and normals) to the GPU, keeping faces, colours and the shader.
-
-        The mesh is drawn *indexed*: one entry per rig vertex (V) in the position, normal and colour
-        buffers plus an index buffer of the faces, instead of vispy's default of three unshared
-        vertices per triangle (3F, about 6x as many). Software GL (llvmpipe) shades every vertex it
-        is given, so this cuts the vertex work of a frame by that factor; the picture is the same.
-        ``mesh_data_changed`` would also rebuild the colour buffer and re-link the shader program on
-        every frame; after the first upload only the two vertex buffers change.
-        """
+        """New (V, 3) vertex positions and their normals to the GPU; faces and colours stay."""
         verts = np.ascontiguousarray(verts, dtype=np.float32)
-        mesh, sf = self.mesh, self.mesh.shading_filter
-        if not self._uploaded or not hasattr(mesh, "_vertices") or not hasattr(sf, "_normals"):
-            self.md.set_vertices(verts)
-            mesh.mesh_data_changed()
-            mesh._update_data()  # vispy's buffers (indexed by faces) now, replaced by the shared ones below
-            self._index_mesh()
-            self._uploaded = True
-        mesh._vertices.set_data(verts, convert=True)
-        sf._normals.set_data(vertex_normals(verts, self.rig.faces).astype(np.float32), convert=True)
-        mesh.update()
+        self.mesh.set_vertices(verts, self.normals(verts))
+        self.vertices = verts
 
-    def _index_mesh(self) -> None:
-        """Switch the mesh's buffers to one entry per vertex and draw through an index buffer."""
-        from vispy.gloo import IndexBuffer, VertexBuffer
+    def _rig_to(self, system: str) -> np.ndarray:
+        """The (4, 4) map from rig coordinates to ``system`` (vispy's row-vector layout: p @ m)."""
+        # every transform between a 3-D view's coordinate systems is linear in homogeneous
+        # coordinates, so the chain is the matrix its basis vectors map to
+        return np.asarray(self.mesh.get_transform("visual", system).map(np.eye(4)), np.float64)
 
-        mesh, sf = self.mesh, self.mesh.shading_filter
-        cols = np.asarray(self.md.get_vertex_colors(), np.float32)
-        mesh.shared_program.vert["base_color"] = VertexBuffer(cols)
-        mesh._index_buffer = IndexBuffer(np.ascontiguousarray(self.rig.faces, dtype=np.uint32))
-        # the shading filter re-uploads normals when the mesh data's (face-indexed) normals object
-        # changes; pin its cache to that object so only upload() writes the per-vertex normals
-        sf._normals_cache = self.md.get_vertex_normals(indexed="faces")
+    def prepare_draw(self) -> None:
+        """Before drawing: sort the triangles nearest-first if the camera turned by more than
+        ``RESORT_DEGREES`` since the last sort, and choose the one-sided ones for where it is now."""
+        m = self._rig_to("render")
+        try:
+            inv = np.linalg.inv(m)
+        except np.linalg.LinAlgError:
+            return
+        near, far = np.array([0.0, 0.0, -1.0, 1.0]) @ inv, np.array([0.0, 0.0, 1.0, 1.0]) @ inv
+        d = far[:3] / far[3] - near[:3] / near[3]  # the viewing direction through the picture's centre
+        n = np.linalg.norm(d)
+        if not np.isfinite(n) or n == 0:
+            return
+        d /= n
+        resort = self._sorted_along is None or d @ self._sorted_along < np.cos(np.radians(RESORT_DEGREES))
+        if resort:
+            self._sorted_along = d
+            self._order = np.argsort(self._centroids @ d, kind="stable")
+        # the camera: the point that projects to clip (0, 0, z, 0); for an orthographic view a point
+        # at infinity, the one it looks from (-d, 0)
+        e = np.array([0.0, 0.0, 1.0, 0.0]) @ inv
+        e /= np.linalg.norm(e)
+        cam = e / e[3] if abs(e[3]) > 1e-9 else np.append(-d, 0.0)
+        one = self.sides.one_sided(self.vertices, cam)
+        if resort or self._one_sided is None or not np.array_equal(one, self._one_sided):
+            self._one_sided = one
+            ordered = self.rig.faces[self._order]
+            mask = one[self._order]
+            self.mesh.set_faces(ordered[mask], ordered[~mask])
+
+    def pixel_rect(self, fb_size: tuple[int, int], pad: int = 2, align: int = 1) -> tuple[int, int, int, int]:
+        """The framebuffer pixels the head covers now: ``(x, y, w, h)``, y from the bottom (GL's origin).
+
+        Call with the framebuffer pushed. ``fb_size`` is its (w, h) in pixels; the rectangle is the
+        projected vertices' bounding box grown by ``pad`` pixels, its corners on multiples of ``align``,
+        clipped to the framebuffer (w or h 0 when the head is out of view). The whole framebuffer if
+        a vertex is at or behind the camera (then the box says nothing).
+        """
+        W, H = fb_size
+        m = self._rig_to("framebuffer").astype(np.float32)
+        p = m[:3].T @ self.vertices.T + m[3][:, None]  # (4, V): rows x, y, z, w (float32: ~0.05 ms)
+        w = p[3]
+        if not w.min() > 1e-9:
+            return 0, 0, W, H
+        x, y = p[0] / w, p[1] / w
+        lo, hi = np.array([x.min(), y.min()]), np.array([x.max(), y.max()])
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            return 0, 0, W, H
+        x0, y0 = np.floor(lo) - pad
+        x1, y1 = np.ceil(hi) + pad
+        x0, y0 = max(0, int(x0) // align * align), max(0, int(y0) // align * align)
+        x1, y1 = min(W, -(-int(x1) // align) * align), min(H, -(-int(y1) // align) * align)
+        return x0, y0, max(0, x1 - x0), max(0, y1 - y0)

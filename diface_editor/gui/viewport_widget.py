@@ -33,6 +33,8 @@ class WidgetBackend:
                                         autoswap=False)  # QOpenGLWidget composes itself: no swap
         self.scene = Scene(self.canvas, rig)
         self.display: QtWidgets.QWidget = self.canvas.native
+        # one-sided triangles and their order for the camera of this draw (before the scene draws)
+        self.canvas.events.draw.connect(lambda ev: self.scene.prepare_draw(), position="first")
         self.canvas.events.key_press.connect(
             lambda ev: self.reset_camera() if ev.key is not None and ev.key.name == "F" else None)
 
