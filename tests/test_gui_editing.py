@@ -114,6 +114,36 @@ def test_dragging_a_head_keyframe_solves_its_window_and_undo_restores(window, qt
     assert abs(_yaw_deg(w.doc.animation, f) - target) < 0.01
 
 
+def test_a_drag_result_replaces_the_shown_pose_without_a_picture_of_the_old_one(window, qtbot):
+    """With the playhead on the dragged keyframe, the viewport goes from the old pose (and any live
+    preview) straight to the solved pose: the old pose is never posted for drawing again once the
+    drag is released (a stale picture costs a render before the result's)."""
+    w, f = window, 70
+    _clear_keys(w)
+    key = _add_head_key(w, qtbot, f)
+    w.playback.seek(f / w.doc.fps)
+    qtbot.wait(50)
+    vp = w.viewport
+    old_pose = vp.rig.frame_vertices(w.doc.animation, f)
+    posted = []
+    show = vp.backend.show
+    vp.backend.show = lambda verts: (posted.append(np.array(verts)), show(verts))
+    try:
+        pins = w.timeline.head_pins
+        x, y = pins.pin_pos(key, 0)
+        pins.mouseDragEvent(SyntheticDrag((x, y), (x, y), start=True))
+        pins.mouseDragEvent(SyntheticDrag((x, y), (x, y + 5.0)))
+        with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+            pins.mouseDragEvent(SyntheticDrag((x, y), (x, y + 10.0), finish=True))
+        qtbot.wait(50)
+    finally:
+        vp.backend.show = show
+    solved_pose = vp.rig.frame_vertices(w.doc.animation, f)
+    assert abs(_yaw_deg(w.doc.animation, f) - (y + 10.0)) < 0.01
+    assert posted and np.array_equal(posted[-1], solved_pose)  # the result is what stays on screen
+    assert not any(np.array_equal(v, old_pose) for v in posted)  # no stale picture of the old pose
+
+
 def test_twenty_rapid_edits_leave_the_last_applied(window, qtbot):
     w, f = window, 30
     _add_head_key(w, qtbot, f)

@@ -362,9 +362,12 @@ class EngineBridge(QtCore.QObject):
                 if ev.preview is not None and self.doc is not None and ev.doc_version == self.doc.version:
                     self._previews.offer(ev.preview)
         elif isinstance(ev, JobResult):
-            self._finish(ev.job_id)
             self.last_info = ev.info  # timings of the last finished job (benchmarks, status)
-            self._report(self.session.finish(ev))
+            # the result goes into the document before the preview ends, so that the views go from
+            # the preview straight to the result (never back to the old pose for a picture)
+            outcome = self.session.finish(ev)
+            self._finish(ev.job_id)
+            self._report(outcome)
         elif isinstance(ev, JobFailed):
             self._finish(ev.job_id)
             self.session.job_ended(ev.job_id)

@@ -186,12 +186,18 @@ class Viewport(QtWidgets.QWidget):
         self.refresh()
 
     def set_preview(self, anim: Animation | None) -> None:
-        """Show ``anim`` instead of the document's animation (live preview); ``None`` ends it."""
+        """Show ``anim`` instead of the document's animation (live preview); ``None`` ends it (and does
+        nothing when no preview is shown: a result's end-of-preview must not redraw the old pose, which
+        would make the render thread draw a stale picture before the result's)."""
+        if anim is None and self._preview is None:
+            return
         self._preview = anim
         self._shown = None
         self.refresh()
 
     def _on_animation(self, ev) -> None:
+        if self._preview is not None:  # the preview stays on screen; its end shows the new animation
+            return
         self._shown = None
         self.refresh()
 

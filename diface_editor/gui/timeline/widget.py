@@ -221,7 +221,10 @@ class TimelineWidget(QtWidgets.QWidget):
         self.view_all()
 
     def set_preview(self, anim: Animation | None) -> None:
-        """Draw ``anim`` instead of the document's animation (live preview while sampling); ``None`` ends it."""
+        """Draw ``anim`` instead of the document's animation (live preview while sampling); ``None`` ends it
+        (nothing to do when no preview is drawn)."""
+        if anim is None and self._preview is None:
+            return
         self._preview = anim
         self.refresh_curves()
 
@@ -264,7 +267,8 @@ class TimelineWidget(QtWidgets.QWidget):
             self._fps = self.doc.fps
             self.frames_axis.set_fps(self._fps)
             self._set_limits(self.doc.duration)
-        self.refresh_curves()
+        if self._preview is None or getattr(ev, "replaced", False):  # else the preview stays drawn
+            self.refresh_curves()
         self._on_keyframes(None)
 
     # ------------------------------------------------------------------ curves
