@@ -186,6 +186,26 @@ def test_resample_changes_only_the_range(window, qtbot):
     assert w.doc.animation.equals(before)
 
 
+def test_a_resample_previews_in_the_viewport_and_draws_curves_once_with_the_result(window, qtbot):
+    """A long job's live previews go to the viewport only; the timeline's curves keep showing the
+    document until the result lands (repainting them per preview stalled the window)."""
+    w = window
+    shown_vp, shown_tl = [], []
+    vp_set, tl_set = w.viewport.set_preview, w.timeline.set_preview
+    w.viewport.set_preview = lambda a: (shown_vp.append(a), vp_set(a))
+    w.timeline.set_preview = lambda a: (shown_tl.append(a), tl_set(a))
+    w.doc.set_selection((10, 80))
+    try:
+        with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+            w.actions_by_name["resample"].trigger()
+    finally:
+        w.viewport.set_preview, w.timeline.set_preview = vp_set, tl_set
+    assert any(a is not None for a in shown_vp)  # the viewport showed the sampling
+    assert all(a is None for a in shown_tl)  # the curves did not
+    assert w.viewport._preview is None and w.timeline.displayed_animation() is w.doc.animation
+    w.undo_action.trigger()
+
+
 def test_variants_preview_pick_and_undo(window, qtbot):
     w = window
     w.panel.n_variants.setValue(3)

@@ -137,8 +137,14 @@ class EditsMixin:
         self.progress.setValue(step)
 
     def _on_preview(self, anim) -> None:
+        """A live sampling preview (None: it ended). The viewport shows every one; the curves only
+        those of short solves (keyframe, swap, transcript edits): repainting the whole timeline for
+        the previews of a generation or resample, while the engine samples and the viewport renders
+        on 2 cores, froze the window for 20-30 ms each time (``bench ui`` max_stall_ms_generate)."""
         self.viewport.set_preview(anim)
-        self.timeline.set_preview(anim)
+        session = self.bridge.session
+        if anim is None or not session.is_long(session.latest_job):
+            self.timeline.set_preview(anim)
 
     def _on_edit_options(self) -> None:
         self.session.options = self.panel.edit_options()
