@@ -133,6 +133,7 @@ def test_a_drag_result_replaces_the_shown_pose_without_a_picture_of_the_old_one(
         x, y = pins.pin_pos(key, 0)
         pins.mouseDragEvent(SyntheticDrag((x, y), (x, y), start=True))
         pins.mouseDragEvent(SyntheticDrag((x, y), (x, y + 5.0)))
+        posted.clear()  # from the release on
         with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
             pins.mouseDragEvent(SyntheticDrag((x, y), (x, y + 10.0), finish=True))
         qtbot.wait(50)
@@ -142,6 +143,41 @@ def test_a_drag_result_replaces_the_shown_pose_without_a_picture_of_the_old_one(
     assert abs(_yaw_deg(w.doc.animation, f) - (y + 10.0)) < 0.01
     assert posted and np.array_equal(posted[-1], solved_pose)  # the result is what stays on screen
     assert not any(np.array_equal(v, old_pose) for v in posted)  # no stale picture of the old pose
+
+
+def test_the_viewport_follows_a_dragged_pin_at_its_keyframe(window, qtbot):
+    """Dragging a head pin moves the head in the viewport at once (the playhead goes to the key, as
+    when a key is clicked): the pose shown is the document's with the dragged angle, nothing is
+    committed until the release, and the solved result that replaces it has the same head there."""
+    w, f = window, 12
+    _clear_keys(w)
+    key = _add_head_key(w, qtbot, f)
+    w.playback.seek(60 / w.doc.fps)
+    qtbot.wait(20)
+    before, n_undo = w.doc.animation.copy(), w.undo_stack.count()
+    pins, vp = w.timeline.head_pins, w.viewport
+    x, y = pins.pin_pos(key, 0)
+    pins.mouseDragEvent(SyntheticDrag((x, y), (x, y), start=True))
+    assert vp.current_frame() == f  # the playhead went to the dragged key
+    pins.mouseDragEvent(SyntheticDrag((x, y), (x, y + 8.0)))
+    shown = vp._preview
+    assert shown is not None and abs(_yaw_deg(shown, f) - (y + 8.0)) < 0.01  # the head follows the pin
+    assert np.array_equal(shown.face, before.face)  # only the dragged key's channels differ
+    assert np.array_equal(np.delete(shown.head, f, axis=0), np.delete(before.head, f, axis=0))
+    assert w.doc.animation.equals(before) and w.undo_stack.count() == n_undo  # nothing committed
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+        pins.mouseDragEvent(SyntheticDrag((x, y), (x, y + 10.0), finish=True))
+    qtbot.waitUntil(lambda: vp._preview is None, timeout=WAIT)  # the result replaced the dragged pose
+    assert abs(_yaw_deg(w.doc.animation, f) - (y + 10.0)) < 0.01
+    # a drag released where it started commits nothing and takes its pose down
+    (key,) = [k for k in w.doc.keyframes if k.frame == f and k.part == "head"]
+    x, y = pins.pin_pos(key, 0)
+    pins.mouseDragEvent(SyntheticDrag((x, y), (x, y), start=True))
+    pins.mouseDragEvent(SyntheticDrag((x, y), (x, y + 4.0)))
+    assert vp._preview is not None
+    n_undo = w.undo_stack.count()
+    pins.mouseDragEvent(SyntheticDrag((x, y), (x, y), finish=True))
+    assert vp._preview is None and w.undo_stack.count() == n_undo
 
 
 def test_twenty_rapid_edits_leave_the_last_applied(window, qtbot):

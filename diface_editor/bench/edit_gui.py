@@ -7,12 +7,15 @@ the timeline's head track through the pin item's drag handlers (synthetic pyqtgr
 start, move, finish). The clock starts when the drag *finishes* (the moment the edit is committed
 and the re-solve is submitted) and stops when:
 
-* ``first_preview``: the viewport has drawn the first visible result of the re-solve: the first
-  live preview, or the final result when no preview came before it. Taken over ALL drags (a drag
-  whose solve finished before any preview counts with its final time), so its p50 is what a user
-  sees; ``previews_seen`` counts the drags whose preview was drawn before the result
-  (``previews_emitted``: those whose bridge sent one to the views before the result);
-  ``preview_emitted_p50_ms`` is when the first preview left the engine bridge (drags with one);
+* ``first_preview``: the viewport has drawn the first visible response to the release: the
+  dragged pin's pose (the editor shows the key's pose at its frame while a pin is dragged, and the
+  playhead is on the key here: that pose is exact there, the re-solve keeps it), else the first
+  live preview of the re-solve, else its final result. Taken over ALL drags, so its p50 is what a
+  user sees; ``previews_seen`` counts the drags with a pose or preview drawn before the result
+  (``previews_emitted``: those whose bridge sent an engine preview to the views before the result);
+  ``preview_emitted_p50_ms`` is when the first engine preview left the engine bridge (drags with one).
+  ``first_model_picture_p50_ms`` leaves the dragged pose out: the first picture that came from the
+  model (an engine preview, else the result); ``drag_poses_drawn`` counts the drags whose pose was drawn;
 * ``keyframe_final``: the viewport has drawn the final result (the render thread delivered the
   picture of the solved frame under the playhead, after the result was applied as an undo step).
 * ``phone_drag_final`` (and ``phone_drag_first_preview``): the same clock for a phone boundary
@@ -185,7 +188,15 @@ def _run(args, tmp: Path) -> dict:
     # Every picture the viewport shows is recorded with what it shows (its vertices, and whether they
     # came from a preview): a picture of the old animation (e.g. drawn when the preview ends, just
     # before the result is applied) or of a preview must not count as the final result.
-    frames_shown: list[tuple[float, object, bool]] = []
+    # (time drawn, vertices, "doc" / "preview" / "drag", time posted to the render thread)
+    frames_shown: list[tuple[float, object, str, float]] = []
+
+    def kind_shown() -> str:
+        """What the viewport shows: the document, an engine preview, or the dragged pin's pose."""
+        if vp._preview is None:
+            return "doc"
+        return "drag" if vp._preview is getattr(w, "_drag_pose", None) else "preview"
+
     vp = w.viewport
     tags: dict[int, tuple] = {}
     render_ms: list[float] = []
@@ -194,16 +205,16 @@ def _run(args, tmp: Path) -> dict:
         from PySide6 import QtCore as _QtCore
 
         worker = vp.backend.worker
-        uploaded: list = [(None, False)]
+        uploaded: list = [(None, "doc", 0.0)]
         post, upload = worker.post_vertices, worker.scene.upload
 
         def post_tagged(verts):  # GUI thread
-            tags[id(verts)] = (verts, vp._preview is not None)  # keeps verts alive: ids are not reused
+            tags[id(verts)] = (verts, kind_shown(), time.perf_counter())  # keeps verts alive: ids are not reused
             return post(verts)
 
         def upload_tagged(verts):  # render thread
             hit = tags.get(id(verts))
-            uploaded[0] = hit if hit is not None and hit[0] is verts else (verts, False)
+            uploaded[0] = hit if hit is not None and hit[0] is verts else (verts, "doc", 0.0)
             upload(verts)
 
         worker.post_vertices, worker.scene.upload = post_tagged, upload_tagged
@@ -214,8 +225,8 @@ def _run(args, tmp: Path) -> dict:
         # direct: runs on the render thread when the picture is done (no GUI-thread queueing in the time)
         worker.frame_ready.connect(on_frame, _QtCore.Qt.DirectConnection)
     else:
-        vp.frame_drawn.connect(lambda *_: frames_shown.append((time.perf_counter(), vp.last_vertices,
-                                                               vp._preview is not None)))
+        vp.frame_drawn.connect(lambda *_: frames_shown.append((time.perf_counter(), vp.last_vertices, kind_shown(),
+                                                               time.perf_counter())))
     try:
         if not w.open_path(audio):
             raise DifaceError(f"could not open {audio}: {w.last_error}")
@@ -254,18 +265,22 @@ def _run(args, tmp: Path) -> dict:
             want = vp.rig.frame_vertices(w.doc.animation, vp.current_frame())  # the solved pose on screen
 
             def final_times(want=want):
-                return [t for t, v, prev in list(frames_shown) if not prev and np.array_equal(v, want)]
+                return [t for t, v, kind, _p in list(frames_shown) if kind == "doc" and np.array_equal(v, want)]
 
             pump_until(lambda: final_times(), "drawing the result")
             t_final = min(final_times())
             t_prev = w.bridge.t_first_preview
-            previews_drawn = [t for t, _v, prev in list(frames_shown) if prev and t < t_final]
+            # pictures posted after the release (a picture of the pose before it does not count)
+            previews_drawn = [t for t, _v, kind, p in list(frames_shown) if kind != "doc" and t0 <= p and t < t_final]
+            model_drawn = [t for t, _v, kind, p in list(frames_shown) if kind == "preview" and t0 <= p and t < t_final]
             emitted = (t_prev - t0) * 1e3 if t_prev is not None and t_prev < t_applied else None
             # the first visible result: a preview drawn before the result, else the result itself
             first = (min(previews_drawn, default=t_final) - t0) * 1e3
             info = getattr(w.bridge, "last_info", None)
             info = dict(info) if isinstance(info, dict) else {}
             info["applied_ms"] = (t_applied - t0) * 1e3  # the result in the document (not yet drawn)
+            info["first_model_ms"] = (min(model_drawn, default=t_final) - t0) * 1e3
+            info["drag_pose_drawn"] = any(kind == "drag" and t0 <= p for _t, _v, kind, p in list(frames_shown))
             return first, (t_final - t0) * 1e3, emitted, bool(previews_drawn), info
 
         first_ms, final_ms, emitted_ms, infos, shown = [], [], [], [], 0
@@ -308,6 +323,8 @@ def _run(args, tmp: Path) -> dict:
         }
         if infos:
             out["keyframe_applied_p50_ms"] = _pct([i["applied_ms"] for i in infos], 50)
+            out["first_model_picture_p50_ms"] = _pct([i["first_model_ms"] for i in infos], 50)
+            out["drag_poses_drawn"] = f"{sum(bool(i['drag_pose_drawn']) for i in infos)}/{len(infos)}"
             infos = [i for i in infos if "total_s" in i]
         if infos:
             out["engine_total_p50_ms"] = _pct([1e3 * i["total_s"] for i in infos], 50)

@@ -72,6 +72,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         self.swap_dialog: SwapPoseDialog | None = None
         #: the frame whose pose Copy Pose remembered
         self._copied_pose: int | None = None
+        #: the pose shown while a keyframe pin is dragged (a viewport preview), if any
+        self._drag_pose = None
         self._closing = False
 
         self.undo_group = QtGui.QUndoGroup(self)
@@ -165,6 +167,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         tl.keyframe_clicked.connect(self._on_keyframe_clicked)
         tl.head_value_drag_finished.connect(self._on_head_value_dragged)
         tl.face_value_drag_finished.connect(self._on_face_value_dragged)
+        tl.value_dragging.connect(self._on_value_dragging)
+        tl.value_drag_ended.connect(self._on_value_drag_ended)
         self._connect_transcript_lane()
         kp = self.keyframes_panel
         kp.keyframe_selected.connect(lambda k: pb.seek(k.frame / self.doc.fps) if self.doc else None)

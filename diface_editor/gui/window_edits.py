@@ -310,30 +310,74 @@ class EditsMixin:
             self.playback.seek(key.frame / self.doc.fps)
             self.keyframes_panel.select(key)
 
-    def _on_head_value_dragged(self, key: Keyframe, channel: int, degrees: float) -> None:
-        """A head pin was dragged on the yaw (0) / pitch (1) / roll (2) curve: pin that angle."""
+    def _dragged_head_key(self, key: Keyframe, channel: int, degrees: float) -> Keyframe | None:
+        """``key`` with its yaw (0) / pitch (1) / roll (2) set to ``degrees`` (within the head limits);
+        None when the key is no longer in the document."""
         if self.doc is None or key not in list(self.doc.keyframes):
-            return
+            return None
         lo, hi = self.settings.head_limits()[int(channel)]
-        degrees = float(np.clip(degrees, lo, hi))
         ypr = axis_angle_to_ypr(key.pinned_values(self.doc.animation).astype(np.float64)[None])[0]
-        ypr[int(channel)] = np.radians(degrees)
-        new = key.with_values(ypr_to_axis_angle(ypr[None])[0])
-        name = ("yaw", "pitch", "roll")[int(channel)]
-        self._replace_keyframe(key, new, f"set {name} {degrees:+.1f}° at frame {key.frame}")
+        ypr[int(channel)] = np.radians(float(np.clip(degrees, lo, hi)))
+        return key.with_values(ypr_to_axis_angle(ypr[None])[0])
 
-    def _on_face_value_dragged(self, key: Keyframe, channel: int, weight: float) -> None:
-        """A face keyframe's pin was dragged on a blendshape curve: pin that channel's weight."""
+    def _dragged_face_key(self, key: Keyframe, channel: int, weight: float) -> Keyframe | None:
+        """``key`` with blendshape ``channel`` pinned to ``weight`` (0..1); None when the key is gone
+        or does not pin that channel."""
         if self.doc is None or key not in list(self.doc.keyframes):
-            return
+            return None
         anim = self.doc.animation
         cols = [int(c) for c in key.channels(anim)]
         if int(channel) not in cols:
-            return
+            return None
         values = key.pinned_values(anim).astype(np.float32)
         values[cols.index(int(channel))] = float(np.clip(weight, 0.0, 1.0))
-        name = anim.channel_names[int(channel)]
-        self._replace_keyframe(key, key.with_values(values), f"set {name} {weight:.2f} at frame {key.frame}")
+        return key.with_values(values)
+
+    def _on_head_value_dragged(self, key: Keyframe, channel: int, degrees: float) -> None:
+        """A head pin was dragged on the yaw (0) / pitch (1) / roll (2) curve: pin that angle."""
+        new = self._dragged_head_key(key, channel, degrees)
+        if new is not None:
+            lo, hi = self.settings.head_limits()[int(channel)]
+            name = ("yaw", "pitch", "roll")[int(channel)]
+            self._replace_keyframe(key, new, f"set {name} {float(np.clip(degrees, lo, hi)):+.1f}° at frame {key.frame}")
+
+    def _on_face_value_dragged(self, key: Keyframe, channel: int, weight: float) -> None:
+        """A face keyframe's pin was dragged on a blendshape curve: pin that channel's weight."""
+        new = self._dragged_face_key(key, channel, weight)
+        if new is not None:
+            name = self.doc.animation.channel_names[int(channel)]
+            self._replace_keyframe(key, new, f"set {name} {weight:.2f} at frame {key.frame}")
+
+    def _on_value_dragging(self, part: str, key: Keyframe, channel: int, value: float) -> None:
+        """While a pin is dragged the viewport shows the pose it sets, at the key's frame (the playhead
+        goes there, as when a key is clicked): the document's pose there with the key's pinned
+        channels at the dragged value, which is exactly the pose the re-solve keeps at that frame for
+        those channels. Nothing is committed; the preview gives way to the re-solve's result."""
+        if self.playback.playing:  # the playhead is moving: no pose to hold
+            return
+        new = (self._dragged_head_key if part == "head" else self._dragged_face_key)(key, channel, value)
+        if new is None:
+            return
+        doc = self.doc
+        if self.viewport.current_frame() != key.frame:
+            self.playback.seek(key.frame / doc.fps)
+        shown = self._drag_pose
+        if (shown is not None and self.viewport._preview is shown and shown.n_frames == doc.n_frames
+                and np.array_equal((shown.head if new.part == "head" else shown.face)[new.frame, new.channels(shown)],
+                                   new.pinned_values(shown))):
+            return  # that pose is on screen already (a release where the last move was)
+        pose = doc.animation.copy()
+        target = pose.head if new.part == "head" else pose.face
+        target[new.frame, new.channels(pose)] = new.pinned_values(pose)
+        self._drag_pose = pose
+        self.viewport.set_preview(pose)
+
+    def _on_value_drag_ended(self) -> None:
+        """The pin drag is over: its pose stays on screen only while its re-solve runs (the result, or
+        the job's end, replaces it)."""
+        pose, self._drag_pose = self._drag_pose, None
+        if pose is not None and self.viewport._preview is pose and not self.bridge.busy:
+            self.viewport.set_preview(None)
 
     def _on_keyframe_edited(self, old: Keyframe, new: Keyframe) -> None:
         if self.doc is not None and old in list(self.doc.keyframes):

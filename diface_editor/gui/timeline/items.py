@@ -438,7 +438,10 @@ class ValuePinItem(pg.ScatterPlotItem):
     The usual pyqtgraph drag idiom: at the drag start the offset between the pin and the pointer is
     kept (no jump), while dragging only this item moves (and shows the value), and when the drag
     finishes ``on_value_drag_finished(key, channel, value)`` is called once (the undoable command
-    and the solve are made there). ``on_value_dragging(key, channel, value)`` follows the drag.
+    and the solve are made there). ``on_value_dragging(key, channel, value)`` follows the drag (from
+    its start, and once more with the released value before ``on_value_drag_finished``), and
+    ``on_value_drag_ended()`` comes last, however the drag ended (also when the value did not change
+    or the document changed under it), so a live view of the dragged value can be taken down.
     ``describe(channel, value) -> str`` labels the value while dragging.
     """
 
@@ -456,6 +459,7 @@ class ValuePinItem(pg.ScatterPlotItem):
         self._frozen: bool | None = None  # the view's y auto-range before a drag froze it
         self.on_value_drag_finished = None
         self.on_value_dragging = None
+        self.on_value_drag_ended = None
         self.label = pg.TextItem(color="#f4f4f4", anchor=(-0.15, 0.5), fill=pg.mkBrush(30, 31, 34, 210))
         self.label.setZValue(40)
         self.label.hide()
@@ -468,6 +472,8 @@ class ValuePinItem(pg.ScatterPlotItem):
             self._drag = None
             self.label.hide()
             self._thaw()
+            if self.on_value_drag_ended is not None:
+                self.on_value_drag_ended()
         self._keys, self._chans = list(keys), list(channels)
         self._xs, self._ys = np.asarray(xs, float), np.asarray(ys, float)
         self._brushes = list(brushes)
@@ -548,9 +554,15 @@ class ValuePinItem(pg.ScatterPlotItem):
             self._drag = None
             self.label.hide()
             self._thaw()
-            if abs(deg - float(self._ys[i])) > 1e-6 and self.on_value_drag_finished is not None:
-                self.on_value_drag_finished(key, chan, deg)
-            else:
-                self._draw(self._ys)
+            try:
+                if abs(deg - float(self._ys[i])) > 1e-6 and self.on_value_drag_finished is not None:
+                    if self.on_value_dragging is not None:
+                        self.on_value_dragging(key, chan, deg)
+                    self.on_value_drag_finished(key, chan, deg)
+                else:
+                    self._draw(self._ys)
+            finally:
+                if self.on_value_drag_ended is not None:
+                    self.on_value_drag_ended()
         elif self.on_value_dragging is not None:
             self.on_value_dragging(key, chan, deg)

@@ -57,6 +57,9 @@ class TimelineWidget(QtWidgets.QWidget):
             pitch (1) or roll (2) curve was dragged to this many degrees.
         face_value_drag_finished(object, int, float): a face :class:`Keyframe`'s pin on a blendshape
             curve (channel index) was dragged to this weight (0..1).
+        value_dragging(str, object, int, float): a pin of part ``"head"``/``"face"`` is being dragged:
+            its key, channel and the value under the pointer (degrees or weight); from the drag's start
+            to its release. value_drag_ended(): the pin drag ended (whatever the outcome).
         transcript_retime_requested(str, int, str, float): a word (``"words"``) or phone (``"phones"``)
             boundary of the lane (index, ``"start"``/``"end"``) was dragged to these seconds.
         word_edit_requested(int), word_delete_requested(int): edit / delete word ``index`` of the lane.
@@ -70,6 +73,8 @@ class TimelineWidget(QtWidgets.QWidget):
     keyframe_clicked = QtCore.Signal(object)
     head_value_drag_finished = QtCore.Signal(object, int, float)
     face_value_drag_finished = QtCore.Signal(object, int, float)
+    value_dragging = QtCore.Signal(str, object, int, float)
+    value_drag_ended = QtCore.Signal()
     transcript_retime_requested = QtCore.Signal(str, int, str, float)
     word_edit_requested = QtCore.Signal(int)
     word_delete_requested = QtCore.Signal(int)
@@ -155,6 +160,9 @@ class TimelineWidget(QtWidgets.QWidget):
         self.head_pins.on_value_drag_finished = lambda k, c, d: self.head_value_drag_finished.emit(k, int(c), float(d))
         self.face_pins = ValuePinItem(describe=self._describe_face_value, limits=(0.0, 1.0), size=9)
         self.face_pins.on_value_drag_finished = lambda k, c, v: self.face_value_drag_finished.emit(k, int(c), float(v))
+        for part, pins in (("head", self.head_pins), ("face", self.face_pins)):
+            pins.on_value_dragging = lambda k, c, v, part=part: self.value_dragging.emit(part, k, int(c), float(v))
+            pins.on_value_drag_ended = self.value_drag_ended.emit
         self.head_plot.addItem(self.head_pins)
         self.face_plot.addItem(self.face_pins)
 
