@@ -146,3 +146,29 @@ def test_culled_and_sorted_head_looks_the_same_from_every_side(egl_scene, azimut
     rows_from_bottom = H - 1 - head[0]
     assert head[1].min() >= x and head[1].max() < x + w
     assert rows_from_bottom.min() >= y and rows_from_bottom.max() < y + h
+
+
+@pytest.mark.parametrize("fov", [45.0, 0.0])
+def test_the_shader_sees_each_vertex_from_the_camera(fov):
+    """The head's shading takes the viewing ray to a vertex as (vertex - camera), or the one viewing
+    direction of an orthographic view; the camera found from the visual-to-clip matrix must be the
+    point the view looks from: every point on the ray through it lands on one pixel."""
+    pytest.importorskip("vispy")
+    from vispy.util.transforms import ortho, perspective, rotate, translate
+
+    from diface_editor.gui.head_visual import camera_in
+
+    view = rotate(30, (0, 1, 0)) @ rotate(-15, (1, 0, 0)) @ translate((0.1, -0.05, -0.8))
+    proj = perspective(fov, 1.3, 0.1, 10.0) if fov else ortho(-0.3, 0.3, -0.2, 0.2, 0.1, 10.0)
+    mvp = view @ proj  # vispy's row-vector layout: clip = p @ mvp
+    eye = camera_in(np.linalg.inv(mvp))
+    rng = np.random.default_rng(0)
+    for p in rng.uniform(-0.2, 0.2, (5, 3)):
+        ray = p * eye[3] - eye[:3]  # what the vertex shader computes
+        ndc = []
+        for s in (0.0, 0.05, 0.1):
+            c = np.append(p + s * ray / np.linalg.norm(ray), 1.0) @ mvp
+            ndc.append(c[:2] / c[3])
+        assert np.allclose(ndc[0], ndc[1], atol=1e-6) and np.allclose(ndc[0], ndc[2], atol=1e-6)
+        near, far = np.append(p, 1.0) @ mvp, np.append(p + 0.1 * ray / np.linalg.norm(ray), 1.0) @ mvp
+        assert far[2] / far[3] > near[2] / near[3]  # the ray points away from the camera (deeper)

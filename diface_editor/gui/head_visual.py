@@ -7,7 +7,8 @@ turns off the early depth test in software GL (Mesa llvmpipe), so every hidden s
 (the far side, teeth, tongue, eyeballs) is shaded too. This visual:
 
 * takes no filters: the viewport's view fills its canvas (nothing to clip) and nothing is picked;
-* maps vertices with one 4x4 matrix, the visual-to-render transform collapsed on the CPU per draw;
+* maps vertices with one 4x4 matrix, the visual-to-render transform collapsed on the CPU per draw,
+  and takes the viewing ray as the vertex minus the camera (found on the CPU too);
 * lights in the rig's own frame (light direction mapped there per draw), Blinn-Phong with the
   same terms as vispy's shading filter, so the picture is the same;
 * draws opaque (no blending) through index buffers of the rig's faces, one buffer entry per
@@ -26,7 +27,8 @@ from vispy.visuals import Visual
 
 VERTEX_SHADER = """
 uniform mat4 u_mvp;      // visual -> render (clip) coordinates, vispy's row-vector layout
-uniform mat4 u_mvp_inv;  // render -> visual
+uniform vec4 u_eye;      // the camera in visual coordinates: (x, y, z, 1), or (-d, 0) for an
+                         // orthographic view looking along d
 attribute vec3 a_position;
 attribute vec3 a_normal;
 attribute vec4 a_color;
@@ -35,14 +37,10 @@ varying vec3 v_eye;
 varying vec4 v_color;
 
 void main() {
-    vec4 clip = u_mvp * vec4(a_position, 1.0);
-    gl_Position = clip;
-    // the viewing ray through this vertex, in visual coordinates: unproject its screen position
-    // at the near and the far plane (works for perspective and orthographic cameras alike)
-    vec2 xy = clip.xy / clip.w;
-    vec4 near = u_mvp_inv * vec4(xy, -1.0, 1.0);
-    vec4 far = u_mvp_inv * vec4(xy, 1.0, 1.0);
-    v_eye = far.xyz / far.w - near.xyz / near.w;
+    gl_Position = u_mvp * vec4(a_position, 1.0);
+    // the viewing ray to this vertex, in visual coordinates: from the camera (perspective), or the
+    // one direction of an orthographic view; linear in the position, so interpolated exactly
+    v_eye = a_position * u_eye.w - u_eye.xyz;
     v_normal = a_normal;
     v_color = a_color;
 }
@@ -74,6 +72,21 @@ void main() {
 
 #: the highlight's Blinn-Phong exponent (fixed in :data:`FRAGMENT_SHADER`)
 SHININESS = 24
+
+
+def camera_in(render_to_visual: np.ndarray) -> np.ndarray:
+    """The camera in the coordinates that ``render_to_visual`` (4, 4, vispy's row-vector layout: the
+    inverse of the visual-to-clip matrix) maps clip space to: ``(x, y, z, 1)`` for a perspective
+    view; ``(-d, 0)`` for an orthographic one looking along the unit direction ``d``."""
+    inv = np.asarray(render_to_visual, np.float64)
+    # the camera is the point that projects to clip (0, 0, z, 0); for an orthographic view that is
+    # a point at infinity
+    e = np.array([0.0, 0.0, 1.0, 0.0]) @ inv
+    if abs(e[3]) > 1e-9 * max(float(np.linalg.norm(e)), 1e-300):
+        return np.append(e[:3] / e[3], 1.0)
+    near, far = np.array([0.0, 0.0, -1.0, 1.0]) @ inv, np.array([0.0, 0.0, 1.0, 1.0]) @ inv
+    d = far[:3] / far[3] - near[:3] / near[3]
+    return np.append(-d / max(float(np.linalg.norm(d)), 1e-300), 0.0)
 
 
 def _light_term(rgba) -> np.ndarray:
@@ -110,6 +123,9 @@ class HeadMeshVisual(Visual):
         self.diffuse = (1.0, 0.97, 0.93, 0.78)
         self.specular = (1.0, 1.0, 1.0, 0.10)
         self.light_dir = (0.0, 0.0, -1.0)
+        #: ``(visual->render, visual->scene)`` (4, 4) matrices for the next draw, when its owner has
+        #: them already (:meth:`Scene.prepare_draw`); used once, then computed again
+        self.frame_transforms: tuple[np.ndarray, np.ndarray] | None = None
 
     # filters would add fragment code (vispy's clipper and picking filter both can discard, which
     # turns off the early depth test in software GL); this visual takes none
@@ -164,15 +180,18 @@ class HeadMeshVisual(Visual):
         pass  # the transform is collapsed to one matrix at each draw (_prepare_draw)
 
     def _prepare_draw(self, view) -> bool:
-        tr = view.transforms.get_transform("visual", "render")
-        # every transform in a 3-D view (matrix, scale-translate, null) is linear in homogeneous
-        # coordinates, so the chain is the matrix its basis vectors map to (rows: images of e_i)
-        mvp = np.asarray(tr.map(np.eye(4)), np.float64)
+        given, self.frame_transforms = self.frame_transforms, None
+        if given is not None and view is self:
+            mvp, to_scene = (np.asarray(m, np.float64) for m in given)
+        else:
+            # every transform in a 3-D view (matrix, scale-translate, null) is linear in homogeneous
+            # coordinates, so the chain is the matrix its basis vectors map to (rows: images of e_i)
+            mvp = np.asarray(view.transforms.get_transform("visual", "render").map(np.eye(4)), np.float64)
+            to_scene = np.asarray(view.transforms.get_transform("visual", "scene").map(np.eye(4)), np.float64)
         prog = view.view_program
         prog["u_mvp"] = mvp.astype(np.float32)
-        prog["u_mvp_inv"] = np.linalg.inv(mvp).astype(np.float32)
+        prog["u_eye"] = camera_in(np.linalg.inv(mvp)).astype(np.float32)
         # the light direction from scene into visual coordinates (a direction: w = 0)
-        to_scene = np.asarray(view.transforms.get_transform("visual", "scene").map(np.eye(4)), np.float64)
         light = np.asarray(self.light_dir, np.float64) @ np.linalg.inv(to_scene)[:3, :3]
         prog["u_light_vec"] = (light / max(float(np.linalg.norm(light)), 1e-12)).astype(np.float32)
         prog["u_ambient"] = _light_term(self.ambient)

@@ -27,7 +27,7 @@ import numpy as np
 from diface_editor.core.geometry import SmoothNormals, vertex_colours
 from diface_editor.core.mesh_sides import mesh_sides
 from diface_editor.core.rig import Rig
-from diface_editor.gui.head_visual import HeadMesh
+from diface_editor.gui.head_visual import HeadMesh, camera_in
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class Scene:
         self._order = np.arange(len(rig.faces))  # faces nearest-first for that direction
         self.sides = mesh_sides(template, rig.faces)
         self._one_sided: np.ndarray | None = None  # (F,) bool: the faces drawn with back faces culled
+        self._render_of_draw: np.ndarray | None = None  # rig -> render of the draw prepare_draw began
         self.mesh = HeadMesh(template, self.normals(template), rig.faces,
                              np.concatenate([cols, np.ones((len(cols), 1), np.float32)], 1), parent=self.view.scene)
         # rig axes: y up, face along +z -> vispy's z-up turntable frame (face towards -y, the camera)
@@ -125,6 +126,9 @@ class Scene:
         """Before drawing: sort the triangles nearest-first if the camera turned by more than
         ``RESORT_DEGREES`` since the last sort, and choose the one-sided ones for where it is now."""
         m = self._rig_to("render")
+        # the transforms of this draw, worked out once (each is a walk along vispy's transform chain)
+        self._render_of_draw = m
+        self.mesh.frame_transforms = (m, self._rig_to("scene"))
         try:
             inv = np.linalg.inv(m)
         except np.linalg.LinAlgError:
@@ -139,12 +143,7 @@ class Scene:
         if resort:
             self._sorted_along = d
             self._order = np.argsort(self._centroids @ d, kind="stable")
-        # the camera: the point that projects to clip (0, 0, z, 0); for an orthographic view a point
-        # at infinity, the one it looks from (-d, 0)
-        e = np.array([0.0, 0.0, 1.0, 0.0]) @ inv
-        e /= np.linalg.norm(e)
-        cam = e / e[3] if abs(e[3]) > 1e-9 else np.append(-d, 0.0)
-        one = self.sides.one_sided(self.vertices, cam)
+        one = self.sides.one_sided(self.vertices, camera_in(inv))  # (x, y, z, 1), or (-d, 0) if orthographic
         if resort or self._one_sided is None or not np.array_equal(one, self._one_sided):
             self._one_sided = one
             ordered = self.rig.faces[self._order]
@@ -160,7 +159,12 @@ class Scene:
         a vertex is at or behind the camera (then the box says nothing).
         """
         W, H = fb_size
-        m = self._rig_to("framebuffer").astype(np.float32)
+        to_render, self._render_of_draw = self._render_of_draw, None
+        if to_render is not None:  # rig -> render (from prepare_draw) -> framebuffer: a short chain
+            to_fb = np.asarray(self.mesh.get_transform("render", "framebuffer").map(np.eye(4)), np.float64)
+            m = (to_render @ to_fb).astype(np.float32)
+        else:
+            m = self._rig_to("framebuffer").astype(np.float32)
         p = m[:3].T @ self.vertices.T + m[3][:, None]  # (4, V): rows x, y, z, w (float32: ~0.05 ms)
         w = p[3]
         if not w.min() > 1e-9:
