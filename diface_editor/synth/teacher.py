@@ -294,7 +294,11 @@ def _segments(phones: list[Phone], loud: np.ndarray | None, fps: float, rng: np.
 def _blend(segs: list[_Segment], t: np.ndarray, grid: tuple[float, float, int] | None = None) -> np.ndarray:
     """(len(t), 52) dominance-weighted targets (mouth channels only; others 0). ``grid = (t0, step,
     offset)``: ``t`` is samples ``offset..`` of a longer grid starting at ``t0`` (each segment's
-    reach is cut on that grid's indices, so a window gives what the whole grid gives there)."""
+    reach is cut on that grid's indices, so a window gives what the whole grid gives there).
+
+    Every segment's dominance covers a band of samples around it; the bands of all segments are laid
+    end to end and summed per sample in segment order (``np.bincount``), as a loop over the segments
+    adding band after band would."""
     n = t.size
     num = np.zeros((n, C), np.float64)
     den = np.full((n, len(GROUP_NAMES)), 1e-4)
@@ -302,28 +306,39 @@ def _blend(segs: list[_Segment], t: np.ndarray, grid: tuple[float, float, int] |
     for g in GROUP_NAMES:
         num[:, _GROUP_IDX[g]] += 1e-4 * neutral[_GROUP_IDX[g]]
     t0, step, offset = grid if grid is not None else (t[0] if n else 0.0, t[1] - t[0] if n > 1 else 1.0, 0)
-    for sg in segs:
-        dur = sg.end - sg.start
-        c = 0.5 * (sg.start + sg.end)
-        if sg.phone == SIL:
-            half = max(0.0, 0.5 * dur - 0.09)  # the mouth relaxes ~90 ms into a pause
-            w_before, w_after = 0.06, 0.06
-        else:
-            half = 0.25 * dur
-            w = (0.045 + 0.25 * dur) * sg.width
-            w_before, w_after = 1.35 * w, w  # before the core (anticipation) the influence reaches further
-        reach = max(w_before, w_after) * 3.5
-        lo = max(0, int(np.floor((sg.start - reach - t0) / step)) - offset)
-        hi = min(n, int(np.ceil((sg.end + reach - t0) / step)) + 1 - offset)
-        if hi <= lo:
-            continue
-        tt = t[lo:hi]
-        d_before = np.clip((c - half) - tt, 0.0, None)
-        d_after = np.clip(tt - (c + half), 0.0, None)
-        shape = np.exp(-((d_before / w_before) ** 1.5) - ((d_after / w_after) ** 1.5))
-        dom = shape[:, None] * np.asarray(sg.alpha, np.float64)[None, :]  # (hi - lo, groups)
-        den[lo:hi] += dom
-        num[lo:hi, _MOUTH_IDX] += dom[:, _MOUTH_GROUP] * sg.target[_MOUTH_IDX][None, :]
+    if segs and n:
+        start = np.array([sg.start for sg in segs], np.float64)
+        end = np.array([sg.end for sg in segs], np.float64)
+        sil = np.array([sg.phone == SIL for sg in segs])
+        width = np.array([sg.width for sg in segs], np.float64)
+        dur = end - start
+        c = 0.5 * (start + end)
+        # a pause: the mouth relaxes ~90 ms into it; else the core is the middle half, and before it
+        # (anticipation) the influence reaches further
+        half = np.where(sil, np.maximum(0.0, 0.5 * dur - 0.09), 0.25 * dur)
+        w = (0.045 + 0.25 * dur) * width
+        w_before = np.where(sil, 0.06, 1.35 * w)
+        w_after = np.where(sil, 0.06, w)
+        reach = np.maximum(w_before, w_after) * 3.5
+        lo = np.maximum(0, np.floor((start - reach - t0) / step).astype(np.int64) - offset)
+        hi = np.minimum(n, np.ceil((end + reach - t0) / step).astype(np.int64) + 1 - offset)
+        length = np.maximum(hi - lo, 0)
+        total = int(length.sum())
+        if total:
+            seg = np.repeat(np.arange(len(segs)), length)  # the segment of each band sample
+            first = np.cumsum(length) - length
+            pos = lo[seg] + (np.arange(total) - first[seg])  # its sample index
+            tt = t[pos]
+            d_before = np.clip((c - half)[seg] - tt, 0.0, None)
+            d_after = np.clip(tt - (c + half)[seg], 0.0, None)
+            shape = np.exp(-((d_before / w_before[seg]) ** 1.5) - ((d_after / w_after[seg]) ** 1.5))
+            alpha = np.array([np.asarray(sg.alpha, np.float64) for sg in segs])  # (S, groups)
+            target = np.array([sg.target[_MOUTH_IDX] for sg in segs], np.float64)  # (S, mouth channels)
+            for k in range(len(GROUP_NAMES)):
+                dom = shape * alpha[seg, k]
+                den[:, k] += np.bincount(pos, dom, minlength=n)
+                for j in np.nonzero(_MOUTH_GROUP == k)[0]:
+                    num[:, _MOUTH_IDX[j]] += np.bincount(pos, dom * target[seg, j], minlength=n)
     out = np.zeros((n, C), np.float64)
     for k, g in enumerate(GROUP_NAMES):
         idx = _GROUP_IDX[g]
