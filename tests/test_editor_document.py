@@ -58,6 +58,33 @@ def test_events_and_version_on_edits():
     assert doc.sampler.steps == 7 and doc.version == v2
 
 
+def test_deferred_events_arrive_after_the_block_in_order():
+    """Inside ``events.deferred()`` the document changes at once but its views hear of it afterwards,
+    every event in the order it was emitted (also when the block raised; nested blocks wait for the
+    outermost)."""
+    doc = Document(_anim())
+    seen = []
+    doc.events.animation.connect(lambda e: seen.append(("anim", e.start)))
+    doc.events.version.connect(lambda e: seen.append(("version", e.version)))
+    stack = UndoStack(doc)
+    with doc.events.deferred():
+        stack.push(ReplaceFrames(10, head=np.zeros((5, 3), np.float32)))
+        with doc.events.deferred():
+            stack.push(ReplaceFrames(30, head=np.ones((2, 3), np.float32)))
+        assert seen == [] and np.array_equal(doc.animation.head[30], np.ones(3, np.float32))  # changed already
+        v = doc.version
+    assert seen == [("anim", 10), ("version", v - 1), ("anim", 30), ("version", v)]
+    seen.clear()
+    with pytest.raises(RuntimeError):
+        with doc.events.deferred():
+            doc.write_frames(0, head=np.zeros((1, 3), np.float32))
+            raise RuntimeError("boom")
+    assert seen and seen[0] == ("anim", 0)
+    seen.clear()
+    doc.write_frames(1, head=np.zeros((1, 3), np.float32))  # after the block: delivered at once again
+    assert seen and seen[0] == ("anim", 1)
+
+
 def test_weak_subscribers_are_dropped():
     doc = Document(_anim())
 

@@ -180,6 +180,25 @@ def test_the_viewport_follows_a_dragged_pin_at_its_keyframe(window, qtbot):
     assert vp._preview is None and w.undo_stack.count() == n_undo
 
 
+def test_a_drag_submits_its_re_solve_before_the_views_redraw(window, qtbot):
+    """The keyframe change reaches the engine first; the timeline hears of it afterwards (it redraws
+    while the engine solves)."""
+    w, f = window, 22
+    _clear_keys(w)
+    key = _add_head_key(w, qtbot, f)
+    order = []
+    w.doc.events.keyframes.connect(lambda e: order.append("views"))
+    submit = w.bridge.submit
+    w.bridge.submit = lambda job: (order.append("engine"), submit(job))[1]
+    try:
+        x, y = w.timeline.head_pins.pin_pos(key, 0)
+        with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
+            w._on_head_value_dragged(key, 0, y + 6.0)
+    finally:
+        w.bridge.submit = submit
+    assert order[:2] == ["engine", "views"]
+
+
 def test_twenty_rapid_edits_leave_the_last_applied(window, qtbot):
     w, f = window, 30
     _add_head_key(w, qtbot, f)

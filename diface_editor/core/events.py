@@ -51,6 +51,8 @@ class EventEmitter:
         self._source = weakref.ref(source) if source is not None else (lambda: None)
         self._callbacks: list[Callable[[], Callable | None]] = []
         self._blocked = 0
+        #: while its group defers events: the group's queue of (emitter, event) to deliver later
+        self._queue: list[tuple[EventEmitter, Event]] | None = None
 
     def connect(self, callback: Callable[[Event], Any]) -> Callable[[Event], Any]:
         """Subscribe ``callback(event)``; bound methods are referenced weakly. Returns ``callback``."""
@@ -73,10 +75,18 @@ class EventEmitter:
         return sum(1 for r in self._callbacks if r() is not None)
 
     def emit(self, **fields: Any) -> Event:
-        """Build an :class:`Event` with ``fields`` and deliver it (unless blocked)."""
+        """Build an :class:`Event` with ``fields`` and deliver it (unless blocked; later when its group
+        defers events: :meth:`EmitterGroup.deferred`)."""
         ev = Event(self.name, self._source(), **fields)
         if self._blocked:
             return ev
+        if self._queue is not None:
+            self._queue.append((self, ev))
+            return ev
+        self._deliver(ev)
+        return ev
+
+    def _deliver(self, ev: Event) -> None:
         dead = False
         for ref in list(self._callbacks):
             cb = ref()
@@ -89,7 +99,6 @@ class EventEmitter:
                 log.exception("error in a subscriber of %r", self.name)
         if dead:
             self._callbacks = [r for r in self._callbacks if r() is not None]
-        return ev
 
     @contextmanager
     def blocked(self) -> Iterator[None]:
@@ -120,6 +129,28 @@ class EmitterGroup:
         """Remove ``callback`` from every emitter (or every subscriber when ``None``)."""
         for em in self:
             em.disconnect(callback)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold the events of every emitter of the group inside the ``with`` block and deliver them
+        afterwards, in the order they were emitted (the model changes at once; its views hear of it
+        after the block: an editor submits a re-solve first and redraws while it runs). Nested
+        blocks deliver when the outermost ends; events are delivered even if the block raised."""
+        emitters = list(self)
+        if emitters and emitters[0]._queue is not None:  # nested: the outer block delivers
+            yield
+            return
+        queue: list[tuple[EventEmitter, Event]] = []
+        for em in emitters:
+            em._queue = queue
+        try:
+            yield
+        finally:
+            for em in emitters:
+                em._queue = None
+            for em, ev in queue:
+                if not em._blocked:
+                    em._deliver(ev)
 
     def disconnect_object(self, obj: Any) -> None:
         """Remove every bound method of ``obj`` from every emitter (call this when a view closes)."""

@@ -439,7 +439,7 @@ class ValuePinItem(pg.ScatterPlotItem):
     kept (no jump), while dragging only this item moves (and shows the value), and when the drag
     finishes ``on_value_drag_finished(key, channel, value)`` is called once (the undoable command
     and the solve are made there). ``on_value_dragging(key, channel, value)`` follows the drag (from
-    its start, and once more with the released value before ``on_value_drag_finished``), and
+    its start to the last move), and
     ``on_value_drag_ended()`` comes last, however the drag ended (also when the value did not change
     or the document changed under it), so a live view of the dragged value can be taken down.
     ``describe(channel, value) -> str`` labels the value while dragging.
@@ -556,8 +556,6 @@ class ValuePinItem(pg.ScatterPlotItem):
             self._thaw()
             try:
                 if abs(deg - float(self._ys[i])) > 1e-6 and self.on_value_drag_finished is not None:
-                    if self.on_value_dragging is not None:
-                        self.on_value_dragging(key, chan, deg)
                     self.on_value_drag_finished(key, chan, deg)
                 else:
                     self._draw(self._ys)
