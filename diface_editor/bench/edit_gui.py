@@ -16,8 +16,10 @@ and the re-solve is submitted) and stops when:
   ``preview_emitted_p50_ms`` is when the first engine preview left the engine bridge (drags with one).
   ``first_model_picture_p50_ms`` leaves the dragged pose out: the first picture that came from the
   model (an engine preview, else the result); ``drag_poses_drawn`` counts the drags whose pose was drawn;
-* ``keyframe_final``: the viewport has drawn the final result (the render thread delivered the
-  picture of the solved frame under the playhead, after the result was applied as an undo step).
+* ``keyframe_final``: the result is applied (an undo step) and the viewport shows the solved frame
+  under the playhead: the render thread delivered its picture after the result was applied, or the
+  picture on screen then already has exactly its vertices (the viewport does not draw an identical
+  picture again: a pin drag's pose at its key's frame, which the re-solve keeps exactly).
 * ``phone_drag_final`` (and ``phone_drag_first_preview``): the same clock for a phone boundary
   dragged 10-30 ms in the word/phoneme lane (the demo's transcript), whose re-solve is the face
   around the changed phones with the same influence radius and steps (issue #13's target: the same
@@ -184,7 +186,8 @@ def _run(args, tmp: Path) -> dict:
             poll.stop()
 
     applied: list[int] = []
-    w.bridge.result_applied.connect(lambda j: applied.append(j))
+    applied_at: list[float] = []  # when each result went into the document (the signal's time)
+    w.bridge.result_applied.connect(lambda j: (applied.append(j), applied_at.append(time.perf_counter())))
     # Every picture the viewport shows is recorded with what it shows (its vertices, and whether they
     # came from a preview): a picture of the old animation (e.g. drawn when the preview ends, just
     # before the result is applied) or of a preview must not count as the final result.
@@ -256,19 +259,28 @@ def _run(args, tmp: Path) -> dict:
             item.mouseDragEvent(SyntheticDrag(grab, mid))
             app.processEvents()
             applied.clear()
+            on_screen = frames_shown[-1:]  # the picture shown when the drag is released
             frames_shown.clear()
             tags.clear()
             t0 = time.perf_counter()
             item.mouseDragEvent(SyntheticDrag(grab, to, finish=True))
             pump_until(lambda: applied, "solving the drag")
-            t_applied = time.perf_counter()
+            t_applied = applied_at[-1]
             want = vp.rig.frame_vertices(w.doc.animation, vp.current_frame())  # the solved pose on screen
 
-            def final_times(want=want):
-                return [t for t, v, kind, _p in list(frames_shown) if kind == "doc" and np.array_equal(v, want)]
+            def final_time(want=want) -> float | None:
+                """When the screen first shows ``want`` once the result is applied: at once if the
+                picture on screen then has those vertices (the viewport draws no identical picture
+                again), else when a picture of them is drawn."""
+                pics = on_screen + list(frames_shown)
+                before = [x for x in pics if x[0] <= t_applied]
+                if before and np.array_equal(before[-1][1], want):
+                    return t_applied
+                later = [t for t, v, _k, _p in pics if t > t_applied and np.array_equal(v, want)]
+                return min(later) if later else None
 
-            pump_until(lambda: final_times(), "drawing the result")
-            t_final = min(final_times())
+            pump_until(lambda: final_time() is not None, "drawing the result")
+            t_final = final_time()
             t_prev = w.bridge.t_first_preview
             # pictures posted after the release (a picture of the pose before it does not count)
             previews_drawn = [t for t, _v, kind, p in list(frames_shown) if kind != "doc" and t0 <= p and t < t_final]

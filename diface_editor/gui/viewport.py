@@ -240,8 +240,11 @@ class Viewport(QtWidgets.QWidget):
             return
         if self.message.text():
             self.message.setText("")
+        # the same vertices as the picture on screen (or being drawn) need no new picture: e.g. a
+        # pin drag's pose at its key's frame, which the re-solve's result keeps exactly
+        same = self.last_vertices is not None and np.array_equal(verts, self.last_vertices)
         self.last_vertices = verts
-        if self.backend is not None:
+        if self.backend is not None and not same:
             self.backend.show(verts)
         self._shown = key
         self.info.setText(f"frame {f}  ·  {f / anim.fps:.2f} s")
