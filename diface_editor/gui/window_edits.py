@@ -269,7 +269,7 @@ class EditsMixin:
                                      label=f"solve after deleting keyframe at frame {', '.join(map(str, frames))}")
 
     def _keyframe_change(self, make_command, solve: list[Keyframe], vacated=(), parts=None,
-                         label: str | None = None) -> bool:
+                         label: str | None = None, then=None) -> bool:
         """Hand the keyframe command ``make_command()`` to the session (one undo step) and submit the
         re-solve it asks for (:meth:`~diface_editor.engine.session.EditSession.change_keyframes`).
         False if the command failed."""
@@ -284,6 +284,8 @@ class EditsMixin:
             change = self.session.change_keyframes(cmd, solve, vacated=tuple(vacated), parts=parts, label=label)
             if change.committed and change.solve is not None:
                 self.bridge.submit(change.solve)
+            if change.committed and then is not None:
+                then()  # e.g. the released pin's pose: drawn while the engine solves and the views redraw
         return self._report_change(change, "Cannot edit", "the keyframes could not be changed")
 
     def _report_change(self, change, title: str, fallback: str) -> bool:
@@ -301,8 +303,8 @@ class EditsMixin:
             self.bridge.submit(change.solve)
         return change.committed
 
-    def _replace_keyframe(self, old: Keyframe, new: Keyframe, text: str) -> bool:
-        return self._keyframe_change(lambda: replace_keyframe(self.doc, old, new, text), [new])
+    def _replace_keyframe(self, old: Keyframe, new: Keyframe, text: str, then=None) -> bool:
+        return self._keyframe_change(lambda: replace_keyframe(self.doc, old, new, text), [new], then=then)
 
     def _on_keyframe_dragged(self, key: Keyframe, frame: int) -> None:
         if self.doc is not None:
@@ -348,16 +350,16 @@ class EditsMixin:
         if new is not None:
             lo, hi = self.settings.head_limits()[int(channel)]
             name = ("yaw", "pitch", "roll")[int(channel)]
-            if self._replace_keyframe(key, new, f"set {name} {float(np.clip(degrees, lo, hi)):+.1f}° at frame {key.frame}"):
-                self._show_drag_pose(new)
+            self._replace_keyframe(key, new, f"set {name} {float(np.clip(degrees, lo, hi)):+.1f}° at frame {key.frame}",
+                                   then=lambda: self._show_drag_pose(new))
 
     def _on_face_value_dragged(self, key: Keyframe, channel: int, weight: float) -> None:
         """A face keyframe's pin was dragged on a blendshape curve: pin that channel's weight."""
         new = self._dragged_face_key(key, channel, weight)
         if new is not None:
             name = self.doc.animation.channel_names[int(channel)]
-            if self._replace_keyframe(key, new, f"set {name} {weight:.2f} at frame {key.frame}"):
-                self._show_drag_pose(new)
+            self._replace_keyframe(key, new, f"set {name} {weight:.2f} at frame {key.frame}",
+                                   then=lambda: self._show_drag_pose(new))
 
     def _on_value_dragging(self, part: str, key: Keyframe, channel: int, value: float) -> None:
         """While a pin is dragged the viewport shows the pose it sets, at the key's frame (the playhead
