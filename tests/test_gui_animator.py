@@ -489,18 +489,17 @@ def test_a_short_solve_does_not_flash_the_progress_bar(window, qtbot):
     w.bridge.busy_changed.connect(lambda b: shown.append((b, not w.progress.isHidden())))
     _head_key(w, qtbot, 50)
     assert shown and not any(vis for _b, vis in shown) and w.progress.isHidden()
-    w._busy_timer.setInterval(0)  # as if the solve lasted longer than the delay
     shows, show = [], w._show_busy
     w._show_busy = lambda busy: (shows.append((busy, w.bridge.busy)), show(busy))
     try:
         w.playback.seek(70 / w.doc.fps)
         with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
             w._on_add_keyframe_requested(70, "head")
+            # the result can only arrive through the event loop: the solve is still running here
+            assert w.bridge.busy and w._busy_timer.isActive() and w.progress.isHidden()
+            w._busy_timer.timeout.emit()  # as if the solve lasted longer than the delay
     finally:
-        from diface_editor.gui.window_actions import BUSY_SHOW_DELAY_MS
-
         del w._show_busy
-        w._busy_timer.setInterval(BUSY_SHOW_DELAY_MS)
     assert (True, True) in shows  # shown while it was still busy
     qtbot.waitUntil(lambda: w.progress.isHidden(), timeout=WAIT)
     with qtbot.waitSignal(w.bridge.result_applied, timeout=WAIT):
