@@ -185,6 +185,11 @@ class Viewport(QtWidgets.QWidget):
             doc.events.animation.connect(self._on_animation)
         self.refresh()
 
+    @property
+    def preview(self) -> Animation | None:
+        """The animation shown instead of the document's (a live preview), or None."""
+        return self._preview
+
     def set_preview(self, anim: Animation | None) -> None:
         """Show ``anim`` instead of the document's animation (live preview); ``None`` ends it (and does
         nothing when no preview is shown: a result's end-of-preview must not redraw the old pose, which

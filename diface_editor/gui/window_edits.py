@@ -273,6 +273,8 @@ class EditsMixin:
         """Hand the keyframe command ``make_command()`` to the session (one undo step) and submit the
         re-solve it asks for (:meth:`~diface_editor.engine.session.EditSession.change_keyframes`).
         False if the command failed."""
+        if self.doc is None:
+            return False
         try:
             cmd = make_command()
         except DifaceError as e:
@@ -379,7 +381,7 @@ class EditsMixin:
         if self.viewport.current_frame() != new.frame:
             self.playback.seek(new.frame / doc.fps)
         shown = self._drag_pose
-        if (shown is not None and self.viewport._preview is shown and shown.n_frames == doc.n_frames
+        if (shown is not None and self.viewport.preview is shown and shown.n_frames == doc.n_frames
                 and np.array_equal((shown.head if new.part == "head" else shown.face)[new.frame, new.channels(shown)],
                                    new.pinned_values(shown))):
             return  # that pose is on screen already (a release where the last move was)
@@ -393,7 +395,7 @@ class EditsMixin:
         """The pin drag is over: its pose stays on screen only while its re-solve runs (the result, or
         the job's end, replaces it)."""
         pose, self._drag_pose = self._drag_pose, None
-        if pose is not None and self.viewport._preview is pose and not self.bridge.busy:
+        if pose is not None and self.viewport.preview is pose and not self.bridge.busy:
             self.viewport.set_preview(None)
 
     def _on_keyframe_edited(self, old: Keyframe, new: Keyframe) -> None:
