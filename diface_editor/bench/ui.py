@@ -305,13 +305,14 @@ def _stall_during_generation(app, args, tmp: Path, pump) -> dict:
     hb.timeout.connect(lambda: beats.append(time.perf_counter()))
     hb.start()
     pump(0.2)
-    done = {"ok": False}
+    done = {"ok": False, "error": None}
     w.bridge.result_applied.connect(lambda j: done.__setitem__("ok", True))
+    w.bridge.failed.connect(lambda _j, message: done.__setitem__("error", str(message)))
     n_previews = [0]
     w.bridge.preview.connect(lambda a: n_previews.__setitem__(0, n_previews[0] + (a is not None)))
     t0 = time.perf_counter()
     w.generate()
-    while (w.bridge.busy or not done["ok"]) and time.perf_counter() - t0 < 600:
+    while (w.bridge.busy or not done["ok"]) and done["error"] is None and time.perf_counter() - t0 < 600:
         app.processEvents(QtCore.QEventLoop.AllEvents, 5)
         time.sleep(0.001)
     took = time.perf_counter() - t0
@@ -320,6 +321,8 @@ def _stall_during_generation(app, args, tmp: Path, pump) -> dict:
     res["generate_seconds_of_audio"] = args.generate_seconds
     res["generate_wall_s"] = round(took, 2)
     res["generate_ok"] = bool(done["ok"])
+    if done["error"] is not None:  # e.g. the model could not be loaded: said, not waited out
+        res["generate_error"] = done["error"]
     res["generate_previews_drawn"] = n_previews[0]
     res["max_stall_ms_generate"] = round(float(gaps.max() - 10.0), 1) if len(gaps) else None
     res["stall_ms_p99_generate"] = round(float(np.percentile(gaps, 99) - 10.0), 1) if len(gaps) else None
