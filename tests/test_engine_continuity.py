@@ -130,7 +130,7 @@ def test_a_window_with_many_pins_is_warped_as_each_run_alone():
     """Channels without velocity matching (a transcript's mouth pins: hundreds of short runs) are
     warped all at once, exactly as run after run would be; known entries never change."""
     rng = np.random.default_rng(3)
-    for trial in range(60):
+    for _ in range(60):
         T, C = int(rng.integers(2, 120)), int(rng.integers(1, 20))
         v = (np.cumsum(rng.standard_normal((T, C)), 0) * rng.uniform(0.01, 1.0)).astype(np.float32)
         known = rng.random((T, C)) < rng.uniform(0.05, 0.9)
