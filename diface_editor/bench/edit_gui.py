@@ -196,9 +196,9 @@ def _run(args, tmp: Path) -> dict:
 
     def kind_shown() -> str:
         """What the viewport shows: the document, an engine preview, or the dragged pin's pose."""
-        if vp._preview is None:
+        if vp.preview is None:
             return "doc"
-        return "drag" if vp._preview is getattr(w, "_drag_pose", None) else "preview"
+        return "drag" if vp.preview is getattr(w, "_drag_pose", None) else "preview"
 
     vp = w.viewport
     tags: dict[int, tuple] = {}

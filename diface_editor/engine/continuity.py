@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diface_editor.core.ranges import concat_ranges
+
 #: frames over which a velocity correction fades out (0.4 s at 30 fps)
 VELOCITY_RAMP = 12
 #: frames each side over which the velocities of known and generated motion are measured
@@ -144,8 +146,6 @@ def blend_into_context(values: np.ndarray, known: np.ndarray, max_ramp: int = 45
     _warp_values_only(out, v, known, short, np.flatnonzero(partly & ~mv), tolerance, ramp_cap, short_ramp)
     for c in np.flatnonzero(partly & mv):
         kc = known[:, c]
-        if kc.all() or not kc.any():
-            continue
         col = v[:, c]
         for a, b in _runs(~kc):
             n = b - a
@@ -208,18 +208,13 @@ def _warp_values_only(out: np.ndarray, v: np.ndarray, known: np.ndarray, short: 
     ramp = np.minimum(n + 1, ramp_cap)
     # the run's roughness: 1.4826 x the median |second difference| over the run (0 below 3 frames)
     m = np.maximum(n - 2, 0)
-    run = np.repeat(np.arange(a.size), m)
-    first = np.cumsum(m) - m
-    rows = a[run] + (np.arange(m.sum()) - first[run])
+    run, rows = concat_ranges(a, m)
     cc = c[run]
     d2 = np.abs((v[rows + 2, cc] - v[rows + 1, cc]) - (v[rows + 1, cc] - v[rows, cc]))  # as np.diff(., 2)
-    order = np.lexsort((d2, run))
-    d2 = d2[order]
-    half = m // 2
-    odd = m % 2 == 1
-    hi = d2[np.minimum(first + half, max(d2.size - 1, 0))] if d2.size else np.zeros(a.size)
-    lo = d2[np.clip(first + half - 1, 0, max(d2.size - 1, 0))] if d2.size else np.zeros(a.size)
-    med = np.where(odd, hi, (lo + hi) / 2.0)
+    d2 = np.append(d2[np.lexsort((d2, run))], 0.0)  # sorted within each run (+ a pad for empty ones)
+    mid = np.cumsum(m) - m + m // 2  # the upper middle of each run's sorted values
+    hi, lo = d2[mid], d2[np.maximum(mid - 1, 0)]
+    med = np.where(m % 2 == 1, hi, (lo + hi) / 2.0)
     tol = tolerance * np.where(m >= 1, 1.4826 * med, 0.0)
     col_at = lambda t: v[np.clip(t, 0, T - 1), c]  # noqa: E731 - values of each run's column at frames t
     sr = max(1, int(short_ramp))
@@ -238,11 +233,11 @@ def _warp_values_only(out: np.ndarray, v: np.ndarray, known: np.ndarray, short: 
     off_a = col_at(b) - v_out - col_at(b - 1)
     off_a = np.sign(off_a) * np.maximum(0.0, np.abs(off_a) - np.where(ctx_a, tol, 0.0))
     # every generated frame of every run
-    run = np.repeat(np.arange(a.size), n)
-    t = (a[run] + (np.arange(n.sum()) - (np.cumsum(n) - n)[run])).astype(np.float64)
+    run, ti = concat_ranges(a, n)
+    t = ti.astype(np.float64)
     before = np.where(has_b[run], off_b[run] * (1.0 - _smoothstep((t - (a[run] - 1)) / r_b[run])), 0.0)
     after = np.where(has_a[run], off_a[run] * (1.0 - _smoothstep((b[run] - t) / r_a[run])), 0.0)
-    ti, ci = t.astype(np.intp), c[run]
+    ci = c[run]
     out[ti, ci] = v[ti, ci] + ((0.0 + before) + after)
 
 

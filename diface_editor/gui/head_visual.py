@@ -123,9 +123,10 @@ class HeadMeshVisual(Visual):
         self.diffuse = (1.0, 0.97, 0.93, 0.78)
         self.specular = (1.0, 1.0, 1.0, 0.10)
         self.light_dir = (0.0, 0.0, -1.0)
-        #: ``(visual->render, visual->scene)`` (4, 4) matrices for the next draw, when its owner has
-        #: them already (:meth:`Scene.prepare_draw`); used once, then computed again
-        self.frame_transforms: tuple[np.ndarray, np.ndarray] | None = None
+        #: ``(visual->render, visual->scene, camera)`` for the next draw when its owner has them
+        #: already (:meth:`Scene.prepare_draw`: two (4, 4) matrices and :func:`camera_in`'s (4,));
+        #: used once, then computed again
+        self.frame_transforms: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # filters would add fragment code (vispy's clipper and picking filter both can discard, which
     # turns off the early depth test in software GL); this visual takes none
@@ -182,15 +183,16 @@ class HeadMeshVisual(Visual):
     def _prepare_draw(self, view) -> bool:
         given, self.frame_transforms = self.frame_transforms, None
         if given is not None and view is self:
-            mvp, to_scene = (np.asarray(m, np.float64) for m in given)
+            mvp, to_scene, eye = (np.asarray(m, np.float64) for m in given)
         else:
             # every transform in a 3-D view (matrix, scale-translate, null) is linear in homogeneous
             # coordinates, so the chain is the matrix its basis vectors map to (rows: images of e_i)
             mvp = np.asarray(view.transforms.get_transform("visual", "render").map(np.eye(4)), np.float64)
             to_scene = np.asarray(view.transforms.get_transform("visual", "scene").map(np.eye(4)), np.float64)
+            eye = camera_in(np.linalg.inv(mvp))
         prog = view.view_program
         prog["u_mvp"] = mvp.astype(np.float32)
-        prog["u_eye"] = camera_in(np.linalg.inv(mvp)).astype(np.float32)
+        prog["u_eye"] = eye.astype(np.float32)
         # the light direction from scene into visual coordinates (a direction: w = 0)
         light = np.asarray(self.light_dir, np.float64) @ np.linalg.inv(to_scene)[:3, :3]
         prog["u_light_vec"] = (light / max(float(np.linalg.norm(light)), 1e-12)).astype(np.float32)

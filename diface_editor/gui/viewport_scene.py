@@ -126,13 +126,14 @@ class Scene:
         """Before drawing: sort the triangles nearest-first if the camera turned by more than
         ``RESORT_DEGREES`` since the last sort, and choose the one-sided ones for where it is now."""
         m = self._rig_to("render")
-        # the transforms of this draw, worked out once (each is a walk along vispy's transform chain)
         self._render_of_draw = m
-        self.mesh.frame_transforms = (m, self._rig_to("scene"))
         try:
             inv = np.linalg.inv(m)
         except np.linalg.LinAlgError:
             return
+        eye = camera_in(inv)  # (x, y, z, 1), or (-d, 0) if orthographic
+        # the transforms of this draw, worked out once (each is a walk along vispy's transform chain)
+        self.mesh.frame_transforms = (m, self._rig_to("scene"), eye)
         near, far = np.array([0.0, 0.0, -1.0, 1.0]) @ inv, np.array([0.0, 0.0, 1.0, 1.0]) @ inv
         d = far[:3] / far[3] - near[:3] / near[3]  # the viewing direction through the picture's centre
         n = np.linalg.norm(d)
@@ -143,7 +144,7 @@ class Scene:
         if resort:
             self._sorted_along = d
             self._order = np.argsort(self._centroids @ d, kind="stable")
-        one = self.sides.one_sided(self.vertices, camera_in(inv))  # (x, y, z, 1), or (-d, 0) if orthographic
+        one = self.sides.one_sided(self.vertices, eye)
         if resort or self._one_sided is None or not np.array_equal(one, self._one_sided):
             self._one_sided = one
             ordered = self.rig.faces[self._order]

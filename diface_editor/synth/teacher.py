@@ -44,6 +44,7 @@ from scipy.signal import lfilter
 from diface_editor.core.animation import Animation
 from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.blinks import blink_curves, blink_times
+from diface_editor.core.ranges import concat_ranges
 from diface_editor.synth.phonemes import BILABIALS, PHONES, SIL, VOWELS, Phone, to_common
 from diface_editor.synth.prosody import Prosody, analyse
 
@@ -322,12 +323,8 @@ def _blend(segs: list[_Segment], t: np.ndarray, grid: tuple[float, float, int] |
         reach = np.maximum(w_before, w_after) * 3.5
         lo = np.maximum(0, np.floor((start - reach - t0) / step).astype(np.int64) - offset)
         hi = np.minimum(n, np.ceil((end + reach - t0) / step).astype(np.int64) + 1 - offset)
-        length = np.maximum(hi - lo, 0)
-        total = int(length.sum())
-        if total:
-            seg = np.repeat(np.arange(len(segs)), length)  # the segment of each band sample
-            first = np.cumsum(length) - length
-            pos = lo[seg] + (np.arange(total) - first[seg])  # its sample index
+        seg, pos = concat_ranges(lo, hi - lo)  # each band sample's segment and sample index
+        if pos.size:
             tt = t[pos]
             d_before = np.clip((c - half)[seg] - tt, 0.0, None)
             d_after = np.clip(tt - (c + half)[seg], 0.0, None)
