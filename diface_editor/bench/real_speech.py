@@ -19,7 +19,15 @@ With ``with_transcript`` (``diface eval --real DIR --with-transcript``) the mode
 viseme constraints of the same alignment (:mod:`diface_editor.engine.visemes`, strength 1), reported
 as ``model_transcript`` beside the existing keys.
 
-Each is reported for the model (audio only, its recommended sampler, no blinks), for the teacher
+``model`` is what ``diface generate AUDIO`` gives with default settings: the words recognised in the
+audio (Whisper tiny.en, :func:`diface_editor.engine.edit_policy.transcribe_speech`), aligned, pin the
+visemes; where nothing is recognised or the recognised words cannot be aligned, the model's audio-only
+result. ``model_audio_only`` is the diffusion model alone (``--no-transcribe``); ``recognition`` gives
+the recogniser's word error rate per condition (against the folder's transcripts) and how many clips
+fell back to audio only. ``transcribe=False`` (``diface eval --real DIR --no-transcribe``) reports the
+audio-only model as ``model``, as before 2026-12-04.
+
+Each is reported for the model (its recommended sampler, no blinks), for the teacher
 animator driven by the same alignment (the reference a transcript-driven tool gets) and, for the
 correlation, for a plain audio-energy follower (the floor any audio-driven model should beat).
 
@@ -214,14 +222,30 @@ class _Tally:
         return out
 
 
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(word edits, reference words) between two texts (:func:`~diface_editor.synth.align.transcript_words` tokens)."""
+    from diface_editor.synth.align import transcript_words
+
+    r, h = transcript_words(reference), transcript_words(hypothesis)
+    d = np.arange(len(h) + 1)
+    for i, a in enumerate(r, 1):
+        prev, d = d, np.empty_like(d)
+        d[0] = i
+        for j, b in enumerate(h, 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (a != b))
+    return int(d[-1]), len(r)
+
+
 def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: float | None = None,
-                     temperature: float | None = None, with_transcript: bool = False,
+                     temperature: float | None = None, with_transcript: bool = False, transcribe: bool = True,
                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on ``clips`` (see the module doc). Returns a JSON-able dict:
     ``conditions[cond][method]`` with method in ``model``, ``teacher`` (and ``energy`` for the
     correlation), ``rows`` per clip, and the thresholds. ``guidance`` / ``temperature``: None = the
     model's recommendation. ``with_transcript``: also ``model_transcript``, the model with the
-    alignment's viseme constraints."""
+    alignment's viseme constraints. ``transcribe``: ``model`` uses the words recognised in the audio
+    (the default settings), ``model_audio_only`` the audio alone."""
+    from diface_editor.engine.edit_policy import transcribe_speech
     from diface_editor.engine.requests import GenerateRequest
     from diface_editor.engine.worker import Engine
     from diface_editor.synth.align import AlignmentError, align
@@ -235,6 +259,7 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
     tallies: dict[str, dict[str, _Tally]] = {}
     energy: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     rows, skipped = [], []
+    recognition: dict[str, dict[str, int]] = {}
     for i, rc in enumerate(clips):
         if progress:
             progress(f"[{i + 1}/{len(clips)}] {rc.condition}/{rc.name}")
@@ -252,7 +277,21 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
         res = engine.run_sync(GenerateRequest(rc.clip, **kw))
         wm, wt = geo.weights(res.animations[0]), geo.weights(teach)
         n = min(len(wm), len(wt))
-        methods = [("model", wm), ("teacher", wt)]
+        methods = [("model_audio_only" if transcribe else "model", wm), ("teacher", wt)]
+        if transcribe:
+            tr = transcribe_speech(rc.clip)
+            counts = recognition.setdefault(rc.condition, {"word_errors": 0, "words": 0, "audio_only_clips": 0})
+            errors, words = word_errors(rc.text, tr.text)
+            counts["word_errors"] += errors
+            counts["words"] += words
+            if tr.aligned:
+                res_r = engine.run_sync(GenerateRequest(rc.clip, phones=tuple(tr.phones), viseme_strength=1.0, **kw))
+                wr = geo.weights(res_r.animations[0])
+            else:
+                counts["audio_only_clips"] += 1
+                wr = wm
+            n = min(n, len(wr))
+            methods.insert(0, ("model", wr))
         if with_transcript:
             res_t = engine.run_sync(GenerateRequest(rc.clip, phones=tuple(al.phones), viseme_strength=1.0, **kw))
             wx = geo.weights(res_t.animations[0])
@@ -278,8 +317,12 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
                        **{who: t.summary() for who, t in by.items()},
                        "energy": {"openness_corr": _corr(np.concatenate([a for a, _ in e]),
                                                          np.concatenate([b for _, b in e]))}}
+        if cond in recognition:
+            r = recognition[cond]
+            conds[cond]["recognition"] = {**r, "wer": r["word_errors"] / r["words"] if r["words"] else None}
     return {"model": getattr(model, "name", None), "seed": seed, "sampler": rec.get("sampler"),
             "guidance": guidance, "temperature": temperature, "with_transcript": bool(with_transcript),
+            "transcribe": bool(transcribe),
             "steps": rec.get("steps"), "closed_gap_mm": CLOSED_GAP_MM, "fv_contact_mm": FV_CONTACT_MM,
             "open_gap_mm": OPEN_GAP_MM, "conditions": conds, "rows": rows, "skipped": skipped}
 
@@ -297,10 +340,21 @@ def format_table(rep: dict[str, Any]) -> str:
                      f"{f(m['closure'], True):>6s} {f(m['fv_contact'], True):>5s} {f(m['open_vowel_jaw']):>5s} "
                      f"|         {f(t['openness_corr']):>5s} {f(t['closure'], True):>6s} {f(t['fv_contact'], True):>5s} "
                      f"{f(t['open_vowel_jaw']):>5s} | {f(c['energy']['openness_corr'])}")
+    if any("model_audio_only" in c for c in rep["conditions"].values()):
+        lines.append("")
+        lines.append(f"{'audio only':15s} {'':5s} {'':6s} | {'corr':>5s} {'p/b/m':>6s} {'f/v':>5s} {'jaw':>5s} "
+                     f"| recognised words: WER, clips left to the audio")
+        for cond, c in rep["conditions"].items():
+            x, r = c.get("model_audio_only"), c.get("recognition") or {}
+            if x is None:
+                continue
+            lines.append(f"{cond:15s} {c['clips']:5d} {c['seconds']:6.1f} | {f(x['openness_corr']):>5s} "
+                         f"{f(x['closure'], True):>6s} {f(x['fv_contact'], True):>5s} {f(x['open_vowel_jaw']):>5s} "
+                         f"| {f(r.get('wer'), True)}, {r.get('audio_only_clips', '-')}")
     if any("model_transcript" in c for c in rep["conditions"].values()):
         lines.append("")
         lines.append(f"{'with transcript':15s} {'':5s} {'':6s} | {'corr':>5s} {'p/b/m':>6s} {'f/v':>5s} {'jaw':>5s} "
-                     f"| audio-only corr, teacher corr")
+                     f"| default-settings corr, teacher corr")
         for cond, c in rep["conditions"].items():
             x = c.get("model_transcript")
             if x is None:

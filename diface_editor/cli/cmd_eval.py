@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--with-transcript", action="store_true",
                    help="with --real: also run the model with the viseme constraints of the transcript's alignment "
                         "(reported as model_transcript beside the audio-only model)")
+    p.add_argument("--no-transcribe", action="store_true",
+                   help="with --real: report the audio-only model as 'model' (default: 'model' uses the words "
+                        "recognised in the audio, as diface generate does, and 'model_audio_only' is reported beside it)")
     p.add_argument("--split", default="test", help="split folder inside --data (default: test)")
     p.add_argument("--max-clips", type=int, default=None, metavar="N", help="evaluate at most N clips")
     p.add_argument("--ddpm-clips", type=int, default=6, metavar="N",
@@ -122,7 +125,8 @@ def _run_real(args: argparse.Namespace) -> int:
     clips = load_real_set(args.real, max_clips=args.max_clips)
     model = load_model(args.model, device=args.device)
     res = real_speech_eval(model, clips, seed=args.seed, guidance=args.guidance, temperature=args.temperature,
-                           with_transcript=args.with_transcript, progress=lambda s: print(s, file=sys.stderr, flush=True))
+                           with_transcript=args.with_transcript, transcribe=not args.no_transcribe,
+                           progress=lambda s: print(s, file=sys.stderr, flush=True))
     text = json.dumps(res, indent=1)
     if args.output:
         atomic_write_text(args.output, text + "\n")

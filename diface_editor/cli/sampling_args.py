@@ -50,6 +50,9 @@ def add_sampling_arguments(p: argparse.ArgumentParser, *, samples_help: str) -> 
                    help="what is said: aligned with the audio (pocketsphinx) and the mouth pinned to its visemes "
                         "(lips closed at p/b/m, lip to teeth at f/v, rounding, vowel opening)")
     t.add_argument("--text-file", default=None, metavar="FILE", help="the transcript from a text file")
+    t.add_argument("--no-transcribe", action="store_true",
+                   help="without --text: do not recognise the words in the audio (Whisper tiny.en) to pin the "
+                        "visemes; the mouth then follows the diffusion model's audio-only motion")
     t.add_argument("--viseme-strength", type=float, default=1.0, metavar="S",
                    help="how hard the transcript's visemes are held, 0..1 (0: audio only; default 1)")
     t.add_argument("--lip-sync", type=float, default=1.0, metavar="G",
@@ -130,14 +133,24 @@ def read_transcript(args: argparse.Namespace) -> str | None:
 
 
 def transcript_for_audio(args: argparse.Namespace, audio):
-    """Align ``--text`` / ``--text-file`` with ``audio``: a :class:`~diface_editor.core.transcript.Transcript`
-    or ``None``. A failed alignment is reported on stderr in one sentence; generation then goes on
-    from the audio alone."""
+    """The transcript of ``audio``: ``--text`` / ``--text-file`` aligned with it, else (unless
+    ``--no-transcribe``) the words recognised in it and aligned (Whisper tiny.en + pocketsphinx); a
+    :class:`~diface_editor.core.transcript.Transcript`, or ``None`` with ``--no-transcribe``. A failed
+    alignment or recognition is reported on stderr in one sentence; generation then goes on from the
+    audio alone."""
+    from diface_editor.engine.session import align_transcript, transcribe_speech
+
     text = read_transcript(args)
     if text is None:
-        return None
-    from diface_editor.engine.session import align_transcript
-
+        if getattr(args, "no_transcribe", False):
+            return None
+        tr = transcribe_speech(audio)
+        if tr.error:
+            print(f"note: no words from the audio ({tr.error}); generating from the audio alone", file=sys.stderr)
+        else:
+            print(f"recognised {len(tr.words)} words in the audio (pass --text for the exact words, "
+                  f"--no-transcribe for the audio-only model): {tr.text[:120]}", file=sys.stderr)
+        return tr
     tr = align_transcript(audio, text)
     if tr.error:
         print(f"warning: the transcript could not be aligned ({tr.error}); generating from the audio alone",

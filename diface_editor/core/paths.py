@@ -18,3 +18,18 @@ def resource(*parts: str) -> Path:
 def model_dir(name: str = "default") -> Path:
     """Folder of a shipped model bundle."""
     return MODELS / name
+
+
+def installed_package_file(package: str, *parts: str) -> Path | None:
+    """A file inside an installed Python package (e.g. the speech recogniser's weights), found without
+    importing the package; ``None`` when the package or the file is not there."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+    return p if p.is_file() else None

@@ -118,6 +118,28 @@ def align_transcript(audio, text: str) -> Transcript:
     return Transcript.from_alignment(tr.text, al)
 
 
+def transcribe_speech(audio) -> Transcript:
+    """What ``audio`` says, recognised (Whisper tiny.en, :mod:`diface_editor.ml.audio.whisper_asr`) and
+    force-aligned like a typed transcript (:func:`align_transcript`): the words and phones a clip gets
+    when nobody typed its transcript.
+
+    Never raises: without the recogniser, for silence, or when the recognised words cannot be aligned,
+    the returned :class:`Transcript` has no timing and its ``error`` says why in one sentence
+    (generation then follows the audio alone)."""
+    try:
+        from diface_editor.ml.audio.whisper_asr import transcribe
+
+        text = transcribe(audio)
+    except DifaceError as e:
+        return Transcript("").failed(str(e))
+    except Exception as e:  # a recogniser crash must not stop generation
+        log.exception("speech recognition failed")
+        return Transcript("").failed(f"speech recognition failed ({type(e).__name__}: {e})")
+    if not text.strip():
+        return Transcript("").failed("no words were recognised in the audio")
+    return align_transcript(audio, text)
+
+
 def lipsync(audio, transcript: str, seed: int) -> Animation:
     """The procedural teacher's lip sync of ``transcript`` on ``audio`` (no model; any thread).
 

@@ -57,6 +57,7 @@ from diface_editor.engine.edit_policy import (
     lipsync,
     replace_keyframe,
     sampling_options,
+    transcribe_speech,
     transcript_phones,
 )
 from diface_editor.engine.edit_types import (
@@ -79,7 +80,7 @@ __all__ = [
     "Applied", "Discarded", "EditJob", "EditOptions", "EditSession", "Failed", "JobKind", "KeyframeChange",
     "Outcome", "PARTS", "PendingVariants", "TranscriptChange", "VariantsReady", "add_keyframes", "align_transcript", "blink_seed",
     "changes_nothing", "influence_pins", "lipsync", "replace_keyframe", "sampling_options",
-    "transcript_phones",
+    "transcribe_speech", "transcript_phones",
 ]
 
 log = logging.getLogger(__name__)

@@ -248,6 +248,83 @@ def whisper_encoder_state_dict(model: CT2Model) -> tuple[dict[str, np.ndarray], 
     return out, n_heads
 
 
+_DEC_LAYER = re.compile(r"^decoder/layer_(\d+)/(self_attention|attention|ffn)/(layer_norm|linear_\d)/(gamma|beta|weight|bias)$")
+_DEC_TOP = {
+    "decoder/embeddings/weight": "embed_tokens.weight",
+    "decoder/position_encodings/encodings": "embed_positions.weight",
+    "decoder/layer_norm/gamma": "layer_norm.weight", "decoder/layer_norm/beta": "layer_norm.bias",
+}
+#: decoder scalars that configure ctranslate2's kernels, not weights (checked where they matter)
+_DEC_FLAGS = ("decoder/num_heads", "decoder/activation", "decoder/alibi", "decoder/alignment_heads",
+              "decoder/alignment_layer", "decoder/pre_norm", "decoder/scale_embeddings",
+              "decoder/start_from_zero_embedding")
+
+
+def whisper_decoder_state_dict(model: CT2Model) -> dict[str, np.ndarray]:
+    """Map the ``decoder/*`` variables of a Whisper ``model.bin`` to transformers' ``WhisperDecoder``
+    names (float32 arrays). Self-attention ``linear_0`` is fused q, k, v and ``linear_1`` the output;
+    cross-attention (``attention``) ``linear_0`` is q, ``linear_1`` fused k, v and ``linear_2`` the
+    output; the output projection is an alias of the token embedding (tied, not returned).
+
+    Raises:
+        CT2FormatError: no decoder, quantised weights, an unknown variable, or a key bias that is not zero.
+    """
+    v = model.variables
+    if "decoder/embeddings/weight" not in v:
+        raise CT2FormatError(f"the model.bin ({model.spec_name}) has no Whisper decoder (decoder/embeddings/weight)")
+    if model.aliases.get("decoder/projection/weight", "decoder/embeddings/weight") != "decoder/embeddings/weight":
+        raise CT2FormatError("the decoder's output projection is not tied to its token embedding")
+    out: dict[str, np.ndarray] = {}
+
+    def qkv(pre: str, param: str, a: np.ndarray, names: tuple[str, ...], name: str) -> None:
+        parts = np.split(a, len(names), axis=0)
+        for part_name, part in zip(names, parts):
+            if part_name == "k_proj" and param == "bias":
+                if np.abs(part).max(initial=0.0) > 1e-6:
+                    raise CT2FormatError(f"{name}: the key bias is not zero, but Whisper's key projection has no bias")
+                continue
+            out[f"{pre}{part_name}.{param}"] = np.ascontiguousarray(part)
+
+    for name, arr in v.items():
+        if not name.startswith("decoder/") or name in _DEC_FLAGS or name == "decoder/projection/weight":
+            continue
+        if arr.dtype.kind in "iu" or name.endswith("_scale"):
+            raise CT2FormatError(f"the model.bin stores {name} quantised ({arr.dtype}); only float16/float32/"
+                                 "bfloat16 Whisper models can be converted")
+        a = arr.astype(np.float32)
+        if name in _DEC_TOP:
+            out[_DEC_TOP[name]] = a
+            continue
+        m = _DEC_LAYER.match(name)
+        if not m:
+            raise CT2FormatError(f"unexpected decoder variable {name} in the model.bin")
+        i, block, sub, param = int(m.group(1)), m.group(2), m.group(3), _PARAM[m.group(4)]
+        pre = f"layers.{i}."
+        if sub == "layer_norm":
+            ln = {"self_attention": "self_attn_layer_norm", "attention": "encoder_attn_layer_norm",
+                  "ffn": "final_layer_norm"}[block]
+            out[f"{pre}{ln}.{param}"] = a
+        elif block == "ffn":
+            out[pre + ("fc1" if sub == "linear_0" else "fc2") + "." + param] = a
+        elif block == "self_attention":
+            if sub == "linear_0":
+                if a.shape[0] % 3:
+                    raise CT2FormatError(f"{name} has {a.shape[0]} rows; a fused q,k,v projection needs a multiple of 3")
+                qkv(pre + "self_attn.", param, a, ("q_proj", "k_proj", "v_proj"), name)
+            else:
+                out[f"{pre}self_attn.out_proj.{param}"] = a
+        else:  # cross-attention
+            if sub == "linear_0":
+                out[f"{pre}encoder_attn.q_proj.{param}"] = a
+            elif sub == "linear_1":
+                if a.shape[0] % 2:
+                    raise CT2FormatError(f"{name} has {a.shape[0]} rows; a fused k,v projection needs a multiple of 2")
+                qkv(pre + "encoder_attn.", param, a, ("k_proj", "v_proj"), name)
+            else:
+                out[f"{pre}encoder_attn.out_proj.{param}"] = a
+    return out
+
+
 def whisper_config_dict(model: CT2Model) -> dict:
     """WhisperConfig keyword arguments inferred from the variable shapes of a Whisper ``model.bin``."""
     v = model.variables
