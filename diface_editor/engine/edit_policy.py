@@ -137,7 +137,12 @@ def transcribe_speech(audio) -> Transcript:
         return Transcript("").failed(f"speech recognition failed ({type(e).__name__}: {e})")
     if not text.strip():
         return Transcript("").failed("no words were recognised in the audio")
-    return align_transcript(audio, text)
+    tr = align_transcript(audio, text)
+    if not tr.aligned:  # Whisper writes a word or two for noise or music; the aligner does not find them
+        short = text if len(text) <= 60 else text[:57] + "..."
+        return tr.failed(f"the recognised words ({short!r}) could not be aligned with the audio: "
+                         "probably no clear speech")
+    return tr
 
 
 def lipsync(audio, transcript: str, seed: int) -> Animation:
