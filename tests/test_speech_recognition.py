@@ -198,3 +198,38 @@ def test_opening_audio_without_a_transcript_recognises_its_words_before_the_firs
         assert not [t for t in threading.enumerate() if t.name == "diface-speech-recognition"]
     finally:
         close_window(w)
+
+
+def test_when_the_whole_clip_phone_pass_fails_words_are_aligned_one_by_one(monkeypatch):
+    """pocketsphinx's phone pass fails on about a sixth of real recordings; the words then get their
+    phones from alignments on their own stretches of audio, which follow the audio far more closely
+    than phones spread evenly over each word."""
+    import diface_editor.synth.align as A
+
+    clip = AudioClip.load(DEMO)
+    text = DEMO.with_suffix(".txt").read_text()
+    full = A.align(clip.samples, clip.sample_rate, text)
+    real_pass = A._phone_pass
+    calls = []
+
+    def failing_once(dec, pcm):
+        calls.append(len(pcm))
+        if len(calls) == 1:
+            raise RuntimeError("Failed to stop utterance processing")
+        return real_pass(dec, pcm)
+
+    monkeypatch.setattr(A, "_phone_pass", failing_once)
+    per_word = A.align(clip.samples, clip.sample_rate, text)
+    assert len(calls) > 10  # the clip, then each word
+    monkeypatch.setattr(A, "_per_word_phones", lambda dec, pcm, segs: A._spread_phones(dec, segs))
+    calls.clear()
+    spread = A.align(clip.samples, clip.sample_rate, text)
+    assert [w for w, _, _ in per_word.words] == [w for w, _, _ in full.words] == [w for w, _, _ in spread.words]
+
+    def boundary_error(al) -> float:
+        """Median distance (s) of each phone boundary from the full pass's nearest one."""
+        ref = np.array([s for p, s, e in full.phones if p != "SIL"])
+        got = np.array([s for p, s, e in al.phones if p != "SIL"])
+        return float(np.median(np.abs(got[:, None] - ref[None, :]).min(axis=1)))
+    assert boundary_error(per_word) < 0.5 * boundary_error(spread)
+    assert boundary_error(per_word) <= 0.02
