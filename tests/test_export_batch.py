@@ -185,3 +185,30 @@ def test_diface_generate_on_a_folder_writes_all_formats_and_reports_the_bad_file
     assert main(["generate", str(lines / "one.wav"), "-o", str(tmp_path / "x.npz"), "--formats", "glb",
                  "--model", str(tmp_path / "model")]) == 1
     assert "--formats is for a folder" in capsys.readouterr().err
+
+
+def test_a_folder_take_pins_the_recognised_words_and_falls_back_to_the_audio(monkeypatch):
+    import diface_editor.engine.edit_policy as policy
+    from diface_editor.core.transcript import Transcript
+
+    calls = []
+
+    class FakeEngine:
+        def run_sync(self, request, on_event=None):
+            calls.append(request)
+
+            class Result:
+                animations = [Animation.zeros(4)]
+            return Result()
+
+    said = Transcript("bob", words=(("bob", 0.0, 0.1),), phones=(("B", 0.0, 0.03), ("AA", 0.03, 0.07), ("B", 0.07, 0.1)))
+    answers = [said, Transcript("").failed("no words were recognised in the audio")]
+    monkeypatch.setattr(policy, "transcribe_speech", lambda clip: answers.pop(0))
+    gen = engine_generator(FakeEngine(), transcribe=True, viseme_strength=0.5, seed=1)
+    clip = AudioClip.from_array(np.zeros(1600, np.float32), 16000)
+    gen(clip)
+    gen(clip)
+    assert [p for p, _, _ in calls[0].phones] == ["B", "AA", "B"] and calls[0].viseme_strength == 0.5
+    assert not calls[1].phones
+    engine_generator(FakeEngine(), seed=1)(clip)  # without transcribe: never asked
+    assert not calls[2].phones and not answers

@@ -136,7 +136,8 @@ def _run_folder(args: argparse.Namespace) -> int:
     model = load_model(args)
     v = sampling_values(args, model)
     engine = Engine(model, previews=False)
-    generate = engine_generator(engine, seed=v["seed"], sampler=v["sampler"], steps=v["steps"],
+    generate = engine_generator(engine, transcribe=not args.no_transcribe, viseme_strength=v["viseme_strength"],
+                                seed=v["seed"], sampler=v["sampler"], steps=v["steps"],
                                 guidance=v["guidance"], parts=v["parts"], style=v["style"], n_samples=args.samples,
                                 temperature=v["temperature"], blink_seed=v["blink_seed"],
                                 **{k: v[k] for k in ("lip_sync", "upper_face", "head_motion")})

@@ -194,17 +194,30 @@ def _message(e: BaseException) -> str:
     return f"{e.__class__.__name__}: {e}" if str(e) else e.__class__.__name__
 
 
-def engine_generator(engine, **request_options) -> Callable[..., list[Animation]]:
+def engine_generator(engine, *, transcribe: bool = False, **request_options) -> Callable[..., list[Animation]]:
     """A ``generate`` callable for :func:`run_batch` that runs a
     :class:`~diface_editor.engine.requests.GenerateRequest` (``seed``, ``sampler``, ``steps``,
     ``guidance``, ``parts``, ``style``, ``n_samples``) synchronously on ``engine``
-    (an :class:`~diface_editor.engine.worker.Engine`); ``on_event`` (optional) gets its progress events."""
+    (an :class:`~diface_editor.engine.worker.Engine`); ``on_event`` (optional) gets its progress events.
+    ``transcribe``: each clip's words are recognised and aligned
+    (:func:`~diface_editor.engine.edit_policy.transcribe_speech`) and pin its visemes (at
+    ``viseme_strength``, default 1), as ``diface generate`` does for one file; a clip without
+    recognisable words is generated from its audio alone."""
+    from diface_editor.engine.edit_policy import transcribe_speech
     from diface_editor.engine.requests import GenerateRequest
 
     on_event = request_options.pop("on_event", None)
+    strength = float(request_options.pop("viseme_strength", 1.0))
 
     def generate(clip) -> list[Animation]:
-        return engine.run_sync(GenerateRequest(clip, **request_options), on_event=on_event).animations
+        opts = dict(request_options)
+        if transcribe and strength > 0:
+            tr = transcribe_speech(clip)
+            if tr.aligned:
+                opts.update(phones=tuple(tr.phones), viseme_strength=strength)
+            else:
+                log.info("%s: %s; generating from the audio alone", getattr(clip, "path", None) or "clip", tr.error)
+        return engine.run_sync(GenerateRequest(clip, **opts), on_event=on_event).animations
 
     return generate
 
