@@ -233,3 +233,23 @@ def test_when_the_whole_clip_phone_pass_fails_words_are_aligned_one_by_one(monke
         return float(np.median(np.abs(got[:, None] - ref[None, :]).min(axis=1)))
     assert boundary_error(per_word) < 0.5 * boundary_error(spread)
     assert boundary_error(per_word) <= 0.02
+
+
+@needs_asr
+def test_the_engine_recognises_the_words_of_a_first_take_and_pins_them():
+    from diface_editor.core.paths import model_dir
+    from diface_editor.engine.loading import load_model
+    from diface_editor.engine.requests import GenerateRequest
+    from diface_editor.engine.worker import Engine
+
+    engine = Engine(load_model(model_dir("default")), previews=False)
+    clip = AudioClip.load(DEMO)
+    kw = dict(seed=3, sampler="dpmpp", steps=2, guidance=1.5)
+    res = engine.run_sync(GenerateRequest(clip, recognise_words=True, **kw))
+    heard = res.info["transcript"]
+    assert heard.aligned and [w for w, _, _ in heard.words][:2] == ["hello", "there"]
+    same = engine.run_sync(GenerateRequest(clip, phones=heard.phones, **kw))
+    np.testing.assert_array_equal(res.animations[0].face, same.animations[0].face)
+    plain = engine.run_sync(GenerateRequest(clip, **kw))
+    assert "transcript" not in plain.info
+    assert not np.array_equal(plain.animations[0].face, res.animations[0].face)

@@ -261,6 +261,18 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
 
         return execute_reference(request, model, progress=progress, cancel=cancel)
     t0 = time.perf_counter()
+    if isinstance(request, GenerateRequest) and request.recognise_words and not request.phones:
+        request, heard = _with_recognised_words(request)
+        recognised_s = time.perf_counter() - t0
+        if cancel is not None and cancel():
+            from diface_editor.engine.backend import Cancelled
+
+            raise Cancelled()
+        anims, changed, info = execute(request, model, features, progress=progress, cancel=cancel)
+        info["transcript"] = heard
+        info["recognition_s"] = recognised_s
+        info["total_s"] = time.perf_counter() - t0
+        return anims, changed, info
     job = plan_request(request, model)
     strength = float(edit.viseme_strength)
     if job.viseme_entries and not (getattr(edit, "face_channels", "all") == "mouth" and strength >= 1.0):
@@ -287,6 +299,19 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     anims, changed, info = _run(job, model, features, progress=progress, cancel=cancel)
     info["total_s"] = time.perf_counter() - t0
     return (anims if job.as_list else anims[0]), changed, info
+
+
+def _with_recognised_words(request: GenerateRequest):
+    """``request`` with the phones of the words recognised in its audio (when they align), and the
+    :class:`~diface_editor.core.transcript.Transcript` (aligned, or with the reason it is not)."""
+    from diface_editor.engine.edit_policy import transcribe_speech
+
+    heard = transcribe_speech(request.audio)
+    if heard.aligned and request.viseme_strength > 0:
+        request = replace(request, phones=tuple(heard.phones), recognise_words=False)
+    else:
+        request = replace(request, recognise_words=False)
+    return request, heard
 
 
 def _velocity_channels(model: WindowModel) -> dict[str, np.ndarray]:

@@ -118,6 +118,10 @@ class GenerateRequest:
         reference_mode: imported 3DiFACE models: run the original pipeline instead of diface's
             (:mod:`diface_editor.engine.reference_jobs`); sampler, steps, temperature, blinks, visemes
             and gains are then not used.
+        recognise_words: without ``phones``: the engine first recognises the words in the audio and
+            aligns them (:func:`~diface_editor.engine.edit_policy.transcribe_speech`) and pins their
+            visemes; the :class:`~diface_editor.core.transcript.Transcript` (aligned, or with the reason
+            it is not) comes back as the result's ``info["transcript"]``.
     """
 
     audio: AudioClip
@@ -136,6 +140,7 @@ class GenerateRequest:
     upper_face: float = 1.0
     head_motion: float = 1.0
     reference_mode: bool = False
+    recognise_words: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", tuple(self.parts))

@@ -194,11 +194,15 @@ class EditSession:
         return kw
 
     # ------------------------------------------------------------------ request builders
-    def generate_request(self, *, parts: tuple[str, ...] = PARTS, n_samples: int = 1) -> GenerateRequest:
-        """A new animation for the whole clip, from the document's seed and sampler settings."""
+    def generate_request(self, *, parts: tuple[str, ...] = PARTS, n_samples: int = 1,
+                         recognise_words: bool = False) -> GenerateRequest:
+        """A new animation for the whole clip, from the document's seed and sampler settings.
+        ``recognise_words``: a document without a transcript gets the words the engine recognises
+        in the audio (:meth:`finish` keeps them as its transcript)."""
         doc = self._need_audio("generate from")
         s = doc.sampler
         return GenerateRequest(audio=doc.audio, seed=int(s.seed), parts=parts, n_samples=n_samples,
+                               recognise_words=bool(recognise_words) and doc.transcript is None,
                                **sampling_options(s, s.steps), **self._extras())
 
     def range_request(self, frames: tuple[int, int] | None = None, seed: int | None = None,
@@ -280,9 +284,12 @@ class EditSession:
                            **self._extras())
 
     # ------------------------------------------------------------------ jobs (checked now, built at submission)
-    def generate_job(self) -> EditJob:
+    def generate_job(self, recognise_words: bool = False) -> EditJob:
+        """Generate the clip; ``recognise_words``: first recognise the words said, when the document has
+        no transcript (the first take of audio opened without one)."""
         self._need_audio("generate from")
-        return EditJob(JobKind.GENERATE, JobKind.GENERATE.value, self.generate_request)
+        return EditJob(JobKind.GENERATE, JobKind.GENERATE.value,
+                       lambda: self.generate_request(recognise_words=recognise_words))
 
     def resample_job(self) -> EditJob:
         doc = self._need_audio("resample against")
@@ -509,7 +516,20 @@ class EditSession:
             return Failed(result.job_id, str(e))
         took = info.get("total_s")
         return Applied(result.job_id, label, float(took) if took is not None else time.perf_counter() - t_submit,
-                       changed, _reference_note(info))
+                       changed, _reference_note(info) or self._keep_recognised(doc, info.get("transcript")))
+
+    @staticmethod
+    def _keep_recognised(doc: Document, heard) -> str:
+        """A generate job recognised the words (``info["transcript"]``): an aligned transcript becomes the
+        document's when it has none (part of the take, as a ``voice.txt`` aligned on opening: no undo
+        step of its own). Returns the status sentence ("" when nothing was recognised)."""
+        if not isinstance(heard, Transcript):
+            return ""
+        if not heard.aligned:
+            return f"No words from the audio ({heard.error}); the take follows the audio alone"
+        if doc.transcript is None:
+            doc.set_transcript(heard)
+        return f"Recognised {len(heard.words)} words in the audio; correct them in the word lane or the Generate panel"
 
     def finish_external(self, doc_version: int, animation: Animation | None, error: str | None,
                         label: str = "lip sync from transcript") -> Outcome:

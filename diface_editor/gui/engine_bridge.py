@@ -253,9 +253,10 @@ class EngineBridge(QtCore.QObject):
             return False
         return job is not None and self.submit(job)
 
-    def generate(self) -> bool:
-        """Generate motion for the whole clip. Returns False (with a ``failed`` signal) if impossible."""
-        return self._run(self.session.generate_job)
+    def generate(self, recognise_words: bool = False) -> bool:
+        """Generate motion for the whole clip (``recognise_words``: the engine first recognises the words
+        of a clip without a transcript). Returns False (with a ``failed`` signal) if impossible."""
+        return self._run(lambda: self.session.generate_job(recognise_words))
 
     def resample_selection(self) -> bool:
         """Regenerate the selected frame range (keyframes inside stay pinned)."""

@@ -184,7 +184,7 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         va.apply_requested.connect(self.apply_variant)
         va.discarded.connect(lambda: setattr(self.session, "pending_variants", None))
         self.chooser.selection_changed.connect(self._on_curves_chosen)
-        self.panel.generate_button.clicked.connect(self.generate)
+        self.panel.generate_button.clicked.connect(lambda: self.generate())
         self.panel.resample_button.clicked.connect(self.resample_selection)
         self.panel.choose_model_button.clicked.connect(self.choose_model_dialog)
         br = self.bridge

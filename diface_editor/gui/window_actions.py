@@ -105,7 +105,7 @@ class ActionsMixin:
         loop.blockSignals(True)
         loop.setChecked(self.playback.loop_enabled)
         loop.blockSignals(False)
-        A("generate", "&Generate", self.generate, "Ctrl+G", "Generate motion for the whole clip", icons.icon("generate"))
+        A("generate", "&Generate", lambda: self.generate(), "Ctrl+G", "Generate motion for the whole clip", icons.icon("generate"))
         A("resample", "&Resample Selection", self.resample_selection, "Ctrl+R",
           "Regenerate the selected range (the rest stays as it is)")
         A("variants", "&Variants of Selection", self.variants_selection, "Ctrl+Shift+R",

@@ -31,7 +31,9 @@ class EditsMixin:
     """Keyframes, selection, generation, variants and pose copy / paste of the window."""
 
     # ================================================================== generation
-    def generate(self) -> None:
+    def generate(self, recognise_words: bool = False) -> None:
+        """Generate the clip (``recognise_words``: the first take of audio opened without a transcript:
+        the engine recognises its words first and pins their visemes)."""
         if self.doc is None:
             return
         ok, why = self.bridge.model_available()
@@ -39,7 +41,7 @@ class EditsMixin:
             self.error("Cannot generate", why + " Without a model, Generate > Lip Sync from Transcript animates "
                        "the speech from a transcript (a .txt file).")
             return
-        self.bridge.generate()
+        self.bridge.generate(recognise_words)
 
     def lipsync_from_transcript(self, transcript: Path | None = None) -> None:
         """Teacher lip sync (no model needed) from ``transcript`` (default: the .txt beside the audio,

