@@ -253,3 +253,16 @@ def test_the_engine_recognises_the_words_of_a_first_take_and_pins_them():
     plain = engine.run_sync(GenerateRequest(clip, **kw))
     assert "transcript" not in plain.info
     assert not np.array_equal(plain.animations[0].face, res.animations[0].face)
+
+
+def test_a_damaged_recogniser_package_is_one_sentence_and_the_take_follows_the_audio(tmp_path, monkeypatch):
+    from diface_editor.engine.session import transcribe_speech
+
+    (tmp_path / "model.bin").write_bytes(b"\x06\x00\x00\x00garbage")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.setattr(whisper_asr, "model_folder", lambda: tmp_path)
+    monkeypatch.setattr(whisper_asr, "_cached", {})
+    tr = transcribe_speech(AudioClip(np.zeros(16000, np.float32), 16000))
+    assert not tr.aligned
+    assert "cannot load the speech recogniser" in tr.error and "\n" not in tr.error
