@@ -124,18 +124,23 @@ def test_batch_input_errors_are_one_sentence(tmp_path):
         find_audio_files(tmp_path / "missing")
 
 
+class FakeEngine:
+    """Records the requests it gets; every take is 4 frames of zeros."""
+
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    def run_sync(self, request, on_event=None):
+        self.calls.append(request)
+
+        class Result:
+            animations = [Animation.zeros(4)]
+        return Result()
+
+
 def test_engine_generator_runs_generate_requests():
     calls = []
-
-    class FakeEngine:
-        def run_sync(self, request, on_event=None):
-            calls.append(request)
-
-            class Result:
-                animations = [Animation.zeros(4)]
-            return Result()
-
-    gen = engine_generator(FakeEngine(), seed=7, sampler="ddim", steps=5)
+    gen = engine_generator(FakeEngine(calls), seed=7, sampler="ddim", steps=5)
     clip = AudioClip.from_array(np.zeros(1600, np.float32), 16000)
     out = gen(clip)
     assert len(out) == 1 and out[0].n_frames == 4
@@ -192,23 +197,14 @@ def test_a_folder_take_pins_the_recognised_words_and_falls_back_to_the_audio(mon
     from diface_editor.core.transcript import Transcript
 
     calls = []
-
-    class FakeEngine:
-        def run_sync(self, request, on_event=None):
-            calls.append(request)
-
-            class Result:
-                animations = [Animation.zeros(4)]
-            return Result()
-
     said = Transcript("bob", words=(("bob", 0.0, 0.1),), phones=(("B", 0.0, 0.03), ("AA", 0.03, 0.07), ("B", 0.07, 0.1)))
     answers = [said, Transcript("").failed("no words were recognised in the audio")]
     monkeypatch.setattr(policy, "transcribe_speech", lambda clip: answers.pop(0))
-    gen = engine_generator(FakeEngine(), transcribe=True, viseme_strength=0.5, seed=1)
+    gen = engine_generator(FakeEngine(calls), transcribe=True, viseme_strength=0.5, seed=1)
     clip = AudioClip.from_array(np.zeros(1600, np.float32), 16000)
     gen(clip)
     gen(clip)
     assert [p for p, _, _ in calls[0].phones] == ["B", "AA", "B"] and calls[0].viseme_strength == 0.5
     assert not calls[1].phones
-    engine_generator(FakeEngine(), seed=1)(clip)  # without transcribe: never asked
+    engine_generator(FakeEngine(calls), seed=1)(clip)  # without transcribe: never asked
     assert not calls[2].phones and not answers

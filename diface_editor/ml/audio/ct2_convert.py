@@ -197,6 +197,31 @@ _TOP = {
 _PARAM = {"gamma": "weight", "beta": "bias", "weight": "weight", "bias": "bias"}
 
 
+def _layer_variables(v: dict[str, np.ndarray], prefix: str, skip, top: dict[str, str], layer: re.Pattern, what: str,
+                     out: dict[str, np.ndarray]):
+    """The float variables under ``prefix`` (but ``skip``): those named in ``top`` go into ``out`` under
+    their HF names; the per-layer ones are yielded as ``(name, "layers.{i}.", block, sub, param, array)``
+    (``layer``'s groups, float32 arrays).
+
+    Raises:
+        CT2FormatError: a quantised variable, or one that is neither in ``top`` nor matches ``layer``.
+    """
+    for name, arr in v.items():
+        if not name.startswith(prefix) or name in skip:
+            continue
+        if arr.dtype.kind in "iu" or name.endswith("_scale"):
+            raise CT2FormatError(f"the model.bin stores {name} quantised ({arr.dtype}); only float16/float32/"
+                                 "bfloat16 Whisper models can be converted")
+        a = arr.astype(np.float32)
+        if name in top:
+            out[top[name]] = a
+            continue
+        m = layer.match(name)
+        if not m:
+            raise CT2FormatError(f"unexpected {what} variable {name} in the model.bin")
+        yield name, f"layers.{int(m.group(1))}.", m.group(2), m.group(3), _PARAM[m.group(4)], a
+
+
 def whisper_encoder_state_dict(model: CT2Model) -> tuple[dict[str, np.ndarray], int]:
     """Map the ``encoder/*`` variables of a Whisper ``model.bin`` to HF ``WhisperEncoder`` names.
 
@@ -214,21 +239,8 @@ def whisper_encoder_state_dict(model: CT2Model) -> tuple[dict[str, np.ndarray], 
         raise CT2FormatError("the model.bin has no encoder/num_heads; it is not a Whisper encoder")
     n_heads = int(np.asarray(v["encoder/num_heads"]).reshape(()))
     out: dict[str, np.ndarray] = {}
-    for name, arr in v.items():
-        if not name.startswith("encoder/") or name == "encoder/num_heads":
-            continue
-        if arr.dtype.kind in "iu" or name.endswith("_scale"):
-            raise CT2FormatError(f"the model.bin stores {name} quantised ({arr.dtype}); only float16/float32/"
-                                 "bfloat16 Whisper models can be converted")
-        a = arr.astype(np.float32)
-        if name in _TOP:
-            out[_TOP[name]] = a
-            continue
-        m = _LAYER.match(name)
-        if not m:
-            raise CT2FormatError(f"unexpected encoder variable {name} in the model.bin")
-        i, block, sub, param = int(m.group(1)), m.group(2), m.group(3), _PARAM[m.group(4)]
-        pre = f"layers.{i}."
+    for name, pre, block, sub, param, a in _layer_variables(v, "encoder/", ("encoder/num_heads",), _TOP, _LAYER,
+                                                            "encoder", out):
         if sub == "layer_norm":
             out[pre + ("self_attn_layer_norm" if block == "self_attention" else "final_layer_norm") + "." + param] = a
         elif block == "ffn":
@@ -285,21 +297,8 @@ def whisper_decoder_state_dict(model: CT2Model) -> dict[str, np.ndarray]:
                 continue
             out[f"{pre}{part_name}.{param}"] = np.ascontiguousarray(part)
 
-    for name, arr in v.items():
-        if not name.startswith("decoder/") or name in _DEC_FLAGS or name == "decoder/projection/weight":
-            continue
-        if arr.dtype.kind in "iu" or name.endswith("_scale"):
-            raise CT2FormatError(f"the model.bin stores {name} quantised ({arr.dtype}); only float16/float32/"
-                                 "bfloat16 Whisper models can be converted")
-        a = arr.astype(np.float32)
-        if name in _DEC_TOP:
-            out[_DEC_TOP[name]] = a
-            continue
-        m = _DEC_LAYER.match(name)
-        if not m:
-            raise CT2FormatError(f"unexpected decoder variable {name} in the model.bin")
-        i, block, sub, param = int(m.group(1)), m.group(2), m.group(3), _PARAM[m.group(4)]
-        pre = f"layers.{i}."
+    skip = _DEC_FLAGS + ("decoder/projection/weight",)
+    for name, pre, block, sub, param, a in _layer_variables(v, "decoder/", skip, _DEC_TOP, _DEC_LAYER, "decoder", out):
         if sub == "layer_norm":
             ln = {"self_attention": "self_attn_layer_norm", "attention": "encoder_attn_layer_norm",
                   "ffn": "final_layer_norm"}[block]
