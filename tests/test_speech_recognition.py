@@ -185,7 +185,7 @@ def test_opening_audio_without_a_transcript_recognises_its_words_before_the_firs
         applied = []
         w.bridge.result_applied.connect(applied.append)
         assert w.open_path(wav, generate=True)
-        assert w.doc.transcript is None  # recognised off the GUI thread: the window is not held up
+        assert w.doc.transcript is None  # recognised in the engine: the window is not held up
         qtbot.waitUntil(lambda: bool(applied), timeout=120_000)
         tr = w.doc.transcript
         assert tr is not None and tr.aligned
