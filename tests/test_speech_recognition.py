@@ -186,6 +186,8 @@ def test_opening_audio_without_a_transcript_recognises_its_words_before_the_firs
         w.bridge.result_applied.connect(applied.append)
         assert w.open_path(wav, generate=True)
         assert w.doc.transcript is None  # recognised in the engine: the window is not held up
+        w.timeline.grab()
+        assert w.timeline.lane._hint and "Recognising" in w.timeline.lane._hint
         qtbot.waitUntil(lambda: bool(applied), timeout=120_000)
         tr = w.doc.transcript
         assert tr is not None and tr.aligned
@@ -194,7 +196,7 @@ def test_opening_audio_without_a_transcript_recognises_its_words_before_the_firs
         assert not w.is_modified()  # opening made the take: nothing to save yet
         w.timeline.set_visible_range(0.0, 3.0)
         w.timeline.grab()
-        assert w.timeline.lane.drawn["words"] > 0
+        assert w.timeline.lane.drawn["words"] > 0 and w.timeline.lane._hint is None
         assert not [t for t in threading.enumerate() if t.name == "diface-speech-recognition"]
     finally:
         close_window(w)

@@ -110,6 +110,8 @@ class EditsMixin:
 
     def _on_busy(self, busy: bool) -> None:
         br = self.bridge
+        if not busy:
+            self.timeline.lane.set_hint(None)  # "recognising the words" ends with the job
         if busy and not br.session.is_long(br.session.latest_job):
             # a keyframe, swap or transcript solve: no flash of the progress bar and Cancel for a
             # few tens of ms (showing them cost 10-15 ms of the GUI thread per drag)

@@ -101,6 +101,7 @@ class FilesMixin:
                 recognise = transcript is None and self._can_recognise(doc)
                 if recognise:
                     self.statusBar().showMessage(f"Recognising the words in {path.name}, then generating…", 10000)
+                    self.timeline.lane.set_hint("Recognising the words in the audio…")
                 self.generate(recognise_words=recognise)
             elif transcript is not None and teacher_available():
                 self.lipsync_from_transcript(transcript)

@@ -84,6 +84,7 @@ class TranscriptLaneItem(pg.GraphicsObject):
         self._phones = _Band(())
         self._preview: Transcript | None = None
         self._drag: tuple | None = None  # (kind, index, edge, offset seconds)
+        self._hint: str | None = None  # shown instead of the usual hint while there is no transcript
         self.on_retime: Callable | None = None
         self.on_word_clicked: Callable | None = None
         self.on_word_double_clicked: Callable | None = None
@@ -94,6 +95,12 @@ class TranscriptLaneItem(pg.GraphicsObject):
         self.setZValue(35)  # above the playhead (z 30): a boundary under it can still be grabbed
 
     # ------------------------------------------------------------------ data
+    def set_hint(self, text: str | None) -> None:
+        """What the lane says while it has no transcript (``None``: how to add one)."""
+        if text != self._hint:
+            self._hint = text
+            self.update()
+
     def set_transcript(self, tr: Transcript | None, duration: float) -> None:
         """Show ``tr`` over a clip of ``duration`` seconds (a drag in progress is dropped)."""
         self.prepareGeometryChange()
@@ -154,7 +161,7 @@ class TranscriptLaneItem(pg.GraphicsObject):
             p.setPen(_HINT)
             left = max(dx, tr.map(QtCore.QPointF(x0, 0)).x()) + 6
             p.drawText(QtCore.QRectF(left, y_top, 900, y_bot - y_top), QtCore.Qt.AlignVCenter | QtCore.Qt.AlignLeft,
-                       "No aligned transcript: type what is said in the Generate panel and press Align.")
+                       self._hint or "No aligned transcript: type what is said in the Generate panel and press Align.")
             p.restore()
             return
         words, phones = (self._words, self._phones)
