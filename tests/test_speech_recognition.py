@@ -171,7 +171,6 @@ def test_generate_without_text_pins_the_recognised_words_and_no_transcribe_does_
 @needs_asr
 def test_opening_audio_without_a_transcript_recognises_its_words_before_the_first_take(qtbot, tmp_path, monkeypatch, rig):
     import shutil
-    import threading
 
     pytest.importorskip("vispy")
     from _gui_support import close_window, editor_env, new_window
@@ -197,7 +196,9 @@ def test_opening_audio_without_a_transcript_recognises_its_words_before_the_firs
         w.timeline.set_visible_range(0.0, 3.0)
         w.timeline.grab()
         assert w.timeline.lane.drawn["words"] > 0 and w.timeline.lane._hint is None
-        assert not [t for t in threading.enumerate() if t.name == "diface-speech-recognition"]
+        assert w.save_to(tmp_path / "line.diface")  # the recognised words are the take's transcript
+        assert w.open_path(tmp_path / "line.diface")
+        assert w.doc.transcript.words == tr.words and w.doc.transcript.phones == tr.phones
     finally:
         close_window(w)
 
