@@ -133,10 +133,13 @@ def plan_request(request: Request, model: WindowModel, *, visemes: bool = True) 
                                n_face=model.n_face or 0)
         known = {p: np.zeros_like(getattr(base, p), bool) for p in request.parts}
         vp = _viseme_pins(request, model, t) if visemes else None
+        avoid = None
         if vp is not None:
             known["face"] = vp[0].copy()
             base.face[vp[0]] = vp[1][vp[0]]
-        plans = [plan_part(p, getattr(base, p), known[p], spec) for p in request.parts]
+            avoid = _lip_pin_frames(vp[0], model)
+        plans = [plan_part(p, getattr(base, p), known[p], spec, avoid=avoid if p == "face" else None)
+                 for p in request.parts]
         if vp is not None:
             plans = [replace(pl, short=vp[0].copy()) if pl.part == "face" else pl for pl in plans]
         return JobPlan("generate", base, plans, (0, t), request.n_samples, request.n_samples > 1, request.seed,
@@ -299,6 +302,16 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     anims, changed, info = _run(job, model, features, progress=progress, cancel=cancel)
     info["total_s"] = time.perf_counter() - t0
     return (anims if job.as_list else anims[0]), changed, info
+
+
+def _lip_pin_frames(pinned: np.ndarray, model: WindowModel) -> np.ndarray:
+    """(T,) bool: frames where a viseme pin holds the lips (p/b/m, f/v) beyond the jaw and rounding
+    channels; window joins keep clear of them (:func:`~diface_editor.engine.windows.plan_span`)."""
+    from diface_editor.engine.visemes import JAW_CHANNELS, LIP_CHANNELS, ROUND_CHANNELS
+
+    names = list(model.channel_names)
+    cols = [names.index(c) for c in LIP_CHANNELS if c in names and c not in JAW_CHANNELS + ROUND_CHANNELS]
+    return pinned[:, cols].any(axis=1) if cols else np.zeros(len(pinned), bool)
 
 
 def _with_recognised_words(request: GenerateRequest):

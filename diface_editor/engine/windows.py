@@ -77,7 +77,25 @@ def _grow_to_multiple(start: int, stop: int, n_frames: int, multiple: int) -> tu
     return start, stop
 
 
-def plan_span(start: int, stop: int, n_frames: int, spec: WindowSpec, context: int | None = None) -> list[Window]:
+#: a window join moved for ``avoid`` (see :func:`plan_span`) keeps this many frames clear on each side
+JOIN_CLEARANCE = 6
+#: and moves at most this many frames earlier
+JOIN_SLACK = 24
+
+
+def _clear_join(end: int, lowest: int, avoid: np.ndarray | None) -> int:
+    """The latest frame ``g`` in ``lowest..end`` with no ``avoid`` frame within :data:`JOIN_CLEARANCE`
+    of it, else ``end``."""
+    if avoid is None:
+        return end
+    for g in range(end, lowest - 1, -1):
+        if not avoid[max(0, g - JOIN_CLEARANCE):g + JOIN_CLEARANCE].any():
+            return g
+    return end
+
+
+def plan_span(start: int, stop: int, n_frames: int, spec: WindowSpec, context: int | None = None,
+              avoid: np.ndarray | None = None) -> list[Window]:
     """Windows that generate frames ``start..stop-1`` of a clip of ``n_frames`` frames.
 
     Up to ``context`` frames (default ``spec.context``) on each side of the span are known context.
@@ -106,7 +124,8 @@ def plan_span(start: int, stop: int, n_frames: int, spec: WindowSpec, context: i
             windows.append(window(min(s, hi - w), hi, gen_from, stop))
             return windows
         windows.append(window(s, s + w, gen_from, s + w))
-        gen_from = s + w
+        slack = min(JOIN_SLACK, (w - spec.overlap) // 2)
+        gen_from = _clear_join(s + w, max(gen_from + 1, s + w - slack), avoid)
         s = gen_from - spec.overlap
 
 
@@ -119,9 +138,10 @@ def window_borders(windows: Sequence[Window], n_frames: int) -> list[int]:
     """Frames ``b`` where generated motion meets motion from elsewhere (between frame ``b-1`` and
     ``b``): each window's ``gen_start`` and ``gen_stop`` strictly inside the clip."""
     out = set()
-    for w in windows:
+    for i, w in enumerate(windows):
         for b in (w.gen_start, w.gen_stop):
-            if 0 < b < n_frames:
+            # a later window that regenerates across b (a join moved for plan_span's avoid) hides it
+            if 0 < b < n_frames and not any(v.gen_start < b < v.gen_stop for v in windows[i + 1:]):
                 out.add(b)
     return sorted(out)
 
@@ -233,7 +253,7 @@ SHORT_RAMP = 2
 
 
 def plan_part(part: str, target: np.ndarray, known: np.ndarray, spec: WindowSpec,
-              context: int | None = None) -> PartPlan:
+              context: int | None = None, avoid: np.ndarray | None = None) -> PartPlan:
     """Plan the windows for one part: frames with any unknown entry are *changed*; changed runs
     closer than ``context`` frames are merged (their windows would otherwise overlap) and each
     span is planned with :func:`plan_span`."""
@@ -245,7 +265,7 @@ def plan_part(part: str, target: np.ndarray, known: np.ndarray, spec: WindowSpec
     t = target.shape[0]
     windows: list[Window] = []
     for a, b in changed_spans(~known.all(axis=1), merge_gap=c):
-        windows += plan_span(a, b, t, spec, context=c)
+        windows += plan_span(a, b, t, spec, context=c, avoid=avoid)
     return PartPlan(part, target, known, windows)
 
 
