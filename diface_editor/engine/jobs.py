@@ -193,7 +193,9 @@ def plan_request(request: Request, model: WindowModel, *, visemes: bool = True) 
         mask.face |= add
         target.face[add] = vp[1][add]
         n_vis = int(add.sum())
-    plans = [plan_part(p, getattr(target, p), getattr(mask, p), spec) for p in edit.parts]
+    avoid = _lip_pin_frames(vp[0], model) if vp is not None else None
+    plans = [plan_part(p, getattr(target, p), getattr(mask, p), spec, avoid=avoid if p == "face" else None)
+             for p in edit.parts]
     if n_vis:
         plans = [replace(pl, short=add) if pl.part == "face" else pl for pl in plans]
     rows = np.zeros(t, bool)
