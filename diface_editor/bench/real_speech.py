@@ -245,7 +245,6 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
     model's recommendation. ``with_transcript``: also ``model_transcript``, the model with the
     alignment's viseme constraints. ``transcribe``: ``model`` uses the words recognised in the audio
     (the default settings), ``model_audio_only`` the audio alone."""
-    from diface_editor.engine.edit_policy import transcribe_speech
     from diface_editor.engine.requests import GenerateRequest
     from diface_editor.engine.worker import Engine
     from diface_editor.synth.align import AlignmentError, align
@@ -279,17 +278,14 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
         n = min(len(wm), len(wt))
         methods = [("model_audio_only" if transcribe else "model", wm), ("teacher", wt)]
         if transcribe:
-            tr = transcribe_speech(rc.clip)
+            res_r = engine.run_sync(GenerateRequest(rc.clip, recognise_words=True, **kw))  # as the editor's first take
+            heard = res_r.info["transcript"]
             counts = recognition.setdefault(rc.condition, {"word_errors": 0, "words": 0, "audio_only_clips": 0})
-            errors, words = word_errors(rc.text, tr.text)
+            errors, words = word_errors(rc.text, heard.text)
             counts["word_errors"] += errors
             counts["words"] += words
-            if tr.aligned:
-                res_r = engine.run_sync(GenerateRequest(rc.clip, phones=tuple(tr.phones), viseme_strength=1.0, **kw))
-                wr = geo.weights(res_r.animations[0])
-            else:
-                counts["audio_only_clips"] += 1
-                wr = wm
+            counts["audio_only_clips"] += not heard.aligned
+            wr = geo.weights(res_r.animations[0])
             n = min(n, len(wr))
             methods.insert(0, ("model", wr))
         if with_transcript:

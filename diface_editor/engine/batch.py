@@ -203,21 +203,18 @@ def engine_generator(engine, *, transcribe: bool = False, **request_options) -> 
     (:func:`~diface_editor.engine.edit_policy.transcribe_speech`) and pin its visemes (at
     ``viseme_strength``, default 1), as ``diface generate`` does for one file; a clip without
     recognisable words is generated from its audio alone."""
-    from diface_editor.engine.edit_policy import transcribe_speech
+    from diface_editor.engine.edit_policy import with_recognised_words
     from diface_editor.engine.requests import GenerateRequest
 
     on_event = request_options.pop("on_event", None)
-    strength = float(request_options.pop("viseme_strength", 1.0))
 
     def generate(clip) -> list[Animation]:
-        opts = dict(request_options)
-        if transcribe and strength > 0:
-            tr = transcribe_speech(clip)
-            if tr.aligned:
-                opts.update(phones=tuple(tr.phones), viseme_strength=strength)
-            else:
-                log.info("%s: %s; generating from the audio alone", getattr(clip, "path", None) or "clip", tr.error)
-        return engine.run_sync(GenerateRequest(clip, **opts), on_event=on_event).animations
+        request = GenerateRequest(clip, **request_options)
+        if transcribe and request.viseme_strength > 0:
+            request, heard = with_recognised_words(request)
+            if not heard.aligned:
+                log.info("%s: %s; generating from the audio alone", getattr(clip, "path", None) or "clip", heard.error)
+        return engine.run_sync(request, on_event=on_event).animations
 
     return generate
 

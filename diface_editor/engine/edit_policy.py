@@ -145,6 +145,17 @@ def transcribe_speech(audio) -> Transcript:
     return tr
 
 
+def with_recognised_words(request):
+    """``request`` (a :class:`~diface_editor.engine.requests.GenerateRequest`) with the phones of the
+    words recognised in its audio (:func:`transcribe_speech`) when they align and its viseme strength
+    is above 0, else with none, and ``recognise_words`` off; and the :class:`Transcript` heard."""
+    from dataclasses import replace
+
+    heard = transcribe_speech(request.audio)
+    phones = tuple(heard.phones) if heard.aligned and request.viseme_strength > 0 else None
+    return replace(request, phones=phones, recognise_words=False), heard
+
+
 def lipsync(audio, transcript: str, seed: int) -> Animation:
     """The procedural teacher's lip sync of ``transcript`` on ``audio`` (no model; any thread).
 

