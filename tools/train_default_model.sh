@@ -15,9 +15,14 @@
 #      c. diface corpus add-recordings data/real_train -> data/rv/train (teacher pseudo-labels, 6 copies each)
 #      d. diface corpus augment data/rv/train -> data/rv_vs/train (voice-shifted copies)
 #      e. diface train configs/finetune_realvoices.toml (from the stage-2 bundle)
-#   6. copy     runs/realvoices/bundle -> models/default (weights + config; the model card is kept)
+#   6. recalibrated jaw (stage 4): diface train configs/finetune_recalibrated.toml (2000 steps from the
+#      stage-3 bundle on data/rv_vs, whose labels come from the real-speech jaw calibration of the teacher)
+#   7. student  diface distill -> runs/student_recal (the one-step student the editor's drags use)
+#   8. copy     runs/student_recal/bundle -> models/default (weights, students + config; the card is kept)
 # The shipped model was made with these commands, except that stage 1 ran as 3600 steps resumed to
-# 7000 and stage 2 as 6000 steps resumed to 10000 (warm restarts; see models/default/MODEL_CARD.md).
+# 7000, stage 2 as 6000 steps resumed to 10000 (warm restarts; see models/default/MODEL_CARD.md) and
+# stage 3 ran on data/rv built with the teacher of the time (before the jaw calibration of 2026-12-04,
+# which stage 4 learned from the corpus rebuilt with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=".venv/bin/diface"
@@ -51,6 +56,16 @@ if [ ! -f runs/realvoices/bundle/config.json ]; then
   $D train --config configs/finetune_realvoices.toml --threads 1 "${resume[@]}"
 fi
 
-cp runs/realvoices/bundle/config.json runs/realvoices/bundle/face.safetensors \
-   runs/realvoices/bundle/head.safetensors models/default/
+if [ ! -f runs/recalibrated/bundle/config.json ]; then
+  resume=(); [ -d runs/recalibrated/checkpoints ] && resume=(--resume)
+  $D train --config configs/finetune_recalibrated.toml --threads 1 "${resume[@]}"
+fi
+
+if [ ! -f runs/student_recal/bundle/face.student.safetensors ]; then
+  resume=(); [ -f runs/student_recal/checkpoint.json ] && resume=(--resume)
+  $D distill --model runs/recalibrated/bundle --data data/rv/train --out runs/student_recal --steps 1000 \
+     --threads 1 "${resume[@]}"
+fi
+
+cp runs/student_recal/bundle/config.json runs/student_recal/bundle/*.safetensors models/default/
 echo "models/default updated; evaluate it with: $D eval --data data/rv --json and $D eval --real data/real_eval"
