@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from diface_editor.synth.tts import VoiceSpec, synthesize
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed")
+ROOT = Path(__file__).resolve().parent.parent
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed")
 
 
@@ -183,3 +185,30 @@ def test_a_missing_engine_is_a_sentence_naming_the_package(monkeypatch):
         piper._voices.get("joe")
     with pytest.raises(DifaceError, match="unknown Piper voice"):
         piper._voices.get("lessac")
+
+
+@needs_flite
+def test_real_speech_eval_reports_every_method_per_condition(tmp_path):
+    """``diface eval --real`` on a folder with one condition: the model, the audio-only model and the
+    teacher (seeded and jitter-free) each get a correlation and closure count; the teacher's lips close
+    on every p/b/m; the table names the condition."""
+    pytest.importorskip("pocketsphinx")
+    from diface_editor.bench.real_speech import format_table, load_real_set, real_speech_eval
+    from diface_editor.core.audio import save_wav
+    from diface_editor.engine.loading import load_model
+
+    if not (ROOT / "models" / "default" / "config.json").is_file():
+        pytest.skip("the shipped model is not installed")
+    text = "Bob made a map of the park."
+    sp = synthesize(text, VoiceSpec("flite", "slt"))
+    (tmp_path / "clean").mkdir()
+    save_wav(tmp_path / "clean" / "bob.wav", sp.samples, sp.sample_rate)
+    (tmp_path / "clean" / "bob.txt").write_text(text, encoding="utf-8")
+    rep = real_speech_eval(load_model(None, device="cpu"), load_real_set(tmp_path), transcribe=False)
+    c = rep["conditions"]["clean"]
+    assert c["clips"] == 1 and not rep["skipped"]
+    for who in ("model", "teacher", "teacher_no_jitter"):
+        assert c[who]["openness_corr"] is not None and c[who]["closure_count"] == 6, who  # b, b, m, m, p, p
+    assert c["teacher_no_jitter"]["closure"] == 1.0 and c["teacher"]["closure"] == 1.0
+    assert c["teacher_no_jitter"]["openness_corr"] > 0.5
+    assert "clean" in format_table(rep)
