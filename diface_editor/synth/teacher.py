@@ -122,6 +122,9 @@ def _pose(**weights: float) -> np.ndarray:
 
 #: Viseme target of each common phone (diphthongs are in :data:`DIPHTHONGS`).
 #:
+#: The values below are the TTS calibration; :data:`VOWEL_JAW_GAIN` (after the diphthongs) scales every
+#: vowel's ``jawOpen`` target on top of them for real speech.
+#:
 #: Calibration of the jaw (2026-12): vowel ``jawOpen`` targets were raised by about 30 % so that,
 #: after coarticulation and the jaw's lag, stressed AA/AE/AO in clear read speech peak at a median
 #: of about 0.6 (0.58-0.61 on espeak-ng, Flite and Festival voices; before: 0.45-0.48, which left the
