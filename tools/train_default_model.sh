@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the shipped default model (models/default) from nothing but the TTS engines, on a CPU.
-# One command: tools/train_default_model.sh  (about 2 h 15 min on a 2-core CPU; resumable: rerun it
+# One command: tools/train_default_model.sh  (about 3 h on a 2-core CPU; resumable: rerun it
 # after an interruption and every finished stage is skipped, a started training run is resumed).
 #
 #   1. corpus   diface corpus build  -> data/synth         (60 min target, seed 0; ~6 min)
@@ -15,8 +15,9 @@
 #      c. diface corpus add-recordings data/real_train -> data/rv/train (teacher pseudo-labels, 6 copies each)
 #      d. diface corpus augment data/rv/train -> data/rv_vs/train (voice-shifted copies)
 #      e. diface train configs/finetune_realvoices.toml (from the stage-2 bundle)
-#   6. recalibrated jaw (stage 4): diface train configs/finetune_recalibrated.toml (2000 steps from the
-#      stage-3 bundle on data/rv_vs, whose labels come from the real-speech jaw calibration of the teacher)
+#   6. recalibrated jaw (stage 4): diface train configs/finetune_recalibrated.toml (4a: 2000 steps from
+#      the stage-3 bundle on data/rv_vs, whose labels come from the real-speech jaw calibration of the
+#      teacher), then configs/finetune_recalibrated_more.toml (4b: 4000 more steps, a fresh cosine schedule)
 #   7. student  diface distill -> runs/student_recal (the one-step student the editor's drags use)
 #   8. copy     runs/student_recal/bundle -> models/default (weights, students + config; the card is kept)
 # The shipped model was made with these commands, except that stage 1 ran as 3600 steps resumed to
@@ -61,9 +62,14 @@ if [ ! -f runs/recalibrated/bundle/config.json ]; then
   $D train --config configs/finetune_recalibrated.toml --threads 1 "${resume[@]}"
 fi
 
+if [ ! -f runs/recalibrated_more/bundle/config.json ]; then
+  resume=(); [ -d runs/recalibrated_more/checkpoints ] && resume=(--resume)
+  $D train --config configs/finetune_recalibrated_more.toml --threads 1 "${resume[@]}"
+fi
+
 if [ ! -f runs/student_recal/bundle/face.student.safetensors ]; then
   resume=(); [ -f runs/student_recal/checkpoint.json ] && resume=(--resume)
-  $D distill --model runs/recalibrated/bundle --data data/rv/train --out runs/student_recal --steps 1000 \
+  $D distill --model runs/recalibrated_more/bundle --data data/rv/train --out runs/student_recal --steps 1000 \
      --threads 1 "${resume[@]}"
 fi
 

@@ -25,8 +25,8 @@ consonant and pause pins gives 0.740 / 0.829 / 0.752 / 0.740, the same as the te
 without its per-clip style jitter (0.736 / 0.837 / 0.758 / 0.744). Consonants next to an f/v are left
 free (pinning them too cost 3 of 57 conversational f/v contacts), as are the 120 ms at the edges of a
 pause (the lips' own timing into and out of speech). With the teacher's real-speech jaw calibration and
-the per-word aligner (2026-12-04; clean / conversational / telephone / noisy): 0.757 / 0.843 / 0.770 /
-0.743 with the shipped model, against the jitter-free teacher's 0.759 / 0.849 / 0.779 / 0.753.
+the per-word aligner (2026-12-04; clean / conversational / telephone / noisy): 0.756 / 0.842 / 0.770 /
+0.742 with the shipped model, against the jitter-free teacher's 0.759 / 0.849 / 0.779 / 0.753.
 
 The values are the procedural teacher's (:func:`diface_editor.synth.teacher.animate` on the phones and
 the request's audio, without its per-clip style jitter): its viseme targets after coarticulation and
