@@ -269,9 +269,9 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
         except AlignmentError as e:
             skipped.append({"clip": f"{rc.condition}/{rc.name}", "error": str(e)})
             continue
-        teach, teach0 = (animate(al.phones, duration=rc.clip.duration, samples=rc.clip.samples,
-                                 sample_rate=rc.clip.sample_rate, seed=seed, config=TeacherConfig(fps=fps, style_jitter=j))
-                         for j in (1.0, 0.0))
+        on_clip = dict(duration=rc.clip.duration, samples=rc.clip.samples, sample_rate=rc.clip.sample_rate, seed=seed)
+        teach = animate(al.phones, config=TeacherConfig(fps=fps), **on_clip)  # the seeded style
+        teach0 = animate(al.phones, config=TeacherConfig(fps=fps, style_jitter=0.0), **on_clip)  # the pins' values
         kw = dict(seed=seed, sampler=str(rec.get("sampler", "dpmpp")),
                   steps=rec.get("steps") if rec.get("sampler") != "ddpm" else None,
                   guidance=float(rec.get("guidance", 1.0) if guidance is None else guidance),

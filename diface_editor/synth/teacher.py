@@ -528,7 +528,7 @@ def _mouth(ph: list[Phone], segs: list[_Segment], n: int, fps: float, cfg: Teach
 
 
 #: a windowed :func:`mouth_track` starts its dynamics this long before the frames it returns (they
-#: settle to 1e-12 of a whole-clip pass: the slowest lag decays as exp(-jaw_omega * t))
+#: settle to 1e-12 of a whole-clip pass: the slowest lag decays as exp(-min(jaw_omega, lip_omega) * t))
 MOUTH_SETTLE_S = 1.0
 
 
