@@ -191,7 +191,7 @@ def test_a_missing_engine_is_a_sentence_naming_the_package(monkeypatch):
 def test_real_speech_eval_reports_every_method_per_condition(tmp_path):
     """``diface eval --real`` on a folder with one condition: the model, the audio-only model and the
     teacher (seeded and jitter-free) each get a correlation and closure count; the teacher's lips close
-    on every p/b/m; the table names the condition."""
+    on every p/b/m; its style draws are reported; the table names the condition."""
     pytest.importorskip("pocketsphinx")
     from diface_editor.bench.real_speech import format_table, load_real_set, real_speech_eval
     from diface_editor.core.audio import save_wav
@@ -211,4 +211,9 @@ def test_real_speech_eval_reports_every_method_per_condition(tmp_path):
         assert c[who]["openness_corr"] is not None and c[who]["closure_count"] == 6, who  # b, b, m, m, p, p
     assert c["teacher_no_jitter"]["closure"] == 1.0 and c["teacher"]["closure"] == 1.0
     assert c["teacher_no_jitter"]["openness_corr"] > 0.5
+    # the teacher's style draws: seed 0 among them, the mean between the extremes
+    st = c["teacher_styles"]
+    assert st["seeds"] == 8 and st["openness_corr"][0] == pytest.approx(c["teacher"]["openness_corr"])
+    assert st["openness_corr_min"] <= st["openness_corr_mean"] <= st["openness_corr_max"]
+    assert len(set(st["openness_corr"])) > 1  # the draws differ
     assert "clean" in format_table(rep)

@@ -260,6 +260,23 @@ def test_performance_controls_scale_the_generated_motion(shipped):
     np.testing.assert_array_equal(quiet.head, free.head)
 
 
+def test_lip_sync_strength_scales_the_mouth_with_a_transcript_too(shipped):
+    """With a transcript most speech frames are pinned: the lip-sync control must scale the pinned
+    openness as well (it once left it alone), while p/b/m stay sealed."""
+    from diface_editor.bench.real_speech import CLOSED_GAP_MM, MouthGeometry, share_below
+
+    jaw = ARKIT_NAMES.index("jawOpen")
+    full = _generate(shipped, phones=PHONES)
+    small = _generate(shipped, phones=PHONES, lip_sync=0.5)
+    big = _generate(shipped, phones=PHONES, lip_sync=1.5)
+    peak = {k: float(np.percentile(a.face[:, jaw], 95)) for k, a in (("small", small), ("full", full), ("big", big))}
+    assert peak["small"] < 0.7 * peak["full"] and peak["big"] > 1.25 * peak["full"], peak
+    geo = MouthGeometry.default()
+    for anim in (small, big):
+        hits, count = share_below(geo.lip_gap_mm(geo.weights(anim)), PHONES, ("P", "B", "M"), FPS, CLOSED_GAP_MM)
+        assert count == 6 and hits == count
+
+
 def test_the_session_sends_transcript_and_controls():
     from diface_editor.engine.session import EditSession
 

@@ -16,6 +16,8 @@ and the re-solve is submitted) and stops when:
   ``preview_emitted_p50_ms`` is when the first engine preview left the engine bridge (drags with one).
   ``first_model_picture_p50_ms`` leaves the dragged pose out: the first picture that came from the
   model (an engine preview, else the result); ``drag_poses_drawn`` counts the drags whose pose was drawn;
+  ``first_preview_posted_p50_ms`` is when that first picture's vertices reached the render thread's
+  mailbox and ``first_preview_drawn_after_post_p50_ms`` how long the picture took from there;
 * ``keyframe_final``: the result is applied (an undo step) and the viewport shows the solved frame
   under the playhead: the render thread delivered its picture after the result was applied, or the
   picture on screen then already has exactly its vertices (the viewport does not draw an identical
@@ -293,6 +295,11 @@ def _run(args, tmp: Path) -> dict:
             info["applied_ms"] = (t_applied - t0) * 1e3  # the result in the document (not yet drawn)
             info["first_model_ms"] = (min(model_drawn, default=t_final) - t0) * 1e3
             info["drag_pose_drawn"] = any(kind == "drag" and t0 <= p for _t, _v, kind, p in list(frames_shown))
+            first_pic = min(((t, p) for t, _v, kind, p in list(frames_shown) if kind != "doc" and t0 <= p and t < t_final),
+                            default=None)
+            if first_pic is not None:  # where the first preview's time goes: the GUI posting it, then the picture
+                info["first_posted_ms"], info["first_drawn_after_post_ms"] = (first_pic[1] - t0) * 1e3, \
+                    (first_pic[0] - first_pic[1]) * 1e3
             return first, (t_final - t0) * 1e3, emitted, bool(previews_drawn), info
 
         first_ms, final_ms, emitted_ms, infos, shown = [], [], [], [], 0
@@ -337,6 +344,10 @@ def _run(args, tmp: Path) -> dict:
             out["keyframe_applied_p50_ms"] = _pct([i["applied_ms"] for i in infos], 50)
             out["first_model_picture_p50_ms"] = _pct([i["first_model_ms"] for i in infos], 50)
             out["drag_poses_drawn"] = f"{sum(bool(i['drag_pose_drawn']) for i in infos)}/{len(infos)}"
+            posted = [i for i in infos if "first_posted_ms" in i]
+            if posted:
+                out["first_preview_posted_p50_ms"] = _pct([i["first_posted_ms"] for i in posted], 50)
+                out["first_preview_drawn_after_post_p50_ms"] = _pct([i["first_drawn_after_post_ms"] for i in posted], 50)
             infos = [i for i in infos if "total_s" in i]
         if infos:
             out["engine_total_p50_ms"] = _pct([1e3 * i["total_s"] for i in infos], 50)

@@ -78,7 +78,8 @@ class SamplerSettings:
         viseme_strength: how hard the transcript's visemes are held (0 = audio only, bit for bit the
             result without a transcript; 1 = lips closed at p/b/m, lip to teeth at f/v, rounding and
             open vowels pinned; between: the pinned result blended with the audio-only one).
-        lip_sync: mouth amplitude of generated frames (1 = the model's; 0.5 half, 1.5 more).
+        lip_sync: mouth amplitude of generated frames and of the transcript's viseme pins (1 = the
+            model's and the teacher's; 0.5 half, 1.5 more; p/b/m stay sealed).
         upper_face: activity of brows and eyes in generated frames (1 = the model's).
         head_motion: amount of generated head rotation (1 = the model's, 0 = still).
         style: the model's speaking style / identity (name or index as text); ``None`` = its default.

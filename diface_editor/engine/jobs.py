@@ -71,7 +71,8 @@ def _viseme_pins(request, model: WindowModel, n_frames: int) -> tuple[np.ndarray
         return None
     audio = request.audio
     mask, values = viseme_pins(request.phones, n_frames, model.fps, model.channel_names,
-                               getattr(audio, "samples", None), getattr(audio, "sample_rate", None))
+                               getattr(audio, "samples", None), getattr(audio, "sample_rate", None),
+                               lip_sync=float(getattr(request, "lip_sync", 1.0)))
     return (mask, values) if mask.any() else None
 
 

@@ -10,9 +10,9 @@ eases the generated motion into them):
   ``mouthFunnel``, ``mouthPucker`` (and the other lip-shaping channels of the teacher's mouth set);
 * **f/v**: the lower lip rolled up to the upper incisors in the core of the phone (same channels);
 * **w/uw/ow** (and the rounded glide of aw): ``mouthPucker`` and ``mouthFunnel`` at the rounding's peak;
-* **open vowels aa/ae/ao** (and the open part of ay/aw) and every other vowel at least 60 ms long:
-  ``jawOpen`` and ``mouthClose`` over the vowel (the opening follows vowel height and loudness);
-* **other consonants** (not next to an f/v): ``jawOpen`` and ``mouthClose`` in the core of the phone;
+* **open vowels aa/ae/ao** (and the open part of ay/aw) and every other vowel: ``jawOpen`` and
+  ``mouthClose`` over the vowel (the opening follows vowel height and loudness);
+* **other consonants** (not next to an f/v): ``jawOpen`` and ``mouthClose`` over the phone;
 * **pauses** of at least :data:`PAUSE_MIN_S`: ``jawOpen`` and ``mouthClose`` at the teacher's rest,
   :data:`PAUSE_MARGIN_S` inside the pause on each side.
 
@@ -26,7 +26,13 @@ without its per-clip style jitter (0.736 / 0.837 / 0.758 / 0.744). Consonants ne
 free (pinning them too cost 3 of 57 conversational f/v contacts), as are the 120 ms at the edges of a
 pause (the lips' own timing into and out of speech). With the teacher's real-speech jaw calibration and
 the per-word aligner (2026-12-04; clean / conversational / telephone / noisy): 0.756 / 0.842 / 0.770 /
-0.742 with the shipped model, against the jitter-free teacher's 0.759 / 0.849 / 0.779 / 0.753.
+0.742 with the shipped model, against the jitter-free teacher's 0.759 / 0.849 / 0.779 / 0.753. Vowels
+shorter than 60 ms and the outer 40 % of consonants had been left to the model; pinning them too
+(2026-12-04, later) gives 0.756 / 0.844 / 0.772 / 0.747, and conversational f/v contacts go from 54 to
+56 of 57; the teacher's per-phone gain draws left out of the pins (its mean gain) gave
+0.755 / 0.843 / 0.769 / 0.751, no better. The frames still free (pause edges, p/b/m and f/v outside their
+cores) are the model's; there it is worse than the teacher in noisy speech (noise moves the mouth in
+pauses) and better in clean speech.
 
 The values are the procedural teacher's (:func:`diface_editor.synth.teacher.animate` on the phones and
 the request's audio, without its per-clip style jitter): its viseme targets after coarticulation and
@@ -52,7 +58,11 @@ endpoints and keeps known entries exact (both endpoints hold them).
 generated values of a sampled window are scaled about the rest pose (0) before the continuity warp
 blends them into their known neighbours: the mouth (``jaw*``, ``mouth*``, ``tongueOut``,
 ``cheekPuff``), the upper face (``brow*``, ``eye*`` except the blinks, ``cheekSquint*``, ``noseSneer*``)
-and the head rotation. Known entries (keyframes, viseme pins, context) are never scaled.
+and the head rotation. Known entries (keyframes, context) are never scaled. Viseme pins follow
+``lip_sync`` through the teacher's ``articulation`` (its vowel and consonant targets; its p/b/m seals
+and rest pose stay): with a transcript most speech frames are pinned, and a control that scaled only the
+frames between them would barely move the mouth (until 2026-12-04 the 95th percentile of ``jawOpen``
+stayed 0.638 at ``lip_sync`` 0.5, 1 and 1.5 on a clean read sentence; now 0.32 / 0.64 / 0.96).
 """
 
 from __future__ import annotations
@@ -80,7 +90,8 @@ ROUNDED = {"W": 0.5, "UW": 0.5, "OW": 0.8, "AW": 0.85}  # phone -> where in it t
 OPEN = {"AA": (0.0, 1.0), "AE": (0.0, 1.0), "AO": (0.0, 1.0), "AY": (0.0, 0.55), "AW": (0.0, 0.55)}
 #: every other vowel: its jaw peak is pinned too (the opening follows vowel height, as the teacher's)
 OTHER_VOWELS = ("AH", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
-MIN_OPEN_S = 0.06
+MIN_OPEN_S = 0.0  # vowels shorter than this keep the model's jaw (0: every vowel is pinned)
+CONSONANT_CORE = 0.5  # openness pinned over this fraction of a consonant on each side of its centre (0.5: all)
 VOWEL_JAW = True
 VOWEL_HALF = 99  # frames pinned on each side of a vowel jaw peak, inside the vowel (99: the whole vowel)
 CLOSE_ANTICIPATION_S = 0.01  # the teacher's envelopes run anticipation_s / 2 ahead of the phone
@@ -93,10 +104,11 @@ def _base(phone: str) -> str:
     return str(phone).upper().rstrip("012")
 
 
-def _core_frames(s: float, e: float, fps: float, n: int) -> list[int]:
-    """Frames in the core of a phone (where the teacher's envelope is 1; at least the nearest frame)."""
+def _core_frames(s: float, e: float, fps: float, n: int, frac: float = 0.3) -> list[int]:
+    """Frames in the core of a phone: within ``frac`` of its length of its (anticipated) centre (0.3:
+    where the teacher's closure envelope is 1; 0.5: the whole phone); at least the nearest frame."""
     c = 0.5 * (s + e) - CLOSE_ANTICIPATION_S
-    half = max(0.3 * (e - s), 0.55 / fps)
+    half = max(frac * (e - s), 0.55 / fps)
     frames = [f for f in range(max(0, int(np.floor((c - half) * fps))), min(n, int(np.ceil((c + half) * fps)) + 1))
               if abs(f / fps - c) <= half]
     if not frames:
@@ -138,9 +150,11 @@ def _recall(cache: OrderedDict, key: tuple):
 
 
 def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: float,
-                  samples: np.ndarray | None = None, sample_rate: int | None = None) -> np.ndarray:
+                  samples: np.ndarray | None = None, sample_rate: int | None = None,
+                  articulation: float = 1.0) -> np.ndarray:
     """(n_frames, 52) float32: the mouth channels of the teacher's face in ARKit order for ``phones``
-    (with the audio's loudness when given; no style jitter, seed 0); the other channels are 0.
+    (with the audio's loudness when given; no style jitter, seed 0; ``articulation`` scales its vowel
+    and consonant targets, not its p/b/m seals); the other channels are 0.
 
     Every edit of a take with a transcript asks for the pins again: the tracks of the last few
     (phones, audio) pairs and the audio's prosody are kept. A keyframe drag reuses a track; a
@@ -153,8 +167,8 @@ def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps
 
     audio = _audio_key(samples, sample_rate)
     ph = tuple((str(p), float(s), float(e)) for p, s, e in phones)
-    n, fps = max(1, int(n_frames)), float(fps)
-    key = (ph, n, fps, audio)
+    n, fps, art = max(1, int(n_frames)), float(fps), float(articulation)
+    key = (ph, n, fps, audio, art)
     hit = _recall(_tracks, key)
     if hit is not None:
         return hit[0].copy()
@@ -165,10 +179,10 @@ def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps
         pros = _recall(_prosody, pkey)
         if pros is None and x.size:
             pros = _remember(_prosody, pkey, analyse(x, int(sample_rate), n, fps))
-    cfg = TeacherConfig(fps=fps, style_jitter=0.0)
+    cfg = TeacherConfig(fps=fps, style_jitter=0.0, articulation=art)
     track = None
     norm = tuple(normalise_phones(ph))  # what the teacher animates, in its order
-    base = _nearest_track(norm, n, fps, audio)
+    base = _nearest_track(norm, n, fps, audio, art)
     if base is not None:
         old, old_track = base
         changed = [i for i, (a, b) in enumerate(zip(old, norm)) if a != b]
@@ -185,22 +199,25 @@ def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps
     return _remember(_tracks, key, (track, norm))[0].copy()
 
 
-def _nearest_track(norm: tuple, n: int, fps: float, audio: tuple) -> tuple[tuple, np.ndarray] | None:
-    """The most recent cached (normalised phones, track) of the same clip with as many normalised
-    phones as ``norm`` (the teacher draws a gain per phone in order, so only then is a local update
-    exact), or None."""
+def _nearest_track(norm: tuple, n: int, fps: float, audio: tuple, art: float) -> tuple[tuple, np.ndarray] | None:
+    """The most recent cached (normalised phones, track) of the same clip and articulation with as
+    many normalised phones as ``norm`` (the teacher draws a gain per phone in order, so only then is a
+    local update exact), or None."""
     with _cache_lock:
-        for (_ph, n2, fps2, audio2), (track, old) in reversed(_tracks.items()):
-            if n2 == n and fps2 == fps and audio2 == audio and len(old) == len(norm) and old != norm:
+        for (_ph, n2, fps2, audio2, art2), (track, old) in reversed(_tracks.items()):
+            if (n2 == n and fps2 == fps and audio2 == audio and art2 == art and len(old) == len(norm)
+                    and old != norm):
                 return old, track
     return None
 
 
 def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: float,
                 channel_names: Sequence[str], samples: np.ndarray | None = None,
-                sample_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                sample_rate: int | None = None, lip_sync: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """``(mask (T, C) bool, values (T, C) float32)``: the viseme constraints of ``phones`` for a face
-    with ``channel_names`` (ARKit names; channels the model lacks are skipped). See the module doc."""
+    with ``channel_names`` (ARKit names; channels the model lacks are skipped). ``lip_sync``: the
+    lip-sync strength control, the teacher's articulation for the pinned values (p/b/m stay sealed).
+    See the module doc."""
     from diface_editor.core.arkit import ARKIT_NAMES
 
     names = list(channel_names)
@@ -211,7 +228,7 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
     phones = [(_base(p), float(s), float(e)) for p, s, e in phones if float(e) > float(s)]
     if not phones or n_frames < 1 or "jawOpen" not in idx:
         return mask, values
-    teacher = teacher_track(phones, n_frames, fps, samples, sample_rate)
+    teacher = teacher_track(phones, n_frames, fps, samples, sample_rate, articulation=lip_sync)
 
     def pin(frames, chans) -> None:
         for f in frames:
@@ -247,7 +264,7 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
         elif p not in vowels and p not in BILABIAL and p not in LABIODENTAL:
             if any(q in LABIODENTAL for q, _, _ in phones[max(0, j - 1):j + 2]):
                 continue
-            pin([f for f in _core_frames(s, e, fps, n_frames) if not mask[f].any()], JAW_CHANNELS)
+            pin([f for f in _core_frames(s, e, fps, n_frames, CONSONANT_CORE) if not mask[f].any()], JAW_CHANNELS)
     return mask, values
 
 
