@@ -129,6 +129,25 @@ def test_viseme_pins_close_the_lips_at_bilabials():
     assert not mask[:, upper].any()
 
 
+def test_an_edit_window_gets_the_same_pins_as_the_whole_clip_there():
+    """An edit asks only for the pins of the frames it regenerates (a long take's edit visits only the
+    phones near it): those are exactly the whole clip's pins there, and nothing else is pinned."""
+    from diface_editor.engine.visemes import viseme_pins
+
+    reps, dur = 8, 3.0
+    phones = tuple((p, s + k * dur, e + k * dur) for k in range(reps) for p, s, e in PHONES)
+    n = int(reps * dur * FPS)
+    full_mask, full_values = viseme_pins(phones, n, FPS, ARKIT_NAMES)
+    rng = np.random.default_rng(0)
+    for a, b in [(0, 5), (n - 7, n), (200, 261), (33, 34)] + [tuple(sorted(rng.integers(0, n, 2))) for _ in range(20)]:
+        rows = np.zeros(n, bool)
+        rows[a:b] = True
+        rows[(a + 400) % n:(a + 400) % n + 3] = True  # and a second, distant run
+        mask, values = viseme_pins(phones, n, FPS, ARKIT_NAMES, rows=rows)
+        np.testing.assert_array_equal(mask, full_mask & rows[:, None])
+        np.testing.assert_array_equal(values[mask], full_values[mask])
+
+
 def test_openness_is_pinned_between_visemes_but_not_the_lip_shape():
     """Consonant cores (not next to an f/v) and long pauses pin only jawOpen/mouthClose, at rest in a pause."""
     from diface_editor.core.arkit import ARKIT_NAMES
@@ -348,7 +367,8 @@ def test_repeated_pins_reuse_the_teacher_pass_and_give_the_same_values():
     first = visemes.teacher_track(PHONES, n, FPS, clip.samples, clip.sample_rate)
     np.testing.assert_array_equal(first[:, mouth], fresh[:, mouth])
     assert not first[:, ~mouth].any()  # the pins only use the mouth: nothing else is animated
-    first[:] = -1.0  # the caller's copy
+    with pytest.raises(ValueError):
+        first[:] = -1.0  # the kept track is shared read-only: no caller can spoil it
     again = visemes.teacher_track(PHONES, n, FPS, clip.samples, clip.sample_rate)
     np.testing.assert_array_equal(again[:, mouth], fresh[:, mouth])
     moved = PHONES[:3] + (("B", 0.55, 0.66),) + PHONES[4:]

@@ -19,7 +19,7 @@ from diface_editor.core.blinks import BLINK_CHANNELS, auto_blinks, hide_blinks, 
 from diface_editor.core.keyframes import EditMask, Keyframe
 from diface_editor.engine.backend import EngineError, WindowModel
 from diface_editor.engine.requests import EditRequest, GenerateRequest, Request, VariantsRequest
-from diface_editor.engine.windows import PartPlan, count_calls, plan_part, run_windows, window_borders
+from diface_editor.engine.windows import JOIN_CLEARANCE, PartPlan, count_calls, plan_part, run_windows, window_borders
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,11 @@ class JobPlan:
     viseme_entries: int = 0
 
 
-def _viseme_pins(request, model: WindowModel, n_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _viseme_pins(request, model: WindowModel, n_frames: int,
+                 rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The request's viseme constraints for the face (:func:`~diface_editor.engine.visemes.viseme_pins`),
-    or ``None`` (no phones, strength 0, no generated face, not an ARKit model)."""
+    or ``None`` (no phones, strength 0, no generated face, not an ARKit model). ``rows``: (T,) bool, the
+    frames whose pins are needed (None: all)."""
     from diface_editor.engine.visemes import viseme_pins
 
     if not request.phones or request.viseme_strength <= 0.0 or "face" not in request.parts or model.space != "arkit":
@@ -72,7 +74,7 @@ def _viseme_pins(request, model: WindowModel, n_frames: int) -> tuple[np.ndarray
     audio = request.audio
     mask, values = viseme_pins(request.phones, n_frames, model.fps, model.channel_names,
                                getattr(audio, "samples", None), getattr(audio, "sample_rate", None),
-                               lip_sync=float(getattr(request, "lip_sync", 1.0)))
+                               lip_sync=float(getattr(request, "lip_sync", 1.0)), rows=rows)
     return (mask, values) if mask.any() else None
 
 
@@ -187,7 +189,10 @@ def plan_request(request: Request, model: WindowModel, *, visemes: bool = True) 
 
         mask.face[:, ~channel_group(list(model.channel_names), "mouth")] = True  # the rest of the face is kept
     target = mask.apply_keyframes(base, pins)
-    vp = _viseme_pins(edit, model, t) if visemes else None
+    # pins where the face is regenerated, and as far around as a window join looks for lip pins
+    # (plan_span's avoid): an edit of a long take visits only the phones near it
+    near = np.convolve((~mask.face).any(axis=1), np.ones(2 * JOIN_CLEARANCE + 3), "same") > 0
+    vp = _viseme_pins(edit, model, t, rows=near) if visemes else None
     n_vis = 0
     if vp is not None:  # only where the face is regenerated: kept frames stay bit for bit
         add = vp[0] & ~mask.face

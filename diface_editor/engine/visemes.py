@@ -154,7 +154,8 @@ def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps
                   articulation: float = 1.0) -> np.ndarray:
     """(n_frames, 52) float32: the mouth channels of the teacher's face in ARKit order for ``phones``
     (with the audio's loudness when given; no style jitter, seed 0; ``articulation`` scales its vowel
-    and consonant targets, not its p/b/m seals); the other channels are 0.
+    and consonant targets, not its p/b/m seals); the other channels are 0. Read-only: the cached
+    array itself (copy it to change it).
 
     Every edit of a take with a transcript asks for the pins again: the tracks of the last few
     (phones, audio) pairs and the audio's prosody are kept. A keyframe drag reuses a track; a
@@ -171,7 +172,7 @@ def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps
     key = (ph, n, fps, audio, art)
     hit = _recall(_tracks, key)
     if hit is not None:
-        return hit[0].copy()
+        return hit[0]
     pros = None
     if samples is not None:
         x = np.asarray(samples, np.float32).reshape(-1)
@@ -196,7 +197,8 @@ def teacher_track(phones: Sequence[tuple[str, float, float]], n_frames: int, fps
             track[f0:f1] = mouth_track(ph, n, cfg, prosody=pros, frames=(f0, f1))
     if track is None:
         track = mouth_track(ph, n, cfg, prosody=pros)
-    return _remember(_tracks, key, (track, norm))[0].copy()
+    track.flags.writeable = False  # shared by every caller (a long take's track is megabytes)
+    return _remember(_tracks, key, (track, norm))[0]
 
 
 def _nearest_track(norm: tuple, n: int, fps: float, audio: tuple, art: float) -> tuple[tuple, np.ndarray] | None:
@@ -213,11 +215,14 @@ def _nearest_track(norm: tuple, n: int, fps: float, audio: tuple, art: float) ->
 
 def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: float,
                 channel_names: Sequence[str], samples: np.ndarray | None = None,
-                sample_rate: int | None = None, lip_sync: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                sample_rate: int | None = None, lip_sync: float = 1.0,
+                rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(mask (T, C) bool, values (T, C) float32)``: the viseme constraints of ``phones`` for a face
     with ``channel_names`` (ARKit names; channels the model lacks are skipped). ``lip_sync``: the
     lip-sync strength control, the teacher's articulation for the pinned values (p/b/m stay sealed).
-    See the module doc."""
+    ``rows``: (T,) bool, the frames whose pins are wanted (an edit's regenerated frames); the others
+    stay unpinned, and only the phones near those frames are visited, so an edit of a long take costs
+    what one of a short take does (the pins in ``rows`` are the whole clip's there). See the module doc."""
     from diface_editor.core.arkit import ARKIT_NAMES
 
     names = list(channel_names)
@@ -228,21 +233,27 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
     phones = [(_base(p), float(s), float(e)) for p, s, e in phones if float(e) > float(s)]
     if not phones or n_frames < 1 or "jawOpen" not in idx:
         return mask, values
+    want = None if rows is None else np.asarray(rows, bool).reshape(-1)[:n_frames]
+    if want is not None and not want.any():
+        return mask, values
     teacher = teacher_track(phones, n_frames, fps, samples, sample_rate, articulation=lip_sync)
+    visit = range(len(phones)) if want is None else _phones_near(phones, want, fps)
 
     def pin(frames, chans) -> None:
         for f in frames:
-            if 0 <= f < n_frames:
+            if 0 <= f < n_frames and (want is None or want[f]):
                 for ch in chans:
                     if ch in idx and ch in t_idx:
                         mask[f, idx[ch]] = True
                         values[f, idx[ch]] = teacher[f, t_idx[ch]]
 
     jaw = teacher[:, t_idx["jawOpen"]]
-    for p, s, e in phones:
+    for j in visit:
+        p, s, e = phones[j]
         if p in BILABIAL or p in LABIODENTAL:
             pin(_core_frames(s, e, fps, n_frames), LIP_CHANNELS)
-    for p, s, e in phones:  # rounding and open vowels never overwrite a closure / contact frame
+    for j in visit:  # rounding and open vowels never overwrite a closure / contact frame
+        p, s, e = phones[j]
         if p in ROUNDED:
             f = int(round((s + ROUNDED[p] * (e - s)) * fps))
             if 0 <= f < n_frames and not mask[f].any():
@@ -256,7 +267,8 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
                 span = range(peak - VOWEL_HALF, peak + VOWEL_HALF + 1) if VOWEL_HALF else (peak,)
                 pin([f for f in span if f0 <= f < f1 and not mask[f].any()], JAW_CHANNELS)
     vowels = set(OPEN) | set(OTHER_VOWELS)
-    for j, (p, s, e) in enumerate(phones):  # openness between the visemes: consonant cores and pauses
+    for j in visit:  # openness between the visemes: consonant cores and pauses
+        p, s, e = phones[j]
         if p in PAUSES:
             if e - s >= PAUSE_MIN_S:
                 f0, f1 = int(np.ceil((s + PAUSE_MARGIN_S) * fps)), int(np.floor((e - PAUSE_MARGIN_S) * fps))
@@ -266,6 +278,19 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
                 continue
             pin([f for f in _core_frames(s, e, fps, n_frames, CONSONANT_CORE) if not mask[f].any()], JAW_CHANNELS)
     return mask, values
+
+
+def _phones_near(phones: Sequence[tuple[str, float, float]], want: np.ndarray, fps: float) -> list[int]:
+    """Indices (in order) of the phones whose pins can reach a ``want`` frame: every phone pins frames
+    within its own span widened by a frame (a phone's core is at least the frame nearest its
+    anticipated centre), so those overlapping a run of ``want`` frames widened by 2 frames."""
+    starts = np.fromiter((s for _, s, _ in phones), np.float64, len(phones))
+    ends = np.fromiter((e for _, _, e in phones), np.float64, len(phones))
+    near = np.zeros(len(phones), bool)
+    d = np.diff(np.concatenate(([0], want.astype(np.int8), [0])))
+    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):  # runs [a, b) of wanted frames
+        near |= (ends >= (a - 2) / fps) & (starts <= (b + 2) / fps)
+    return np.flatnonzero(near).tolist()
 
 
 # ---------------------------------------------------------------------- performance controls
