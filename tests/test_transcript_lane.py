@@ -140,6 +140,29 @@ def test_a_boundary_drag_is_one_undo_step_that_re_solves_only_its_window(engine)
     assert doc.transcript == edit.transcript and doc.animation.equals(anim)
 
 
+def test_a_performance_control_and_its_re_solve_are_one_undo_step(engine):
+    """Changing a control sets it and re-solves as one step: Undo restores the control and the motion
+    together; a re-solve still running when its control is undone is dropped."""
+    doc, s = _session(FakeClip(3.0), _bob(), engine)
+    before, steps = doc.animation.copy(), s.history.index
+    change = s.change_performance("head_motion", 0.5)
+    assert change.committed and doc.sampler.head_motion == 0.5 and s.history.index == steps + 1
+    assert isinstance(_solve(s, engine, change), Applied)
+    after = doc.animation.copy()
+    assert not np.array_equal(after.head, before.head) and s.history.index == steps + 1
+    s.history.undo()
+    assert doc.sampler.head_motion == 1.0 and doc.animation.equals(before)
+    s.history.redo()
+    assert doc.sampler.head_motion == 0.5 and doc.animation.equals(after)
+    # undone while its re-solve runs: the result is stale
+    late = s.change_performance("head_motion", 0.2)
+    job = s.submit(late.solve)
+    s.history.undo()
+    assert isinstance(s.finish(events_until(engine, job)[-1]), Discarded)
+    assert doc.sampler.head_motion == 0.5 and doc.animation.equals(after)
+    assert s.change_performance("head_motion", 0.5).solve is None  # no change: nothing to do
+
+
 def test_a_change_made_while_the_last_one_solves_re_solves_both(engine):
     doc, s = _session(FakeClip(3.0), _bob(), engine)
     before = doc.animation.copy()

@@ -338,11 +338,14 @@ def test_generate_panel_writes_the_controls_and_shows_the_transcript(qtbot):
     assert not panel.style.isEnabled()
     with qtbot.waitSignal(panel.performance_changed) as sig:
         panel.head_motion.setValue(0.5)
-    assert sig.args == ["head_motion"] and doc.sampler.head_motion == 0.5
+    # the window sets it (one undo step with its re-solve), not the panel
+    assert sig.args == ["head_motion", 0.5] and doc.sampler.head_motion == 1.0
     panel.set_styles(["calm", "lively"])
-    with qtbot.waitSignal(panel.performance_changed):
+    with qtbot.waitSignal(panel.performance_changed) as sig:
         panel.style.setCurrentIndex(2)
-    assert doc.sampler.style == "lively"
+    assert sig.args == ["style", "lively"]
+    doc.set_sampler(head_motion=0.25, style="lively")  # an undo or a loaded project: the panel follows
+    assert panel.head_motion.value() == 0.25 and panel.style.currentData() == "lively"
     doc.set_transcript(Transcript("bob may", WORDS[:2], PHONES[:6]))
     assert panel.transcript.toPlainText() == "bob may" and "2 words" in panel.transcript_status.text()
     doc.set_transcript(Transcript("x").failed("no match"))

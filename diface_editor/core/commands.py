@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from diface_editor.core.animation import Animation
-from diface_editor.core.document import Document, DocumentError
+from diface_editor.core.document import Document, DocumentError, SamplerSettings
 from diface_editor.core.keyframes import Keyframe, KeyframeSet
 from diface_editor.core.transcript import Transcript
 
@@ -134,6 +134,55 @@ class SetTranscript(Command):
 
     def undo(self, doc: Document) -> None:
         doc.set_transcript(self.old)
+
+
+class SetSampler(Command):
+    """Replace the document's sampler settings as a content change (a performance control: the
+    version moves on, so a job computed with the old settings is stale)."""
+
+    def __init__(self, new: SamplerSettings, text: str = "change settings") -> None:
+        self.new = new
+        self.old: SamplerSettings | None = None
+        self.text = text
+
+    def do(self, doc: Document) -> None:
+        if self.old is None:
+            self.old = doc.sampler
+        doc.set_sampler(self.new, content=True)
+
+    def undo(self, doc: Document) -> None:
+        doc.set_sampler(self.old, content=True)
+
+
+class AttachesMotion:
+    """Mixin for a command whose re-solve runs on the engine after it is pushed: the re-solve's
+    motion is *attached* to it (:meth:`attach`) rather than pushed as a second step, so one Undo
+    restores the change and the motion together (a transcript edit, a performance control)."""
+
+    motion: Command | None = None
+
+    def attach(self, doc: Document, motion: Command) -> None:
+        """Apply ``motion`` (the re-solve's frames) to ``doc`` as part of this step. Only valid while
+        this command is the last one applied (the caller checks the document version)."""
+        if self.motion is not None:
+            raise ValueError("this edit already has its motion")
+        motion.do(doc)
+        self.motion = motion
+
+    def do(self, doc: Document) -> None:
+        super().do(doc)  # type: ignore[misc]
+        if self.motion is not None:
+            self.motion.do(doc)
+
+    def undo(self, doc: Document) -> None:
+        if self.motion is not None:
+            self.motion.undo(doc)
+        super().undo(doc)  # type: ignore[misc]
+
+
+class PerformanceEdit(AttachesMotion, SetSampler):
+    """A performance control's new value (lip sync, upper face, head motion, viseme strength, style)
+    and, once the engine has re-solved for it, that motion too: one undo step for both."""
 
 
 def add_keyframe(doc: Document, key: Keyframe) -> SetKeyframes:

@@ -340,12 +340,16 @@ class Document:
             self._model_id = str(model_id)
             self.events.settings.emit()
 
-    def set_sampler(self, sampler: SamplerSettings | None = None, **changes: Any) -> None:
-        """Replace the sampler settings, or change some fields: ``doc.set_sampler(steps=10)``."""
+    def set_sampler(self, sampler: SamplerSettings | None = None, *, content: bool = False, **changes: Any) -> None:
+        """Replace the sampler settings, or change some fields: ``doc.set_sampler(steps=10)``.
+        ``content``: a change the motion depends on (a performance control set by an undoable
+        command): bumps the version, so a job computed with the old settings is stale."""
         new = replace(sampler or self._sampler, **changes)
         if new != self._sampler:
             self._sampler = new
             self.events.settings.emit()
+            if content:
+                self._bump()
 
     def frame_at(self, seconds: float) -> int:
         """Nearest frame of a time in seconds, clipped to the clip."""

@@ -26,11 +26,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from diface_editor.core.animation import Animation
 from diface_editor.core.commands import (
     Command,
+    PerformanceEdit,
     UndoStack,
     apply_result,
 )
@@ -303,18 +305,39 @@ class EditSession:
             raise DifaceError("Select a range in the timeline first (drag across it), then ask for variants.")
         return EditJob(JobKind.VARIANTS, JobKind.VARIANTS.value, lambda: self.variants_request(seed=self.sample_seed()))
 
-    def performance_job(self, control: str) -> EditJob:
+    def performance_job(self, control: str, attach_to: Command | None = None) -> EditJob:
         """Re-solve after a performance control or the viseme strength changed: the selection or, with
         none, the whole clip (keyframes stay pinned), with the document's seed so the take keeps its
-        character; one undo step. ``control``: ``"head_motion"`` re-solves the head only, ``"style"``
-        both parts, the others (``lip_sync``, ``upper_face``, ``viseme_strength``) the face only."""
+        character. ``control``: ``"head_motion"`` re-solves the head only, ``"style"`` both parts, the
+        others (``lip_sync``, ``upper_face``, ``viseme_strength``) the face only. ``attach_to``: the
+        control's command, whose undo step the result joins (:meth:`change_performance`)."""
         doc = self._need_audio("re-solve against")
         parts = {"head_motion": ("head",), "style": PARTS}.get(control, ("face",))
         frames = doc.selection or (0, doc.n_frames)
         where = "selection" if doc.selection else "clip"
         label = f"re-solve {where} for {control.replace('_', ' ')}"
         return EditJob(JobKind.RESAMPLE, label,
-                       lambda: self.range_request(frames, seed=int(self._doc().sampler.seed), parts=parts))
+                       lambda: self.range_request(frames, seed=int(self._doc().sampler.seed), parts=parts),
+                       attach_to=attach_to)
+
+    def change_performance(self, control: str, value) -> KeyframeChange:
+        """Set a performance control (``lip_sync``, ``upper_face``, ``head_motion``,
+        ``viseme_strength``: a number; ``style``: a name or None) as one undo step; with audio and a
+        model, its re-solve (:meth:`performance_job`) joins that step, so one Undo restores the
+        control and the motion together (and a job computed with the old value is stale)."""
+        doc = self._doc()
+        if getattr(doc.sampler, control) == value:
+            return KeyframeChange(True)
+        shown = control.replace("_", " ")
+        text = f"set {shown} to {value:.2f}" if isinstance(value, float) else f"set {shown} to {value or 'default'}"
+        try:
+            command = PerformanceEdit(replace(doc.sampler, **{control: value}), text=text)
+            self.push(command)
+        except (DifaceError, ValueError, TypeError) as e:
+            return KeyframeChange(False, error=str(e))
+        if doc.audio is None or not self.model_check()[0]:
+            return KeyframeChange(True)
+        return KeyframeChange(True, solve=self.performance_job(control, attach_to=command))
 
     def solve_job(self, keys: Sequence[Keyframe], label: str = "solve keyframe", *, vacated: Sequence[int] = (),
                   parts: Iterable[str] | None = None) -> EditJob | None:
@@ -506,8 +529,9 @@ class EditSession:
         try:
             command = apply_result(doc, anims[0], result.changed, text=label)
             changed = not changes_nothing(doc, command)
-            if job is not None and job.attach_to is not None:  # a transcript edit: the same undo step
-                self._unsolved.clear()
+            if job is not None and job.attach_to is not None:  # a transcript or control edit: the same undo step
+                if job.kind is JobKind.TRANSCRIPT:
+                    self._unsolved.clear()
                 if changed:
                     job.attach_to.attach(doc, command)
             elif changed:

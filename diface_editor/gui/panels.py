@@ -243,8 +243,9 @@ class GeneratePanel(QtWidgets.QWidget):
     #: the transcript text to align with the audio
     align_requested = QtCore.Signal(str)
     #: a performance control (``"lip_sync"``, ``"upper_face"``, ``"head_motion"``, ``"viseme_strength"``,
-    #: ``"style"``) was changed by the user and written to the document: re-solve
-    performance_changed = QtCore.Signal(str)
+    #: ``"style"``) was changed by the user to a value (a float; the style's name or None): the window
+    #: sets it as one undo step with its re-solve (the panel does not write it to the document itself)
+    performance_changed = QtCore.Signal(str, object)
 
     def set_styles(self, names) -> None:
         """The model's style names (empty: the model has no styles, the box is disabled)."""
@@ -266,8 +267,7 @@ class GeneratePanel(QtWidgets.QWidget):
         value = self.style.currentData() if name == "style" else float(getattr(self, name).value())
         if getattr(self.doc.sampler, name) == value:
             return
-        self.doc.set_sampler(replace(self.doc.sampler, **{name: value}))
-        self.performance_changed.emit(name)
+        self.performance_changed.emit(name, value)
 
     def _sync_transcript(self, _ev=None) -> None:
         tr = self.doc.transcript if self.doc is not None else None

@@ -101,12 +101,14 @@ class EditsMixin:
         self._align_task = task
         task.start()
 
-    def _on_performance(self, control: str) -> None:
-        """A performance control changed: re-solve the selection or the clip (when there is a model)."""
-        doc = self.doc
-        if doc is None or doc.audio is None or not self.bridge.model_available()[0]:
+    def _on_performance(self, control: str, value) -> None:
+        """A performance control changed: set it as one undo step with the re-solve of the selection or
+        the clip (when there are audio and a model), which joins that step."""
+        if self.doc is None:
             return
-        self.bridge.submit(self.session.performance_job(control))
+        change = self.session.change_performance(control, value)
+        if not self._apply_change(change, "Cannot change the setting", f"{control} could not be changed"):
+            self.panel.set_document(self.doc)  # the control goes back to the document's value
 
     def _on_busy(self, busy: bool) -> None:
         br = self.bridge
