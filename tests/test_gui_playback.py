@@ -209,3 +209,38 @@ def test_audio_clock_follows_jittery_device_timing_without_steps():
             s.time += 0.005
     expected = 2.0 + ((s.time - 0.005) - (s.time - 0.6 + 0.05)) % 0.1  # 550 ms heard of the loop
     assert p == pytest.approx(expected, abs=0.004)
+
+
+def test_wait_for_picture_puts_the_newest_vertices_on_screen(qtbot):
+    """A drag's pose is drawn before the GUI thread moves on: after wait_for_picture the picture on
+    screen is that of the vertices shown last (not an older one), and with nothing pending it returns
+    at once."""
+    pytest.importorskip("vispy")
+    import time
+
+    from _gui_support import make_rig
+    from diface_editor.gui.viewport import Viewport
+
+    rig = make_rig()
+    v = Viewport(rig)
+    qtbot.addWidget(v)
+    if v.mode != "offscreen":
+        v.close_canvas()
+        pytest.skip("no EGL here: the GL widget draws on the GUI thread")
+    v.resize(420, 320)
+    v.show()
+    qtbot.waitUntil(lambda: v.backend.display.picture is not None, timeout=10000)
+    assert v.wait_for_picture(0.0)  # nothing pending
+    worker = v.backend.worker
+    drawn = []
+    upload = worker.scene.upload
+    worker.scene.upload = lambda verts: (drawn.append(verts), upload(verts))[-1]
+    for k in range(5):  # several poses in a row, as a drag's moves post them
+        verts = rig.template + np.float32(0.003 * (k + 1))
+        v.backend.show(verts)
+    t0 = time.monotonic()
+    assert v.wait_for_picture(10.0)
+    assert time.monotonic() - t0 < 10.0
+    assert drawn and np.array_equal(drawn[-1], verts)  # the newest pose was drawn ...
+    assert v.backend.display.picture is worker.last_image  # ... and is the picture on screen
+    v.close_canvas()

@@ -48,6 +48,7 @@ class Backend(Protocol):
     last_render_ms: float
 
     def show(self, verts: np.ndarray) -> None: ...
+    def wait_for_picture(self, timeout_s: float) -> bool: ...
     def set_rig(self, rig: Rig) -> None: ...
     def reset_camera(self) -> None: ...
     def draw_now(self, antialias: bool = True) -> None: ...
@@ -164,6 +165,13 @@ class Viewport(QtWidgets.QWidget):
         """Frame the head from the default direction."""
         if self.backend is not None:
             self.backend.reset_camera()
+
+    def wait_for_picture(self, timeout_s: float) -> bool:
+        """Let the picture of the frame just shown come first: block (at most ``timeout_s``) until it
+        is drawn and on screen. For a picture the user is waiting for (a released pin's pose): on two
+        cores the GUI thread's redraw of the other views competes with the render thread for the CPU
+        and the GIL and delays it. True if it was drawn in time or nothing was pending."""
+        return True if self.backend is None else bool(self.backend.wait_for_picture(float(timeout_s)))
 
     def draw_now(self, antialias: bool = True) -> None:
         """Draw synchronously (benchmarks, screenshots): the picture is on screen when this returns.

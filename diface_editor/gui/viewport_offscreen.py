@@ -51,6 +51,10 @@ class RenderWorker(QtCore.QObject):
         self._refine: QtCore.QTimer | None = None
         self._lock = threading.Lock()
         self._mail: np.ndarray | None = None
+        # pictures in order: how many vertex sets were posted, which one the render in progress draws,
+        # and the newest one drawn (wait_drawn waits on it)
+        self._posted = self._drawing = self._drawn = 0
+        self._drawn_cond = threading.Condition(self._lock)
         self._size = (640, 480)
         self._dpr = 1.0
         self.last_image: Picture | None = None
@@ -94,7 +98,15 @@ class RenderWorker(QtCore.QObject):
         with self._lock:
             empty = self._mail is None
             self._mail = verts
+            self._posted += 1
         return empty
+
+    def wait_drawn(self, timeout_s: float) -> bool:
+        """Called from the GUI thread: block until the picture of the newest vertices posted so far is
+        drawn, at most ``timeout_s``; True if it was (at once when nothing is pending)."""
+        with self._drawn_cond:
+            target = self._posted
+            return self._drawn_cond.wait_for(lambda: self._drawn >= target, timeout_s)
 
     @QtCore.Slot()
     def take_vertices(self) -> None:
@@ -164,6 +176,9 @@ class RenderWorker(QtCore.QObject):
             pic, ms = self._draw(supersample)
         self.last_image = pic
         self.frame_ready.emit(pic, ms)
+        with self._drawn_cond:
+            self._drawn = max(self._drawn, self._drawing)
+            self._drawn_cond.notify_all()
         if supersample == 1 and self._refine is not None:
             self._refine.start()
 
@@ -218,6 +233,8 @@ class RenderWorker(QtCore.QObject):
         """Upload the newest vertices from the mailbox, if any; True if there were some."""
         with self._lock:
             verts, self._mail = self._mail, None
+            if verts is not None:
+                self._drawing = self._posted
         if verts is None or self.scene is None:
             return False
         with self._gl():
@@ -422,12 +439,23 @@ class OffscreenBackend(QtCore.QObject):
 
     def _on_frame_ready(self, pic: Picture, ms: float, now: bool = False) -> None:
         self.last_render_ms = ms
-        self.display.set_picture(pic, now)
+        if pic is not self.display.picture:  # (already put on screen by wait_for_picture)
+            self.display.set_picture(pic, now)
 
     def show(self, verts: np.ndarray) -> None:
         """Draw (V, 3) vertices soon (on the render thread; only the newest set is drawn)."""
         if self.worker.post_vertices(verts):
             self.sig_wake.emit()
+
+    def wait_for_picture(self, timeout_s: float) -> bool:
+        """Block the GUI thread until the newest vertices shown are drawn (at most ``timeout_s``) and
+        put that picture on screen at once; True if it was drawn in time (or nothing was pending)."""
+        if not self.worker.wait_drawn(timeout_s):
+            return False
+        pic = self.worker.last_image
+        if pic is not None and pic is not self.display.picture:
+            self._on_frame_ready(pic, self.last_render_ms, now=True)
+        return True
 
     def set_rig(self, rig: Rig) -> None:
         self.sig_rig.emit(rig)  # blocks until the render thread has the new scene

@@ -42,6 +42,10 @@ class WidgetBackend:
         """Upload (V, 3) vertices; Qt paints them with the widget."""
         self.scene.upload(verts)
 
+    def wait_for_picture(self, timeout_s: float) -> bool:
+        """Nothing to wait for: this back-end draws in the GUI thread's paint event."""
+        return True
+
     def set_rig(self, rig: Rig) -> None:
         self.scene.detach()
         self.scene = Scene(self.canvas, rig)

@@ -26,6 +26,10 @@ from diface_editor.gui.swap_dialog import SwapPoseDialog
 
 log = logging.getLogger(__name__)
 
+#: how long a pin drag waits for the picture of the pose it set before anything else runs on the GUI
+#: thread (seconds; under one display frame; see :meth:`_show_drag_pose`)
+DRAG_PICTURE_WAIT_S = 0.012
+
 
 class EditsMixin:
     """Keyframes, selection, generation, variants and pose copy / paste of the window."""
@@ -396,6 +400,12 @@ class EditsMixin:
         target[new.frame, new.channels(pose)] = new.pinned_values(pose)
         self._drag_pose = pose
         self.viewport.set_preview(pose)
+        # the pose's picture comes first: on 2 cores the GUI thread's redraw of the other views (and
+        # the next mouse move) would compete with the render thread for the CPU and the GIL, and at
+        # the release the render thread would still be busy with the last move's picture. Waiting
+        # for it (under a display frame) keeps the render thread free for the released pose:
+        # bench edit-gui first_preview p50 20 ms instead of 28-36 (docs/bench/2026-12-04d)
+        self.viewport.wait_for_picture(DRAG_PICTURE_WAIT_S)
 
     def _on_value_drag_ended(self) -> None:
         """The pin drag is over: its pose stays on screen only while its re-solve runs (the result, or
