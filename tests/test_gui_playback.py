@@ -244,3 +244,40 @@ def test_wait_for_picture_puts_the_newest_vertices_on_screen(qtbot):
     assert drawn and np.array_equal(drawn[-1], verts)  # the newest pose was drawn ...
     assert v.backend.display.picture is worker.last_image  # ... and is the picture on screen
     v.close_canvas()
+
+
+def test_an_interactive_result_is_drawn_before_the_other_views_hear_of_it(qtbot):
+    """After picture_first_on_next_change (a phone drag's re-solve), the next animation change is on
+    screen when the document's event handlers return; later changes do not wait."""
+    pytest.importorskip("vispy")
+    from _gui_support import make_rig
+    from diface_editor.core.animation import Animation
+    from diface_editor.core.document import Document
+    from diface_editor.gui.viewport import Viewport
+
+    rig = make_rig()
+    v = Viewport(rig)
+    qtbot.addWidget(v)
+    if v.mode != "offscreen":
+        v.close_canvas()
+        pytest.skip("no EGL here: the GL widget draws on the GUI thread")
+    rng = np.random.default_rng(0)
+    doc = Document(Animation(30.0, rng.random((5, 52), dtype=np.float32), np.zeros((5, 3), np.float32)))
+    v.resize(420, 320)
+    v.show()
+    v.set_document(doc)
+    qtbot.waitUntil(lambda: v.backend.display.picture is not None, timeout=10000)
+    v.wait_for_picture(10.0)
+    from PySide6 import QtCore
+
+    worker = v.backend.worker
+    drawn = []
+    worker.frame_ready.connect(lambda pic, ms: drawn.append(pic), QtCore.Qt.DirectConnection)
+    seen = []  # a view after the viewport: what is on screen when it hears of the change
+    doc.events.animation.connect(lambda ev: seen.append((len(drawn), v.backend.display.picture)))
+    v.picture_first_on_next_change(10.0)
+    doc.write_frames(0, face=np.zeros((5, 52), np.float32))
+    assert seen and seen[-1][0] >= 1 and seen[-1][1] is drawn[-1]  # the new picture, drawn and shown
+    np.testing.assert_allclose(v.last_vertices, rig.vertices(doc.animation.slice(0, 1))[0], atol=2e-6)
+    assert v._wait_next_change == 0.0  # once only
+    v.close_canvas()

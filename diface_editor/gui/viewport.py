@@ -82,6 +82,7 @@ class Viewport(QtWidgets.QWidget):
         self._preview: Animation | None = None
         self._time = 0.0
         self._shown: tuple | None = None  # (id(anim), frame) last drawn
+        self._wait_next_change = 0.0  # seconds (see picture_first_on_next_change)
         self.last_update_ms = 0.0
         self.last_vertices: np.ndarray | None = None
         self.rig_error: str | None = None
@@ -189,6 +190,7 @@ class Viewport(QtWidgets.QWidget):
         self.doc = doc
         self._preview = None
         self._shown = None
+        self._wait_next_change = 0.0
         if doc is not None:
             doc.events.animation.connect(self._on_animation)
         self.refresh()
@@ -213,6 +215,14 @@ class Viewport(QtWidgets.QWidget):
             return
         self._shown = None
         self.refresh()
+        wait, self._wait_next_change = self._wait_next_change, 0.0
+        if wait > 0:
+            self.wait_for_picture(wait)
+
+    def picture_first_on_next_change(self, timeout_s: float) -> None:
+        """The next change of the document's animation (an interactive re-solve's result) is drawn
+        before the other views hear of it: :meth:`wait_for_picture` for at most ``timeout_s`` then."""
+        self._wait_next_change = float(timeout_s)
 
     def set_time(self, t: float) -> None:
         self._time = float(t)

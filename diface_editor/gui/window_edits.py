@@ -444,6 +444,8 @@ class EditsMixin:
         """Hand a transcript edit (:class:`~diface_editor.engine.transcript_edits.TranscriptEditResult`)
         to the session (one undo step) and submit the re-solve it asks for (it joins that step)."""
         change = self.session.change_transcript(result.transcript, result.label)
+        if change.solve is not None:  # its result changes the face under the playhead: that picture first
+            self.viewport.picture_first_on_next_change(DRAG_PICTURE_WAIT_S)
         return self._apply_change(change, "Cannot edit the transcript", "the transcript could not be changed")
 
     def retime_transcript(self, kind: str, index: int, edge: str, seconds: float) -> bool:
