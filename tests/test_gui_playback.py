@@ -211,13 +211,9 @@ def test_audio_clock_follows_jittery_device_timing_without_steps():
     assert p == pytest.approx(expected, abs=0.004)
 
 
-def test_wait_for_picture_puts_the_newest_vertices_on_screen(qtbot):
-    """A drag's pose is drawn before the GUI thread moves on: after wait_for_picture the picture on
-    screen is that of the vertices shown last (not an older one), and with nothing pending it returns
-    at once."""
+def _offscreen_viewport(qtbot, doc=None):
+    """(rig, a shown offscreen viewport with its first picture on screen); skips without EGL."""
     pytest.importorskip("vispy")
-    import time
-
     from _gui_support import make_rig
     from diface_editor.gui.viewport import Viewport
 
@@ -229,7 +225,19 @@ def test_wait_for_picture_puts_the_newest_vertices_on_screen(qtbot):
         pytest.skip("no EGL here: the GL widget draws on the GUI thread")
     v.resize(420, 320)
     v.show()
+    if doc is not None:
+        v.set_document(doc)
     qtbot.waitUntil(lambda: v.backend.display.picture is not None, timeout=10000)
+    return rig, v
+
+
+def test_wait_for_picture_puts_the_newest_vertices_on_screen(qtbot):
+    """A drag's pose is drawn before the GUI thread moves on: after wait_for_picture the picture on
+    screen is that of the vertices shown last (not an older one), and with nothing pending it returns
+    at once."""
+    import time
+
+    rig, v = _offscreen_viewport(qtbot)
     assert v.wait_for_picture(0.0)  # nothing pending
     worker = v.backend.worker
     drawn = []
@@ -249,26 +257,15 @@ def test_wait_for_picture_puts_the_newest_vertices_on_screen(qtbot):
 def test_an_interactive_result_is_drawn_before_the_other_views_hear_of_it(qtbot):
     """After picture_first_on_next_change (a phone drag's re-solve), the next animation change is on
     screen when the document's event handlers return; later changes do not wait."""
-    pytest.importorskip("vispy")
-    from _gui_support import make_rig
+    from PySide6 import QtCore
+
     from diface_editor.core.animation import Animation
     from diface_editor.core.document import Document
-    from diface_editor.gui.viewport import Viewport
 
-    rig = make_rig()
-    v = Viewport(rig)
-    qtbot.addWidget(v)
-    if v.mode != "offscreen":
-        v.close_canvas()
-        pytest.skip("no EGL here: the GL widget draws on the GUI thread")
     rng = np.random.default_rng(0)
     doc = Document(Animation(30.0, rng.random((5, 52), dtype=np.float32), np.zeros((5, 3), np.float32)))
-    v.resize(420, 320)
-    v.show()
-    v.set_document(doc)
-    qtbot.waitUntil(lambda: v.backend.display.picture is not None, timeout=10000)
+    rig, v = _offscreen_viewport(qtbot, doc)
     v.wait_for_picture(10.0)
-    from PySide6 import QtCore
 
     worker = v.backend.worker
     drawn = []
