@@ -152,6 +152,11 @@ def energy_openness(samples: np.ndarray, sample_rate: int, n: int, fps: float) -
     return np.clip(db - db.max() + 50.0, 0.0, None)
 
 
+def mouth_openness(geo: MouthGeometry, w: np.ndarray) -> np.ndarray:
+    """(T,) the measured openness ``jawOpen - mouthClose`` of (T, C) rig weights ``w``."""
+    return w[:, geo.rig.shape_index("jawOpen")] - w[:, geo.rig.shape_index("mouthClose")]
+
+
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-9 and b.std() > 1e-9 else None
 
@@ -200,7 +205,7 @@ class _Tally:
 
     def add(self, geo: MouthGeometry, w: np.ndarray, phones, fps: float, ref: np.ndarray) -> dict[str, Any]:
         jaw = w[:, geo.rig.shape_index("jawOpen")]
-        openness = jaw - w[:, geo.rig.shape_index("mouthClose")]
+        openness = mouth_openness(geo, w)
         gap, teeth = geo.lip_gap_mm(w), geo.lip_to_teeth_mm(w)
         row: dict[str, Any] = {}
         for key, sig, names, thr in (("closure", gap, BILABIALS, CLOSED_GAP_MM),
@@ -314,7 +319,7 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
         for k in range(int(style_seeds)):
             wk = wt if k == seed else geo.weights(animate(al.phones, config=TeacherConfig(fps=fps),
                                                           **{**on_clip, "seed": k}))
-            per_seed[k].append(wk[:n, geo.rig.shape_index("jawOpen")] - wk[:n, geo.rig.shape_index("mouthClose")])
+            per_seed[k].append(mouth_openness(geo, wk[:n]))
         row["energy_openness_corr"] = _corr(e, ref)
         rows.append(row)
     if not rows:

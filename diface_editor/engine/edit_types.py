@@ -138,7 +138,7 @@ Outcome = Applied | VariantsReady | Discarded | Failed
 
 @dataclass(frozen=True)
 class KeyframeChange:
-    """What :meth:`EditSession.change_keyframes` did.
+    """What :meth:`EditSession.change_keyframes` (or :meth:`~EditSession.change_performance`) did.
 
     Attributes:
         committed: the keyframe command is on the undo stack (False: ``error`` says why not).

@@ -189,10 +189,7 @@ def plan_request(request: Request, model: WindowModel, *, visemes: bool = True) 
 
         mask.face[:, ~channel_group(list(model.channel_names), "mouth")] = True  # the rest of the face is kept
     target = mask.apply_keyframes(base, pins)
-    # pins where the face is regenerated, and as far around as a window join looks for lip pins
-    # (plan_span's avoid): an edit of a long take visits only the phones near it
-    near = np.convolve((~mask.face).any(axis=1), np.ones(2 * JOIN_CLEARANCE + 3), "same") > 0
-    vp = _viseme_pins(edit, model, t, rows=near) if visemes else None
+    vp = _viseme_pins(edit, model, t, rows=_regenerated_and_near(mask.face)) if visemes and edit.phones else None
     n_vis = 0
     if vp is not None:  # only where the face is regenerated: kept frames stay bit for bit
         add = vp[0] & ~mask.face
@@ -312,6 +309,13 @@ def execute(request: Request, model: WindowModel, features: FeaturesFn, *,
     anims, changed, info = _run(job, model, features, progress=progress, cancel=cancel)
     info["total_s"] = time.perf_counter() - t0
     return (anims if job.as_list else anims[0]), changed, info
+
+
+def _regenerated_and_near(known: np.ndarray) -> np.ndarray:
+    """(T,) bool: the frames where a (T, C) known mask regenerates something, widened as far as a window
+    join looks for lip pins (:func:`~diface_editor.engine.windows.plan_span`'s ``avoid``): the frames
+    whose viseme pins an edit needs, so an edit of a long take visits only the phones near it."""
+    return np.convolve((~known).any(axis=1), np.ones(2 * JOIN_CLEARANCE + 3), "same") > 0
 
 
 def _lip_pin_frames(pinned: np.ndarray, model: WindowModel) -> np.ndarray:
