@@ -129,6 +129,27 @@ def test_viseme_pins_close_the_lips_at_bilabials():
     assert not mask[:, upper].any()
 
 
+def test_every_vowel_frame_has_its_openness_pinned():
+    """The whole of every vowel is pinned to the teacher's openness: the closing glide of a diphthong
+    (AY of "buy", "five") and the rounding peak of UW, W and OW too (their pucker pin no longer keeps
+    the jaw free there)."""
+    from diface_editor.engine.visemes import teacher_track, viseme_pins
+
+    n = 90
+    phones = PHONES[:-2] + (("OW", 2.55, 2.75), ("SIL", 2.75, 3.0))
+    mask, values = viseme_pins(phones, n, FPS, ARKIT_NAMES)
+    teacher = teacher_track(phones, n, FPS)
+    jaw, close, pucker = (ARKIT_NAMES.index(c) for c in ("jawOpen", "mouthClose", "mouthPucker"))
+    for p, a, b in phones:
+        if p in ("AA", "EY", "AY", "AE", "OW", "W"):
+            frames = [f for f in range(n) if a <= f / FPS < b] if p != "W" else []
+            if p in ("OW", "W"):
+                frames.append(int(round((a + {"OW": 0.8, "W": 0.5}[p] * (b - a)) * FPS)))
+                assert mask[frames[-1], pucker], p
+            assert frames and all(mask[f, jaw] and mask[f, close] for f in frames), p
+            np.testing.assert_array_equal(values[frames][:, [jaw, close]], teacher[frames][:, [jaw, close]])
+
+
 def test_an_edit_window_gets_the_same_pins_as_the_whole_clip_there():
     """An edit asks only for the pins of the frames it regenerates (a long take's edit visits only the
     phones near it): those are exactly the whole clip's pins there, and nothing else is pinned."""

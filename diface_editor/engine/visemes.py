@@ -10,8 +10,8 @@ eases the generated motion into them):
   ``mouthFunnel``, ``mouthPucker`` (and the other lip-shaping channels of the teacher's mouth set);
 * **f/v**: the lower lip rolled up to the upper incisors in the core of the phone (same channels);
 * **w/uw/ow** (and the rounded glide of aw): ``mouthPucker`` and ``mouthFunnel`` at the rounding's peak;
-* **open vowels aa/ae/ao** (and the open part of ay/aw) and every other vowel: ``jawOpen`` and
-  ``mouthClose`` over the vowel (the opening follows vowel height and loudness);
+* **every vowel** (open aa/ae/ao, the diphthongs ay/aw with their closing glide, and the others):
+  ``jawOpen`` and ``mouthClose`` over the vowel (the opening follows vowel height and loudness);
 * **other consonants** (not next to an f/v): ``jawOpen`` and ``mouthClose`` over the phone;
 * **pauses** of at least :data:`PAUSE_MIN_S`: ``jawOpen`` and ``mouthClose`` at the teacher's rest,
   :data:`PAUSE_MARGIN_S` inside the pause on each side.
@@ -30,9 +30,11 @@ the per-word aligner (2026-12-04; clean / conversational / telephone / noisy): 0
 shorter than 60 ms and the outer 40 % of consonants had been left to the model; pinning them too
 (2026-12-04, later) gives 0.756 / 0.844 / 0.772 / 0.747, and conversational f/v contacts go from 54 to
 56 of 57; the teacher's per-phone gain draws left out of the pins (its mean gain) gave
-0.755 / 0.843 / 0.769 / 0.751, no better. The frames still free (pause edges, p/b/m and f/v outside their
-cores) are the model's; there it is worse than the teacher in noisy speech (noise moves the mouth in
-pauses) and better in clean speech.
+0.755 / 0.843 / 0.769 / 0.751, no better. Until 2026-12-05 a rounding pin (UW, OW, W, AW) kept the
+jaw of its frame free and only the open 55 % of AY/AW was pinned, though every vowel was meant to be:
+pinning those too gives 0.762 / 0.845 / 0.779 / 0.747 (jitter-free teacher 0.759 / 0.850 / 0.779 / 0.753).
+The frames still free (pause edges, p/b/m and f/v outside their cores) are the model's; there it is
+worse than the teacher in noisy speech (noise moves the mouth in pauses) and better in clean speech.
 
 The values are the procedural teacher's (:func:`diface_editor.synth.teacher.animate` on the phones and
 the request's audio, without its per-clip style jitter): its viseme targets after coarticulation and
@@ -252,31 +254,32 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
         p, s, e = phones[j]
         if p in BILABIAL or p in LABIODENTAL:
             pin(_core_frames(s, e, fps, n_frames), LIP_CHANNELS)
-    for j in visit:  # rounding and open vowels never overwrite a closure / contact frame
+    # every pin takes the teacher's value at its frame, so overlapping pins agree: a rounding peak, a
+    # vowel and a closure at the same frame only pin more of its channels
+    for j in visit:
         p, s, e = phones[j]
         if p in ROUNDED:
-            f = int(round((s + ROUNDED[p] * (e - s)) * fps))
-            if 0 <= f < n_frames and not mask[f].any():
-                pin([f], ROUND_CHANNELS)
+            pin([int(round((s + ROUNDED[p] * (e - s)) * fps))], ROUND_CHANNELS)
         if (p in OPEN or (VOWEL_JAW and p in OTHER_VOWELS)) and e - s >= MIN_OPEN_S:
-            a, b = OPEN.get(p, (0.0, 1.0))
+            v0, v1 = max(0, int(np.floor(s * fps))), min(n_frames, max(int(np.ceil(e * fps)), int(np.floor(s * fps)) + 1))
+            a, b = OPEN.get(p, (0.0, 1.0))  # the peak is searched in the open part of a diphthong
             f0, f1 = int(np.floor((s + a * (e - s)) * fps)), int(np.ceil((s + b * (e - s)) * fps))
-            f0, f1 = max(0, f0), min(n_frames, max(f1, f0 + 1))
+            f0, f1 = max(v0, f0), min(v1, max(f1, f0 + 1))
             if f1 > f0:
                 peak = f0 + int(np.argmax(jaw[f0:f1]))
                 span = range(peak - VOWEL_HALF, peak + VOWEL_HALF + 1) if VOWEL_HALF else (peak,)
-                pin([f for f in span if f0 <= f < f1 and not mask[f].any()], JAW_CHANNELS)
+                pin([f for f in span if v0 <= f < v1], JAW_CHANNELS)
     vowels = set(OPEN) | set(OTHER_VOWELS)
     for j in visit:  # openness between the visemes: consonant cores and pauses
         p, s, e = phones[j]
         if p in PAUSES:
             if e - s >= PAUSE_MIN_S:
                 f0, f1 = int(np.ceil((s + PAUSE_MARGIN_S) * fps)), int(np.floor((e - PAUSE_MARGIN_S) * fps))
-                pin([f for f in range(max(0, f0), min(n_frames, f1 + 1)) if not mask[f].any()], JAW_CHANNELS)
+                pin(range(max(0, f0), min(n_frames, f1 + 1)), JAW_CHANNELS)
         elif p not in vowels and p not in BILABIAL and p not in LABIODENTAL:
             if any(q in LABIODENTAL for q, _, _ in phones[max(0, j - 1):j + 2]):
                 continue
-            pin([f for f in _core_frames(s, e, fps, n_frames, CONSONANT_CORE) if not mask[f].any()], JAW_CHANNELS)
+            pin(_core_frames(s, e, fps, n_frames, CONSONANT_CORE), JAW_CHANNELS)
     return mask, values
 
 
