@@ -24,13 +24,13 @@ vowel jaw only gave 0.736 / 0.757 / 0.721 / 0.725; adding ``mouthClose`` to the 
 consonant and pause pins gives 0.740 / 0.829 / 0.752 / 0.740, the same as the teacher's own openness
 without its per-clip style jitter (0.736 / 0.837 / 0.758 / 0.744). Consonants next to an f/v are left
 free (pinning them too cost 3 of 57 conversational f/v contacts), as are the edges of a pause (the
-lips' own timing into and out of speech: 120 ms until 2026-12-05, now :data:`PAUSE_MARGIN_S`). With the teacher's real-speech jaw calibration and
-the per-word aligner (2026-12-04; clean / conversational / telephone / noisy): 0.756 / 0.842 / 0.770 /
+lips' own timing into and out of speech: 120 ms at first, now :data:`PAUSE_MARGIN_S`). With the teacher's
+real-speech jaw calibration and the per-word aligner (2026-12-04; clean / conversational / telephone / noisy): 0.756 / 0.842 / 0.770 /
 0.742 with the shipped model, against the jitter-free teacher's 0.759 / 0.849 / 0.779 / 0.753. Vowels
 shorter than 60 ms and the outer 40 % of consonants had been left to the model; pinning them too
 (2026-12-04, later) gives 0.756 / 0.844 / 0.772 / 0.747, and conversational f/v contacts go from 54 to
 56 of 57; the teacher's per-phone gain draws left out of the pins (its mean gain) gave
-0.755 / 0.843 / 0.769 / 0.751, no better. Until 2026-12-05 a rounding pin (UW, OW, W, AW) kept the
+0.755 / 0.843 / 0.769 / 0.751, no better. Until the end of 2026-12-04 a rounding pin (UW, OW, W, AW) kept the
 jaw of its frame free and only the open 55 % of AY/AW was pinned, though every vowel was meant to be:
 pinning those too gives 0.762 / 0.845 / 0.779 / 0.747 (jitter-free teacher 0.759 / 0.850 / 0.779 / 0.753).
 Pause pins from 40 ms inside a pause's edges instead of 120 ms: 0.759 / 0.851 / 0.779 / 0.751, jitter-free
