@@ -4,6 +4,7 @@ window around the change; the lane's drawing at every zoom and its drags in the 
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -198,7 +199,8 @@ def test_text_edit_and_delete_are_single_undo_steps(demo, engine):
     i = [w for w, _a, _b in tr.words].index("there")
     edit = edit_word(doc.transcript, clip, i, "cat")
     new = edit.transcript
-    assert new.words[i][0] == "cat" and "cat" in new.text.split() and "there" not in new.text.split()
+    assert new.words[i][0] == "cat"
+    assert tr.text.startswith("Hello there!") and new.text == tr.text.replace("there", "cat", 1)  # as typed, bar the word
     a, b = tr.words[i][1], tr.words[i][2]
     inside = [p[0] for p in new.phones if a - 1e-6 <= p[1] and p[2] <= b + 1e-6 and p[0] != "SIL"]
     assert inside == ["K", "AE", "T"]  # the new word's phones, aligned on its span
@@ -216,7 +218,8 @@ def test_text_edit_and_delete_are_single_undo_steps(demo, engine):
     gone = delete_word(doc.transcript, i)
     change = s.change_transcript(gone.transcript, gone.label)
     assert isinstance(_solve(s, engine, change), Applied) and s.history.index == steps + 1
-    assert "there" not in doc.transcript.text.split() and len(doc.transcript.words) == len(tr.words) - 1
+    assert doc.transcript.text == tr.text.replace("Hello there!", "Hello!", 1)
+    assert len(doc.transcript.words) == len(tr.words) - 1
     s.history.undo()
     assert doc.transcript == tr and doc.animation.equals(before)
 
@@ -230,6 +233,10 @@ def test_a_word_is_inserted_in_a_pause_only(demo):
     edit = insert_word(tr, clip, (a + b) / 2, "well")
     new = edit.transcript
     assert len(new.words) == len(tr.words) + 1 and any(w[0] == "well" and a <= w[1] for w in new.words)
+    k = next(j for j, w in enumerate(new.words) if w[0] == "well")
+    before_w, after_w = tr.words[k - 1][0], tr.words[k][0]
+    assert " ".join(re.findall(r"[\w']+", new.text.lower())).count(f"{before_w} well {after_w}") == 1
+    assert new.text[0].isupper() and new.text.rstrip().endswith(tr.text.rstrip()[-1])  # the rest as typed
     assert edit.label == "insert word 'well'"
     with pytest.raises(TranscriptError, match="word here already"):
         insert_word(tr, clip, (tr.words[0][1] + tr.words[0][2]) / 2, "well")

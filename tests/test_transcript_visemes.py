@@ -70,6 +70,20 @@ def test_transcript_changes_are_undoable_and_bump_the_version():
     assert doc.transcript is None
 
 
+def test_a_word_change_keeps_the_text_as_typed_around_it():
+    """Case, punctuation and line breaks of the typed text survive a word edit; a text whose tokens
+    are not the aligned words (recognised text, a hand-made alignment) becomes the words joined."""
+    words = (("bob", 0.3, 0.63), ("may", 0.7, 0.95), ("buy", 1.05, 1.35), ("it's", 1.45, 1.83))
+    phones = tuple(("AH", a, b) for _w, a, b in words)
+    tr = Transcript("Bob, may\nBUY it\u2019s.", words, phones)
+    assert tr.replaced_span(1.45, 1.83, (("its", 1.45, 1.83),), (("IH", 1.45, 1.83),), said="its").text == \
+        "Bob, may\nBUY its."
+    assert tr.replaced_span(0.7, 0.95).text == "Bob,\nBUY it\u2019s."
+    assert tr.replaced_span(0.95, 1.05, (("oh", 0.96, 1.04),), (), said="Oh").text == "Bob, may\nOh BUY it\u2019s."
+    other = Transcript("bob may by its", words, phones)
+    assert other.replaced_span(0.7, 0.95).text == "bob buy it's"
+
+
 def test_bad_transcripts_and_settings_are_refused():
     with pytest.raises(TranscriptError):
         Transcript("x", phones=(("P", 0.5, 0.2),))

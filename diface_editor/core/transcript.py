@@ -13,6 +13,7 @@ Numpy-free plain data, so the document, the project file and the engine's reques
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,6 +22,49 @@ from diface_editor.core.errors import DifaceError
 SIL = "SIL"  # the silence phone of diface_editor.synth.phonemes (core does not import synth)
 
 Timed = tuple[str, float, float]
+
+#: a transcript's word tokens, as ``diface_editor.synth.align.transcript_words`` finds them (letters,
+#: digits and inner apostrophes, matched case-blind)
+_TOKEN = re.compile(r"[a-z0-9']+", re.IGNORECASE)
+
+
+def _token_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, lower-case token) of each word token of ``text``, in order (character offsets)."""
+    out = []
+    for m in _TOKEN.finditer(text.replace("\u2019", "'")):
+        tok = m.group().lower()
+        lead = len(tok) - len(tok.lstrip("'"))
+        tok = tok.strip("'")
+        if tok:
+            out.append((m.start() + lead, m.start() + lead + len(tok), tok))
+    return out
+
+
+def _spliced_text(text: str, words: tuple[Timed, ...], i0: int, i1: int, said: str) -> str | None:
+    """``text`` with the tokens of words ``i0..i1-1`` replaced by ``said`` (``i0 == i1``: ``said``
+    inserted before word ``i0``), keeping the rest of the text as typed (case, punctuation, line
+    breaks); None when the text's tokens are not the words one to one (then the caller joins words)."""
+    spans = _token_spans(text)
+    if len(spans) != len(words) or any(tok != w.lower() for (_a, _b, tok), (w, _x, _y) in zip(spans, words)):
+        return None
+    said = said.strip()
+    if i1 > i0:
+        a, b = spans[i0][0], spans[i1 - 1][1]
+        if not said:  # a deleted word takes one neighbouring space with it
+            if a > 0 and text[a - 1] == " ":
+                a -= 1
+            elif b < len(text) and text[b] == " ":
+                b += 1
+        out = text[:a] + said + text[b:]
+    elif not said:
+        return text
+    elif i0 < len(spans):
+        a = spans[i0][0]
+        out = text[:a] + said + " " + text[a:]
+    else:
+        b = spans[-1][1] if spans else len(text.rstrip())
+        out = text[:b] + (" " if b else "") + said + text[b:]
+    return out.strip()
 
 
 class TranscriptError(DifaceError, ValueError):
@@ -145,12 +189,14 @@ class Transcript:
         return (lo, hi) if hi - lo >= 0.02 else None
 
     def replaced_span(self, start: float, end: float, words: tuple[Timed, ...] | list[Timed] = (),
-                      phones: tuple[Timed, ...] | list[Timed] = ()) -> Transcript:
+                      phones: tuple[Timed, ...] | list[Timed] = (), said: str | None = None) -> Transcript:
         """The words inside ``start..end`` seconds replaced by ``words`` and the phones there by
         ``phones`` (``SIL`` over what they leave uncovered; phones reaching over an edge are cut
         there). Word edits are all this: a new text of a word (its span, the new word(s) and their
         phones), a deleted word (no words, no phones: silence) and an inserted word (a pause's span).
-        The text becomes the words joined by spaces.
+        The text keeps what the user typed around the change (case, punctuation): the replaced words'
+        tokens become ``said`` (default: the new words joined by spaces) when the text's tokens are
+        the words one to one; otherwise the text becomes the words joined by spaces.
 
         Raises:
             TranscriptError: bad span, or a new word / phone outside it.
@@ -185,7 +231,12 @@ class Transcript:
                 out_p[-1] = (SIL, out_p[-1][1], p[2])
             else:
                 out_p.append(p)
-        text = " ".join(w for w, _x, _y in out_w)
+        i0 = sum(1 for w in self.words if w[2] <= a + tol)
+        i1 = len(self.words) - sum(1 for w in self.words if w[1] >= b - tol and not w[2] <= a + tol)
+        joined = " ".join(w for w, _x, _y in new_w)
+        text = _spliced_text(self.text, self.words, i0, max(i0, i1), joined if said is None else said)
+        if text is None:
+            text = " ".join(w for w, _x, _y in out_w)
         return replace(self, text=text, words=tuple(out_w), phones=tuple(out_p), error=None)
 
     def to_dict(self) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def edit_word(tr: Transcript | None, audio, index: int, text: str) -> Transcript
         return delete_word(tr, index)
     ws, ps = word_phones(audio, a, b, text)
     label = " ".join(w for w, _x, _y in ws)
-    return TranscriptEditResult(tr.replaced_span(a, b, ws, ps), f"edit word '{old}' to '{label}'")
+    return TranscriptEditResult(tr.replaced_span(a, b, ws, ps, said=text), f"edit word '{old}' to '{label}'")
 
 
 def delete_word(tr: Transcript | None, index: int) -> TranscriptEditResult:
@@ -139,7 +139,7 @@ def insert_word(tr: Transcript | None, audio, seconds: float, text: str) -> Tran
         raise TranscriptError("there is a word here already: right-click in a pause between words to insert one")
     ws, ps = word_phones(audio, gap[0], gap[1], text)
     label = " ".join(w for w, _x, _y in ws)
-    return TranscriptEditResult(tr.replaced_span(gap[0], gap[1], ws, ps), f"insert word '{label}'")
+    return TranscriptEditResult(tr.replaced_span(gap[0], gap[1], ws, ps, said=text), f"insert word '{label}'")
 
 
 def changed_frames(old: Transcript | None, new: Transcript | None, fps: float, n_frames: int) -> tuple[int, ...]:
