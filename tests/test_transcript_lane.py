@@ -242,6 +242,26 @@ def test_a_word_is_inserted_in_a_pause_only(demo):
         insert_word(tr, clip, (tr.words[0][1] + tr.words[0][2]) / 2, "well")
 
 
+def test_a_new_word_fills_its_span_unless_the_aligner_finds_a_pause(monkeypatch):
+    """pocketsphinx, given only a word's stretch of audio, may leave slivers of silence at its edges
+    (a walkthrough on a noisy recording: "a" re-inserted where it had been took 30 ms of 110, too thin
+    to see in the lane); under EDGE_PAUSE_S they are the word's, a longer pause stays a pause."""
+    from diface_editor.engine import transcript_edits as te
+    from diface_editor.synth import align as al
+
+    class Aligned:
+        words = (("a", 0.04, 0.07),)
+        phones = (("SIL", 0.0, 0.04), ("AH", 0.04, 0.07), ("SIL", 0.07, 0.11))
+
+    monkeypatch.setattr(al, "align", lambda *a, **k: Aligned)
+    clip = FakeClip(1.0)
+    ws, ps = te.word_phones(clip, 0.27, 0.38, "a")
+    assert ws == (("a", 0.27, 0.38),) and ps == (("AH", 0.27, 0.38),)
+    Aligned.words, Aligned.phones = (("a", 0.09, 0.11),), (("SIL", 0.0, 0.09), ("AH", 0.09, 0.11))
+    ws, ps = te.word_phones(clip, 0.27, 0.38, "a")
+    assert ws[0][1] == pytest.approx(0.36) and ws[0][2] == pytest.approx(0.38)  # a 90 ms pause before it stays
+
+
 # ---------------------------------------------------------------------- the lane on screen
 def _long_transcript(minutes: float = 10.0) -> Transcript:
     """A transcript over ``minutes``: a 0.4 s word of four phones every 0.5 s."""

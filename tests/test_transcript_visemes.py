@@ -80,6 +80,8 @@ def test_a_word_change_keeps_the_text_as_typed_around_it():
         "Bob, may\nBUY its."
     assert tr.replaced_span(0.7, 0.95).text == "Bob,\nBUY it\u2019s."
     assert tr.replaced_span(0.95, 1.05, (("oh", 0.96, 1.04),), (), said="Oh").text == "Bob, may\nOh BUY it\u2019s."
+    # early in its pause, a new word ends the words before it (before their punctuation)
+    assert tr.replaced_span(0.63, 0.7, (("oh", 0.63, 0.65),), (), said="oh").text == "Bob oh, may\nBUY it\u2019s."
     other = Transcript("bob may by its", words, phones)
     assert other.replaced_span(0.7, 0.95).text == "bob buy it's"
 

@@ -40,10 +40,12 @@ def _token_spans(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def _spliced_text(text: str, words: tuple[Timed, ...], i0: int, i1: int, said: str) -> str | None:
+def _spliced_text(text: str, words: tuple[Timed, ...], i0: int, i1: int, said: str,
+                  after_previous: bool = False) -> str | None:
     """``text`` with the tokens of words ``i0..i1-1`` replaced by ``said`` (``i0 == i1``: ``said``
-    inserted before word ``i0``), keeping the rest of the text as typed (case, punctuation, line
-    breaks); None when the text's tokens are not the words one to one (then the caller joins words)."""
+    inserted before word ``i0``, or right after word ``i0 - 1``, before its punctuation, with
+    ``after_previous``), keeping the rest of the text as typed (case, punctuation, line breaks);
+    None when the text's tokens are not the words one to one (then the caller joins words)."""
     spans = _token_spans(text)
     if len(spans) != len(words) or any(tok != w.lower() for (_a, _b, tok), (w, _x, _y) in zip(spans, words)):
         return None
@@ -58,13 +60,13 @@ def _spliced_text(text: str, words: tuple[Timed, ...], i0: int, i1: int, said: s
         out = text[:a] + said + text[b:]
     elif not said:
         return text
-    elif i0 < len(spans):
+    elif i0 < len(spans) and not (after_previous and i0 > 0):
         a = spans[i0][0]
         out = text[:a] + said + " " + text[a:]
     else:
-        b = spans[-1][1] if spans else len(text.rstrip())
+        b = spans[i0 - 1][1] if spans else len(text.rstrip())
         out = text[:b] + (" " if b else "") + said + text[b:]
-    return out.strip()
+    return out.strip(" ")
 
 
 class TranscriptError(DifaceError, ValueError):
@@ -234,7 +236,10 @@ class Transcript:
         i0 = sum(1 for w in self.words if w[2] <= a + tol)
         i1 = len(self.words) - sum(1 for w in self.words if w[1] >= b - tol and not w[2] <= a + tol)
         joined = " ".join(w for w, _x, _y in new_w)
-        text = _spliced_text(self.text, self.words, i0, max(i0, i1), joined if said is None else said)
+        # an inserted word in the first half of its pause belongs to the words before it ("there" in
+        # "Hello! This"), in the second half to those after it
+        early = bool(new_w) and new_w[0][1] + new_w[-1][2] < a + b
+        text = _spliced_text(self.text, self.words, i0, max(i0, i1), joined if said is None else said, early)
         if text is None:
             text = " ".join(w for w, _x, _y in out_w)
         return replace(self, text=text, words=tuple(out_w), phones=tuple(out_p), error=None)

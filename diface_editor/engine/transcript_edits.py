@@ -68,13 +68,36 @@ def word_phones(audio, start: float, end: float, text: str) -> tuple[tuple[Timed
         al = align(seg, sr, " ".join(words))
         ws = tuple((w, start + a, min(end, start + b)) for w, a, b in al.words)
         ps = tuple((p, start + a, min(end, start + b)) for p, a, b in al.phones if start + a < end)
-        return ws, ps
+        return _filled_edges(ws, ps, start, end)
     except AlignmentError as e:
         if "pronouncing dictionary" in str(e):
             raise
         log.info("pocketsphinx could not align %r on %.2f..%.2f s (%s): spreading dictionary phones", text, start,
                  end, e)
     return _spread(words, start, end)
+
+
+#: a silence the aligner leaves at an edge of a word's span shorter than this is absorbed by the word
+#: (connected speech: a word's span has no pause in it; a sliver of silence there is a closure or noise)
+EDGE_PAUSE_S = 0.06
+
+
+def _filled_edges(ws: tuple[Timed, ...], ps: tuple[Timed, ...], start: float,
+                  end: float) -> tuple[tuple[Timed, ...], tuple[Timed, ...]]:
+    """``ws`` / ``ps`` with a silence under :data:`EDGE_PAUSE_S` at either edge of ``start..end`` taken
+    into the first / last word and phone (a longer one is a pause and stays)."""
+    from diface_editor.synth.phonemes import SIL
+
+    ws, ps = list(ws), [p for p in ps if p[0] != SIL]
+    if not ws or not ps:
+        return tuple(ws), tuple(ps)
+    if 0 < ws[0][1] - start < EDGE_PAUSE_S:
+        ws[0] = (ws[0][0], start, ws[0][2])
+        ps[0] = (ps[0][0], start, ps[0][2])
+    if 0 < end - ws[-1][2] < EDGE_PAUSE_S:
+        ws[-1] = (ws[-1][0], ws[-1][1], end)
+        ps[-1] = (ps[-1][0], ps[-1][1], end)
+    return tuple(ws), tuple(ps)
 
 
 def _pronunciation(word: str) -> list[str]:
