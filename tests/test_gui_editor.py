@@ -126,6 +126,13 @@ def test_generated_faces_blink_unless_the_panel_says_no(window, speech, bundle, 
     assert blink_seed(doc.sampler) is None
 
 
+def test_the_status_bar_says_how_long_a_job_took_in_readable_units():
+    from diface_editor.gui.engine_bridge import duration_text
+
+    assert duration_text(2.345) == "2.3 s" and duration_text(0.1) == "0.1 s"
+    assert duration_text(0.035) == "35 ms" and duration_text(0.0004) == "0 ms"
+
+
 def test_generate_without_model_says_so(window, speech, tmp_path):
     window.open_path(speech)
     before = window.doc.animation.copy()

@@ -80,6 +80,12 @@ def teacher_available() -> bool:
                for m in ("diface_editor.synth.teacher", "diface_editor.synth.align"))
 
 
+def duration_text(seconds: float) -> str:
+    """How long a job took, for the status bar: "1.4 s", or "35 ms" under a tenth of a second (a
+    drag's re-solve; "0.0 s" read as if nothing had been done)."""
+    return f"{seconds:.1f} s" if seconds >= 0.1 else f"{max(seconds, 0.0) * 1000:.0f} ms"
+
+
 class EngineBridge(QtCore.QObject):
     """Runs the session's jobs on the engine and reports what became of them.
 
@@ -383,7 +389,7 @@ class EngineBridge(QtCore.QObject):
 
     def _report(self, outcome: Outcome) -> None:
         if isinstance(outcome, Applied):
-            self.status.emit(f"{outcome.label.capitalize()}: done in {outcome.seconds:.1f} s."
+            self.status.emit(f"{outcome.label.capitalize()}: done in {duration_text(outcome.seconds)}."
                              + ("" if outcome.changed else " Same result as before: nothing changed.")
                              + (f" {outcome.note}." if outcome.note else ""))
             self.result_applied.emit(outcome.job_id)
