@@ -302,6 +302,32 @@ def test_phones_are_hidden_at_low_zoom_and_only_what_is_in_view_is_drawn(qtbot):
     assert lane.transcript is None and lane.drawn["words"] == 0
 
 
+def test_hovering_a_word_or_phone_names_it_and_its_times(qtbot):
+    """A short block's label is cut or hidden; its tooltip gives the whole label and times (a pause: none)."""
+    pytest.importorskip("PySide6")
+    from PySide6 import QtCore
+
+    from diface_editor.gui.timeline.widget import TimelineWidget
+
+    w = TimelineWidget()
+    qtbot.addWidget(w)
+    w.resize(1000, 420)
+    w.show()
+    doc = Document.from_audio(AudioClip.from_array(np.zeros(600 * 8000, np.float32), 8000), fps=FPS,
+                              transcript=_long_transcript(10.0))
+    w.set_document(doc)
+    w.set_visible_range(100.0, 104.0)
+    w.grab()
+    lane = w.lane
+    assert lane.phones_visible()
+    assert lane.tooltip_at(QtCore.QPointF(100.2, 0.75)) == "word  100.00-100.40 s"  # the words' row (top)
+    assert lane.tooltip_at(QtCore.QPointF(100.15, 0.25)) == "ER  100.10-100.20 s"  # the phones' row
+    assert lane.tooltip_at(QtCore.QPointF(100.45, 0.75)) == "" and lane.tooltip_at(QtCore.QPointF(100.45, 0.25)) == ""
+    doc.set_transcript(None)
+    w.grab()
+    assert lane.tooltip_at(QtCore.QPointF(100.2, 0.75)) == ""
+
+
 # ---------------------------------------------------------------------- the lane in the editor
 @pytest.fixture(scope="module")
 def window(qapp, tmp_path_factory, rig, speech, bundle):

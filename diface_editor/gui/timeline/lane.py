@@ -24,7 +24,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from diface_editor.core.transcript import Transcript, TranscriptError
+from diface_editor.core.transcript import SIL, Transcript, TranscriptError
 from diface_editor.gui.timeline.items import claim_under_pointer
 
 log = logging.getLogger(__name__)
@@ -246,11 +246,27 @@ class TranscriptLaneItem(pg.GraphicsObject):
             return None
         return self.transcript.word_at(float(pos.x()))
 
+    def tooltip_at(self, pos: QtCore.QPointF) -> str:
+        """The word or phone under ``pos`` and its times, for a hover tooltip (a short block's label is
+        cut to a few letters or hidden); "" over a pause or with no transcript."""
+        if self.transcript is None:
+            return ""
+        kind = self._kind_at(float(pos.y()))
+        band = self._words if kind == "words" else self._phones
+        x = float(pos.x())
+        hit = [i for i in band.visible(x, x) if band.starts[i] <= x < band.ends[i]]
+        if not hit or (kind == "phones" and band.labels[hit[0]] == SIL):
+            return ""
+        i = hit[0]
+        return f"{band.labels[i]}  {band.starts[i]:.2f}-{band.ends[i]:.2f} s"
+
     # ------------------------------------------------------------------ mouse
     def hoverEvent(self, ev) -> None:
         if ev.isExit():
             self.unsetCursor()
+            self.setToolTip("")
             return
+        self.setToolTip(self.tooltip_at(ev.pos()))
         if self.boundary_at(ev.pos()) is not None:
             self.setCursor(QtCore.Qt.SizeHorCursor)
             claim_under_pointer(self, ev)
