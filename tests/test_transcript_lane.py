@@ -275,7 +275,8 @@ def _long_transcript(minutes: float = 10.0) -> Transcript:
     return Transcript(" ".join(w for w, _a, _b in words), tuple(words), tuple(phones))
 
 
-def test_phones_are_hidden_at_low_zoom_and_only_what_is_in_view_is_drawn(qtbot):
+def _timeline_on_a_long_take(qtbot):
+    """(timeline widget, document): a shown timeline on 10 minutes of silence with :func:`_long_transcript`."""
     pytest.importorskip("PySide6")
     from diface_editor.gui.timeline.widget import TimelineWidget
 
@@ -286,6 +287,11 @@ def test_phones_are_hidden_at_low_zoom_and_only_what_is_in_view_is_drawn(qtbot):
     tr = _long_transcript(10.0)
     doc = Document.from_audio(AudioClip.from_array(np.zeros(600 * 8000, np.float32), 8000), fps=FPS, transcript=tr)
     w.set_document(doc)
+    return w, doc
+
+
+def test_phones_are_hidden_at_low_zoom_and_only_what_is_in_view_is_drawn(qtbot):
+    w, doc = _timeline_on_a_long_take(qtbot)
     w.view_all()
     w.grab()  # paints
     lane = w.lane
@@ -304,18 +310,9 @@ def test_phones_are_hidden_at_low_zoom_and_only_what_is_in_view_is_drawn(qtbot):
 
 def test_hovering_a_word_or_phone_names_it_and_its_times(qtbot):
     """A short block's label is cut or hidden; its tooltip gives the whole label and times (a pause: none)."""
-    pytest.importorskip("PySide6")
+    w, doc = _timeline_on_a_long_take(qtbot)
     from PySide6 import QtCore
 
-    from diface_editor.gui.timeline.widget import TimelineWidget
-
-    w = TimelineWidget()
-    qtbot.addWidget(w)
-    w.resize(1000, 420)
-    w.show()
-    doc = Document.from_audio(AudioClip.from_array(np.zeros(600 * 8000, np.float32), 8000), fps=FPS,
-                              transcript=_long_transcript(10.0))
-    w.set_document(doc)
     w.set_visible_range(100.0, 104.0)
     w.grab()
     lane = w.lane
