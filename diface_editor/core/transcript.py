@@ -23,21 +23,22 @@ SIL = "SIL"  # the silence phone of diface_editor.synth.phonemes (core does not 
 
 Timed = tuple[str, float, float]
 
-#: a transcript's word tokens, as ``diface_editor.synth.align.transcript_words`` finds them (letters,
-#: digits and inner apostrophes, matched case-blind)
-_TOKEN = re.compile(r"[a-z0-9']+", re.IGNORECASE)
-
-
 def _token_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, lower-case token) of each word token of ``text``, in order (character offsets)."""
+    """(start, end, token) of each word token of ``text`` (:func:`transcript_words`), with character
+    offsets into ``text.lower()``, which are ``text``'s own unless lower-casing changed its length."""
     out = []
-    for m in _TOKEN.finditer(text.replace("\u2019", "'")):
-        tok = m.group().lower()
+    for m in re.finditer(r"[a-z0-9']+", text.lower().replace("\u2019", "'")):
+        tok = m.group()
         lead = len(tok) - len(tok.lstrip("'"))
         tok = tok.strip("'")
         if tok:
             out.append((m.start() + lead, m.start() + lead + len(tok), tok))
     return out
+
+
+def transcript_words(text: str) -> list[str]:
+    """Lower-case tokens of a transcript: letters, digits and inner apostrophes (what is aligned)."""
+    return [tok for _a, _b, tok in _token_spans(text)]
 
 
 def _spliced_text(text: str, words: tuple[Timed, ...], i0: int, i1: int, said: str,
@@ -47,7 +48,8 @@ def _spliced_text(text: str, words: tuple[Timed, ...], i0: int, i1: int, said: s
     ``after_previous``), keeping the rest of the text as typed (case, punctuation, line breaks);
     None when the text's tokens are not the words one to one (then the caller joins words)."""
     spans = _token_spans(text)
-    if len(spans) != len(words) or any(tok != w.lower() for (_a, _b, tok), (w, _x, _y) in zip(spans, words)):
+    if (len(text.lower()) != len(text) or len(spans) != len(words)
+            or any(tok != w.lower() for (_a, _b, tok), (w, _x, _y) in zip(spans, words))):
         return None
     said = said.strip()
     if i1 > i0:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diface_editor.core.errors import DifaceError
-from diface_editor.core.transcript import Timed, Transcript, TranscriptError, changed_span
+from diface_editor.core.transcript import SIL, Timed, Transcript, TranscriptError, changed_span
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,6 @@ def _filled_edges(ws: tuple[Timed, ...], ps: tuple[Timed, ...], start: float,
                   end: float) -> tuple[tuple[Timed, ...], tuple[Timed, ...]]:
     """``ws`` / ``ps`` with a silence under :data:`EDGE_PAUSE_S` at either edge of ``start..end`` taken
     into the first / last word and phone (a longer one is a pause and stays)."""
-    from diface_editor.synth.phonemes import SIL
-
     ws, ps = list(ws), [p for p in ps if p[0] != SIL]
     if not ws or not ps:
         return tuple(ws), tuple(ps)
@@ -103,7 +101,7 @@ def _filled_edges(ws: tuple[Timed, ...], ps: tuple[Timed, ...], start: float,
 def _pronunciation(word: str) -> list[str]:
     """Common-set phones of ``word`` from pocketsphinx's dictionary, else espeak-ng's guess."""
     from diface_editor.synth import align as al
-    from diface_editor.synth.phonemes import SIL, to_common
+    from diface_editor.synth.phonemes import to_common
 
     with al._lock:  # the aligner's shared decoder (its dictionary)
         dec = al._get_decoder()

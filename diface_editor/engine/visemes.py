@@ -268,7 +268,8 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
         if p in ROUNDED:
             pin([int(round((s + ROUNDED[p] * (e - s)) * fps))], ROUND_CHANNELS)
         if (p in OPEN or (VOWEL_JAW and p in OTHER_VOWELS)) and e - s >= MIN_OPEN_S:
-            v0, v1 = max(0, int(np.floor(s * fps))), min(n_frames, max(int(np.ceil(e * fps)), int(np.floor(s * fps)) + 1))
+            v0 = int(np.floor(s * fps))  # the vowel's frames: v0..v1-1 (at least one)
+            v0, v1 = max(0, v0), min(n_frames, max(int(np.ceil(e * fps)), v0 + 1))
             a, b = OPEN.get(p, (0.0, 1.0))  # the peak is searched in the open part of a diphthong
             f0, f1 = int(np.floor((s + a * (e - s)) * fps)), int(np.ceil((s + b * (e - s)) * fps))
             f0, f1 = max(v0, f0), min(v1, max(f1, f0 + 1))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diface_editor.core.errors import DifaceError
+from diface_editor.core.transcript import transcript_words  # the aligner's tokens (imported from here too)
 from diface_editor.synth.dsp import resample
 from diface_editor.synth.phonemes import SIL, Phone, tidy_timing, to_common
 
@@ -53,12 +54,6 @@ class Alignment:
     phones: list[Phone]
     duration: float
     g2p_words: list[str]
-
-
-def transcript_words(text: str) -> list[str]:
-    """Lower-case tokens of a transcript: letters, digits and inner apostrophes."""
-    toks = re.findall(r"[a-z0-9']+", text.lower().replace("\u2019", "'"))
-    return [t.strip("'") for t in toks if t.strip("'")]
 
 
 def _get_decoder():
