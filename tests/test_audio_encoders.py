@@ -239,6 +239,46 @@ def test_convert_whisper_cli_writes_a_loadable_encoder_with_licence(tmp_path, ca
 
 
 # ---------------------------------------------------------------------------- shipped Whisper
+def _net_devices(enc) -> set[str]:
+    net = enc.encoder if hasattr(enc, "encoder") else enc.model
+    return {t.device.type for t in list(net.parameters()) + list(net.buffers())}
+
+
+@pytest.mark.parametrize("kind", ["whisper", "wav2vec2"])
+def test_a_frozen_encoder_moved_to_another_device_runs_its_network_there(kind, tmp_path):
+    # A model on a GPU got its shared frozen encoder with the network left on the CPU and only the
+    # input sent to the GPU: "Input type (torch.cuda.FloatTensor) and weight type (torch.FloatTensor)"
+    # on the first generate (found on a lent H200). torch's meta device stands in for the GPU here.
+    folder = _tiny_checkpoint(kind, tmp_path / kind)
+    spec = {"type": "whisper" if kind == "whisper" else "hf", "path": str(folder)}
+    cache = FeatureCache()
+    enc = get_encoder(spec, cache=cache)
+    clip = speechlike(1.3)
+    before = enc.features(clip, 39, 30.0)
+    moved = enc.to(torch.device("meta"))
+    assert moved.device.type == "meta" and _net_devices(moved) == {"meta"}
+    # the shared encoder stays where it was and gives the same features (recomputed, fresh cache)
+    assert enc.device.type == "cpu" and _net_devices(enc) == {"cpu"}
+    assert get_encoder(spec, cache=cache) is enc
+    other = speechlike(1.3, seed=5)  # not in the cache: computed by the shared encoder's network
+    fresh = get_encoder(spec, cache=FeatureCache())
+    np.testing.assert_array_equal(enc.features(other, 39, 30.0), fresh.features(other, 39, 30.0))
+    np.testing.assert_array_equal(enc.features(clip, 39, 30.0), before)
+    assert enc.to("cpu") is enc
+
+
+def test_a_model_builds_its_audio_encoder_on_the_device_asked_for():
+    from diface_editor.engine.loading import load_model
+
+    model = load_model(None, device="cpu")
+    assert _net_devices(model.build_audio_encoder()) == {"cpu"}
+    on_meta = model.build_audio_encoder(device=torch.device("meta"))
+    assert on_meta.device.type == "meta" and _net_devices(on_meta) == {"meta"}
+    back = model.build_audio_encoder(device="cpu")
+    assert _net_devices(back) == {"cpu"}
+    assert back.features(speechlike(1.0), 30, 30.0).shape == (30, 384)
+
+
 @pytest.mark.skipif(not (SHIPPED_WHISPER / "model.safetensors").is_file(), reason="shipped Whisper encoder absent")
 def test_shipped_whisper_encoder_is_deterministic_for_short_and_long_clips():
     assert (SHIPPED_WHISPER / "LICENSE-OpenAI-MIT.txt").is_file()

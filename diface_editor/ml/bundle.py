@@ -165,7 +165,12 @@ class MotionModel:
         Raises:
             BundleError: the model has no audio-encoder spec.
         """
-        if self._audio is None:
+        from diface_editor.ml.device import resolve_device
+
+        dev = resolve_device(device if device is not None else self.device)
+        # a trained (log-mel) encoder is the model's own and moves with it; a frozen one is shared
+        # between models (one per device, from get_encoder's registry), so it is looked up again
+        if self._audio is None or (not self._audio.trainable and self._audio.device != dev):
             if not self.audio_encoder:
                 raise BundleError(f"the model{' ' + str(self.path) if self.path else ''} names no audio encoder")
             from diface_editor.ml.audio import get_encoder
@@ -173,11 +178,11 @@ class MotionModel:
             spec = dict(self.audio_encoder)
             if self.audio_weights:
                 spec.pop("weights", None)
-            enc = get_encoder(spec, bundle_dir=self.path, cache=cache)
+            enc = get_encoder(spec, device=dev, bundle_dir=self.path, cache=cache)
             if self.audio_weights:
                 enc.load_state_dict(self.audio_weights)
             self._audio = enc
-        return self._audio.to(device if device is not None else self.device)
+        return self._audio.to(dev)
 
     def eval(self) -> MotionModel:
         for p in self.parts.values():

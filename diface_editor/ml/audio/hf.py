@@ -141,6 +141,28 @@ class FrozenHFEncoder(AudioEncoder):
             return out.last_hidden_state
         return out.hidden_states[self.layer]
 
+    #: the attribute holding the network (``nn.Module``) that :meth:`to` moves
+    _net_attr = "model"
+
+    def to(self, device: str | torch.device) -> AudioEncoder:
+        """This encoder on ``device``: ``self`` when it is there already, else a copy whose network
+        lives on ``device`` (a frozen encoder is shared between models through
+        :func:`~diface_editor.ml.audio.registry.get_encoder`, so it is never moved in place; the copy
+        shares its feature cache, features do not depend on the device beyond float round-off)."""
+        import copy
+
+        from diface_editor.ml.device import resolve_device
+
+        dev = resolve_device(device)
+        if dev.type == "cuda" and dev.index is None:  # "cuda" is the current GPU, as for parameters
+            dev = torch.device("cuda", torch.cuda.current_device())
+        if dev == self.device:
+            return self
+        moved = copy.copy(self)
+        moved.device = dev
+        setattr(moved, self._net_attr, copy.deepcopy(getattr(self, self._net_attr)).to(dev))
+        return moved
+
     def _check_layer(self, n_layers: int) -> None:
         if not -(n_layers + 1) <= self.layer <= n_layers:
             raise AudioEncoderError(f"layer {self.layer} does not exist in {self.path}, which has {n_layers} "
@@ -219,6 +241,15 @@ class WhisperWindowEncoder(FrozenHFEncoder):
         self.hop_samples = int(round((window_s - overlap_s) * 50)) * 320
         if self.hop_samples <= 0:
             raise AudioEncoderError(f"overlap_s {overlap_s} leaves no hop inside window_s {window_s}")
+
+    _net_attr = "encoder"
+
+    def to(self, device: str | torch.device) -> AudioEncoder:
+        from diface_editor.ml.device import resolve_device
+
+        if self.quantize and resolve_device(device).type != "cpu":
+            raise AudioEncoderError("int8 quantisation of the Whisper encoder runs on the CPU only")
+        return super().to(device)
 
     def spec(self) -> dict[str, Any]:
         out = super().spec()
