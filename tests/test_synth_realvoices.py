@@ -217,3 +217,30 @@ def test_real_speech_eval_reports_every_method_per_condition(tmp_path):
     assert st["openness_corr_min"] <= st["openness_corr_mean"] <= st["openness_corr_max"]
     assert len(set(st["openness_corr"])) > 1  # the draws differ
     assert "clean" in format_table(rep)
+
+
+def test_the_transcript_versus_teacher_difference_comes_with_a_clip_bootstrap_interval():
+    """The pooled correlation difference equals the one computed on the concatenated frames; a method
+    that tracks the reference better on every clip gets an interval above zero, the same method twice
+    gets exactly zero, and a difference made by one odd clip gets an interval that spans zero."""
+    from diface_editor.bench.real_speech import paired_corr_difference
+
+    rng = np.random.default_rng(3)
+    ref = [np.sin(np.linspace(0, 9, n)) for n in rng.integers(80, 160, 20)]
+    good = [r + 0.2 * rng.standard_normal(r.size) for r in ref]
+    poor = [r + 0.6 * rng.standard_normal(r.size) for r in ref]
+    d = paired_corr_difference(good, poor, ref)
+    direct = (np.corrcoef(np.concatenate(good), np.concatenate(ref))[0, 1]
+              - np.corrcoef(np.concatenate(poor), np.concatenate(ref))[0, 1])
+    assert d["difference"] == pytest.approx(direct, abs=1e-12)
+    assert 0 < d["ci95"][0] < d["difference"] < d["ci95"][1] and d["share_above_zero"] == 1.0
+    assert d["clips"] == 20 and d["resamples"] == 2000
+    same = paired_corr_difference(good, good, ref)
+    assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0]
+    # equal everywhere but one clip, where the first method is much worse: a negative difference that
+    # rests on that clip alone
+    one_off = [p.copy() for p in poor]
+    one_off[0] = -ref[0]
+    d1 = paired_corr_difference(one_off, poor, ref)
+    assert d1["difference"] < 0 and d1["ci95"][0] < d1["difference"] and d1["ci95"][1] == pytest.approx(0.0, abs=1e-12)
+    assert paired_corr_difference([np.ones(5)], [np.ones(5)], [np.arange(5.0)]) is None  # flat: undefined

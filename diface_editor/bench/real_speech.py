@@ -17,7 +17,10 @@ the phones demand, from a pocketsphinx forced alignment of the transcript
 
 With ``with_transcript`` (``diface eval --real DIR --with-transcript``) the model is also run with the
 viseme constraints of the same alignment (:mod:`diface_editor.engine.visemes`, strength 1), reported
-as ``model_transcript`` beside the existing keys.
+as ``model_transcript`` beside the existing keys, and ``transcript_minus_teacher`` gives its pooled
+openness correlation minus the jitter-free teacher's with a 95 % interval from a paired bootstrap over
+the condition's clips (:func:`paired_corr_difference`): whether a difference of a few thousandths is
+more than the choice of clips.
 
 ``model`` is what ``diface generate AUDIO`` gives with default settings: the words recognised in the
 audio (Whisper tiny.en, :func:`diface_editor.engine.edit_policy.transcribe_speech`), aligned, pin the
@@ -159,6 +162,47 @@ def mouth_openness(geo: MouthGeometry, w: np.ndarray) -> np.ndarray:
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-9 and b.std() > 1e-9 else None
+
+
+def paired_corr_difference(a: list[np.ndarray], b: list[np.ndarray], ref: list[np.ndarray], *,
+                           resamples: int = 2000, seed: int = 0) -> dict[str, Any] | None:
+    """Pooled correlation of ``a`` with ``ref`` minus that of ``b``, with a 95 % interval from a paired
+    bootstrap over clips.
+
+    Args:
+        a, b: per clip, the (T_i,) openness of the two methods (the same clips, the same frames).
+        ref: per clip, the (T_i,) reference.
+        resamples: bootstrap draws; each draws as many clips as there are, with replacement, and takes
+            the same clips for both methods (the clips' difficulty cancels; what remains is how much
+            the difference depends on which clips happen to be in the set).
+        seed: random seed of the draws.
+    Returns:
+        ``{"difference", "ci95": [lo, hi], "clips", "resamples", "share_above_zero"}``, or ``None``
+        when a correlation is undefined (a flat signal).
+    """
+    def sums(x: list[np.ndarray]) -> np.ndarray:  # per clip: n, sum x, sum y, sum x^2, sum y^2, sum xy
+        return np.array([[len(u), u.sum(), r.sum(), (u * u).sum(), (r * r).sum(), (u * r).sum()]
+                         for u, r in zip(x, ref)], np.float64)
+
+    def corr(st: np.ndarray) -> np.ndarray:  # pooled Pearson r of summed statistics (..., 6)
+        n, sx, sy, sxx, syy, sxy = np.moveaxis(st, -1, 0)
+        vx, vy = n * sxx - sx * sx, n * syy - sy * sy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (n * sxy - sx * sy) / np.sqrt(vx * vy)
+
+    if not a or len(a) != len(b) or len(a) != len(ref):
+        return None
+    sa, sb = sums(list(a)), sums(list(b))
+    d = float(corr(sa.sum(0)) - corr(sb.sum(0)))
+    if not np.isfinite(d):
+        return None
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(len(a), np.full(len(a), 1.0 / len(a)), size=int(resamples)).astype(np.float64)
+    boot = corr(w @ sa) - corr(w @ sb)
+    boot = boot[np.isfinite(boot)]
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"difference": d, "ci95": [float(lo), float(hi)], "clips": len(a), "resamples": int(boot.size),
+            "share_above_zero": float(np.mean(boot > 0))}
 
 
 # ---------------------------------------------------------------------- data
@@ -340,6 +384,12 @@ def real_speech_eval(model, clips: list[RealClip], *, seed: int = 0, guidance: f
                 conds[cond]["teacher_styles"] = {"seeds": len(each), "openness_corr_mean": float(np.mean(each)),
                                                  "openness_corr_min": float(min(each)),
                                                  "openness_corr_max": float(max(each)), "openness_corr": each}
+        if "model_transcript" in by and "teacher_no_jitter" in by:
+            # how sure the transcript's gain over the pins' own teacher is, given these clips
+            cmp = paired_corr_difference(by["model_transcript"].pred, by["teacher_no_jitter"].pred,
+                                         by["model_transcript"].ref, seed=seed)
+            if cmp is not None:
+                conds[cond]["transcript_minus_teacher"] = cmp
         if cond in recognition:
             r = recognition[cond]
             conds[cond]["recognition"] = {**r, "wer": r["word_errors"] / r["words"] if r["words"] else None}
@@ -387,4 +437,13 @@ def format_table(rep: dict[str, Any]) -> str:
                          f"| {f(c['model']['openness_corr'])}, {f(c['teacher']['openness_corr'])} "
                          f"({f(c['teacher_no_jitter']['openness_corr'])}; "
                          f"{f((c.get('teacher_styles') or {}).get('openness_corr_mean'))})")
+        rows_d = [(cond, c["transcript_minus_teacher"]) for cond, c in rep["conditions"].items()
+                  if c.get("transcript_minus_teacher")]
+        if rows_d:
+            lines.append("")
+            lines.append("with transcript minus teacher (no jitter), openness corr: difference "
+                         "[95 % interval, paired bootstrap over clips]")
+            for cond, d in rows_d:
+                lo, hi = d["ci95"]
+                lines.append(f"{cond:15s} {d['clips']:5d} {'':6s} | {d['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}]")
     return "\n".join(lines)
