@@ -46,11 +46,13 @@ def test_two_gloo_workers_match_one_process_with_the_doubled_batch(tmp_path, cap
 
     data = write_pairs(tmp_path / "pairs", n=8)
     one = tmp_path / "one"
-    assert main(["train", "--config", str(TINY), "--data", str(data), "--run-dir", str(one), "--no-progress",
-                 "--batch-size", "8", "--threads", "1"]) == 0
+    # gloo workers on the CPU, also on a machine with a GPU (where "auto" would take it)
+    assert main(["train", "--config", str(TINY), "--data", str(data), "--device", "cpu", "--run-dir", str(one),
+                 "--no-progress", "--batch-size", "8", "--threads", "1"]) == 0
     two = tmp_path / "two"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "diface_editor", "train", "--config", str(TINY), "--data", str(data), "--run-dir", str(two),
+           "-m", "diface_editor", "train", "--config", str(TINY), "--data", str(data), "--device", "cpu",
+           "--run-dir", str(two),
            "--no-progress", "--batch-size", "4"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
@@ -98,7 +100,7 @@ def test_a_lost_worker_ends_the_job_with_a_message(tmp_path):
     data = write_pairs(tmp_path / "pairs", n=4)
     env = dict(_env(), DIFACE_TRAIN_FAULT="1:3")
     r = subprocess.run([sys.executable, "-m", "diface_editor", "train", "--config", str(TINY), "--data", str(data),
-                        "--run-dir", str(tmp_path / "run"), "--no-progress", "--batch-size", "2",
+                        "--device", "cpu", "--run-dir", str(tmp_path / "run"), "--no-progress", "--batch-size", "2",
                         "--nproc-per-node", "2"], capture_output=True, text=True, env=env, timeout=150)
     assert r.returncode == 1
     assert "diface: error: distributed training stopped: rank 1 exited with code 3 first" in r.stderr
