@@ -24,7 +24,10 @@ import _hostile as h
 ROOT = Path(__file__).resolve().parents[1]
 
 _DRIVER = r"""
-import contextlib, io, json, resource, signal, sys, time
+import contextlib, io, json, os, resource, signal, sys, time
+# no GPU under the 4 GiB address-space cap: CUDA cannot start there, and torch would add a warning line
+# to every row's one-sentence error on a machine that has one (seen on a lent H200)
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
 from diface_editor.cli.main import main
 class Alarm(BaseException):
