@@ -155,12 +155,13 @@ class MotionModel:
         return self
 
     def build_audio_encoder(self, device: str | torch.device | None = None, cache=None):
-        """The audio encoder this model was trained with (built once, then reused).
+        """The audio encoder this model was trained with, on ``device`` (default: the model's device).
 
         Built from :attr:`audio_encoder` with :func:`diface_editor.ml.audio.get_encoder`
         (relative paths resolve against the bundle folder; trained weights come from the file the
-        spec names, or from :attr:`audio_weights` when they are in memory), moved to ``device``
-        (default: the model's device).
+        spec names, or from :attr:`audio_weights` when they are in memory) and reused: a trained
+        (log-mel) encoder is the model's own and moves to ``device``; a frozen one (Whisper, HF) is
+        shared between models, one per device, and is looked up again when ``device`` changes.
 
         Raises:
             BundleError: the model has no audio-encoder spec.
