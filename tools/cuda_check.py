@@ -35,27 +35,21 @@ sys.path.insert(0, str(ROOT))
 log = logging.getLogger("cuda_check")
 
 
-def _phones(args, clip):
-    """The transcript (aligned) of ``--words``, else of the audio's ``.txt``, else ``None``."""
+def _transcript(args, clip):
+    """The aligned transcript of ``--words``, else the audio's ``.txt`` aligned as the editor does,
+    else ``None`` (the pinned rows are then skipped)."""
     from diface_editor.core.formats.transcript_files import read_words_json
+    from diface_editor.engine.edit_policy import align_transcript
 
     if args.words:
         return read_words_json(args.words)
     txt = Path(args.audio).with_suffix(".txt")
     if not txt.is_file():
         return None
-    try:
-        from diface_editor.synth.align import align
-    except ImportError:
-        return None
-    from diface_editor.core.transcript import Transcript
-
-    try:
-        al = align(clip.samples, clip.sample_rate, txt.read_text())
-    except Exception as e:  # pocketsphinx missing or the alignment failed: skip the pinned rows
-        log.warning("no alignment: %s", e)
-        return None
-    return Transcript.from_alignment(txt.read_text(), al)
+    tr = align_transcript(clip, txt.read_text())
+    if not tr.aligned:
+        log.warning("no alignment: %s", tr.error)
+    return tr
 
 
 def run_device(device: str, args, clip, transcript) -> dict:
@@ -149,8 +143,7 @@ def run_device(device: str, args, clip, transcript) -> dict:
         checks["range_outside_identical"] = bool(
             np.array_equal(res.face[:a], gen.face[:a]) and np.array_equal(res.face[b:], gen.face[b:])
             and np.array_equal(res.head[:a], gen.head[:a]) and np.array_equal(res.head[b:], gen.head[b:]))
-        var = timed("variants_4_of_2s", lambda: rs.variants_request((a, b), n=4))
-        results["variants_4_of_2s"] = var
+        timed("variants_4_of_2s", lambda: rs.variants_request((a, b), n=4))
     finally:
         engine.shutdown(timeout=30)
     out["ms"] = ms
@@ -204,7 +197,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     clip = AudioClip.load(args.audio)
-    transcript = _phones(args, clip)
+    transcript = _transcript(args, clip)
     runs = {}
     for dev in args.devices.split(","):
         if dev == "cuda" and not torch.cuda.is_available():
