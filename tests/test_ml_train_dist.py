@@ -224,6 +224,30 @@ def test_the_feature_cache_is_safe_under_concurrent_writers(tmp_path):
     assert not list((tmp_path / "cache").glob(".*.tmp.npy"))
 
 
+def test_a_cache_file_another_rank_prunes_while_it_is_read_is_a_quiet_miss(tmp_path, monkeypatch, caplog):
+    """Another rank's pruning can delete a file between a rank seeing it and loading it (seen with 4
+    writers on a 16-core machine): that is a miss, recomputed, not a "damaged file" warning."""
+    import logging
+
+    from diface_editor.ml.audio import cache as cache_mod
+
+    folder = tmp_path / "cache"
+    key, a = ("raw", "enc", 1), np.ones((8, 4), np.float32)
+    cache_mod.FeatureCache(disk_dir=folder).put(key, a, disk=True)
+    real_load = np.load
+
+    def load_after_a_prune(path, *args, **kwargs):
+        Path(path).unlink()  # the other rank's prune lands first
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(cache_mod.np, "load", load_after_a_prune)
+    fresh = cache_mod.FeatureCache(disk_dir=folder)
+    with caplog.at_level(logging.WARNING, logger="diface_editor.ml.audio.cache"):
+        got = fresh.get_or_compute(key, lambda: a * 2, disk=True)
+    assert np.array_equal(got, a * 2) and fresh.misses == 1
+    assert not caplog.records
+
+
 def test_precompute_features_fills_the_disk_cache(tmp_path):
     """`diface train --precompute-features`: the frozen Whisper features of every clip land in the
     on-disk cache (then a run, on any number of processes, reads them)."""

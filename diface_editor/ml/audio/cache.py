@@ -128,12 +128,12 @@ class FeatureCache:
 
     def _disk_read(self, key: tuple) -> np.ndarray | None:
         p = self._disk_path(key)
-        if not p.is_file():
-            return None
         try:
             a = np.load(p, allow_pickle=False)
             if a.dtype != np.float32:
                 raise ValueError(f"dtype {a.dtype}")
+        except FileNotFoundError:  # not cached, or pruned by another process since: a miss
+            return None
         except (OSError, ValueError) as e:
             log.warning("dropping damaged feature cache file %s (%s)", p, e)
             p.unlink(missing_ok=True)
