@@ -27,7 +27,10 @@ _DRIVER = r"""
 import contextlib, io, json, os, resource, signal, sys, time
 # no GPU under the 4 GiB address-space cap: CUDA cannot start there, and torch would add a warning line
 # to every row's one-sentence error on a machine that has one (seen on a lent H200)
+# (PYTORCH_NVML_BASED_CUDA_CHECK: torch counts the visible devices, none, without starting the driver,
+# whose start fails under the cap with "Unexpected error from cudaGetDeviceCount()")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
+os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
 resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
 from diface_editor.cli.main import main
 class Alarm(BaseException):
