@@ -245,3 +245,39 @@ def test_the_transcript_versus_teacher_difference_comes_with_a_clip_bootstrap_in
     d1 = paired_corr_difference(one_off, poor, ref)
     assert d1["difference"] < 0 and d1["ci95"][0] < d1["difference"] and d1["ci95"][1] == pytest.approx(0.0, abs=1e-12)
     assert paired_corr_difference([np.ones(5)], [np.ones(5)], [np.arange(5.0)]) is None  # flat: undefined
+
+
+def test_the_noise_stress_set_puts_each_recording_under_every_noise_kind_at_its_snr(tmp_path):
+    """tools/build_noise_stress_set.py: each clean/conversational recording appears once per noise
+    kind, with its transcript, at the SNR the listing states; the same input gives the same files."""
+    import importlib.util
+
+    from diface_editor.core.audio import AudioClip, save_wav
+
+    spec = importlib.util.spec_from_file_location("stress", ROOT / "tools" / "build_noise_stress_set.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    src = tmp_path / "real_eval"
+    for cond, name in (("clean", "a"), ("conversational", "b")):
+        (src / cond).mkdir(parents=True)
+        save_wav(src / cond / f"{name}.wav", 0.25 * _speech(1.5), 16000)  # quiet: noise never reaches the peak limit
+        (src / cond / f"{name}.txt").write_text(f"words of {name}\n", encoding="utf-8")
+    out = tmp_path / "stress"
+    assert tool.main(["--eval", str(src), "--out", str(out)]) == 0
+    listing = json.loads((out / "SETS.json").read_text(encoding="utf-8"))
+    assert sorted((r["set"], r["name"]) for r in listing) == sorted(
+        (f"stress/{k}", n) for k in tool.KINDS for n in ("clean_a", "conversational_b"))
+    clean = AudioClip.load(src / "clean" / "a.wav").samples.astype(np.float64)
+    for r in listing:
+        wav = out / r["set"].split("/")[1] / f"{r['name']}.wav"
+        y = AudioClip.load(wav).samples.astype(np.float64)
+        assert (wav.with_suffix(".txt")).read_text(encoding="utf-8").startswith("words of ")
+        if r["name"] == "clean_a":  # the added noise is at the stated SNR
+            snr = 10 * np.log10(np.mean(clean ** 2) / np.mean((y - clean) ** 2))
+            stated = float(r["how"].split(" at ")[1].split(" dB")[0])
+            assert 5.0 <= stated <= 15.0 and abs(snr - stated) < 0.3, (r, snr)
+    first = (out / "babble" / "clean_a.wav").read_bytes()
+    assert tool.main(["--eval", str(src), "--out", str(out)]) == 0
+    assert (out / "babble" / "clean_a.wav").read_bytes() == first
+    with pytest.raises(ValueError, match="unknown noise kind"):
+        tool.add_noise(clean.astype(np.float32), 16000, "brown", 10.0, np.random.default_rng(0))

@@ -41,7 +41,7 @@ highest of the first 8 in every condition).
 
 The evaluation folder holds one sub-folder per condition (``clean``, ``conversational``,
 ``telephone``, ``noisy``, or any other name), each with ``<name>.wav`` + ``<name>.txt`` pairs; a folder
-of pairs without sub-folders is one condition named after it. ``tools/build_real_eval_set.py``
+of pairs without sub-folders is one condition named after it. ``tools/build_real_sets.py``
 builds the set the model card reports from openly licensed recordings.
 """
 
