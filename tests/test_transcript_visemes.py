@@ -204,6 +204,24 @@ def test_openness_is_pinned_between_visemes_but_not_the_lip_shape():
     edges = [f for f in range(n) if f / FPS < m or 0.3 - m < f / FPS < 0.3]  # a pause's edges stay free
     assert edges and not mask[edges].any()
 
+def test_a_long_consonant_next_to_an_f_is_pinned_except_near_the_f():
+    """A drawn-out L before an F ("fall" said slowly, or an aligner that gives the L part of the vowel)
+    keeps its openness pinned except within FV_NEIGHBOUR_FREE_S of the F, where the lips' move to the
+    teeth stays the model's: left wholly free, a model that hears noise there opened it like a vowel."""
+    from diface_editor.core.arkit import ARKIT_NAMES
+    from diface_editor.engine.visemes import FV_NEIGHBOUR_FREE_S, viseme_pins
+
+    phones = (("SIL", 0.0, 0.3), ("AO", 0.3, 0.5), ("L", 0.5, 0.9), ("F", 0.9, 1.0), ("AO", 1.0, 1.2),
+              ("L", 1.2, 1.3), ("SIL", 1.3, 2.0))
+    n = 60
+    mask, _ = viseme_pins(phones, n, FPS, ARKIT_NAMES)
+    jaw = ARKIT_NAMES.index("jawOpen")
+    far = [f for f in range(n) if 0.5 <= f / FPS < 0.9 - FV_NEIGHBOUR_FREE_S - 0.5 / FPS]
+    near = [f for f in range(n) if 0.9 - FV_NEIGHBOUR_FREE_S + 0.5 / FPS < f / FPS < 0.9]
+    assert len(far) >= 6 and all(mask[f, jaw] for f in far)
+    assert near and not any(mask[f, jaw] for f in near)
+
+
 @pytest.fixture(scope="module")
 def shipped():
     pytest.importorskip("torch")
