@@ -204,6 +204,7 @@ def test_openness_is_pinned_between_visemes_but_not_the_lip_shape():
     edges = [f for f in range(n) if f / FPS < m or 0.3 - m < f / FPS < 0.3]  # a pause's edges stay free
     assert edges and not mask[edges].any()
 
+
 def test_a_long_consonant_next_to_an_f_is_pinned_except_near_the_f():
     """A drawn-out L before an F ("fall" said slowly, or an aligner that gives the L part of the vowel)
     keeps its openness pinned except within FV_NEIGHBOUR_FREE_S of the F, where the lips' move to the
@@ -220,7 +221,6 @@ def test_a_long_consonant_next_to_an_f_is_pinned_except_near_the_f():
     near = [f for f in range(n) if 0.9 - FV_NEIGHBOUR_FREE_S + 0.5 / FPS < f / FPS < 0.9]
     assert len(far) >= 6 and all(mask[f, jaw] for f in far)
     assert near and not any(mask[f, jaw] for f in near)
-
 
 @pytest.fixture(scope="module")
 def shipped():
