@@ -16,7 +16,7 @@ from diface_editor.core.commands import SetTranscript
 from diface_editor.core.document import Document, SamplerSettings
 from diface_editor.core.paths import resource
 from diface_editor.core.project import load_project, save_project
-from diface_editor.core.transcript import Transcript, TranscriptError, changed_span
+from diface_editor.core.transcript import MIN_PHONE_S, Transcript, TranscriptError, changed_span
 from diface_editor.engine.backend import WindowSpec
 from diface_editor.engine.events import JobResult
 from diface_editor.engine.session import Applied, Discarded, EditOptions, EditSession, JobKind
@@ -103,9 +103,31 @@ def test_a_change_spans_only_the_phones_it_touches():
 def test_a_drag_beyond_the_neighbours_stops_at_them():
     tr = _bob()
     far = retime(tr, "phones", 5, "end", 100.0).transcript  # M's end dragged far right: stops before EY's end
-    assert far.phones[5][2] == pytest.approx(0.95 - 0.01) and far.phones[6][1] == far.phones[5][2]
+    assert far.phones[5][2] == pytest.approx(0.95 - MIN_PHONE_S) and far.phones[6][1] == far.phones[5][2]
     back = retime(tr, "words", 1, "start", -50.0).transcript  # not shared: stops at the word before
     assert back.words[1][1] == pytest.approx(0.63) and back.words[0] == tr.words[0]
+
+
+def test_a_word_drag_that_overshoots_leaves_the_squeezed_word_long_enough_to_grab():
+    """Dragging the end of a word far past its neighbour's end (the walkthrough squeezed "forced" to
+    10 ms, invisible in the lane and too short for a frame) stops where the neighbour keeps
+    MIN_PHONE_S per phone; its phones stay in it, in order; a word already shorter is not shortened."""
+    words = (("bob", 0.3, 0.6), ("maps", 0.6, 1.0), ("go", 1.0, 1.2))
+    phones = (("SIL", 0.0, 0.3), ("B", 0.3, 0.4), ("AA", 0.4, 0.5), ("B", 0.5, 0.6), ("M", 0.6, 0.7),
+              ("AE", 0.7, 0.8), ("P", 0.8, 0.9), ("S", 0.9, 1.0), ("G", 1.0, 1.1), ("OW", 1.1, 1.2),
+              ("SIL", 1.2, 1.5))
+    tr = Transcript("bob maps go", words, phones)
+    squeezed = retime(tr, "words", 0, "end", 5.0).transcript  # "bob" over "maps"
+    bob, maps, go = squeezed.words
+    assert maps[2] - maps[1] == pytest.approx(4 * MIN_PHONE_S) and bob[2] == maps[1] and go == words[2]
+    inside = [p for p in squeezed.phones if maps[1] - 1e-9 <= p[1] and p[2] <= maps[2] + 1e-9]
+    assert [p[0] for p in inside] == ["M", "AE", "P", "S"] and all(p[2] > p[1] for p in inside)
+    back = retime(tr, "words", 2, "start", 0.0).transcript  # "go" over "maps" from the other side
+    assert back.words[1][2] - back.words[1][1] == pytest.approx(4 * MIN_PHONE_S)
+    # a word shorter than its minimum already (a hand-made alignment) is not shortened by a drag
+    tiny = Transcript("bob maps go", (words[0], ("maps", 0.6, 0.62), ("go", 0.62, 1.2)), phones)
+    assert retime(tiny, "words", 0, "end", 5.0).transcript.words[0][2] == pytest.approx(0.6)
+    assert retime(tiny, "words", 0, "end", 0.55).transcript.words[0][2] == pytest.approx(0.55)  # shortening bob is fine
 
 
 def test_a_retimed_word_carries_its_phones():

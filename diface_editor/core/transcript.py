@@ -20,6 +20,9 @@ from typing import Any
 from diface_editor.core.errors import DifaceError
 
 SIL = "SIL"  # the silence phone of diface_editor.synth.phonemes (core does not import synth)
+#: the shortest a boundary drag makes a phone (a word: this per phone of it): pocketsphinx's shortest
+#: phone (3 frames of 10 ms), about one frame of animation at 30 fps
+MIN_PHONE_S = 0.03
 
 Timed = tuple[str, float, float]
 
@@ -129,22 +132,35 @@ class Transcript:
 
     def retimed(self, kind: str, index: int, edge: str, seconds: float) -> Transcript:
         """Move the start (``edge="start"``) or end of word / phone ``index`` (``kind`` ``"words"`` or
-        ``"phones"``) to ``seconds``; the neighbour sharing that boundary moves with it and every
-        item keeps a positive length (the time is clamped between the neighbours' other edges); a
-        boundary not shared stops at the neighbour's edge (items never overlap) and at 0 s.
+        ``"phones"``) to ``seconds``; the neighbour sharing that boundary moves with it and neither
+        gets shorter than :data:`MIN_PHONE_S` per phone (a word: per phone of it, so a drag that
+        overshoots leaves the squeezed word long enough to see, grab and animate; an item already
+        shorter is not shortened further); a boundary not shared stops at the neighbour's edge (items
+        never overlap) and at 0 s.
         A retimed word's phones are stretched or squeezed with it (linearly, within its old and new
         span; so are those of a neighbour sharing the boundary), and a pause phone beside a moved
         edge that is not shared with another word grows or shrinks to meet it."""
         items = list(self.words if kind == "words" else self.phones)
         if kind not in ("words", "phones") or not 0 <= index < len(items) or edge not in ("start", "end"):
             raise TranscriptError(f"no {kind} boundary {index}/{edge}")
-        eps = 0.01
+        def shortest(item: Timed) -> float:  # the least length a drag leaves ``item``
+            if kind == "phones":
+                return MIN_PHONE_S
+            n = sum(1 for ph, x, y in self.phones if ph != SIL and x < item[2] - 1e-6 and y > item[1] + 1e-6)
+            return MIN_PHONE_S * max(1, n)
+
         lab, a, b = items[index]
+        own = shortest(items[index])
         if edge == "start":
             shared = index > 0 and abs(items[index - 1][2] - a) < 1e-6
             # a shared boundary moves the neighbour's end along; otherwise the neighbour's end is a wall
-            lo = (items[index - 1][1] + eps if shared else items[index - 1][2]) if index > 0 else 0.0
-            t = min(max(float(seconds), lo), b - eps)
+            if index == 0:
+                lo = 0.0
+            elif shared:
+                lo = min(a, items[index - 1][1] + shortest(items[index - 1]))
+            else:
+                lo = items[index - 1][2]
+            t = min(max(float(seconds), lo), max(a, b - own))
             items[index] = (lab, t, b)
             if shared:
                 p = items[index - 1]
@@ -152,8 +168,13 @@ class Transcript:
         else:
             nxt = index + 1 < len(items)
             shared = nxt and abs(items[index + 1][1] - b) < 1e-6
-            hi = (items[index + 1][2] - eps if shared else items[index + 1][1]) if nxt else math.inf
-            t = max(min(float(seconds), hi), a + eps)
+            if not nxt:
+                hi = math.inf
+            elif shared:
+                hi = max(b, items[index + 1][2] - shortest(items[index + 1]))
+            else:
+                hi = items[index + 1][1]
+            t = max(min(float(seconds), hi), min(b, a + own))
             items[index] = (lab, a, t)
             if shared:
                 p = items[index + 1]
