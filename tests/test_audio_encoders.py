@@ -267,6 +267,18 @@ def test_a_frozen_encoder_moved_to_another_device_runs_its_network_there(kind, t
     assert enc.to("cpu") is enc
 
 
+def test_an_encoder_on_the_current_gpu_is_not_copied_again_for_plain_cuda(tmp_path, monkeypatch):
+    # "cuda" and "cuda:0" are the same GPU: an encoder built for one and asked for the other is the
+    # same encoder, not a fresh deep copy of its network on every request. CPU-only torch here, so
+    # the current-GPU query is stubbed and the encoder is only labelled as on the GPU.
+    folder = _tiny_checkpoint("whisper", tmp_path / "w")
+    enc = get_encoder({"type": "whisper", "path": str(folder)}, cache=FeatureCache())
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    for built, asked in (("cuda", "cuda:0"), ("cuda:0", "cuda")):
+        monkeypatch.setattr(enc, "device", torch.device(built))
+        assert enc.to(torch.device(asked)) is enc
+
+
 def test_a_model_builds_its_audio_encoder_on_the_device_asked_for():
     from diface_editor.engine.loading import load_model
 

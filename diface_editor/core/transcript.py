@@ -26,6 +26,7 @@ MIN_PHONE_S = 0.03
 
 Timed = tuple[str, float, float]
 
+
 def _token_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, token) of each word token of ``text`` (:func:`transcript_words`), with character
     offsets into ``text.lower()``, which are ``text``'s own unless lower-casing changed its length."""

@@ -166,12 +166,12 @@ class MotionModel:
         Raises:
             BundleError: the model has no audio-encoder spec.
         """
-        from diface_editor.ml.device import resolve_device
+        from diface_editor.ml.device import canonical_device, resolve_device
 
-        dev = resolve_device(device if device is not None else self.device)
+        dev = canonical_device(resolve_device(device if device is not None else self.device))
         # a trained (log-mel) encoder is the model's own and moves with it; a frozen one is shared
         # between models (one per device, from get_encoder's registry), so it is looked up again
-        if self._audio is None or (not self._audio.trainable and self._audio.device != dev):
+        if self._audio is None or (not self._audio.trainable and canonical_device(self._audio.device) != dev):
             if not self.audio_encoder:
                 raise BundleError(f"the model{' ' + str(self.path) if self.path else ''} names no audio encoder")
             from diface_editor.ml.audio import get_encoder

@@ -42,3 +42,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         if mps is None or not mps.is_available():
             raise DeviceError(f"device {device!r} was requested but MPS is not available here; use auto or cpu")
     return dev
+
+
+def canonical_device(device: torch.device) -> torch.device:
+    """``device`` with an index: ``cuda`` is the current GPU (``cuda:0`` unless set otherwise), as a
+    parameter moved there reports it, so ``cuda`` and ``cuda:0`` compare equal; other devices as given."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device

@@ -151,12 +151,10 @@ class FrozenHFEncoder(AudioEncoder):
         shares its feature cache, features do not depend on the device beyond float round-off)."""
         import copy
 
-        from diface_editor.ml.device import resolve_device
+        from diface_editor.ml.device import canonical_device, resolve_device
 
-        dev = resolve_device(device)
-        if dev.type == "cuda" and dev.index is None:  # "cuda" is the current GPU, as for parameters
-            dev = torch.device("cuda", torch.cuda.current_device())
-        if dev == self.device:
+        dev = canonical_device(resolve_device(device))  # "cuda" is the current GPU, as for parameters
+        if dev == canonical_device(self.device):  # an encoder built for "cuda" is already on cuda:0
             return self
         moved = copy.copy(self)
         moved.device = dev
