@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fps <= 0:
         raise DifaceError(f"--fps must be positive, got {args.fps}")
     clip = AudioClip.load(args.audio)
-    al = align(clip.samples, clip.sample_rate, text)
+    al = align(clip.samples, clip.sample_rate, text, partial=True)
     anim = animate(al.phones, duration=clip.duration, samples=clip.samples, sample_rate=clip.sample_rate,
                    seed=args.seed, config=TeacherConfig(fps=args.fps))
     anim.metadata.update({"source": "diface lipsync (pocketsphinx alignment + teacher)",
@@ -58,8 +58,12 @@ def run(args: argparse.Namespace) -> int:
     if args.phones:
         from diface_editor.core.atomic import atomic_write_text
         atomic_write_text(args.phones, json.dumps({"words": al.words, "phones": al.phones,
-                                                   "g2p_words": al.g2p_words}, indent=1))
+                                                   "g2p_words": al.g2p_words, "unaligned": al.unaligned},
+                                                  indent=1))
     print(f"aligned {len(al.words)} words ({len(al.phones)} phones) in {clip.duration:.2f} s of audio")
+    if al.unaligned:
+        print(f"{len(al.unaligned)} of them could not be placed (their times are estimates, phone SPN): "
+              f"{' '.join(al.words[i][0] for i in al.unaligned[:12])}{' ...' if len(al.unaligned) > 12 else ''}")
     if al.g2p_words:
         print(f"pronunciations guessed by espeak-ng for: {', '.join(al.g2p_words)}")
     print(f"wrote {anim.n_frames} frames at {anim.fps:g} fps to {out}")

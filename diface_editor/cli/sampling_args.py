@@ -155,6 +155,8 @@ def transcript_for_audio(args: argparse.Namespace, audio):
     if tr.error:
         print(f"warning: the transcript could not be aligned ({tr.error}); generating from the audio alone",
               file=sys.stderr)
+    elif tr.unaligned_words:
+        print(f"note: {tr.status()}", file=sys.stderr)
     else:
         log.info("aligned %d words, %d phones", len(tr.words), len(tr.phones))
     return tr

@@ -5,7 +5,10 @@ pocketsphinx forced alignment), the timed words and phones (``(label, start_s, e
 the common ARPAbet-like set of :mod:`diface_editor.synth.phonemes`, covering the clip with ``SIL``
 in the gaps). Alignment can fail (the text does not match the speech, a word has no
 pronunciation): then ``error`` says why in one sentence and ``words``/``phones`` are empty, and
-generation goes on from the audio alone.
+generation goes on from the audio alone. A partial alignment (a long or noisy take, a line said
+differently from the script) keeps every word, but those it could not place have estimated times and
+the one phone :data:`UNALIGNED` (:attr:`Transcript.unaligned_words`); the lane shows them, and
+retyping such a word aligns it on its span.
 
 Numpy-free plain data, so the document, the project file and the engine's requests share it.
 """
@@ -20,6 +23,9 @@ from typing import Any
 from diface_editor.core.errors import DifaceError
 
 SIL = "SIL"  # the silence phone of diface_editor.synth.phonemes (core does not import synth)
+#: the one phone of a word a partial alignment could not place (diface_editor.synth.align.UNALIGNED):
+#: its times are estimates and it pins nothing
+UNALIGNED = "SPN"
 #: the shortest a boundary drag makes a phone (a word: this per phone of it): pocketsphinx's shortest
 #: phone (3 frames of 10 ms), about one frame of animation at 30 fps
 MIN_PHONE_S = 0.03
@@ -121,6 +127,43 @@ class Transcript:
     def aligned(self) -> bool:
         """Whether timed phones are known."""
         return bool(self.phones)
+
+    @property
+    def unaligned_words(self) -> tuple[int, ...]:
+        """Indices of the words that a partial alignment could not place: at least half of a word's span
+        is :data:`UNALIGNED` phones."""
+        spans = [(a, b) for p, a, b in self.phones if p == UNALIGNED]
+        if not spans:
+            return ()
+        out, k = [], 0
+        for i, (_w, a, b) in enumerate(self.words):
+            while k < len(spans) and spans[k][1] <= a:
+                k += 1
+            cover, j = 0.0, k
+            while j < len(spans) and spans[j][0] < b:
+                cover += min(b, spans[j][1]) - max(a, spans[j][0])
+                j += 1
+            if cover >= 0.5 * (b - a) and b > a:
+                out.append(i)
+        return tuple(out)
+
+    def status(self) -> str:
+        """One sentence on the alignment for the Generate panel, the status bar and the CLI."""
+        if not self.aligned:
+            return f"Not aligned ({self.error or 'not tried'}): the motion follows the audio alone."
+        lost = self.unaligned_words
+        if not lost:
+            return f"Aligned: {len(self.words)} words, {len(self.phones)} phones."
+        runs: list[list[float]] = []  # stretches of consecutive unaligned words
+        for i in lost:
+            _w, a, b = self.words[i]
+            if runs and runs[-1][2] == i - 1:
+                runs[-1][1], runs[-1][2] = b, i
+            else:
+                runs.append([a, b, i])
+        where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b, _i in runs[:3]) + (", ..." if len(runs) > 3 else "")
+        return (f"Aligned {len(self.words) - len(lost)} of {len(self.words)} words; {len(lost)} could not be "
+                f"placed ({where}, shown as ? on the lane): the motion follows the audio there.")
 
     @classmethod
     def from_alignment(cls, text: str, alignment: Any) -> Transcript:

@@ -98,8 +98,10 @@ def replace_keyframe(doc: Document, old: Keyframe, new: Keyframe, text: str) -> 
 # ---------------------------------------------------------------------------- the session
 
 
-def align_transcript(audio, text: str) -> Transcript:
+def align_transcript(audio, text: str, partial: bool = True) -> Transcript:
     """Force-align ``text`` with ``audio`` (pocketsphinx, :func:`diface_editor.synth.align.align`).
+    ``partial``: where the whole text does not align, keep the stretches that do (the other words are
+    :data:`~diface_editor.core.transcript.UNALIGNED` and pin nothing).
 
     Never raises for a failed alignment: the returned :class:`Transcript` then has no timing and its
     ``error`` says why in one sentence (generation goes on from the audio alone)."""
@@ -109,7 +111,7 @@ def align_transcript(audio, text: str) -> Transcript:
     try:
         from diface_editor.synth.align import align
 
-        al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), tr.text)
+        al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), tr.text, partial=partial)
     except DifaceError as e:
         return tr.failed(str(e))
     except Exception as e:  # an aligner crash must not stop generation
@@ -137,7 +139,8 @@ def transcribe_speech(audio) -> Transcript:
         return Transcript("").failed(f"speech recognition failed ({type(e).__name__}: {e})")
     if not text.strip():
         return Transcript("").failed("no words were recognised in the audio")
-    tr = align_transcript(audio, text)
+    # all or nothing: words recognised in noise or music would be forced onto it piecewise
+    tr = align_transcript(audio, text, partial=False)
     if not tr.aligned:  # Whisper writes a word or two for noise or music; the aligner does not find them
         short = text if len(text) <= 60 else text[:57] + "..."
         return tr.failed(f"the recognised words ({short!r}) could not be aligned with the audio: "
@@ -167,7 +170,7 @@ def lipsync(audio, transcript: str, seed: int) -> Animation:
         from diface_editor.synth.teacher import animate
 
         samples = np.asarray(audio.samples, np.float32)
-        al = align(samples, int(audio.sample_rate), transcript)
+        al = align(samples, int(audio.sample_rate), transcript, partial=True)
         return animate(al.phones, duration=float(audio.duration), samples=samples,
                        sample_rate=int(audio.sample_rate), seed=int(seed))
     except DifaceError:

@@ -15,7 +15,9 @@ eases the generated motion into them):
 * **other consonants**: ``jawOpen`` and ``mouthClose`` over the phone, except within
   :data:`FV_NEIGHBOUR_FREE_S` of a neighbouring f/v (the lips' move to and from the teeth);
 * **pauses** of at least :data:`PAUSE_MIN_S`: ``jawOpen`` and ``mouthClose`` at the teacher's rest,
-  :data:`PAUSE_MARGIN_S` inside the pause on each side.
+  :data:`PAUSE_MARGIN_S` inside the pause on each side;
+* **words the aligner could not place** (phone :data:`UNALIGNED`, a partial alignment): nothing, within
+  :data:`UNALIGNED_MARGIN_S` of them either (their times are estimates): the model follows the audio.
 
 Only the mouth's openness (``jawOpen - mouthClose``) is pinned between the lip visemes; the lip shape
 (smile, stretch, dimple, funnel away from rounded vowels), the upper face and the head stay the model's.
@@ -113,6 +115,8 @@ VOWEL_HALF = 99  # frames pinned on each side of a vowel jaw peak, inside the vo
 CLOSE_ANTICIPATION_S = 0.01  # the teacher's envelopes run anticipation_s / 2 ahead of the phone
 FV_NEIGHBOUR_FREE_S = 0.1  # a consonant next to an f/v keeps the model's openness this far from it (s)
 PAUSES = ("SIL", "SP", "")
+UNALIGNED = "SPN"  # a word the aligner could not place (diface_editor.synth.align.UNALIGNED)
+UNALIGNED_MARGIN_S = 0.1  # no pins this close to an unaligned word (its edges are estimates)
 PAUSE_MIN_S = 0.2     # shorter pauses stay the model's
 PAUSE_MARGIN_S = 0.04  # pinned from this far inside a pause's edges
 
@@ -265,6 +269,13 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
                         values[f, idx[ch]] = teacher[f, t_idx[ch]]
 
     jaw = teacher[:, t_idx["jawOpen"]]
+    if any(p == UNALIGNED for p, _s, _e in phones):  # the model follows the audio there: nothing is pinned
+        blocked = np.zeros(n_frames, bool)
+        for p, s, e in phones:
+            if p == UNALIGNED:  # frames f with s - margin <= f / fps <= e + margin
+                f0 = max(0, int(np.ceil((s - UNALIGNED_MARGIN_S) * fps - 1e-9)))
+                blocked[f0:max(f0, int(np.floor((e + UNALIGNED_MARGIN_S) * fps + 1e-9)) + 1)] = True
+        want = ~blocked if want is None else want & ~blocked
     for j in visit:
         p, s, e = phones[j]
         if p in BILABIAL or p in LABIODENTAL:

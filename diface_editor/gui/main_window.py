@@ -389,6 +389,13 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
             self.undo_stack.cleanChanged.disconnect(self._on_clean_changed)
         self.autosave_timer.stop()
         self.playback.close()
+        for name in ("_align_task", "_open_alignment"):  # an alignment still running: let it end first
+            task = getattr(self, name, None)
+            try:
+                if task is not None and task.isRunning():
+                    task.wait(60_000)
+            except RuntimeError:  # already ended and deleted
+                pass
         self.bridge.shutdown()
         self._remove_autosave()  # a normal close: the user saved or chose to discard
         self.settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()

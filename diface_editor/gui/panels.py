@@ -273,11 +273,8 @@ class GeneratePanel(QtWidgets.QWidget):
         tr = self.doc.transcript if self.doc is not None else None
         if tr is None:
             self.transcript_status.setText("No transcript: the motion follows the audio alone.")
-        elif tr.aligned:
-            self.transcript_status.setText(f"Aligned: {len(tr.words)} words, {len(tr.phones)} phones.")
         else:
-            self.transcript_status.setText(f"Not aligned ({tr.error or 'not tried'}): the motion follows the audio "
-                                           f"alone.")
+            self.transcript_status.setText(tr.status())
         text = tr.text if tr is not None else ""
         if self.transcript.toPlainText() != text:
             self.transcript.setPlainText(text)

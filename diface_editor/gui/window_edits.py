@@ -96,7 +96,7 @@ class EditsMixin:
                 return
             self.undo_stack.push_command(SetTranscript(tr, "align transcript"))
             self.statusBar().showMessage(
-                f"Transcript aligned: {len(tr.words)} words" if tr.aligned else
+                f"Transcript: {tr.status()}" if tr.aligned else
                 f"The transcript could not be aligned ({tr.error}); the motion follows the audio alone", 8000)
 
         task.succeeded.connect(done)

@@ -96,8 +96,8 @@ class FilesMixin:
             # the first take is part of opening the audio: it does not make the document "modified"
             self._first_take_pending = ok or (transcript is not None and teacher_available())
             if ok and transcript is not None:
-                self._align_on_open(doc, transcript)
-            if ok:
+                self._align_on_open(doc, transcript)  # off the GUI thread; it starts the first take
+            elif ok:
                 recognise = transcript is None and self._can_recognise(doc)
                 if recognise:
                     self.statusBar().showMessage(f"Recognising the words in {path.name}, then generating…", 10000)
@@ -112,25 +112,47 @@ class FilesMixin:
         return True
 
     def _align_on_open(self, doc: Document, transcript: Path) -> None:
-        """The transcript beside the opened audio (``voice.txt``), aligned before the first take (part of
-        opening: no undo step); a failed alignment is one status line and the take follows the audio."""
+        """The transcript beside the opened audio (``voice.txt``), aligned off the GUI thread before the
+        first take, which starts when it is done (part of opening: no undo step). A transcript that does
+        not align as a whole is aligned in parts (seconds on a long noisy take: the window stays live);
+        a failed alignment is one status line and the take follows the audio."""
         from diface_editor.engine.session import align_transcript
+        from diface_editor.gui.background import BackgroundCall
 
         try:
             text = Path(transcript).read_text(encoding="utf-8", errors="replace")
         except OSError as e:
             self.statusBar().showMessage(f"Cannot read the transcript {transcript.name}: {e.strerror or e}", 8000)
+            self.generate()
             return
-        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
-        try:
-            tr = align_transcript(doc.audio, text)
-        finally:
-            QtWidgets.QApplication.restoreOverrideCursor()
-        doc.set_transcript(tr)
-        self.statusBar().showMessage(
-            f"Transcript {transcript.name} aligned: {len(tr.words)} words" if tr.aligned else
-            f"The transcript {transcript.name} could not be aligned ({tr.error}); the take follows the audio alone",
-            8000)
+        audio = doc.audio
+        self.statusBar().showMessage(f"Aligning {transcript.name}, then generating…")
+        self.timeline.lane.set_hint(f"Aligning {transcript.name}…")
+        task = BackgroundCall(lambda: align_transcript(audio, text), "the alignment", self)
+
+        def done(tr) -> None:
+            if self.doc is not doc:  # another file was opened meanwhile
+                return
+            self.timeline.lane.set_hint(None)
+            doc.set_transcript(tr)
+            self.statusBar().showMessage(
+                f"Transcript {transcript.name}: {tr.status()}" if tr.aligned else
+                f"The transcript {transcript.name} could not be aligned ({tr.error}); the take follows the audio "
+                "alone", 8000)
+            self.generate()
+
+        def failed(message: str) -> None:  # align_transcript does not raise; a crash of the thread itself
+            if self.doc is doc:
+                self.timeline.lane.set_hint(None)
+                self.statusBar().showMessage(f"The transcript {transcript.name} could not be aligned ({message})",
+                                             8000)
+                self.generate()
+
+        task.succeeded.connect(done)
+        task.failed.connect(failed)
+        task.finished.connect(task.deleteLater)
+        self._open_alignment = task  # kept alive until it ends
+        task.start()
 
     def _can_recognise(self, doc: Document) -> bool:
         """Whether the first take of ``doc`` (audio opened without a transcript) recognises the words said

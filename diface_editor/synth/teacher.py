@@ -249,12 +249,16 @@ def normalise_phones(phones: Sequence[Phone]) -> list[Phone]:
     """Phones in the common set, sorted, with non-negative durations.
 
     Names already in the common set are kept; others are mapped as ARPAbet (stress digits,
-    lower case, pocketsphinx noise words, ``sil``/``pau``); an unknown name becomes silence.
+    lower case, pocketsphinx noise words, ``sil``/``pau``); an unknown name becomes silence, except
+    ``SPN``, a word a partial alignment could not place (:data:`diface_editor.synth.align.UNALIGNED`),
+    which is spoken as a neutral ``AH`` (its opening then follows the audio's loudness).
     """
     out: list[Phone] = []
     for name, s, e in sorted(((str(n), float(s), float(e)) for n, s, e in phones), key=lambda p: p[1]):
         if e <= s:
             continue
+        if name == "SPN":
+            name = "AH"
         common = (name,) if name in _PHONE_CLASS else to_common(name, "arpabet")
         if len(common) == 1:
             out.append((common[0], s, e))

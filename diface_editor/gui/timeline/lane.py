@@ -24,7 +24,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from diface_editor.core.transcript import SIL, Transcript, TranscriptError
+from diface_editor.core.transcript import SIL, UNALIGNED, Transcript, TranscriptError
 from diface_editor.gui.timeline.items import claim_under_pointer
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ LANE_HEIGHT_PX = 44
 _WORD_FILL = (QtGui.QColor(62, 92, 128), QtGui.QColor(52, 78, 110))
 _PHONE_FILL = (QtGui.QColor(70, 74, 84), QtGui.QColor(60, 63, 72))
 _SIL_FILL = QtGui.QColor(40, 42, 46)
+_UNALIGNED_FILL = (QtGui.QColor(112, 84, 50), QtGui.QColor(98, 73, 44))  # words and phones not placed
 _SELECTED = QtGui.QColor(214, 160, 60)
 _TEXT = QtGui.QColor(236, 238, 242)
 _EDGE = QtGui.QColor(22, 23, 26)
@@ -82,6 +83,7 @@ class TranscriptLaneItem(pg.GraphicsObject):
         self.selected_word: int | None = None
         self._words = _Band(())
         self._phones = _Band(())
+        self._lost: set[int] = set()  # indices of the words a partial alignment could not place
         self._preview: Transcript | None = None
         self._drag: tuple | None = None  # (kind, index, edge, offset seconds)
         self._hint: str | None = None  # shown instead of the usual hint while there is no transcript
@@ -115,6 +117,7 @@ class TranscriptLaneItem(pg.GraphicsObject):
     def _bands(self, tr: Transcript | None) -> None:
         self._words = _Band(tr.words if tr is not None else ())
         self._phones = _Band(tr.phones if tr is not None else ())
+        self._lost = set(tr.unaligned_words) if tr is not None else set()
 
     def select_word(self, index: int | None) -> None:
         self.selected_word = index
@@ -164,13 +167,15 @@ class TranscriptLaneItem(pg.GraphicsObject):
                        self._hint or "No aligned transcript: type what is said in the Generate panel and press Align.")
             p.restore()
             return
-        words, phones = (self._words, self._phones)
+        words, phones, lost = self._words, self._phones, self._lost
         if self._preview is not None:  # a drag in progress shows its result
             words, phones = _Band(self._preview.words), _Band(self._preview.phones)
+            lost = set(self._preview.unaligned_words)
         show_phones = sx >= PHONES_MIN_PX_PER_S
         band_h = (y_mid if show_phones else y_bot) - y_top  # without phones the words fill the lane
         drawn["words"], drawn["word_labels"] = self._paint_band(p, fm, words, x0, x1, sx, dx, y_top + 1, band_h - 2,
-                                                                _WORD_FILL, selected=self.selected_word)
+                                                                _WORD_FILL, selected=self.selected_word,
+                                                                lost=lost)
         if show_phones:
             drawn["phones"], drawn["phone_labels"] = self._paint_band(p, fm, phones, x0, x1, sx, dx, y_mid + 1,
                                                                       (y_bot - y_mid) - 2, _PHONE_FILL, phones=True)
@@ -178,10 +183,11 @@ class TranscriptLaneItem(pg.GraphicsObject):
 
     @staticmethod
     def _paint_band(p, fm, band: _Band, x0: float, x1: float, sx: float, dx: float, y: float, h: float, fills,
-                    selected: int | None = None, phones: bool = False) -> tuple[int, int]:
+                    selected: int | None = None, phones: bool = False, lost: set[int] = frozenset()) -> tuple[int, int]:
         """Draw the items of ``band`` in view; returns (blocks drawn, labels drawn). Items narrower
         than :data:`MIN_BLOCK_PX` are merged into runs with numpy (a zoomed-out 10-minute clip draws
-        a few hundred runs, not thousands of blocks)."""
+        a few hundred runs, not thousands of blocks). Words in ``lost`` and :data:`UNALIGNED` phones
+        (a partial alignment could not place them) are drawn in amber, such a phone labelled "?"."""
         vis = band.visible(x0, x1)
         if not len(vis):
             return 0, 0
@@ -204,12 +210,13 @@ class TranscriptLaneItem(pg.GraphicsObject):
         for k in np.flatnonzero(keep & ~narrow):
             i, left, right = int(idx[k]), float(lefts[k]), float(rights[k])
             rect = QtCore.QRectF(left, y, right - left, h)
-            p.fillRect(rect, _SELECTED if i == selected else fills[i % 2])
+            unplaced = i in lost or (phones and band.labels[i] == UNALIGNED)
+            p.fillRect(rect, _SELECTED if i == selected else (_UNALIGNED_FILL if unplaced else fills)[i % 2])
             p.fillRect(QtCore.QRectF(left, y, 1.0, h), _EDGE)
             blocks += 1
             room = right - left - 4
             if room >= m_width:
-                text = fm.elidedText(band.labels[i], QtCore.Qt.ElideRight, room)
+                text = fm.elidedText("?" if phones and unplaced else band.labels[i], QtCore.Qt.ElideRight, room)
                 if text and text != "…":
                     p.setPen(_TEXT)
                     p.drawText(rect.adjusted(2, 0, -2, 0), QtCore.Qt.AlignCenter, text)
@@ -258,6 +265,9 @@ class TranscriptLaneItem(pg.GraphicsObject):
         if not hit or (kind == "phones" and band.labels[hit[0]] == SIL):
             return ""
         i = hit[0]
+        if (kind == "words" and i in self._lost) or (kind == "phones" and band.labels[i] == UNALIGNED):
+            return (f"{band.labels[i]}  {band.starts[i]:.2f}-{band.ends[i]:.2f} s: not aligned, the times are a guess "
+                    "and nothing is pinned (retype the word to align it, or drag its edges)")
         return f"{band.labels[i]}  {band.starts[i]:.2f}-{band.ends[i]:.2f} s"
 
     # ------------------------------------------------------------------ mouse
