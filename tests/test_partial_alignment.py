@@ -48,6 +48,17 @@ def test_words_the_audio_lacks_leave_the_rest_aligned(demo_clip):
     assert "could not be placed" in tr.status() and f"of {n + 4} words" in tr.status()
 
 
+def test_a_transcript_of_another_line_is_still_an_error(demo_clip):
+    """A few words of any text can be forced onto speech; a partial alignment that places under a third
+    of them is refused with one sentence (the editor then follows the audio alone)."""
+    from diface_editor.synth.align import AlignmentError, align
+
+    clip, _text = demo_clip
+    words = np.random.default_rng(0).choice("cat dog house blue running table water green apple river".split(), 60)
+    with pytest.raises(AlignmentError, match=r"only \d+ of the transcript's 60 words"):
+        align(clip.samples, clip.sample_rate, " ".join(words), partial=True)
+
+
 def test_an_alignment_does_not_depend_on_what_was_aligned_before(demo_clip):
     """The aligner's decoder is shared; its running cepstral mean used to carry over, so the demo line
     aligned differently after a noisy copy of it had been aligned."""

@@ -49,6 +49,8 @@ def _clips(folders: list[Path]) -> list[tuple[Path, Path]]:
     out = []
     for folder in folders:
         for e in json.loads((folder / "SETS.json").read_text()):
+            if e["set"].split("/")[0] != folder.name:  # data/real_eval's list names data/real_train's too
+                continue
             wav = data / e["set"] / f"{e['name']}.wav"
             src = as_collected.get(e["from"]) or (data / e["from"])
             if wav.is_file() and wav.with_suffix(".txt").is_file() and src.is_file():

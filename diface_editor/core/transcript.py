@@ -163,7 +163,7 @@ class Transcript:
                 runs.append([a, b, i])
         where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b, _i in runs[:3]) + (", ..." if len(runs) > 3 else "")
         return (f"Aligned {len(self.words) - len(lost)} of {len(self.words)} words; {len(lost)} could not be "
-                f"placed ({where}, shown as ? on the lane): the motion follows the audio there.")
+                f"placed ({where}): their times are estimates and the motion follows the audio there.")
 
     @classmethod
     def from_alignment(cls, text: str, alignment: Any) -> Transcript:
