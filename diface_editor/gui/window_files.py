@@ -131,7 +131,7 @@ class FilesMixin:
         task = BackgroundCall(lambda: align_transcript(audio, text), "the alignment", self)
 
         def done(tr) -> None:
-            if self.doc is not doc:  # another file was opened meanwhile
+            if self.doc is not doc or getattr(self, "_closing", False):  # another file opened, or closing
                 return
             self.timeline.lane.set_hint(None)
             doc.set_transcript(tr)
@@ -142,7 +142,7 @@ class FilesMixin:
             self.generate()
 
         def failed(message: str) -> None:  # align_transcript does not raise; a crash of the thread itself
-            if self.doc is doc:
+            if self.doc is doc and not getattr(self, "_closing", False):
                 self.timeline.lane.set_hint(None)
                 self.statusBar().showMessage(f"The transcript {transcript.name} could not be aligned ({message})",
                                              8000)

@@ -453,7 +453,11 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
         # the shared decoder's feature state (its running cepstral mean) starts afresh: otherwise what was
         # aligned before changes the result (a babble-noise take that aligned on its own failed after
         # another one had been aligned)
-        dec.reinit_feat()
+        if hasattr(dec, "reinit_feat"):
+            dec.reinit_feat()
+        else:  # a pocketsphinx without it: a new decoder (0.3 s)
+            _decoder.clear()
+            dec = _get_decoder()
         g2p_words = _ensure_words(dec, words)
         got = _align_span(pcms, words, 0.0, end16)
         if got is not None:
