@@ -55,7 +55,7 @@ def test_a_transcript_of_another_line_is_still_an_error(demo_clip):
 
     clip, _text = demo_clip
     words = np.random.default_rng(0).choice("cat dog house blue running table water green apple river".split(), 60)
-    with pytest.raises(AlignmentError, match=r"only \d+ of the transcript's 60 words"):
+    with pytest.raises(AlignmentError, match=r"could not align .*only \d+ of its 60 words"):
         align(clip.samples, clip.sample_rate, " ".join(words), partial=True)
 
 

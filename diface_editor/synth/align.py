@@ -473,8 +473,8 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
             parts = _align_parts(pcms, words, 0.0, end16, _frame_level_db(x16), deadline, tried=True)
             placed = sum(len(ws) for ws, _p, ok in parts if ok)
             if placed < MIN_PLACED * len(words):  # a wrong transcript places a few words by chance
-                raise AlignmentError(f"pocketsphinx could align only {placed} of the transcript's {len(words)} "
-                                     "words with the audio (does the text match what is said?)")
+                raise AlignmentError(f"pocketsphinx could not align the transcript with the audio: only {placed} "
+                                     f"of its {len(words)} words (does the text match what is said?)")
             word_list, phones = [], []
             for ws, ps, ok in parts:
                 if not ok:
