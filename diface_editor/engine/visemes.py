@@ -93,6 +93,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from diface_editor.core.transcript import UNALIGNED  # a word a partial alignment could not place
+
 log = logging.getLogger(__name__)
 
 #: channels pinned at a p/b/m closure and an f/v contact (those of the teacher's mouth set that
@@ -115,7 +117,6 @@ VOWEL_HALF = 99  # frames pinned on each side of a vowel jaw peak, inside the vo
 CLOSE_ANTICIPATION_S = 0.01  # the teacher's envelopes run anticipation_s / 2 ahead of the phone
 FV_NEIGHBOUR_FREE_S = 0.1  # a consonant next to an f/v keeps the model's openness this far from it (s)
 PAUSES = ("SIL", "SP", "")
-UNALIGNED = "SPN"  # a word the aligner could not place (diface_editor.synth.align.UNALIGNED)
 UNALIGNED_MARGIN_S = 0.1  # no pins this close to an unaligned word (its edges are estimates)
 PAUSE_MIN_S = 0.2     # shorter pauses stay the model's
 PAUSE_MARGIN_S = 0.04  # pinned from this far inside a pause's edges

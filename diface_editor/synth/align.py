@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from diface_editor.core.errors import DifaceError
-from diface_editor.core.transcript import transcript_words  # the aligner's tokens (imported from here too)
+from diface_editor.core.transcript import UNALIGNED, transcript_words  # also imported from here
 from diface_editor.synth.dsp import resample
 from diface_editor.synth.phonemes import SIL, Phone, tidy_timing, to_common
 
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 ALIGN_RATE = 16000
 FRAME_S = 0.01  # pocketsphinx frames are 10 ms
 NOISE_FLOORS = (3e-4, 3e-3, 1e-2)  # white-noise levels (re full scale) tried in turn
-UNALIGNED = "SPN"  # the phone of a transcript word that could not be aligned (partial alignment)
 SKIP_P = 0.05      # the anchor grammar's probability of skipping a word
 #: the most words the anchor grammar skips at once, tried in turn: skipping one word at a time finds
 #: nothing when the last four words of a script were not said, two at a time does; three cost up to
@@ -121,6 +120,18 @@ def _ensure_words(decoder, words: list[str]) -> list[str]:
     return added
 
 
+def _frame_level_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(frames,) the level of each whole 10 ms frame of ``samples`` in dB re the 95th-percentile frame
+    (empty for under 10 ms of audio)."""
+    x = np.asarray(samples, np.float64)
+    hop = max(1, int(round(0.01 * sample_rate)))
+    n = x.size // hop
+    if n == 0:
+        return np.zeros(0)
+    rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1)) + 1e-9
+    return 20 * np.log10(rms / np.percentile(rms, 95))
+
+
 def carve_pauses(phones: list[Phone], samples: np.ndarray, sample_rate: int, min_pause: float = 0.1,
                  keep: float = 0.06, threshold_db: float = -35.0) -> list[Phone]:
     """Turn silent stretches that the aligner gave to speech phones into ``SIL``.
@@ -133,13 +144,10 @@ def carve_pauses(phones: list[Phone], samples: np.ndarray, sample_rate: int, min
     keeps ``keep`` seconds before the run's end (the closure before a release), and phones lying
     wholly inside the run are dropped.
     """
-    x = np.asarray(samples, np.float64)
-    hop = max(1, int(round(0.01 * sample_rate)))
-    n = x.size // hop
-    if n < 3 or not phones:
+    level = _frame_level_db(samples, sample_rate)
+    if len(level) < 3 or not phones:
         return list(phones)
-    rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1)) + 1e-9
-    silent = 20 * np.log10(rms / np.percentile(rms, 95)) < threshold_db
+    silent = level < threshold_db
     edges = np.flatnonzero(np.diff(np.r_[0, silent.astype(np.int8), 0]))
     runs = [(float(a) * 0.01, float(b) * 0.01) for a, b in zip(edges[::2], edges[1::2]) if (b - a) * 0.01 >= min_pause]
     out = list(phones)
@@ -411,16 +419,6 @@ def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level:
     return [(ws, ps, False)]
 
 
-def _frame_level_db(x16: np.ndarray) -> np.ndarray:
-    """(frames,) level of each 10 ms frame of 16 kHz audio in dB re its 95th-percentile frame."""
-    hop = int(FRAME_S * ALIGN_RATE)
-    n = max(1, x16.size // hop)
-    x = np.zeros(n * hop, np.float64)
-    x[:min(x16.size, n * hop)] = x16[:n * hop]
-    rms = np.sqrt(np.mean(x.reshape(n, hop) ** 2, axis=1)) + 1e-9
-    return 20 * np.log10(rms / np.percentile(rms, 95))
-
-
 def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool = False) -> Alignment:
     """Force-align ``transcript`` to (N,) mono ``samples``.
 
@@ -470,7 +468,8 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
         else:
             log.info("the transcript does not align as a whole; aligning it in parts")
             deadline = time.monotonic() + PARTIAL_BUDGET_S[0] + PARTIAL_BUDGET_S[1] * end16
-            parts = _align_parts(pcms, words, 0.0, end16, _frame_level_db(x16), deadline, tried=True)
+            parts = _align_parts(pcms, words, 0.0, end16, _frame_level_db(x16, ALIGN_RATE), deadline,
+                                 tried=True)
             placed = sum(len(ws) for ws, _p, ok in parts if ok)
             if placed < MIN_PLACED * len(words):  # a wrong transcript places a few words by chance
                 raise AlignmentError(f"pocketsphinx could not align the transcript with the audio: only {placed} "

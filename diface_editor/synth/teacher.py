@@ -45,6 +45,7 @@ from diface_editor.core.animation import Animation
 from diface_editor.core.arkit import ARKIT_NAMES
 from diface_editor.core.blinks import blink_curves, blink_times
 from diface_editor.core.ranges import concat_ranges
+from diface_editor.core.transcript import UNALIGNED
 from diface_editor.synth.phonemes import BILABIALS, PHONES, SIL, VOWELS, Phone, to_common
 from diface_editor.synth.prosody import Prosody, analyse
 
@@ -250,14 +251,14 @@ def normalise_phones(phones: Sequence[Phone]) -> list[Phone]:
 
     Names already in the common set are kept; others are mapped as ARPAbet (stress digits,
     lower case, pocketsphinx noise words, ``sil``/``pau``); an unknown name becomes silence, except
-    ``SPN``, a word a partial alignment could not place (:data:`diface_editor.synth.align.UNALIGNED`),
+    ``SPN``, a word a partial alignment could not place (:data:`diface_editor.core.transcript.UNALIGNED`),
     which is spoken as a neutral ``AH`` (its opening then follows the audio's loudness).
     """
     out: list[Phone] = []
     for name, s, e in sorted(((str(n), float(s), float(e)) for n, s, e in phones), key=lambda p: p[1]):
         if e <= s:
             continue
-        if name == "SPN":
+        if name == UNALIGNED:
             name = "AH"
         common = (name,) if name in _PHONE_CLASS else to_common(name, "arpabet")
         if len(common) == 1:

@@ -167,15 +167,14 @@ class TranscriptLaneItem(pg.GraphicsObject):
                        self._hint or "No aligned transcript: type what is said in the Generate panel and press Align.")
             p.restore()
             return
-        words, phones, lost = self._words, self._phones, self._lost
-        if self._preview is not None:  # a drag in progress shows its result
+        words, phones = (self._words, self._phones)
+        if self._preview is not None:  # a drag in progress shows its result (a retime keeps the words in order)
             words, phones = _Band(self._preview.words), _Band(self._preview.phones)
-            lost = set(self._preview.unaligned_words)
         show_phones = sx >= PHONES_MIN_PX_PER_S
         band_h = (y_mid if show_phones else y_bot) - y_top  # without phones the words fill the lane
         drawn["words"], drawn["word_labels"] = self._paint_band(p, fm, words, x0, x1, sx, dx, y_top + 1, band_h - 2,
                                                                 _WORD_FILL, selected=self.selected_word,
-                                                                lost=lost)
+                                                                lost=self._lost)
         if show_phones:
             drawn["phones"], drawn["phone_labels"] = self._paint_band(p, fm, phones, x0, x1, sx, dx, y_mid + 1,
                                                                       (y_bot - y_mid) - 2, _PHONE_FILL, phones=True)
