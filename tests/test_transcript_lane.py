@@ -426,6 +426,24 @@ def test_a_drag_that_leaves_the_widget_stops_at_the_neighbour(window, qtbot):
     assert w.doc.transcript == tr0
 
 
+def test_the_selected_word_stays_selected_when_words_before_it_come_and_go(window, qtbot):
+    """A walkthrough: after a word was inserted before the selected one, the highlight (and Del) moved
+    to its neighbour."""
+    w = window
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=60_000)
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=60_000):
+        w.delete_word(0)
+    assert [x[0] for x in w.doc.transcript.words] == ["may", "buy"]
+    w.timeline.lane.select_word(1)  # "buy"
+    w.undo_action.trigger()  # "bob" is back in front of it
+    assert w.timeline.lane.selected_word == 2
+    with qtbot.waitSignal(w.bridge.result_applied, timeout=60_000):
+        w.actions_by_name["delete_keys"].trigger()
+    assert [x[0] for x in w.doc.transcript.words] == ["bob", "may"]
+    w.undo_action.trigger()
+    assert [x[0] for x in w.doc.transcript.words] == ["bob", "may", "buy"]
+
+
 def test_del_deletes_the_selected_word_and_a_text_edit_aligns_it_again(window, qtbot):
     w = window
     qtbot.waitUntil(lambda: not w.bridge.busy, timeout=60_000)

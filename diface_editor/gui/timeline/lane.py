@@ -49,6 +49,23 @@ _EDGE = QtGui.QColor(22, 23, 26)
 _HINT = QtGui.QColor(150, 154, 162)
 
 
+
+def _same_word(old: Transcript | None, new: Transcript | None, index: int | None) -> int | None:
+    """The index in ``new`` of word ``index`` of ``old``: the word whose span overlaps it most, one with
+    the same text first (an insert or delete before it shifts the indices; a retime or a retyped word
+    keeps its place); ``None`` when no word of ``new`` overlaps it (it was deleted)."""
+    if index is None or old is None or new is None or not 0 <= index < len(old.words):
+        return None
+    text, s, e = old.words[index]
+    best = None
+    for j, (t, s2, e2) in enumerate(new.words):
+        overlap = min(e, e2) - max(s, s2)
+        if overlap > 0:
+            key = (t == text, overlap)
+            if best is None or key > best[0]:
+                best = (key, j)
+    return None if best is None else best[1]
+
 class _Band:
     """One row of the lane: labels and (start, end) seconds as arrays for binary search."""
 
@@ -106,11 +123,11 @@ class TranscriptLaneItem(pg.GraphicsObject):
     def set_transcript(self, tr: Transcript | None, duration: float) -> None:
         """Show ``tr`` over a clip of ``duration`` seconds (a drag in progress is dropped)."""
         self.prepareGeometryChange()
+        old = self.transcript
         self.transcript = tr if tr is not None and tr.aligned else None
         self.duration = max(float(duration), 1e-3)
         self._drag = self._preview = None
-        if self.selected_word is not None and (self.transcript is None or self.selected_word >= len(self.transcript.words)):
-            self.selected_word = None
+        self.selected_word = _same_word(old, self.transcript, self.selected_word)
         self._bands(self.transcript)
         self.update()
 
