@@ -205,6 +205,22 @@ def test_openness_is_pinned_between_visemes_but_not_the_lip_shape():
     assert edges and not mask[edges].any()
 
 
+def test_a_short_pause_between_words_keeps_the_mouth_at_the_teachers_openness():
+    """A comma-length pause (0.15 s) is pinned like a long one inside its margins: left free, a model
+    that hears noise there opened the mouth (real recordings in noise, 2026-12-04)."""
+    from diface_editor.core.arkit import ARKIT_NAMES
+    from diface_editor.engine.visemes import PAUSE_MARGIN_S, viseme_pins
+
+    phones = (("SIL", 0.0, 0.3), ("M", 0.3, 0.4), ("AA", 0.4, 0.6), ("SIL", 0.6, 0.75), ("B", 0.75, 0.85),
+              ("AA", 0.85, 1.1), ("SIL", 1.1, 1.5))
+    n = 45
+    mask, _values = viseme_pins(phones, n, FPS, ARKIT_NAMES)
+    jaw, close = ARKIT_NAMES.index("jawOpen"), ARKIT_NAMES.index("mouthClose")
+    inside = [f for f in range(n) if 0.6 + PAUSE_MARGIN_S <= f / FPS <= 0.75 - PAUSE_MARGIN_S]
+    assert inside and all(mask[f, jaw] and mask[f, close] for f in inside)
+    assert not mask[inside][:, [i for i in range(len(ARKIT_NAMES)) if i not in (jaw, close)]].any()
+
+
 def test_a_long_consonant_next_to_an_f_is_pinned_except_near_the_f():
     """A drawn-out L before an F ("fall" said slowly, or an aligner that gives the L part of the vowel)
     keeps its openness pinned except within FV_NEIGHBOUR_FREE_S of the F, where the lips' move to the
