@@ -315,6 +315,35 @@ def test_screenshot_command_writes_a_picture(tmp_path, speech):
     assert len(np.unique(vp // 16, axis=0)) > 8  # the viewport shows a shaded head, not a flat fill
 
 
+def test_screenshot_waits_for_the_transcript_beside_the_audio_and_the_first_take(qapp, rig, tmp_path):
+    """``--screenshot`` on audio with a transcript beside it (the shipped demo, the README's picture):
+    the picture shows the aligned words and the take. It had shown an empty timeline with "Aligning
+    demo.txt..." since the alignment on opening moved off the GUI thread."""
+    pytest.importorskip("pocketsphinx")
+    import argparse
+    import shutil
+
+    from _gui_support import close_window, editor_env, new_window
+    from diface_editor.core.paths import resource
+    from diface_editor.gui.app import _screenshot
+
+    wav = tmp_path / "line.wav"
+    shutil.copy(resource("demo", "demo.wav"), wav)
+    shutil.copy(resource("demo", "demo.txt"), wav.with_suffix(".txt"))
+    with pytest.MonkeyPatch.context() as mp:
+        editor_env(mp, tmp_path)
+        w = new_window(rig)
+        w.auto_generate = True
+        try:
+            args = argparse.Namespace(path=str(wav), screenshot=str(tmp_path / "shot.png"), at=None, timeout=180.0)
+            assert _screenshot(qapp, w, args, (1200, 750)) == 0
+            assert (tmp_path / "shot.png").is_file()
+            assert w.doc.transcript is not None and w.doc.transcript.aligned
+            assert w.doc.animation is not None and w.doc.animation.face.any()
+        finally:
+            close_window(w)
+
+
 def test_lipsync_from_transcript_without_a_model(window, tmp_path, qtbot):
     import shutil as _sh
 

@@ -175,7 +175,7 @@ def _screenshot(app, window, args, size: tuple[int, int]) -> int:
     ok = window.open_path(args.path) if args.path else window.open_demo()
     if not ok and args.path:
         print(f"diface-editor: error: {window.last_error}", file=sys.stderr)
-    if not wait_until(app, lambda: not window.bridge.busy, args.timeout):
+    if not wait_until(app, lambda: not window.bridge.busy and not window.aligning_on_open, args.timeout):
         print(f"diface-editor: warning: generation did not finish within {args.timeout:.0f} s", file=sys.stderr)
     doc = window.doc
     at = args.at if args.at is not None else (doc.duration / 3 if doc is not None else 0.0)

@@ -75,6 +75,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         #: the pose shown while a keyframe pin is dragged (a viewport preview), if any
         self._drag_pose = None
         self._closing = False
+        #: a transcript beside the opened audio is being aligned before the first take (window_files)
+        self.aligning_on_open = False
 
         self.undo_group = QtGui.QUndoGroup(self)
         self.playback = Playback(self)

@@ -131,6 +131,7 @@ class FilesMixin:
         task = BackgroundCall(lambda: align_transcript(audio, text), "the alignment", self)
 
         def done(tr) -> None:
+            self.aligning_on_open = False
             if self.doc is not doc or getattr(self, "_closing", False):  # another file opened, or closing
                 return
             self.timeline.lane.set_hint(None)
@@ -142,6 +143,7 @@ class FilesMixin:
             self.generate()
 
         def failed(message: str) -> None:  # align_transcript does not raise; a crash of the thread itself
+            self.aligning_on_open = False
             if self.doc is doc and not getattr(self, "_closing", False):
                 self.timeline.lane.set_hint(None)
                 self.statusBar().showMessage(f"The transcript {transcript.name} could not be aligned ({message})",
@@ -152,6 +154,7 @@ class FilesMixin:
         task.failed.connect(failed)
         task.finished.connect(task.deleteLater)
         self._open_alignment = task  # kept alive until it ends
+        self.aligning_on_open = True  # until the first take has started (or the alignment failed)
         task.start()
 
     def _can_recognise(self, doc: Document) -> bool:
