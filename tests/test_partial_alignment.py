@@ -48,6 +48,25 @@ def test_words_the_audio_lacks_leave_the_rest_aligned(demo_clip):
     assert "could not be placed" in tr.status() and f"of {n + 4} words" in tr.status()
 
 
+@pytest.mark.parametrize("before, after", [("", " I paid $20 on 3/4/2021."),
+                                           ("Scene two. Interior, night. Mary enters and says: ",
+                                            " Then she leaves the room in a hurry.")])
+def test_a_script_longer_than_the_take_places_the_words_said(demo_clip, before, after):
+    """The script of a whole scene, the audio of one line: seven or more words before or after the line
+    that were never said (the anchors used to skip at most two in a row, so nothing was placed and the
+    alignment was refused). Most words said are placed where the line's own alignment has them (with
+    text on both sides, 23 of 29: the words before the line are forced onto its first words, which
+    are then given up)."""
+    from diface_editor.synth.align import align
+
+    clip, text = demo_clip
+    truth = align(clip.samples, clip.sample_rate, text).words
+    al = align(clip.samples, clip.sample_rate, before + text + after, partial=True)
+    placed = [al.words[i] for i in range(len(al.words)) if i not in al.unaligned]
+    near = [w for w in placed if any(w[0] == t[0] and abs(w[1] - t[1]) <= 0.03 for t in truth)]
+    assert len(near) >= 0.75 * len(truth), (len(near), len(truth))
+
+
 def test_a_transcript_of_another_line_is_still_an_error(demo_clip):
     """A few words of any text can be forced onto speech; a partial alignment that places under a third
     of them is refused with one sentence (the editor then follows the audio alone)."""
