@@ -55,8 +55,8 @@ def test_a_script_longer_than_the_take_places_the_words_said(demo_clip, before, 
     """The script of a whole scene, the audio of one line: seven or more words before or after the line
     that were never said (the anchors used to skip at most two in a row, so nothing was placed and the
     alignment was refused). Most words said are placed where the line's own alignment has them (with
-    text on both sides, 23 of 29: the words before the line are forced onto its first words, which
-    are then given up)."""
+    text on both sides, 23 of 29: the line's first four words are given up with the words before
+    them)."""
     from diface_editor.synth.align import align
 
     clip, text = demo_clip
