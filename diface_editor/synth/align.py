@@ -11,9 +11,8 @@ noise, a line said differently from the script; or a script that runs on before 
 aligned in parts (:func:`_align_parts`): the stretches that align strictly keep their words and phones,
 and the words of a stretch that does not are spread over its speech with the phone :data:`UNALIGNED`
 (``SPN``, MFA's label for speech it could not analyse), which pins nothing: the model follows the audio
-there. Words missing from the
-dictionary get a pronunciation from espeak-ng's grapheme-to-phoneme rules (mapped to ARPAbet) when
-espeak-ng is installed; otherwise they are reported in one clear error.
+there. Words missing from the dictionary get a pronunciation from espeak-ng's grapheme-to-phoneme rules
+(mapped to ARPAbet) when espeak-ng is installed; otherwise they are reported in one clear error.
 
 Audio is resampled to 16 kHz mono. Phones are returned in the common phone set
 (:mod:`diface_editor.synth.phonemes`) and cover ``[0, duration]`` (silence fills gaps).
@@ -336,9 +335,9 @@ def _align_span(pcms: list[bytes], words: list[str], a: float, b: float):
 def _anchors(pcm: bytes, words: list[str], t0: float) -> list[tuple[int, float, float]]:
     """``(index into words, start_s, end_s)`` of the words a grammar that may skip any word (up to
     :data:`MAX_SKIP` in a row; when that finds nothing, also any run of words at the start or the end)
-    finds in ``pcm`` (times + ``t0``), in order; empty when it finds none. Where the strict word pass fails as a
-    whole, this still places most words (measured against the strict pass on clips where both work:
-    median 0 ms, 93 % within 30 ms)."""
+    finds in ``pcm`` (times + ``t0``), in order; empty when it finds none. Where the strict word pass
+    fails as a whole, this still places most words (measured against the strict pass on clips where
+    both work: median 0 ms, 93 % within 30 ms)."""
     dec = _get_decoder()
     n = len(words)
     segs: list[tuple[str, float, float]] = []

@@ -49,7 +49,6 @@ _EDGE = QtGui.QColor(22, 23, 26)
 _HINT = QtGui.QColor(150, 154, 162)
 
 
-
 def _same_word(old: Transcript | None, new: Transcript | None, index: int | None) -> int | None:
     """The index in ``new`` of word ``index`` of ``old``: the word whose span overlaps it most, one with
     the same text first (an insert or delete before it shifts the indices; a retime or a retyped word
@@ -65,6 +64,7 @@ def _same_word(old: Transcript | None, new: Transcript | None, index: int | None
             if best is None or key > best[0]:
                 best = (key, j)
     return None if best is None else best[1]
+
 
 class _Band:
     """One row of the lane: labels and (start, end) seconds as arrays for binary search."""
