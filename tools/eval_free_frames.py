@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> None:
         out = base if not args.tag else cache / f"{key}.{args.tag}.npy"
         if out.exists():
             continue
+        if args.tag and not base.exists():
+            print(f"skipped {key}: run it without --tag first", file=sys.stderr)
+            continue
         clip = AudioClip.load(wav)
         if base.exists():
             d = np.load(base)
