@@ -45,6 +45,8 @@ SKIP_P = 0.05      # the anchor grammar's probability of skipping a word
 MAX_SKIP = (1, 2)
 MIN_PART_S = 0.3   # partial alignment: the shortest stretch of audio a part is cut to
 MAX_SPLITS = 8     # partial alignment: how often a part is halved at most
+UNHEARD_S = 0.1    # partial alignment: words before the first word found with less speech than this were not said
+EDGE_PAD_S = 0.1   # partial alignment: audio kept before the first (after the last) word found
 #: partial alignment: fewer of the words placed than this share is a failure (60 random words on the demo
 #: line: 6 placed)
 MIN_PLACED = 1 / 3
@@ -142,7 +144,7 @@ def carve_pauses(phones: list[Phone], samples: np.ndarray, sample_rate: int, min
     frame level) lasting at least ``min_pause`` seconds that is not already mostly ``SIL``
     becomes silence: the phone speaking into the run ends where it starts, the phone after it
     keeps ``keep`` seconds before the run's end (the closure before a release), and phones lying
-    wholly inside the run are dropped.
+    wholly inside the run are dropped. Runs that touch an :data:`UNALIGNED` phone are left alone.
     """
     level = _frame_level_db(samples, sample_rate)
     if len(level) < 3 or not phones:
@@ -153,8 +155,8 @@ def carve_pauses(phones: list[Phone], samples: np.ndarray, sample_rate: int, min
     out = list(phones)
     for rs, re_ in runs:
         covered = sum(max(0.0, min(e, re_) - max(s, rs)) for p, s, e in out if p == SIL)
-        if covered >= 0.5 * (re_ - rs):
-            continue
+        if covered >= 0.5 * (re_ - rs) or any(p == UNALIGNED and s < re_ and e > rs for p, s, e in out):
+            continue  # already a pause; or words that could not be placed (their times are estimates)
         cut = max(rs, re_ - keep)
         if cut - rs < min_pause * 0.5:
             continue
@@ -393,6 +395,34 @@ def _spread_unaligned(words: list[str], a: float, b: float, level: np.ndarray) -
     return ws, ps
 
 
+def _speech_s(level: np.ndarray, a: float, b: float) -> float:
+    """Seconds of 10 ms frames of ``level`` (dB re the clip's loud frames) above -35 dB in ``[a, b]`` s."""
+    f0, f1 = max(0, int(np.floor(a / FRAME_S))), min(len(level), int(np.ceil(b / FRAME_S)))
+    return float(np.count_nonzero(level[f0:f1] > -35.0)) * FRAME_S if f1 > f0 else 0.0
+
+
+def _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth) -> list | None:
+    """The words before the first anchor (after the last) when nothing is said there (under
+    :data:`UNHEARD_S` of speech from ``a`` to :data:`EDGE_PAD_S` before it): given up there, and the
+    words between aligned on the rest (a script that begins before or runs on after the take; else its
+    first part would hold the unsaid words and never align). ``None`` when neither end is unheard."""
+    if not anchors:
+        return None
+    n = len(words)
+    (k0, s0, _e0), (kl, _sl, el) = anchors[0], anchors[-1]
+    head = k0 > 0 and s0 - a >= 2 * EDGE_PAD_S and _speech_s(level, a, s0 - EDGE_PAD_S) < UNHEARD_S
+    tail = kl < n - 1 and b - el >= 2 * EDGE_PAD_S and _speech_s(level, el + EDGE_PAD_S, b) < UNHEARD_S
+    if not (head or tail):
+        return None
+    lo, hi = (s0 - EDGE_PAD_S if head else a), (el + EDGE_PAD_S if tail else b)
+    j0, j1 = (k0 if head else 0), (kl + 1 if tail else n)
+    out = [(*_spread_unaligned(words[:j0], a, lo, level), False)] if head else []
+    out += _align_parts(pcms, words[j0:j1], lo, hi, level, deadline, depth + 1)
+    if tail:
+        out.append((*_spread_unaligned(words[j1:], hi, b, level), False))
+    return out
+
+
 def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level: np.ndarray, deadline: float,
                  depth: int = 0, tried: bool = False) -> list[tuple[list, list[Phone], bool]]:
     """Partial alignment of ``words`` on ``[a, b]`` s: ``(words, phones, aligned)`` parts in order.
@@ -411,6 +441,9 @@ def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level:
     if n >= 2 and b - a >= 2 * MIN_PART_S and depth < MAX_SPLITS and not late:
         i0, i1 = 2 * int(round(a * ALIGN_RATE)), 2 * int(round(b * ALIGN_RATE))
         anchors = _anchors(pcms[0][i0:i1], words, a)
+        ends = _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth)
+        if ends is not None:
+            return ends
         best = None
         for (i, _s1, e1), (k, s2, _e2) in zip(anchors, anchors[1:]):
             cut = 0.5 * (e1 + s2)
