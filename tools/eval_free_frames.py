@@ -112,20 +112,12 @@ def _kinds(phones, n: int, fps: float, pinned: np.ndarray) -> np.ndarray:
     return out
 
 
-def _stats(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.array([len(x), x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()])
-
-
-def _corr(s: np.ndarray) -> np.ndarray:
-    n, sx, sy, sxx, syy, sxy = (s[..., i] for i in range(6))
-    return (n * sxy - sx * sy) / np.sqrt((n * sxx - sx * sx) * (n * syy - sy * sy))
-
-
 def report(args: argparse.Namespace) -> None:
+    from diface_editor.bench.real_speech import paired_corr_difference
+
     groups: dict[str, list[Path]] = {}
     for f in sorted(Path(args.cache).glob("*.npz")):
         groups.setdefault(f.stem.split("__")[0], []).append(f)
-    rng = np.random.default_rng(0)
     result = {}
     for cond, files in groups.items():
         files = [f for f in files if all(f.with_name(f"{f.stem}.{t}.npy").exists() for t in args.tags)]
@@ -143,13 +135,11 @@ def report(args: argparse.Namespace) -> None:
                 x[sel] = t[sel]
                 row["teacher_there"][k] = {"share": float(sel.mean()), "corr_change": float(np.corrcoef(x, r)[0, 1]) - base,
                                            "mean_model_minus_teacher": float(np.mean(m[sel] - t[sel]))}
-        ms = np.array([_stats(d["model"], d["ref"]) for d in data])
-        draws = rng.integers(0, len(files), (2000, len(files)))
-        for tag in args.tags:
-            vs = np.array([_stats(np.load(f.with_name(f"{f.stem}.{tag}.npy")), d["ref"]) for f, d in zip(files, data)])
-            boot = _corr(vs[draws].sum(1)) - _corr(ms[draws].sum(1))
-            row["variants"][tag] = {"corr": float(_corr(vs.sum(0))), "minus_model": float(_corr(vs.sum(0)) - _corr(ms.sum(0))),
-                                    "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]}
+        for tag in args.tags:  # the variant's pooled correlation minus the model's, paired bootstrap over clips
+            var = [np.load(f.with_name(f"{f.stem}.{tag}.npy")) for f in files]
+            cmp = paired_corr_difference(var, [d["model"] for d in data], [d["ref"] for d in data]) or {}
+            row["variants"][tag] = {"corr": float(np.corrcoef(np.concatenate(var), r)[0, 1]),
+                                    "minus_model": cmp.get("difference"), "ci95": cmp.get("ci95")}
         result[cond] = row
     print(json.dumps(result, indent=1))
 

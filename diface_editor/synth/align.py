@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 ALIGN_RATE = 16000
 FRAME_S = 0.01  # pocketsphinx frames are 10 ms
 NOISE_FLOORS = (3e-4, 3e-3, 1e-2)  # white-noise levels (re full scale) tried in turn
+SPEECH_DB = -35.0  # a 10 ms frame this loud or louder (dB re the clip's 95th-percentile frame) is not silence
 SKIP_P = 0.05      # the anchor grammar's probability of skipping a word
 #: the most words the anchor grammar skips at once, tried in turn: skipping one word at a time finds
 #: nothing when the last four words of a script were not said, two at a time does; three cost up to
@@ -135,7 +136,7 @@ def _frame_level_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def carve_pauses(phones: list[Phone], samples: np.ndarray, sample_rate: int, min_pause: float = 0.1,
-                 keep: float = 0.06, threshold_db: float = -35.0) -> list[Phone]:
+                 keep: float = 0.06, threshold_db: float = SPEECH_DB) -> list[Phone]:
     """Turn silent stretches that the aligner gave to speech phones into ``SIL``.
 
     pocketsphinx's alignment puts no optional silence between words, so a pause (a comma) is
@@ -378,10 +379,10 @@ def _anchors(pcm: bytes, words: list[str], t0: float) -> list[tuple[int, float, 
 
 def _spread_unaligned(words: list[str], a: float, b: float, level: np.ndarray) -> tuple[list, list[Phone]]:
     """``words`` that could not be aligned, spread over the speech in ``[a, b]`` seconds (trimmed to the
-    first and last 10 ms frame of ``level`` (dB re the clip's loud frames) above -35 dB) in proportion
+    first and last 10 ms frame of ``level`` (dB re the clip's loud frames) above :data:`SPEECH_DB`) in proportion
     to their dictionary phone counts; each gets one :data:`UNALIGNED` phone."""
     f0, f1 = int(np.floor(a / FRAME_S)), min(len(level), int(np.ceil(b / FRAME_S)))
-    loud = np.flatnonzero(level[f0:f1] > -35.0) if f1 > f0 else np.zeros(0, int)
+    loud = np.flatnonzero(level[f0:f1] > SPEECH_DB) if f1 > f0 else np.zeros(0, int)
     if loud.size:
         a, b = max(a, (f0 + loud[0]) * FRAME_S), min(b, (f0 + loud[-1] + 1) * FRAME_S)
     dec = _get_decoder()
@@ -396,9 +397,10 @@ def _spread_unaligned(words: list[str], a: float, b: float, level: np.ndarray) -
 
 
 def _speech_s(level: np.ndarray, a: float, b: float) -> float:
-    """Seconds of 10 ms frames of ``level`` (dB re the clip's loud frames) above -35 dB in ``[a, b]`` s."""
+    """Seconds of 10 ms frames of ``level`` (dB re the clip's loud frames) above :data:`SPEECH_DB` in
+    ``[a, b]`` s."""
     f0, f1 = max(0, int(np.floor(a / FRAME_S))), min(len(level), int(np.ceil(b / FRAME_S)))
-    return float(np.count_nonzero(level[f0:f1] > -35.0)) * FRAME_S if f1 > f0 else 0.0
+    return float(np.count_nonzero(level[f0:f1] > SPEECH_DB)) * FRAME_S if f1 > f0 else 0.0
 
 
 def _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth) -> list | None:
