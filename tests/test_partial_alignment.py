@@ -50,12 +50,15 @@ def test_words_the_audio_lacks_leave_the_rest_aligned(demo_clip):
 
 @pytest.mark.parametrize("before, after", [("", " I paid $20 on 3/4/2021."),
                                            ("Scene two. Interior, night. Mary enters and says: ",
-                                            " Then she leaves the room in a hurry.")])
+                                            " Then she leaves the room in a hurry."),
+                                           ("Scene two. Interior, night. Mary enters from the left and says: ",
+                                            "")])
 def test_a_script_longer_than_the_take_places_the_words_said(demo_clip, before, after):
     """The script of a whole scene, the audio of one line: seven or more words before or after the line
     that were never said (the anchors used to skip at most two in a row, so nothing was placed and the
     alignment was refused; with both, the line's first words were then given up with those before
-    them): the words said are placed where the line's own alignment has them, the others given up."""
+    them; with twelve only before, the grammar skipping two in a row put unsaid words on the line's
+    first ones): the words said are placed where the line's own alignment has them, the others given up."""
     from diface_editor.synth.align import align, transcript_words
 
     clip, text = demo_clip
