@@ -72,6 +72,24 @@ def test_a_script_longer_than_the_take_places_the_words_said(demo_clip, before, 
     assert unsaid <= set(al.unaligned)
 
 
+@pytest.mark.parametrize("before, after", [("MARY: ", ""), ("He turns and says: ", ""), ("", " Then she leaves.")])
+def test_a_few_unsaid_words_at_an_end_are_given_up_not_squeezed_in(demo_clip, before, after):
+    """A speaker's name or the last words of a stage direction before the line (the first of the next
+    line after it): the strict alignment succeeds by squeezing them onto the first (last) words said,
+    which then sat up to a second off (the demo line with three such words before it: 9 of its 29 words
+    within 30 ms). They are given up instead and the line is placed as its own alignment has it."""
+    from diface_editor.synth.align import align, transcript_words
+
+    clip, text = demo_clip
+    truth = align(clip.samples, clip.sample_rate, text).words
+    al = align(clip.samples, clip.sample_rate, before + text + after, partial=True)
+    n0, n1 = len(transcript_words(before)), len(transcript_words(after))
+    assert al.unaligned == list(range(n0)) + list(range(len(al.words) - n1, len(al.words)))
+    line = al.words[n0:len(al.words) - n1]
+    errors = [max(abs(w[1] - t[1]), abs(w[2] - t[2])) for w, t in zip(line, truth)]
+    assert max(errors) <= 0.03, errors
+
+
 def test_a_transcript_of_another_line_is_still_an_error(demo_clip):
     """A few words of any text can be forced onto speech; a partial alignment that places under a third
     of them is refused with one sentence (the editor then follows the audio alone)."""

@@ -11,8 +11,11 @@ noise, a line said differently from the script; or a script that runs on before 
 aligned in parts (:func:`_align_parts`): the stretches that align strictly keep their words and phones,
 and the words of a stretch that does not are spread over its speech with the phone :data:`UNALIGNED`
 (``SPN``, MFA's label for speech it could not analyse), which pins nothing: the model follows the audio
-there. Words missing from the dictionary get a pronunciation from espeak-ng's grapheme-to-phoneme rules
-(mapped to ARPAbet) when espeak-ng is installed; otherwise they are reported in one clear error.
+there. A script that does align strictly is checked for words at its start or end that were never said
+(a speaker's name, the end of a stage direction: :func:`_unsaid_ends`), which the strict pass squeezes
+onto the first or last words said; they are given up the same way. Words missing from the dictionary
+get a pronunciation from espeak-ng's grapheme-to-phoneme rules (mapped to ARPAbet) when espeak-ng is
+installed; otherwise they are reported in one clear error.
 
 Audio is resampled to 16 kHz mono. Phones are returned in the common phone set
 (:mod:`diface_editor.synth.phonemes`) and cover ``[0, duration]`` (silence fills gaps).
@@ -335,26 +338,33 @@ def _align_span(pcms: list[bytes], words: list[str], a: float, b: float):
     return None
 
 
-def _anchors(pcm: bytes, words: list[str], t0: float, ends_only: bool = False) -> list[tuple[int, float, float]]:
+# the anchor grammars, tried in turn until one finds a path: (most words skipped in a row anywhere,
+# the probability of skipping any run at the start or the end, 0: never); pocketsphinx follows one empty
+# transition at a time, so a skip of k words is one transition. The last is tried last because on
+# noisy takes that way out places fewer words
+ANCHOR_GRAMMARS = tuple((k, 0.0) for k in MAX_SKIP) + ((MAX_SKIP[-1], SKIP_P ** 2),)
+# the probability of a run of unsaid words at the start or the end of a script that aligned strictly: at
+# 1e-6 the said first word of "M F A ..." (spelled) was skipped on 5 of 231 recordings, at 1e-20 on 1
+UNSAID_P = 1e-20
+ENDS_GRAMMAR = ((0, UNSAID_P),)  # skips only a run at the start or the end: words of the script never said
+
+
+def _anchors(pcm: bytes, words: list[str], t0: float,
+             grammars: tuple[tuple[int, float], ...] = ANCHOR_GRAMMARS) -> list[tuple[int, float, float]]:
     """``(index into words, start_s, end_s)`` of the words a grammar that may skip any word (up to
     :data:`MAX_SKIP` in a row; when that finds nothing, also any run of words at the start or the end)
     finds in ``pcm`` (times + ``t0``), in order; empty when it finds none. Where the strict word pass
     fails as a whole, this still places most words (measured against the strict pass on clips where
-    both work: median 0 ms, 93 % within 30 ms). ``ends_only``: only the grammar that may skip runs at
-    the ends."""
+    both work: median 0 ms, 93 % within 30 ms). ``grammars``: see :data:`ANCHOR_GRAMMARS`."""
     dec = _get_decoder()
     n = len(words)
     segs: list[tuple[str, float, float]] = []
-    # pocketsphinx follows one empty transition at a time: a skip of k words is one; the last grammar
-    # also skips any run of words at the start or the end (a script of the whole scene, the audio of one
-    # line), tried last because on noisy takes that way out places fewer words
-    grammars = [(k, False) for k in MAX_SKIP] + [(MAX_SKIP[-1], True)]
-    for skip, ends in grammars[-1:] if ends_only else grammars:
+    for skip, ends in grammars:
         trans = [(i, i + 1, 1.0 - SKIP_P, w) for i, w in enumerate(words)]
         empty = {(i, j): SKIP_P ** (j - i) for i in range(n) for j in range(i + 1, min(n, i + skip) + 1)}
         for i in range(1, n) if ends else ():
-            empty.setdefault((0, i), SKIP_P ** 2)
-            empty.setdefault((i, n), SKIP_P ** 2)
+            empty.setdefault((0, i), ends)
+            empty.setdefault((i, n), ends)
         trans += [(i, j, p) for (i, j), p in empty.items()]
         try:
             dec.add_fsg("diface_anchors", dec.create_fsg("diface_anchors", 0, n, trans))
@@ -445,7 +455,7 @@ def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level:
     n = len(words)
     if n >= 2 and b - a >= 2 * MIN_PART_S and depth < MAX_SPLITS and not late:
         i0, i1 = 2 * int(round(a * ALIGN_RATE)), 2 * int(round(b * ALIGN_RATE))
-        anchors = _anchors(pcms[0][i0:i1], words, a, ends_only)
+        anchors = _anchors(pcms[0][i0:i1], words, a, ANCHOR_GRAMMARS[-1:] if ends_only else ANCHOR_GRAMMARS)
         ends = _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth)
         if ends is not None:
             return ends
@@ -463,6 +473,47 @@ def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level:
                     + _align_parts(pcms, words[k:], cut, b, level, deadline, depth + 1))
     ws, ps = _spread_unaligned(words, a, b, level)
     return [(ws, ps, False)]
+
+
+def _unsaid_ends(pcms: list[bytes], words: list[str], b: float, level: np.ndarray) -> list | None:
+    """A script whose strict alignment succeeded on ``[0, b]`` s may still hold words at its start (end)
+    that were never said (a speaker's name, the end of a stage direction): the strict pass then squeezes
+    them onto the first (last) words said and misplaces those. When the grammar that may skip a run only
+    at the ends (:data:`ENDS_GRAMMAR`) skips one, nothing is said before its first word (after its
+    last; under :data:`UNHEARD_S` of speech outside :data:`EDGE_PAD_S`) and the words between align
+    strictly there: ``(words, phones, aligned)`` parts as :func:`_align_parts` gives, the unsaid words
+    given up. ``None`` otherwise (the strict alignment stands)."""
+    n = len(words)
+    anchors = _anchors(pcms[0], words, 0.0, ENDS_GRAMMAR)
+    if not anchors or (anchors[0][0] == 0 and anchors[-1][0] == n - 1):
+        return None
+    (k0, s0, _e0), (kl, _sl, el) = anchors[0], anchors[-1]
+    lo = s0 - min(EDGE_PAD_S, 0.5 * s0) if k0 else 0.0
+    hi = el + min(EDGE_PAD_S, 0.5 * (b - el)) if kl < n - 1 else b
+    # the unsaid words need a 10 ms frame each outside the words said, and nothing said there
+    if (k0 and (lo < FRAME_S * k0 or _speech_s(level, 0.0, lo) >= UNHEARD_S)) or \
+            (kl < n - 1 and (b - hi < FRAME_S * (n - 1 - kl) or _speech_s(level, hi, b) >= UNHEARD_S)):
+        return None
+    got = _align_span(pcms, words[k0:kl + 1], lo, hi)
+    if got is None:
+        return None
+    parts = [(*_spread_unaligned(words[:k0], 0.0, lo, level), False)] if k0 else []
+    parts.append((got[0], got[1], True))
+    if kl < n - 1:
+        parts.append((*_spread_unaligned(words[kl + 1:], hi, b, level), False))
+    return parts
+
+
+def _joined(parts: list[tuple[list, list[Phone], bool]]) -> tuple[list, list[Phone], list[int]]:
+    """The parts of :func:`_align_parts` as one ``(words, phones, unaligned)``: ``unaligned`` indexes
+    the words of the parts that did not align."""
+    word_list, phones, unaligned = [], [], []
+    for ws, ps, ok in parts:
+        if not ok:
+            unaligned += range(len(word_list), len(word_list) + len(ws))
+        word_list += ws
+        phones += ps
+    return word_list, phones, unaligned
 
 
 def _placed(parts: list[tuple[list, list[Phone], bool]]) -> int:
@@ -510,7 +561,6 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
     pcms = [(np.clip(x16 / peak * 0.9 + noise * floor, -1.0, 1.0) * 32767).astype("<i2").tobytes()
             for floor in NOISE_FLOORS]
     end16 = x16.size / ALIGN_RATE
-    unaligned: list[int] = []
     with _lock:
         dec = _get_decoder()
         # the shared decoder's feature state (its running cepstral mean) starts afresh: otherwise what was
@@ -523,8 +573,16 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
             dec = _get_decoder()
         g2p_words = _ensure_words(dec, words)
         got = _align_span(pcms, words, 0.0, end16)
-        if got is not None:
-            word_list, phones, k = got
+        parts = None
+        if got is not None and partial:
+            parts = _unsaid_ends(pcms, words, end16, _frame_level_db(x16, ALIGN_RATE))
+            if parts is not None:
+                log.info("the script's first %d and last %d words were not said; aligned without them",
+                         len(parts[0][0]) if not parts[0][2] else 0, len(parts[-1][0]) if not parts[-1][2] else 0)
+        if parts is not None:
+            word_list, phones, unaligned = _joined(parts)
+        elif got is not None:
+            (word_list, phones, k), unaligned = got, []
             if k:
                 log.info("word alignment needed noise floor %g", NOISE_FLOORS[k])
         elif not partial:
@@ -548,12 +606,7 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
             if placed < MIN_PLACED * len(words):  # a wrong transcript places a few words by chance
                 raise AlignmentError(f"pocketsphinx could not align the transcript with the audio: only {placed} "
                                      f"of its {len(words)} words (does the text match what is said?)")
-            word_list, phones = [], []
-            for ws, ps, ok in parts:
-                if not ok:
-                    unaligned += range(len(word_list), len(word_list) + len(ws))
-                word_list += ws
-                phones += ps
+            word_list, phones, unaligned = _joined(parts)
             log.info("%d of %d words could not be aligned", len(unaligned), len(word_list))
     if not word_list:
         raise AlignmentError("pocketsphinx aligned no words")
