@@ -95,6 +95,8 @@ def test_a_change_spans_only_the_phones_it_touches():
     gone = delete_word(tr, 1).transcript
     assert [w for w, _a, _b in gone.words] == ["bob", "buy"] and gone.text == "bob buy"
     assert changed_span(tr, gone) == (0.63, 1.5)  # the pause around it merged with the word's span
+    # a speaker's name typed before the line goes with its colon (it used to leave ": may buy!")
+    assert delete_word(Transcript("BOB: may buy!", WORDS, PHONES), 0).transcript.text == "may buy!"
     assert ("SIL", 0.63, 1.5) in gone.phones
     with pytest.raises(TranscriptError):
         retime(Transcript("not aligned"), "words", 0, "end", 1.0)

@@ -65,6 +65,9 @@ def _spliced_text(text: str, words: tuple[Timed, ...], i0: int, i1: int, said: s
     if i1 > i0:
         a, b = spans[i0][0], spans[i1 - 1][1]
         if not said:  # a deleted word takes one neighbouring space with it
+            if not text[:a].strip():  # first in the text: its punctuation too ("MARY: Hello" -> "Hello")
+                while b < len(text) and not text[b].isspace() and not text[b].isalnum():
+                    b += 1
             if a > 0 and text[a - 1] == " ":
                 a -= 1
             elif b < len(text) and text[b] == " ":
