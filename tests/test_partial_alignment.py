@@ -90,6 +90,24 @@ def test_a_few_unsaid_words_at_an_end_are_given_up_not_squeezed_in(demo_clip, be
     assert max(errors) <= 0.03, errors
 
 
+def test_a_whole_scene_typed_for_one_line_is_not_refused(demo_clip):
+    """Two thirds of the script unsaid (a scene of 93 words, the take of its 29-word line) was refused as
+    a wrong transcript ("only 29 of its 93 words"): words given up where nothing is said no longer count
+    against it, and the line is placed as its own alignment has it."""
+    from diface_editor.synth.align import align
+
+    clip, text = demo_clip
+    before = ("Scene two. Interior, night. Mary enters from the left, crosses to the window, looks down at the "
+              "street for a long moment and then turns to the audience and says: ")
+    after = (" John looks up from his newspaper, folds it slowly, puts it on the table next to the cold coffee "
+             "and answers her without a smile: not today, Mary. Not today and not tomorrow either.")
+    truth = align(clip.samples, clip.sample_rate, text).words
+    al = align(clip.samples, clip.sample_rate, before + text + after, partial=True)
+    placed = [al.words[i] for i in range(len(al.words)) if i not in al.unaligned]
+    assert len(al.words) == 93 and len(placed) == len(truth)
+    assert all(w[0] == t[0] and abs(w[1] - t[1]) <= 0.03 and abs(w[2] - t[2]) <= 0.03 for w, t in zip(placed, truth))
+
+
 def test_a_transcript_of_another_line_is_still_an_error(demo_clip):
     """A few words of any text can be forced onto speech; a partial alignment that places under a third
     of them is refused with one sentence (the editor then follows the audio alone)."""
