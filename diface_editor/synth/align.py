@@ -341,6 +341,10 @@ def _align_span(pcms: list[bytes], words: list[str], a: float, b: float):
     return None
 
 
+#: one stretch of a partial alignment: its words and phones (clip seconds) and whether they aligned
+#: (``None``: given up where nothing is said, words of the script never said)
+Part = tuple[list, list[Phone], "bool | None"]
+
 # the anchor grammars, tried in turn until one finds a path: (most words skipped in a row anywhere,
 # the probability of skipping any run at the start or the end, 0: never); pocketsphinx follows one empty
 # transition at a time, so a skip of k words is one transition. The last is tried last because on
@@ -418,7 +422,7 @@ def _speech_s(level: np.ndarray, a: float, b: float) -> float:
     return float(np.count_nonzero(level[f0:f1] > SPEECH_DB)) * FRAME_S if f1 > f0 else 0.0
 
 
-def _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth) -> list | None:
+def _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth) -> list[Part] | None:
     """The words before the first anchor (after the last) when nothing is said there (under
     :data:`UNHEARD_S` of speech from ``a`` to :data:`EDGE_PAD_S` before it): given up there, and the
     words between aligned on the rest (a script that begins before or runs on after the take; else its
@@ -441,7 +445,7 @@ def _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth) -> list | 
 
 
 def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level: np.ndarray, deadline: float,
-                 depth: int = 0, tried: bool = False, ends_only: bool = False) -> list[tuple[list, list[Phone], bool]]:
+                 depth: int = 0, tried: bool = False, ends_only: bool = False) -> list[Part]:
     """Partial alignment of ``words`` on ``[a, b]`` s: ``(words, phones, aligned)`` parts in order;
     ``aligned`` is ``None`` for words given up where nothing is said (:func:`_unheard_ends`).
 
@@ -479,7 +483,7 @@ def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level:
     return [(ws, ps, False)]
 
 
-def _unsaid_ends(pcms: list[bytes], words: list[str], b: float, level: np.ndarray) -> list | None:
+def _unsaid_ends(pcms: list[bytes], words: list[str], b: float, level: np.ndarray) -> list[Part] | None:
     """A script whose strict alignment succeeded on ``[0, b]`` s may still hold words at its start (end)
     that were never said (a speaker's name, the end of a stage direction): the strict pass then squeezes
     them onto the first (last) words said and misplaces those. When the grammar that may skip a run only
@@ -508,7 +512,7 @@ def _unsaid_ends(pcms: list[bytes], words: list[str], b: float, level: np.ndarra
     return parts
 
 
-def _joined(parts: list[tuple[list, list[Phone], bool]]) -> tuple[list, list[Phone], list[int]]:
+def _joined(parts: list[Part]) -> tuple[list, list[Phone], list[int]]:
     """The parts of :func:`_align_parts` as one ``(words, phones, unaligned)``: ``unaligned`` indexes
     the words of the parts that did not align."""
     word_list, phones, unaligned = [], [], []
@@ -520,12 +524,12 @@ def _joined(parts: list[tuple[list, list[Phone], bool]]) -> tuple[list, list[Pho
     return word_list, phones, unaligned
 
 
-def _placed(parts: list[tuple[list, list[Phone], bool]]) -> int:
+def _placed(parts: list[Part]) -> int:
     """How many words the aligned parts of :func:`_align_parts` place."""
     return sum(len(ws) for ws, _p, ok in parts if ok)
 
 
-def _given_up_at_ends(parts: list[tuple[list, list[Phone], bool]]) -> tuple[int, int]:
+def _given_up_at_ends(parts: list[Part]) -> tuple[int, int]:
     """How many words the parts of :func:`_align_parts` give up before the first word placed and after
     the last."""
     counts = []
