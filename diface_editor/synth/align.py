@@ -445,7 +445,8 @@ def _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth) -> list[Pa
 
 
 def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level: np.ndarray, deadline: float,
-                 depth: int = 0, tried: bool = False, ends_only: bool = False) -> list[Part]:
+                 depth: int = 0, tried: bool = False, grammars: tuple[tuple[int, float], ...] = ANCHOR_GRAMMARS,
+                 ) -> list[Part]:
     """Partial alignment of ``words`` on ``[a, b]`` s: ``(words, phones, aligned)`` parts in order;
     ``aligned`` is ``None`` for words given up where nothing is said (:func:`_unheard_ends`).
 
@@ -455,7 +456,8 @@ def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level:
     that cannot be cut (one word, under 2 x :data:`MIN_PART_S`, no neighbouring anchors,
     :data:`MAX_SPLITS` deep, or ``deadline`` (``time.monotonic()``) passed) is given up
     (:func:`_spread_unaligned`). ``tried``: the strict pass on the whole stretch already failed.
-    ``ends_only``: this stretch's anchors come only from the grammar that may skip runs at the ends."""
+    ``grammars``: this stretch's anchor grammars (:func:`_anchors`; the stretches it is cut into use
+    :data:`ANCHOR_GRAMMARS`)."""
     late = time.monotonic() > deadline
     got = None if tried or late else _align_span(pcms, words, a, b)
     if got is not None:
@@ -463,7 +465,7 @@ def _align_parts(pcms: list[bytes], words: list[str], a: float, b: float, level:
     n = len(words)
     if n >= 2 and b - a >= 2 * MIN_PART_S and depth < MAX_SPLITS and not late:
         i0, i1 = 2 * int(round(a * ALIGN_RATE)), 2 * int(round(b * ALIGN_RATE))
-        anchors = _anchors(pcms[0][i0:i1], words, a, ANCHOR_GRAMMARS[-1:] if ends_only else ANCHOR_GRAMMARS)
+        anchors = _anchors(pcms[0][i0:i1], words, a, grammars)
         ends = _unheard_ends(pcms, words, a, b, anchors, level, deadline, depth)
         if ends is not None:
             return ends
@@ -608,7 +610,7 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
                 # ones; anchors that may skip any run at the ends are tried as well (time: a second
                 # partial alignment) and the alignment placing more words is kept
                 again = _align_parts(pcms, words, 0.0, end16, level, time.monotonic() + budget, tried=True,
-                                     ends_only=True)
+                                     grammars=ANCHOR_GRAMMARS[-1:])
                 if _placed(again) > placed:
                     parts, placed = again, _placed(again)
             # a wrong transcript places a few words by chance; a script running on before and after the
