@@ -144,7 +144,8 @@ def test_the_editor_aligns_in_parts_and_recognised_words_do_not(demo_clip, monke
     calls = []
     monkeypatch.setattr("diface_editor.ml.audio.whisper_asr.transcribe", lambda audio: text + EXTRA)
     real = edit_policy.align_transcript
-    monkeypatch.setattr(edit_policy, "align_transcript", lambda a, t, partial=True: calls.append(partial) or real(a, t, partial))
+    monkeypatch.setattr(edit_policy, "align_transcript",
+                        lambda a, t, partial=True, **kw: calls.append(partial) or real(a, t, partial, **kw))
     heard = edit_policy.transcribe_speech(clip)
     assert calls == [False] and not heard.aligned and "could not be aligned" in heard.error
 

@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from diface_editor.core.errors import DifaceError
     from diface_editor.core.formats import save_animation
     from diface_editor.core.formats.common import AUDIO_PATH_KEY, AUDIO_SHA_KEY
+    from diface_editor.core.transcript import Transcript
+    from diface_editor.engine.edit_policy import transcript_mismatch
     from diface_editor.synth.align import align
     from diface_editor.synth.teacher import TeacherConfig, animate
 
@@ -50,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise DifaceError(f"--fps must be positive, got {args.fps}")
     clip = AudioClip.load(args.audio)
     al = align(clip.samples, clip.sample_rate, text, partial=True)
+    why = transcript_mismatch(clip, Transcript.from_alignment(text, al))
+    if why:
+        raise DifaceError(f"the transcript was not used: {why}")
     anim = animate(al.phones, duration=clip.duration, samples=clip.samples, sample_rate=clip.sample_rate,
                    seed=args.seed, config=TeacherConfig(fps=args.fps))
     anim.metadata.update({"source": "diface lipsync (pocketsphinx alignment + teacher)",

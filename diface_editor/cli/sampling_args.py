@@ -153,7 +153,7 @@ def transcript_for_audio(args: argparse.Namespace, audio):
         return tr
     tr = align_transcript(audio, text)
     if tr.error:
-        print(f"warning: the transcript could not be aligned ({tr.error}); generating from the audio alone",
+        print(f"warning: the transcript was not used ({tr.error}); generating from the audio alone",
               file=sys.stderr)
     elif tr.unaligned_words:
         print(f"note: {tr.status()}", file=sys.stderr)

