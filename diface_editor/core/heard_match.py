@@ -83,13 +83,12 @@ class HeardMatch:
             return True
         return self.gap is not None and self.gap >= MIN_GAP
 
-    def describe(self, heard_text: str, limit: int = 60) -> str:
-        """One sentence for a refused transcript, quoting (the start of) ``heard_text``."""
+    def describe(self, heard_text: str, limit: int = 50) -> str:
+        """One clause for a refused transcript, quoting (the start of) ``heard_text``."""
         quote = heard_text.strip()
         if len(quote) > limit:
             quote = quote[:limit - 3].rstrip() + "..."
-        return (f"it does not match what is said: {self.shared} of the {len(self.heard)} words heard in the audio "
-                f"are in it, heard: {quote!r}")
+        return f"it does not match what is said, which sounds like {quote!r}"
 
 
 def counted_words(text: str) -> tuple[str, ...]:

@@ -104,6 +104,7 @@ class TranscriptLaneItem(pg.GraphicsObject):
         self._preview: Transcript | None = None
         self._drag: tuple | None = None  # (kind, index, edge, offset seconds)
         self._hint: str | None = None  # shown instead of the usual hint while there is no transcript
+        self._refused: str | None = None  # why the document's transcript was not used (no alignment)
         self.on_retime: Callable | None = None
         self.on_word_clicked: Callable | None = None
         self.on_word_double_clicked: Callable | None = None
@@ -120,11 +121,21 @@ class TranscriptLaneItem(pg.GraphicsObject):
             self._hint = text
             self.update()
 
+    def hint_text(self) -> str:
+        """The line the lane shows without an aligned transcript: the hint set, else why the document's
+        transcript was not used, else how to add one."""
+        if self._hint:
+            return self._hint
+        if self._refused:
+            return f"Transcript not used: {self._refused}"
+        return "No aligned transcript: type what is said in the Generate panel and press Align."
+
     def set_transcript(self, tr: Transcript | None, duration: float) -> None:
         """Show ``tr`` over a clip of ``duration`` seconds (a drag in progress is dropped)."""
         self.prepareGeometryChange()
         old = self.transcript
         self.transcript = tr if tr is not None and tr.aligned else None
+        self._refused = tr.error if tr is not None and not tr.aligned else None
         self.duration = max(float(duration), 1e-3)
         self._drag = self._preview = None
         self.selected_word = _same_word(old, self.transcript, self.selected_word)
@@ -180,8 +191,8 @@ class TranscriptLaneItem(pg.GraphicsObject):
         if self.transcript is None:
             p.setPen(_HINT)
             left = max(dx, tr.map(QtCore.QPointF(x0, 0)).x()) + 6
-            p.drawText(QtCore.QRectF(left, y_top, 900, y_bot - y_top), QtCore.Qt.AlignVCenter | QtCore.Qt.AlignLeft,
-                       self._hint or "No aligned transcript: type what is said in the Generate panel and press Align.")
+            p.drawText(QtCore.QRectF(left, y_top, 1600, y_bot - y_top), QtCore.Qt.AlignVCenter | QtCore.Qt.AlignLeft,
+                       self.hint_text())
             p.restore()
             return
         words, phones = (self._words, self._phones)
