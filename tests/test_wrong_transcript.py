@@ -112,3 +112,18 @@ def test_the_editor_opens_audio_with_another_takes_transcript_and_says_why_it_wa
         assert "does not match" in w.panel.transcript_status.text()
     finally:
         close_window(w)
+
+
+def test_without_a_working_recogniser_the_alignment_stands(demo, monkeypatch, caplog):
+    from diface_editor.engine.session import align_transcript
+
+    def broken():
+        raise whisper_asr.SpeechRecognitionError("cannot load the speech recogniser from /nowhere")
+
+    monkeypatch.setattr(whisper_asr, "available", lambda: True)
+    monkeypatch.setattr(whisper_asr, "get_recognizer", broken)
+    clip, own = demo
+    with caplog.at_level("WARNING"):
+        tr = align_transcript(clip, own)
+    assert tr.aligned and len(tr.words) == 29
+    assert "not checked against the speech: cannot load the speech recogniser" in caplog.text
