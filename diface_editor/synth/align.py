@@ -63,6 +63,10 @@ PARTIAL_BUDGET_S = (10.0, 0.5)
 
 _lock = threading.Lock()
 _decoder: dict = {}
+#: results of the decodes made within one :func:`align` call (held under ``_lock``; cleared by each):
+#: a partial alignment's second pass asks many of its first pass's questions again, each a decode of
+#: seconds (a minute for the anchor grammar that may skip the ends of a 25 s take of 61 words)
+_memo: dict = {}
 
 
 class AlignmentError(DifaceError):
@@ -320,6 +324,15 @@ def _align_span(pcms: list[bytes], words: list[str], a: float, b: float):
     """Strict word and phone alignment of ``words`` on ``[a, b]`` seconds of the clip, tried with each
     noise floor's PCM in turn: ``(words, phones, floor index)`` in clip seconds (phones cover
     ``[a, b]``), or ``None`` when no floor gives a word alignment."""
+    key = ("span", a, b, tuple(words))
+    if key in _memo:
+        got = _memo[key]
+        return None if got is None else (list(got[0]), list(got[1]), got[2])
+    got = _memo[key] = _align_span_once(pcms, words, a, b)
+    return None if got is None else (list(got[0]), list(got[1]), got[2])
+
+
+def _align_span_once(pcms: list[bytes], words: list[str], a: float, b: float):
     i0, i1 = 2 * int(round(a * ALIGN_RATE)), 2 * int(round(b * ALIGN_RATE))
     for k, pcm in enumerate(pcms):
         chunk = pcm[i0:i1]
@@ -367,6 +380,12 @@ def _anchors(pcm: bytes, words: list[str], t0: float,
     n = len(words)
     segs: list[tuple[str, float, float]] = []
     for skip, ends in grammars:
+        key = ("anchors", t0, len(pcm), tuple(words), skip, ends)
+        if key in _memo:
+            found, segs = _memo[key]
+            if found:
+                break
+            continue
         trans = [(i, i + 1, 1.0 - SKIP_P, w) for i, w in enumerate(words)]
         empty = {(i, j): SKIP_P ** (j - i) for i in range(n) for j in range(i + 1, min(n, i + skip) + 1)}
         for i in range(1, n) if ends else ():
@@ -379,9 +398,12 @@ def _anchors(pcm: bytes, words: list[str], t0: float,
             dec.start_utt()
             dec.process_raw(pcm, full_utt=True)
             dec.end_utt()
-            if dec.hyp() is not None:
+            found = dec.hyp() is not None
+            if found:
                 segs = [(re.sub(r"\(\d+\)$", "", sg.word), sg.start_frame * FRAME_S, (sg.end_frame + 1) * FRAME_S)
                         for sg in dec.seg() if not sg.word.startswith(("<", "[", "+"))]
+            _memo[key] = (found, segs)
+            if found:
                 break
         except RuntimeError:
             dec = _fresh_decoder(words)
@@ -582,6 +604,7 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
             _decoder.clear()
             dec = _get_decoder()
         g2p_words = _ensure_words(dec, words)
+        _memo.clear()  # this clip's decodes only
         got = _align_span(pcms, words, 0.0, end16)
         parts = None
         if got is not None and partial:
@@ -602,14 +625,16 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
             log.info("the transcript does not align as a whole; aligning it in parts")
             budget = PARTIAL_BUDGET_S[0] + PARTIAL_BUDGET_S[1] * end16
             level = _frame_level_db(x16, ALIGN_RATE)
-            parts = _align_parts(pcms, words, 0.0, end16, level, time.monotonic() + budget, tried=True)
+            deadline = time.monotonic() + budget  # both passes together
+            parts = _align_parts(pcms, words, 0.0, end16, level, deadline, tried=True)
             placed = _placed(parts)
             if max(_given_up_at_ends(parts)) > MAX_SKIP[-1]:
                 # more words given up at the start (end) than the anchors may skip there: unsaid words at
                 # that end (a long stage direction before the line) may have taken the place of said
-                # ones; anchors that may skip any run at the ends are tried as well (time: a second
-                # partial alignment) and the alignment placing more words is kept
-                again = _align_parts(pcms, words, 0.0, end16, level, time.monotonic() + budget, tried=True,
+                # ones; anchors that may skip any run at the ends are tried as well (a second partial
+                # alignment, in what is left of the time: the decodes it repeats are remembered) and the
+                # alignment placing more words is kept
+                again = _align_parts(pcms, words, 0.0, end16, level, deadline, tried=True,
                                      grammars=ANCHOR_GRAMMARS[-1:])
                 if _placed(again) > placed:
                     parts, placed = again, _placed(again)
