@@ -57,8 +57,9 @@ MIN_PLACED = 1 / 3
 # partial alignment: or at least this share of the words not given up for silence (a whole scene typed
 # for one line; at 1 / 3, half of the scripts it let through misplaced most of their line)
 MIN_HEARD = 2 / 3
-#: partial alignment: no part is tried after (seconds, seconds per second of audio) from its start; the
-#: rest is given up (measured on 21 real takes of 3-26 s: median 1.1 s, at most 10.9 s on 2 CPU cores)
+#: partial alignment: no part is tried after (seconds, seconds per second of audio) from its start, both
+#: passes together; the rest is given up (measured on 21 real takes of 3-26 s: median 1.1 s, at most
+#: 10.9 s on 2 CPU cores). One decode already running is not stopped (up to a minute on a long noisy take)
 PARTIAL_BUDGET_S = (10.0, 0.5)
 
 _lock = threading.Lock()
