@@ -72,6 +72,42 @@ def test_a_script_longer_than_the_take_places_the_words_said(demo_clip, before, 
     assert unsaid <= set(al.unaligned)
 
 
+def test_the_second_pass_does_not_decode_again_what_the_first_did(demo_clip, monkeypatch):
+    """Twenty unsaid words after the line: the partial alignment runs twice (the second time with anchors
+    that may skip the ends) and asked pocketsphinx the same anchor question twice (a minute each on a
+    25 s noisy take). Now every decode of a grammar on a stretch happens once, and the words said are
+    still all placed."""
+    from diface_editor.synth import align as aligner
+
+    decodes = []
+
+    class Recording:  # the shared decoder, noting each grammar decode: (grammar, audio)
+        def __init__(self, dec):
+            self._dec, self._fsg = dec, None
+
+        def __getattr__(self, name):
+            return getattr(self._dec, name)
+
+        def create_fsg(self, name, start, end, trans):
+            self._fsg = (end, tuple(trans))
+            return self._dec.create_fsg(name, start, end, trans)
+
+        def process_raw(self, pcm, *args, **kwargs):
+            if self._fsg is not None:
+                decodes.append((self._fsg, hash(pcm)))
+                self._fsg = None
+            return self._dec.process_raw(pcm, *args, **kwargs)
+
+    real = aligner._get_decoder
+    monkeypatch.setattr(aligner, "_get_decoder", lambda: Recording(real()))
+    clip, text = demo_clip
+    after = " John looks up from his newspaper, folds it slowly, puts it on the table next to the cold coffee and"
+    al = aligner.align(clip.samples, clip.sample_rate, text + after, partial=True)
+    n = len(al.words) - 20
+    assert set(range(n, n + 20)) <= set(al.unaligned) and not set(range(n)) & set(al.unaligned)
+    assert len(decodes) == len(set(decodes)) > 1
+
+
 @pytest.mark.parametrize("before, after", [("MARY: ", ""), ("He turns and says: ", ""), ("", " Then she leaves.")])
 def test_a_few_unsaid_words_at_an_end_are_given_up_not_squeezed_in(demo_clip, before, after):
     """A speaker's name or the last words of a stage direction before the line (the first of the next

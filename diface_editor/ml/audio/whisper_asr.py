@@ -204,10 +204,9 @@ class WhisperRecognizer:
         return cls(encoder, decoder, tok, tokens)
 
     # ------------------------------------------------------------------ recognition
-    def transcribe(self, clip, max_windows: int | None = None) -> str:
+    def transcribe(self, clip) -> str:
         """The words said in ``clip`` (an :class:`~diface_editor.core.audio.AudioClip` or a ``(samples,
-        rate)`` pair of mono audio): an empty string for silence. ``max_windows``: recognise only the
-        first that many windows (:func:`split_points`; 1: the first 20-30 s), ``None``: all."""
+        rate)`` pair of mono audio): an empty string for silence."""
         from diface_editor.ml.audio.base import as_clip, clip_samples
         from diface_editor.ml.audio.whisper_net import whisper_log_mel
 
@@ -216,7 +215,7 @@ class WhisperRecognizer:
             return ""
         texts = []
         with self._lock, torch.inference_mode():
-            for a, b in split_points(x16)[:max_windows]:
+            for a, b in split_points(x16):
                 win = np.zeros(int(WINDOW_S * RATE), np.float32)
                 win[: b - a] = x16[a:b]
                 mel = whisper_log_mel(win[None])
@@ -348,6 +347,6 @@ def get_recognizer() -> WhisperRecognizer:
         return rec
 
 
-def transcribe(clip, max_windows: int | None = None) -> str:
+def transcribe(clip) -> str:
     """The words said in ``clip`` (see :meth:`WhisperRecognizer.transcribe`). Raises :class:`SpeechRecognitionError`."""
-    return get_recognizer().transcribe(clip, max_windows)
+    return get_recognizer().transcribe(clip)
