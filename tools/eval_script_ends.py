@@ -7,7 +7,7 @@ lengths, aligns the longer script with ``align(..., partial=True)`` and counts t
 placed within 30 ms (start and end) of where the line's own strict alignment has them, and the unsaid
 words placed anyway (words of the script that were never said but were given times as if heard).
 
-Usage: ``.venv/bin/python tools/eval_script_ends.py [WAV ...] [--lengths 0 3 6 12 20] [-o out.json]``
+Usage: ``.venv/bin/python tools/eval_script_ends.py [WAV ...] [--lengths 0 3 6 12 20] [--editor] [-o out.json]``
 (each WAV needs its ``.txt`` beside it; the demo line's 24 scripts take about a minute on 2 CPU cores).
 """
 
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("wavs", nargs="*", type=Path, default=[ROOT / "resources/demo/demo.wav"])
     ap.add_argument("--lengths", nargs="+", type=int, default=[0, 3, 6, 12, 20],
                     help="numbers of unsaid words tried before and after the line")
+    ap.add_argument("--editor", action="store_true",
+                    help="align as the editor does (engine.edit_policy.align_transcript: the check against the "
+                         "recogniser, and the stretch it hears when the aligner refuses the script)")
     ap.add_argument("-o", "--output", type=Path, default=None)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -68,10 +71,19 @@ def main(argv: list[str] | None = None) -> int:
                 script = " ".join(s for s in (before, line, after) if s)
                 n0, n1 = len(transcript_words(before)), len(transcript_words(after))
                 t0 = time.perf_counter()
-                try:
-                    al = align(clip.samples, clip.sample_rate, script, partial=True)
-                except AlignmentError:
-                    al = None
+                if args.editor:
+                    from types import SimpleNamespace
+
+                    from diface_editor.engine.edit_policy import align_transcript
+
+                    tr = align_transcript(clip, script)
+                    al = SimpleNamespace(words=list(tr.words), unaligned=list(tr.unaligned_words)) \
+                        if tr.aligned else None
+                else:
+                    try:
+                        al = align(clip.samples, clip.sample_rate, script, partial=True)
+                    except AlignmentError:
+                        al = None
                 seconds = time.perf_counter() - t0
                 near = unsaid_placed = 0
                 if al is not None:

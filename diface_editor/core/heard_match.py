@@ -119,6 +119,35 @@ def _shared(xs: tuple[str, ...], ys: tuple[str, ...]) -> int:
     return prev[-1]
 
 
+def said_stretch(typed_words: list[str], heard_text: str) -> tuple[int, int] | None:
+    """Where in a script the words heard are: ``(i0, i1)``, the first and one past the last index into
+    ``typed_words`` (the script's words, :func:`~diface_editor.core.transcript.transcript_words`) that
+    the longest common subsequence pairs with a heard word; ``None`` unless at least :data:`MIN_WORDS`
+    are paired and they are at least :data:`MIN_SHARED` of the words heard (the script holds the take)."""
+    heard = counted_words(heard_text)
+    xs = [w if w not in FILLERS else None for w in typed_words]
+    if not heard or not xs:
+        return None
+    n, m = len(xs), len(heard)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            same = xs[i] is not None and _same(xs[i], heard[j])
+            table[i][j] = table[i + 1][j + 1] + 1 if same else max(table[i + 1][j], table[i][j + 1])
+    paired, i, j = [], 0, 0
+    while i < n and j < m:
+        if xs[i] is not None and _same(xs[i], heard[j]) and table[i][j] == table[i + 1][j + 1] + 1:
+            paired.append(i)
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    if len(paired) < MIN_WORDS or len(paired) < MIN_SHARED * m:
+        return None
+    return paired[0], paired[-1] + 1
+
+
 def compare(typed_text: str, heard_text: str, score=None, typed_total: int | None = None) -> HeardMatch:
     """Compare the typed transcript ``typed_text`` with the recogniser's ``heard_text``. ``score``: a
     function giving the recogniser's mean log-probability per token of a list of words (lower case) as

@@ -129,6 +129,58 @@ def transcript_mismatch(audio, tr: Transcript) -> str | None:
     return None if m.matches else m.describe(window.heard)
 
 
+def _align_heard_stretch(audio, text: str) -> Transcript | None:
+    """A script the aligner refused, aligned on the stretch of it that the recogniser hears
+    (:func:`~diface_editor.core.heard_match.said_stretch`; the script of a whole scene for the take of
+    one line): its words before and after that stretch are given up (:data:`~diface_editor.core.
+    transcript.UNALIGNED`, spread over the audio before the first word placed and after the last).
+    ``None`` when the recogniser is missing, the stretch is the whole script or cannot be found, there
+    is no room for the words given up (10 ms), or the stretch does not align either."""
+    from diface_editor.core.heard_match import said_stretch
+    from diface_editor.core.transcript import UNALIGNED, transcript_words
+    from diface_editor.synth.align import FRAME_S, align
+
+    try:
+        from diface_editor.ml.audio.whisper_asr import available, get_recognizer
+
+        if not available():
+            return None
+        window = get_recognizer().first_window(audio)
+        words = transcript_words(text)
+        span = said_stretch(words, window.heard)
+        if span is None:
+            return None
+        i0, i1 = span
+        duration = float(audio.duration)
+        if window.seconds < duration - 0.05:  # the end of a long take was not heard: keep the script's end
+            i1 = len(words)
+        if i0 == 0 and i1 == len(words):
+            return None
+        al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), " ".join(words[i0:i1]),
+                   partial=True)
+    except DifaceError as e:
+        log.info("the stretch of the script that was heard did not align either: %s", e)
+        return None
+    except Exception:  # a failure here must not stop generation: the first refusal stands
+        log.exception("aligning the stretch of the script that was heard failed")
+        return None
+    s0, e1 = al.words[0][1], al.words[-1][2]
+    if (i0 and s0 < FRAME_S) or (i1 < len(words) and duration - e1 < FRAME_S):
+        return None  # no 10 ms frame before the first word placed (after the last) to give the rest up in
+
+    def given_up(ws: list[str], a: float, b: float) -> tuple[list, list]:
+        step = (b - a) / max(1, len(ws))
+        spans = [(a + k * step, a + (k + 1) * step) for k in range(len(ws))]
+        return [(w, x, y) for w, (x, y) in zip(ws, spans)], [(UNALIGNED, x, y) for x, y in spans]
+
+    w0, p0 = given_up(words[:i0], 0.0, s0)
+    w1, p1 = given_up(words[i1:], e1, duration)
+    said = [p for p in al.phones if p[1] >= s0 - 1e-6 and p[2] <= e1 + 1e-6]
+    log.info("aligned the %d words heard of the script's %d; %d before and %d after given up", i1 - i0,
+             len(words), i0, len(words) - i1)
+    return Transcript(text, tuple(w0 + list(al.words) + w1), tuple(p0 + said + p1), None, tuple(al.g2p_words))
+
+
 def align_transcript(audio, text: str, partial: bool = True, check: bool = True) -> Transcript:
     """Force-align ``text`` with ``audio`` (pocketsphinx, :func:`diface_editor.synth.align.align`).
     ``partial``: where the whole text does not align, keep the stretches that do (the other words are
@@ -146,12 +198,20 @@ def align_transcript(audio, text: str, partial: bool = True, check: bool = True)
 
         al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), tr.text, partial=partial)
     except DifaceError as e:
-        return tr.failed(str(e))
+        located = _align_heard_stretch(audio, tr.text) if partial and check else None
+        if located is None:
+            return tr.failed(str(e))
+        why = transcript_mismatch(audio, located)
+        return tr.failed(why) if why else located
     except Exception as e:  # an aligner crash must not stop generation
         log.exception("transcript alignment failed")
         return tr.failed(f"the alignment failed ({type(e).__name__}: {e})")
     out = Transcript.from_alignment(tr.text, al)
     why = transcript_mismatch(audio, out) if check else None
+    if why and partial:  # the words placed are not those heard: perhaps a script around the line, squeezed on
+        located = _align_heard_stretch(audio, tr.text)
+        if located is not None and transcript_mismatch(audio, located) is None:
+            return located
     return tr.failed(why) if why else out
 
 
