@@ -130,7 +130,8 @@ def transcript_mismatch(audio, tr: Transcript) -> str | None:
 
 
 def _align_heard_stretch(audio, text: str) -> Transcript | None:
-    """A script the aligner refused, aligned on the stretch of it that the recogniser hears
+    """A script the aligner refused (or squeezed onto the take: its placed words are not those heard),
+    aligned on the stretch of it that the recogniser hears
     (:func:`~diface_editor.core.heard_match.said_stretch`; the script of a whole scene for the take of
     one line): its words before and after that stretch are given up (:data:`~diface_editor.core.
     transcript.UNALIGNED`, spread over the audio before the first word placed and after the last).
