@@ -85,6 +85,27 @@ def new_window(rig, **kwargs):
     return w
 
 
+def open_demo_take(qtbot, rig, mp, tmp: Path, transcript: str | None = None):
+    """A window (as :func:`new_window`, previews off) that opened a copy of the demo audio for a first take,
+    with ``transcript`` as its ``voice.txt`` (``None``: none beside it): ``(window, applied)``, where
+    ``applied`` collects the results applied. Close it with :func:`close_window`."""
+    import shutil
+
+    from diface_editor.core.paths import resource
+
+    editor_env(mp, tmp)
+    wav = tmp / "line.wav"
+    shutil.copy(resource("demo", "demo.wav"), wav)
+    if transcript is not None:
+        wav.with_suffix(".txt").write_text(transcript, encoding="utf-8")
+    w = new_window(rig, engine_kwargs={"preview_interval": 0.0})
+    qtbot.addWidget(w)
+    applied = []
+    w.bridge.result_applied.connect(applied.append)
+    assert w.open_path(wav, generate=True)
+    return w, applied
+
+
 def close_window(w, *, close: bool = True, no_visible_windows: bool = False) -> None:
     """Close message boxes and ``w`` (unless ``close`` is False), then assert that no ``diface-`` thread
     is left running (and, with ``no_visible_windows``, that no top-level window is left visible)."""

@@ -170,20 +170,11 @@ def test_generate_without_text_pins_the_recognised_words_and_no_transcribe_does_
 
 @needs_asr
 def test_opening_audio_without_a_transcript_recognises_its_words_before_the_first_take(qtbot, tmp_path, monkeypatch, rig):
-    import shutil
-
     pytest.importorskip("vispy")
-    from _gui_support import close_window, editor_env, new_window
+    from _gui_support import close_window, open_demo_take
 
-    editor_env(monkeypatch, tmp_path)
-    wav = tmp_path / "line.wav"  # no line.txt beside it
-    shutil.copy(DEMO, wav)
-    w = new_window(rig, engine_kwargs={"preview_interval": 0.0})
-    qtbot.addWidget(w)
+    w, applied = open_demo_take(qtbot, rig, monkeypatch, tmp_path)  # no line.txt beside it
     try:
-        applied = []
-        w.bridge.result_applied.connect(applied.append)
-        assert w.open_path(wav, generate=True)
         assert w.doc.transcript is None  # recognised in the engine: the window is not held up
         w.timeline.grab()
         assert w.timeline.lane._hint and "Recognising" in w.timeline.lane._hint

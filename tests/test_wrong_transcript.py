@@ -101,21 +101,11 @@ def test_the_teacher_lip_sync_refuses_another_takes_transcript(demo):
 @needs_asr
 def test_the_editor_opens_audio_with_another_takes_transcript_and_says_why_it_was_not_used(
         qtbot, tmp_path, monkeypatch, rig, demo):
-    import shutil
-
     pytest.importorskip("vispy")
-    from _gui_support import close_window, editor_env, new_window
+    from _gui_support import close_window, open_demo_take
 
-    editor_env(monkeypatch, tmp_path)
-    wav = tmp_path / "line.wav"
-    shutil.copy(resource("demo", "demo.wav"), wav)
-    wav.with_suffix(".txt").write_text(OTHER_LINE, encoding="utf-8")
-    w = new_window(rig, engine_kwargs={"preview_interval": 0.0})
-    qtbot.addWidget(w)
+    w, applied = open_demo_take(qtbot, rig, monkeypatch, tmp_path, transcript=OTHER_LINE)
     try:
-        applied = []
-        w.bridge.result_applied.connect(applied.append)
-        assert w.open_path(wav, generate=True)
         qtbot.waitUntil(lambda: bool(applied), timeout=120_000)  # the take is made from the audio alone
         tr = w.doc.transcript
         assert tr is not None and not tr.aligned and tr.text == OTHER_LINE
