@@ -160,3 +160,18 @@ def test_a_scene_the_aligner_refuses_is_aligned_on_the_stretch_that_is_heard(dem
     near = sum(w == t[0] and abs(s - t[1]) <= 0.03 and abs(e - t[2]) <= 0.03 for (w, s, e), t in zip(said, truth))
     assert near >= 0.9 * n, (near, n)
     assert tr.phones[0][2] <= said[0][1] + 1e-6 and tr.phones[-1][2] == pytest.approx(tight.duration, abs=0.02)
+
+
+@needs_asr
+def test_the_command_line_says_how_to_keep_a_refused_transcript_and_keeps_it_when_told(demo, tmp_path, capsys):
+    from diface_editor.cli.main import main
+
+    out = tmp_path / "take.npz"
+    assert main(["generate", str(resource("demo", "demo.wav")), "-o", str(out), "--steps", "2", "--text", OTHER_LINE]) == 0
+    err = capsys.readouterr().err
+    assert "does not match what is said" in err and "--keep-text" in err
+    assert not out.with_suffix(".words.json").exists()  # generated from the audio alone
+    kept = tmp_path / "kept.npz"
+    assert main(["generate", str(resource("demo", "demo.wav")), "-o", str(kept), "--steps", "2", "--text", OTHER_LINE,
+                 "--keep-text"]) == 0
+    assert kept.with_suffix(".words.json").exists()  # the user's words, as far as the aligner places them

@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="animation file to write; its suffix picks the format (.npz, .csv, ...)")
     p.add_argument("--seed", type=int, default=0, help="random seed of blinks and head motion (default 0)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate of the animation (default 30)")
+    p.add_argument("--keep-text", action="store_true",
+                   help="use the transcript even where it does not match what the speech recogniser hears")
     p.add_argument("--phones", metavar="JSON", default=None,
                    help="also write the aligned words and phones to this JSON file")
     p.set_defaults(func=run)
@@ -52,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
         raise DifaceError(f"--fps must be positive, got {args.fps}")
     clip = AudioClip.load(args.audio)
     al = align(clip.samples, clip.sample_rate, text, partial=True)
-    why = transcript_mismatch(clip, Transcript.from_alignment(text, al))
+    why = None if args.keep_text else transcript_mismatch(clip, Transcript.from_alignment(text, al))
     if why:
-        raise DifaceError(f"the transcript was not used: {why}")
+        raise DifaceError(f"the transcript was not used: {why} (--keep-text uses it anyway)")
     anim = animate(al.phones, duration=clip.duration, samples=clip.samples, sample_rate=clip.sample_rate,
                    seed=args.seed, config=TeacherConfig(fps=args.fps))
     anim.metadata.update({"source": "diface lipsync (pocketsphinx alignment + teacher)",

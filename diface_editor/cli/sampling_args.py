@@ -53,6 +53,9 @@ def add_sampling_arguments(p: argparse.ArgumentParser, *, samples_help: str) -> 
     t.add_argument("--no-transcribe", action="store_true",
                    help="without --text: do not recognise the words in the audio (Whisper tiny.en) to pin the "
                         "visemes; the mouth then follows the diffusion model's audio-only motion")
+    t.add_argument("--keep-text", action="store_true",
+                   help="use --text even where it does not match what the speech recogniser hears (by default "
+                        "a transcript of another take is not used)")
     t.add_argument("--viseme-strength", type=float, default=1.0, metavar="S",
                    help="how hard the transcript's visemes are held, 0..1 (0: audio only; default 1)")
     t.add_argument("--lip-sync", type=float, default=1.0, metavar="G",
@@ -151,9 +154,10 @@ def transcript_for_audio(args: argparse.Namespace, audio):
             print(f"recognised {len(tr.words)} words in the audio (pass --text for the exact words, "
                   f"--no-transcribe for the audio-only model): {tr.text[:120]}", file=sys.stderr)
         return tr
-    tr = align_transcript(audio, text)
+    tr = align_transcript(audio, text, check=not getattr(args, "keep_text", False))
     if tr.error:
-        print(f"warning: the transcript was not used ({tr.error}); generating from the audio alone",
+        hint = " (--keep-text uses it anyway)" if tr.error.startswith("it does not match") else ""
+        print(f"warning: the transcript was not used ({tr.error}){hint}; generating from the audio alone",
               file=sys.stderr)
     elif tr.unaligned_words:
         print(f"note: {tr.status()}", file=sys.stderr)
