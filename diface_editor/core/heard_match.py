@@ -25,8 +25,10 @@ Plain Python (no numpy), like the rest of :mod:`diface_editor.core`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from diface_editor.core.transcript import transcript_words
 
@@ -98,6 +100,7 @@ def counted_words(text: str) -> tuple[str, ...]:
     return tuple(w for w in transcript_words(text) if w not in FILLERS)
 
 
+@lru_cache(maxsize=1 << 16)
 def _same(a: str, b: str) -> bool:
     if a == b:
         return True
@@ -106,17 +109,27 @@ def _same(a: str, b: str) -> bool:
     return SequenceMatcher(None, a, b, autojunk=False).ratio() >= NEAR
 
 
-def _shared(xs: tuple[str, ...], ys: tuple[str, ...]) -> int:
-    """Length of the longest common subsequence of ``xs`` and ``ys`` under :func:`_same` (O(n m))."""
-    if not xs or not ys:
-        return 0
-    prev = [0] * (len(ys) + 1)
-    for x in xs:
-        cur = [0] * (len(ys) + 1)
-        for j, y in enumerate(ys, 1):
-            cur[j] = prev[j - 1] + 1 if _same(x, y) else max(prev[j], cur[j - 1])
-        prev = cur
-    return prev[-1]
+def _paired(xs: Sequence[str | None], ys: Sequence[str]) -> list[int]:
+    """Indices into ``xs`` of one longest common subsequence of ``xs`` and ``ys`` under :func:`_same`
+    (``None`` in ``xs`` pairs with nothing); O(n m) time and memory."""
+    n, m = len(xs), len(ys)
+    if not n or not m:
+        return []
+    same = [[x is not None and _same(x, y) for y in ys] for x in xs]
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i][j] = table[i + 1][j + 1] + 1 if same[i][j] else max(table[i + 1][j], table[i][j + 1])
+    paired, i, j = [], 0, 0
+    while i < n and j < m:
+        if same[i][j] and table[i][j] == table[i + 1][j + 1] + 1:
+            paired.append(i)
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return paired
 
 
 def said_stretch(typed_words: list[str], heard_text: str) -> tuple[int, int] | None:
@@ -125,25 +138,8 @@ def said_stretch(typed_words: list[str], heard_text: str) -> tuple[int, int] | N
     the longest common subsequence pairs with a heard word; ``None`` unless at least :data:`MIN_WORDS`
     are paired and they are at least :data:`MIN_SHARED` of the words heard (the script holds the take)."""
     heard = counted_words(heard_text)
-    xs = [w if w not in FILLERS else None for w in typed_words]
-    if not heard or not xs:
-        return None
-    n, m = len(xs), len(heard)
-    table = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            same = xs[i] is not None and _same(xs[i], heard[j])
-            table[i][j] = table[i + 1][j + 1] + 1 if same else max(table[i + 1][j], table[i][j + 1])
-    paired, i, j = [], 0, 0
-    while i < n and j < m:
-        if xs[i] is not None and _same(xs[i], heard[j]) and table[i][j] == table[i + 1][j + 1] + 1:
-            paired.append(i)
-            i, j = i + 1, j + 1
-        elif table[i + 1][j] >= table[i][j + 1]:
-            i += 1
-        else:
-            j += 1
-    if len(paired) < MIN_WORDS or len(paired) < MIN_SHARED * m:
+    paired = _paired([w if w not in FILLERS else None for w in typed_words], heard)
+    if len(paired) < MIN_WORDS or len(paired) < MIN_SHARED * len(heard):
         return None
     return paired[0], paired[-1] + 1
 
@@ -155,7 +151,7 @@ def compare(typed_text: str, heard_text: str, score=None, typed_total: int | Non
     the shared words do not decide; ``None``: the shared words alone decide. ``typed_total``: the word
     count of the whole transcript when ``typed_text`` is the part of it placed in the audio."""
     typed, heard = counted_words(typed_text), counted_words(heard_text)
-    m = HeardMatch(typed, heard, _shared(typed, heard), typed_total=typed_total)
+    m = HeardMatch(typed, heard, len(_paired(typed, heard)), typed_total=typed_total)
     if score is None or m.matches:
         return m
     gap = float(score(list(typed))) - float(score(list(heard))) if typed else None

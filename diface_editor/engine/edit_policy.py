@@ -135,11 +135,11 @@ def _align_heard_stretch(audio, text: str) -> Transcript | None:
     (:func:`~diface_editor.core.heard_match.said_stretch`; the script of a whole scene for the take of
     one line): its words before and after that stretch are given up (:data:`~diface_editor.core.
     transcript.UNALIGNED`, spread over the audio before the first word placed and after the last).
-    ``None`` when the recogniser is missing, the stretch is the whole script or cannot be found, there
-    is no room for the words given up (10 ms), or the stretch does not align either."""
+    ``None`` when the recogniser is missing, the stretch is the whole script or cannot be found, or
+    :func:`~diface_editor.synth.align.align_stretch` refuses it."""
     from diface_editor.core.heard_match import said_stretch
-    from diface_editor.core.transcript import UNALIGNED, transcript_words
-    from diface_editor.synth.align import FRAME_S, align
+    from diface_editor.core.transcript import transcript_words
+    from diface_editor.synth.align import align_stretch
 
     try:
         from diface_editor.ml.audio.whisper_asr import available, get_recognizer
@@ -152,34 +152,18 @@ def _align_heard_stretch(audio, text: str) -> Transcript | None:
         if span is None:
             return None
         i0, i1 = span
-        duration = float(audio.duration)
-        if window.seconds < duration - 0.05:  # the end of a long take was not heard: keep the script's end
+        if window.seconds < float(audio.duration) - 0.05:  # the end of a long take was not heard: keep it
             i1 = len(words)
         if i0 == 0 and i1 == len(words):
             return None
-        al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), " ".join(words[i0:i1]),
-                   partial=True)
+        al = align_stretch(np.asarray(audio.samples, np.float32), int(audio.sample_rate), text, i0, i1)
     except DifaceError as e:
         log.info("the stretch of the script that was heard did not align either: %s", e)
         return None
     except Exception:  # a failure here must not stop generation: the first refusal stands
         log.exception("aligning the stretch of the script that was heard failed")
         return None
-    s0, e1 = al.words[0][1], al.words[-1][2]
-    if (i0 and s0 < FRAME_S) or (i1 < len(words) and duration - e1 < FRAME_S):
-        return None  # no 10 ms frame before the first word placed (after the last) to give the rest up in
-
-    def given_up(ws: list[str], a: float, b: float) -> tuple[list, list]:
-        step = (b - a) / max(1, len(ws))
-        spans = [(a + k * step, a + (k + 1) * step) for k in range(len(ws))]
-        return [(w, x, y) for w, (x, y) in zip(ws, spans)], [(UNALIGNED, x, y) for x, y in spans]
-
-    w0, p0 = given_up(words[:i0], 0.0, s0)
-    w1, p1 = given_up(words[i1:], e1, duration)
-    said = [p for p in al.phones if p[1] >= s0 - 1e-6 and p[2] <= e1 + 1e-6]
-    log.info("aligned the %d words heard of the script's %d; %d before and %d after given up", i1 - i0,
-             len(words), i0, len(words) - i1)
-    return Transcript(text, tuple(w0 + list(al.words) + w1), tuple(p0 + said + p1), None, tuple(al.g2p_words))
+    return Transcript.from_alignment(text, al)
 
 
 def align_transcript(audio, text: str, partial: bool = True, check: bool = True) -> Transcript:

@@ -651,3 +651,31 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
         raise AlignmentError("pocketsphinx aligned no words")
     phones = tidy_timing(carve_pauses(phones, x, int(sample_rate)), duration)
     return Alignment(words=word_list, phones=phones, duration=duration, g2p_words=g2p_words, unaligned=unaligned)
+
+
+def align_stretch(samples: np.ndarray, sample_rate: int, transcript: str, i0: int, i1: int) -> Alignment:
+    """Align only the words ``i0..i1-1`` of ``transcript`` (:func:`align` with ``partial=True``: the stretch
+    of a script that is said, found elsewhere, e.g. by a speech recogniser) and give the script's other
+    words up (:data:`UNALIGNED`), spread evenly over the audio before the first word placed and after the
+    last. Raises :class:`AlignmentError` when the stretch does not align or no 10 ms frame is left
+    before (after) it for the words given up there."""
+    words = transcript_words(transcript)
+    al = align(samples, sample_rate, " ".join(words[i0:i1]), partial=True)
+    n, duration = len(words), al.duration
+    s0, e1 = al.words[0][1], al.words[-1][2]
+    if (i0 and s0 < FRAME_S) or (i1 < n and duration - e1 < FRAME_S):
+        raise AlignmentError("no time is left before or after the words said for the script's other words")
+
+    def given_up(ws: list[str], a: float, b: float) -> tuple[list, list[Phone]]:
+        step = (b - a) / max(1, len(ws))
+        spans = [(a + k * step, a + (k + 1) * step) for k in range(len(ws))]
+        return [(w, x, y) for w, (x, y) in zip(ws, spans)], [(UNALIGNED, x, y) for x, y in spans]
+
+    w0, p0 = given_up(words[:i0], 0.0, s0)
+    w1, p1 = given_up(words[i1:], e1, duration)
+    said = [p for p in al.phones if p[1] >= s0 - 1e-6 and p[2] <= e1 + 1e-6]
+    log.info("aligned the %d words heard of the script's %d; %d before and %d after given up", i1 - i0, n, i0,
+             n - i1)
+    return Alignment(words=w0 + list(al.words) + w1, phones=p0 + said + p1, duration=duration,
+                     g2p_words=al.g2p_words,
+                     unaligned=list(range(i0)) + [i0 + k for k in al.unaligned] + list(range(i1, n)))

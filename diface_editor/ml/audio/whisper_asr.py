@@ -32,7 +32,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -208,7 +208,6 @@ class WhisperRecognizer:
         """The words said in ``clip`` (an :class:`~diface_editor.core.audio.AudioClip` or a ``(samples,
         rate)`` pair of mono audio): an empty string for silence."""
         from diface_editor.ml.audio.base import as_clip, clip_samples
-        from diface_editor.ml.audio.whisper_net import whisper_log_mel
 
         x16 = clip_samples(as_clip(clip))
         if x16.size == 0:
@@ -216,20 +215,25 @@ class WhisperRecognizer:
         texts = []
         with self._lock, torch.inference_mode():
             for a, b in split_points(x16):
-                win = np.zeros(int(WINDOW_S * RATE), np.float32)
-                win[: b - a] = x16[a:b]
-                mel = whisper_log_mel(win[None])
-                enc = self.encoder(mel)
-                ids = self._greedy(enc, max_tokens=int(MAX_TOKENS_PER_S * (b - a) / RATE) + 8)
-                texts.append(self.tokenizer.decode(ids).strip())
+                texts.append(self._window(x16[a:b])[1])
         return " ".join(t for t in texts if t)
+
+    def _window(self, x: np.ndarray) -> tuple[torch.Tensor, str]:
+        """Encoder states (1, 1500, 384) and greedy text of one window ``x`` (<= 30 s at 16 kHz, zero-padded
+        to 30 s); call with ``self._lock`` held, in inference mode."""
+        from diface_editor.ml.audio.whisper_net import whisper_log_mel
+
+        win = np.zeros(int(WINDOW_S * RATE), np.float32)
+        win[: len(x)] = x
+        enc = self.encoder(whisper_log_mel(win[None]))
+        ids = self._greedy(enc, max_tokens=int(MAX_TOKENS_PER_S * len(x) / RATE) + 8) if len(x) else []
+        return enc, self.tokenizer.decode(ids).strip()
 
     def first_window(self, clip) -> FirstWindow:
         """What is heard in the first window of ``clip`` (at most 30 s, cut as by :func:`split_points`),
         kept with its encoder states so that typed texts can be scored against it
         (:meth:`FirstWindow.log_prob`). The last few clips' windows are cached by the audio's hash."""
         from diface_editor.ml.audio.base import as_clip, clip_samples
-        from diface_editor.ml.audio.whisper_net import whisper_log_mel
 
         clip = as_clip(clip)
         key = clip.sha256
@@ -241,11 +245,8 @@ class WhisperRecognizer:
         x16 = clip_samples(clip)
         a, b = split_points(x16)[0] if x16.size else (0, 0)
         with self._lock, torch.inference_mode():
-            win = np.zeros(int(WINDOW_S * RATE), np.float32)
-            win[: b - a] = x16[a:b]
-            enc = self.encoder(whisper_log_mel(win[None]))
-            ids = self._greedy(enc, max_tokens=int(MAX_TOKENS_PER_S * (b - a) / RATE) + 8) if b > a else []
-            out = FirstWindow(self, enc, self.tokenizer.decode(ids).strip(), (b - a) / RATE)
+            enc, heard = self._window(x16[a:b])
+            out = FirstWindow(self, enc, heard, (b - a) / RATE)
             self._windows[key] = out
             while len(self._windows) > CACHED_WINDOWS:
                 self._windows.popitem(last=False)
@@ -299,11 +300,16 @@ class FirstWindow:
     states: torch.Tensor  # (1, 1500, 384) encoder states
     heard: str
     seconds: float
+    _scores: dict = field(default_factory=dict, compare=False, repr=False)
 
     def log_prob(self, words: list[str]) -> float:
         """Mean log-probability (nats per token, <= 0) the recogniser gives ``words`` (lower case, no
-        punctuation) as what is said in this window; compare texts normalised alike."""
-        return self.recogniser._log_prob(self.states, list(words))
+        punctuation) as what is said in this window; compare texts normalised alike. Remembered per
+        word list (the heard words are scored for every transcript checked against this window)."""
+        key = tuple(words)
+        if key not in self._scores:
+            self._scores[key] = self.recogniser._log_prob(self.states, list(words))
+        return self._scores[key]
 
 
 def split_points(x16: np.ndarray) -> list[tuple[int, int]]:
