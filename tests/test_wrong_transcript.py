@@ -102,6 +102,8 @@ def test_the_teacher_lip_sync_refuses_another_takes_transcript(demo):
 def test_the_editor_opens_audio_with_another_takes_transcript_and_says_why_it_was_not_used(
         qtbot, tmp_path, monkeypatch, rig, demo):
     pytest.importorskip("vispy")
+    from PySide6 import QtCore
+
     from _gui_support import close_window, open_demo_take
 
     w, applied = open_demo_take(qtbot, rig, monkeypatch, tmp_path, transcript=OTHER_LINE)
@@ -109,10 +111,42 @@ def test_the_editor_opens_audio_with_another_takes_transcript_and_says_why_it_wa
         qtbot.waitUntil(lambda: bool(applied), timeout=120_000)  # the take is made from the audio alone
         tr = w.doc.transcript
         assert tr is not None and not tr.aligned and tr.text == OTHER_LINE
-        assert w.timeline.lane.hint_text().startswith("Transcript not used: it does not match what is said")
+        assert w.timeline.lane.hint_text().startswith(
+            "Transcript not used (right-click to use it anyway): it does not match what is said")
         assert "does not match" in w.panel.transcript_status.text()
+        assert w.panel.use_anyway_button.isVisibleTo(w.panel)
+        menu = w.timeline._lane_menu(1.0, None, QtCore.QPoint(0, 0))
+        assert [a.text() for a in menu.actions()] == ["Use the Transcript Anyway"]
+        menu.close()
+
+        # the user knows better than the recogniser: one undo step uses the text all the same
+        steps = w.undo_stack.count()
+        w.panel.use_anyway_button.click()
+        qtbot.waitUntil(lambda: w.doc.transcript.aligned, timeout=60_000)
+        assert w.doc.transcript.text == OTHER_LINE and w.undo_stack.count() == steps + 1
+        assert w.undo_stack.undoText() == "use transcript anyway"
+        assert not w.panel.use_anyway_button.isVisibleTo(w.panel)
+        assert w.timeline.lane.transcript is not None
+        w.undo_stack.undo()  # the refusal is back, and so is the offer
+        assert w.doc.transcript.mismatched and w.panel.use_anyway_button.isVisibleTo(w.panel)
+        w.panel.transcript.setPlainText("Hello there")  # another text: Align, not Use Anyway
+        assert not w.panel.use_anyway_button.isVisibleTo(w.panel)
     finally:
         close_window(w)
+
+
+def test_a_refusal_is_kept_in_the_project_file_and_only_the_check_can_be_overridden(demo):
+    from diface_editor.core.transcript import Transcript
+    from diface_editor.engine.session import align_transcript
+
+    clip, _own = demo
+    refused = Transcript(OTHER_LINE).failed("it does not match what is said", mismatched=True)
+    again = Transcript.from_dict(refused.to_dict())
+    assert again.mismatched and again == refused
+    assert not Transcript.from_dict({"text": "old project", "error": "x"}).mismatched
+    # an aligner's refusal is not the check's: nothing to override
+    tr = align_transcript(clip, "  ", check=False)
+    assert not tr.aligned and not tr.mismatched
 
 
 def test_without_a_working_recogniser_the_alignment_stands(demo, monkeypatch, caplog):

@@ -112,6 +112,9 @@ class Transcript:
         phones: ``(phone, start_s, end_s)`` covering the clip (empty: not aligned).
         error: why the alignment failed (``None``: aligned, or not tried).
         g2p_words: words whose pronunciation was guessed (not in the dictionary).
+        mismatched: not aligned because the words do not match what the recogniser hears in the
+            audio (``error`` quotes it), not because the aligner failed: the user may use it anyway
+            (``engine.edit_policy.align_transcript(..., check=False)``).
     """
 
     text: str
@@ -119,12 +122,14 @@ class Transcript:
     phones: tuple[Timed, ...] = ()
     error: str | None = None
     g2p_words: tuple[str, ...] = field(default=())
+    mismatched: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", str(self.text))
         object.__setattr__(self, "words", _timed(self.words, "words"))
         object.__setattr__(self, "phones", _timed(self.phones, "phones"))
         object.__setattr__(self, "g2p_words", tuple(str(w) for w in self.g2p_words))
+        object.__setattr__(self, "mismatched", bool(self.mismatched) and not self.phones)
 
     @property
     def aligned(self) -> bool:
@@ -173,9 +178,9 @@ class Transcript:
         """From a ``synth.align.Alignment`` (``words``, ``phones``, ``g2p_words``)."""
         return cls(text, tuple(alignment.words), tuple(alignment.phones), None, tuple(alignment.g2p_words))
 
-    def failed(self, error: str) -> Transcript:
-        """The same text, not aligned, with ``error``."""
-        return Transcript(self.text, (), (), str(error), ())
+    def failed(self, error: str, mismatched: bool = False) -> Transcript:
+        """The same text, not aligned, with ``error`` (``mismatched``: see the class docstring)."""
+        return Transcript(self.text, (), (), str(error), (), mismatched)
 
     def retimed(self, kind: str, index: int, edge: str, seconds: float) -> Transcript:
         """Move the start (``edge="start"``) or end of word / phone ``index`` (``kind`` ``"words"`` or
@@ -316,7 +321,7 @@ class Transcript:
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "words": [list(w) for w in self.words], "phones": [list(p) for p in self.phones],
-                "error": self.error, "g2p_words": list(self.g2p_words)}
+                "error": self.error, "g2p_words": list(self.g2p_words), "mismatched": self.mismatched}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Transcript:
@@ -324,7 +329,8 @@ class Transcript:
             raise TranscriptError("a transcript must be an object with a text")
         err = d.get("error")
         return cls(d.get("text", ""), d.get("words") or (), d.get("phones") or (),
-                   None if err is None else str(err), tuple(d.get("g2p_words") or ()))
+                   None if err is None else str(err), tuple(d.get("g2p_words") or ()),
+                   d.get("mismatched") is True)
 
 
 def _remap(phones: tuple[Timed, ...], spans: list[tuple[float, float, float, float]]) -> tuple[Timed, ...]:

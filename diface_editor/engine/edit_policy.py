@@ -171,7 +171,9 @@ def align_transcript(audio, text: str, partial: bool = True, check: bool = True)
     ``partial``: where the whole text does not align, keep the stretches that do (the other words are
     :data:`~diface_editor.core.transcript.UNALIGNED` and pin nothing). ``check``: refuse an alignment
     whose words are plainly not what is said (:func:`transcript_mismatch`; forced alignment fits any
-    text onto any speech).
+    text onto any speech): the result is then ``mismatched``, and ``check=False`` (the user's "use it
+    anyway") aligns it as if the check had passed. A script the aligner refuses is aligned on the
+    stretch the recogniser hears (:func:`_align_heard_stretch`) when ``partial``, checked or not.
 
     Never raises for a failed alignment: the returned :class:`Transcript` then has no timing and its
     ``error`` says why in one sentence (generation goes on from the audio alone)."""
@@ -183,11 +185,11 @@ def align_transcript(audio, text: str, partial: bool = True, check: bool = True)
 
         al = align(np.asarray(audio.samples, np.float32), int(audio.sample_rate), tr.text, partial=partial)
     except DifaceError as e:
-        located = _align_heard_stretch(audio, tr.text) if partial and check else None
+        located = _align_heard_stretch(audio, tr.text) if partial else None
         if located is None:
             return tr.failed(str(e))
-        why = transcript_mismatch(audio, located)
-        return tr.failed(why) if why else located
+        why = transcript_mismatch(audio, located) if check else None
+        return tr.failed(why, mismatched=True) if why else located
     except Exception as e:  # an aligner crash must not stop generation
         log.exception("transcript alignment failed")
         return tr.failed(f"the alignment failed ({type(e).__name__}: {e})")
@@ -197,7 +199,7 @@ def align_transcript(audio, text: str, partial: bool = True, check: bool = True)
         located = _align_heard_stretch(audio, tr.text)
         if located is not None and transcript_mismatch(audio, located) is None:
             return located
-    return tr.failed(why) if why else out
+    return tr.failed(why, mismatched=True) if why else out
 
 
 def transcribe_speech(audio) -> Transcript:

@@ -159,12 +159,21 @@ class GeneratePanel(QtWidgets.QWidget):
         self.align_button = QtWidgets.QPushButton("Align")
         self.align_button.setToolTip("Align the transcript with the audio (words and phones); the next Generate "
                                      "or edit follows its visemes")
+        self.use_anyway_button = QtWidgets.QPushButton("Use Anyway")
+        self.use_anyway_button.setToolTip("The speech recogniser hears other words than these, so the transcript "
+                                          "was not used. If it is right (an accent, a name, a noisy take), align "
+                                          "it without that check")
+        self.use_anyway_button.hide()
         self.transcript_status = QtWidgets.QLabel("No transcript: the motion follows the audio alone.")
         self.transcript_status.setWordWrap(True)
         pf.addRow(self.transcript)
         arow = QtWidgets.QHBoxLayout()
         arow.addWidget(self.transcript_status, 1)
-        arow.addWidget(self.align_button)
+        bcol = QtWidgets.QVBoxLayout()
+        bcol.addWidget(self.align_button)
+        bcol.addWidget(self.use_anyway_button)
+        bcol.addStretch(1)
+        arow.addLayout(bcol)
         pf.addRow(arow)
 
         def gain(lo: float, hi: float, tip: str) -> QtWidgets.QDoubleSpinBox:
@@ -232,6 +241,9 @@ class GeneratePanel(QtWidgets.QWidget):
             getattr(self, name).valueChanged.connect(lambda _v, n=name: self._write_performance(n))
         self.style.currentIndexChanged.connect(lambda _i: self._write_performance("style"))
         self.align_button.clicked.connect(lambda: self.align_requested.emit(self.transcript.toPlainText()))
+        self.use_anyway_button.clicked.connect(
+            lambda: self.use_anyway_requested.emit(self.transcript.toPlainText()))
+        self.transcript.textChanged.connect(self._sync_use_anyway)
         self.parts.currentIndexChanged.connect(self._emit_options)
         self.interactive_steps.valueChanged.connect(self._emit_options)
         self.seed_lock.toggled.connect(self._emit_options)
@@ -242,6 +254,8 @@ class GeneratePanel(QtWidgets.QWidget):
     options_changed = QtCore.Signal()
     #: the transcript text to align with the audio
     align_requested = QtCore.Signal(str)
+    #: the transcript text to align without the recogniser's check (it refused this text)
+    use_anyway_requested = QtCore.Signal(str)
     #: a performance control (``"lip_sync"``, ``"upper_face"``, ``"head_motion"``, ``"viseme_strength"``,
     #: ``"style"``) was changed by the user to a value (a float; the style's name or None): the window
     #: sets it as one undo step with its re-solve (the panel does not write it to the document itself)
@@ -278,6 +292,14 @@ class GeneratePanel(QtWidgets.QWidget):
         text = tr.text if tr is not None else ""
         if self.transcript.toPlainText() != text:
             self.transcript.setPlainText(text)
+        self._sync_use_anyway()
+
+    def _sync_use_anyway(self) -> None:
+        """"Use Anyway" is offered while the document's transcript was refused by the recogniser's check
+        and the box still holds its text."""
+        tr = self.doc.transcript if self.doc is not None else None
+        self.use_anyway_button.setVisible(tr is not None and tr.mismatched
+                                          and self.transcript.toPlainText().strip() == tr.text.strip())
 
     def edit_options(self):
         """The per-edit choices as an :class:`~diface_editor.engine.session.EditOptions`."""

@@ -72,9 +72,20 @@ class EditsMixin:
         if self.doc is not None:
             self.bridge.resample_selection()
 
-    def align_transcript(self, text: str) -> None:
+    def use_transcript_anyway(self, text: str | None = None) -> None:
+        """Align ``text`` (default: the document's refused transcript) without the recogniser's check:
+        the user says it is what is said. One undo step, as :meth:`align_transcript`."""
+        if text is None:
+            tr = self.doc.transcript if self.doc is not None else None
+            if tr is None:
+                return
+            text = tr.text
+        self.align_transcript(text, check=False)
+
+    def align_transcript(self, text: str, check: bool = True) -> None:
         """Align ``text`` with the audio off the GUI thread; the transcript and its alignment (or why
-        it failed) become the document's as one undo step. The next Generate or edit follows it."""
+        it failed) become the document's as one undo step. The next Generate or edit follows it.
+        ``check=False``: a transcript the speech recogniser hears otherwise is used all the same."""
         from diface_editor.core.commands import SetTranscript
         from diface_editor.engine.session import align_transcript
         from diface_editor.gui.background import BackgroundCall
@@ -89,12 +100,13 @@ class EditsMixin:
             return
         audio = doc.audio
         self.statusBar().showMessage("Aligning the transcript…")
-        task = BackgroundCall(lambda: align_transcript(audio, text), "the alignment", self)
+        task = BackgroundCall(lambda: align_transcript(audio, text, check=check), "the alignment", self)
+        label = "align transcript" if check else "use transcript anyway"
 
         def done(tr, d=doc) -> None:
             if self.doc is not d or self.undo_stack is None:
                 return
-            self.undo_stack.push_command(SetTranscript(tr, "align transcript"))
+            self.undo_stack.push_command(SetTranscript(tr, label))
             self.statusBar().showMessage(
                 f"Transcript: {tr.status()}" if tr.aligned else
                 f"The transcript was not used ({tr.error}); the motion follows the audio alone", 8000)
@@ -439,6 +451,8 @@ class EditsMixin:
         tl.word_edit_requested.connect(self.word_text_dialog)
         tl.word_delete_requested.connect(self.delete_word)
         tl.word_insert_requested.connect(lambda t: self.word_text_dialog(None, t))
+        tl.transcript_use_anyway_requested.connect(lambda: self.use_transcript_anyway())
+        self.panel.use_anyway_requested.connect(self.use_transcript_anyway)
 
     def _transcript_change(self, result) -> bool:
         """Hand a transcript edit (:class:`~diface_editor.engine.transcript_edits.TranscriptEditResult`)

@@ -105,6 +105,7 @@ class TranscriptLaneItem(pg.GraphicsObject):
         self._drag: tuple | None = None  # (kind, index, edge, offset seconds)
         self._hint: str | None = None  # shown instead of the usual hint while there is no transcript
         self._refused: str | None = None  # why the document's transcript was not used (no alignment)
+        self._mismatched = False  # ... because the recogniser hears other words (it can be used anyway)
         self.on_retime: Callable | None = None
         self.on_word_clicked: Callable | None = None
         self.on_word_double_clicked: Callable | None = None
@@ -127,7 +128,8 @@ class TranscriptLaneItem(pg.GraphicsObject):
         if self._hint:
             return self._hint
         if self._refused:
-            return f"Transcript not used: {self._refused}"
+            anyway = " (right-click to use it anyway)" if self._mismatched else ""
+            return f"Transcript not used{anyway}: {self._refused}"
         return "No aligned transcript: type what is said in the Generate panel and press Align."
 
     def set_transcript(self, tr: Transcript | None, duration: float) -> None:
@@ -136,6 +138,7 @@ class TranscriptLaneItem(pg.GraphicsObject):
         old = self.transcript
         self.transcript = tr if tr is not None and tr.aligned else None
         self._refused = tr.error if tr is not None and not tr.aligned else None
+        self._mismatched = bool(self._refused) and tr.mismatched
         self.duration = max(float(duration), 1e-3)
         self._drag = self._preview = None
         self.selected_word = _same_word(old, self.transcript, self.selected_word)

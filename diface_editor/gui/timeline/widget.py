@@ -64,6 +64,8 @@ class TimelineWidget(QtWidgets.QWidget):
             boundary of the lane (index, ``"start"``/``"end"``) was dragged to these seconds.
         word_edit_requested(int), word_delete_requested(int): edit / delete word ``index`` of the lane.
         word_insert_requested(float): insert a word in the pause at these seconds.
+        transcript_use_anyway_requested(): use the document's transcript that the speech recogniser's
+            check refused (:attr:`Transcript.mismatched`).
     """
 
     seek_requested = QtCore.Signal(float)
@@ -79,6 +81,7 @@ class TimelineWidget(QtWidgets.QWidget):
     word_edit_requested = QtCore.Signal(int)
     word_delete_requested = QtCore.Signal(int)
     word_insert_requested = QtCore.Signal(float)
+    transcript_use_anyway_requested = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -258,12 +261,16 @@ class TimelineWidget(QtWidgets.QWidget):
 
     def _lane_menu(self, x: float, word: int | None, screen_pos) -> QtWidgets.QMenu | None:
         """The lane's right-click menu: edit or delete the word under the pointer, or insert one in
-        the pause there. Returned (and kept in ``lane_menu``) after it was opened."""
+        the pause there; without an alignment, use a transcript the recogniser's check refused.
+        Returned (and kept in ``lane_menu``) after it was opened."""
         tr = self.lane.transcript
-        if tr is None:
+        refused = self.doc.transcript if self.doc is not None else None
+        if tr is None and (refused is None or not refused.mismatched):
             return None
         menu = QtWidgets.QMenu(self)
-        if word is not None:
+        if tr is None:
+            menu.addAction("Use the Transcript Anyway", self.transcript_use_anyway_requested.emit)
+        elif word is not None:
             self.lane.select_word(word)
             name = tr.words[word][0]
             menu.addAction(f"Edit Word '{name}'…", lambda: self.word_edit_requested.emit(int(word)))
