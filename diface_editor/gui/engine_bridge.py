@@ -29,6 +29,7 @@ from PySide6 import QtCore
 
 from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
+from diface_editor.engine.align_process import shared as shared_aligner
 from diface_editor.engine.api import JobEngine, engine_mode, make_engine
 from diface_editor.engine.events import JobCancelled, JobEvent, JobFailed, JobProgress, JobResult, JobStarted
 from diface_editor.engine.loading import (
@@ -48,7 +49,6 @@ from diface_editor.engine.session import (
     Outcome,
     VariantsReady,
     blink_seed,
-    lipsync,
     sampling_options,
 )
 from diface_editor.gui.background import BackgroundCall
@@ -309,7 +309,8 @@ class EngineBridge(QtCore.QObject):
 
     def teacher_lipsync(self, transcript: str) -> bool:
         """Baseline without a model: align ``transcript`` with the audio (pocketsphinx) and animate the
-        phones with the procedural teacher (:func:`~diface_editor.engine.session.lipsync`), off the GUI thread."""
+        phones with the procedural teacher (:func:`~diface_editor.engine.session.lipsync`), in the alignment process
+        (:mod:`diface_editor.engine.align_process`)."""
         doc = self.doc
         if doc is None or doc.audio is None:
             self.failed.emit(0, "There is no audio to lip-sync: open an audio file first.")
@@ -321,7 +322,7 @@ class EngineBridge(QtCore.QObject):
             return False
         audio, seed = doc.audio, int(doc.sampler.seed)
         version = self.session.begin_external(JobKind.LIPSYNC)
-        task = BackgroundCall(lambda: lipsync(audio, transcript, seed), "the lip sync", self)
+        task = BackgroundCall(lambda: shared_aligner().call("lipsync", audio, transcript, seed), "the lip sync", self)
         task.succeeded.connect(lambda anim, v=version: self._on_lipsync(v, anim, None))
         task.failed.connect(lambda message, v=version: self._on_lipsync(v, None, message))
         self.status.emit("Aligning the transcript and animating…")
@@ -353,6 +354,8 @@ class EngineBridge(QtCore.QObject):
         if self.doc is not None:
             self.doc.events.disconnect_object(self)
         if self._teacher is not None:
+            if self._teacher.isRunning():  # its alignment may decode for minutes: stop it
+                shared_aligner().cancel()
             self._teacher.wait(int(timeout * 1000))
         self._stop_engine(timeout)
         self._set_busy(False)

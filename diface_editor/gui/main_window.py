@@ -391,11 +391,14 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
             self.undo_stack.cleanChanged.disconnect(self._on_clean_changed)
         self.autosave_timer.stop()
         self.playback.close()
-        for name in ("_align_task", "_open_alignment"):  # an alignment still running: let it end first
+        for name in ("_align_task", "_open_alignment"):  # an alignment still running: stop it
             task = getattr(self, name, None)
             try:
                 if task is not None and task.isRunning():
-                    task.wait(60_000)
+                    from diface_editor.engine.align_process import shared
+
+                    shared().cancel()
+                    task.wait(10_000)
             except RuntimeError:  # already ended and deleted
                 pass
         self.bridge.shutdown()

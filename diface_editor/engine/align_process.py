@@ -1,0 +1,169 @@
+"""Transcript alignment in a child process, so that the editor's process stays live while it runs.
+
+pocketsphinx holds Python's GIL inside a decode: on a long take in noise one decode of the anchor
+grammar took 69-143 s (2 CPU cores), and every thread of the process, the GUI's included, stood still
+for that long. The speech recogniser that checks a transcript (Whisper, torch) would also load into
+the editor's process, which otherwise never imports torch (:mod:`diface_editor.engine.process`).
+
+:class:`AlignProcess` runs the engine's alignment calls (:func:`~diface_editor.engine.edit_policy.
+align_transcript`, :func:`~diface_editor.engine.edit_policy.lipsync`) in one long-lived child
+(multiprocessing's ``"spawn"`` context, started at the first call, kept for the next: its decoder and
+recogniser stay loaded). A caller's thread waits on the pipe without the GIL. One call runs at a
+time; :meth:`AlignProcess.cancel` stops the one running by ending the child (a decode cannot be
+interrupted otherwise) and the call raises :class:`AlignCancelled`; the next call starts a new child.
+Arguments and results are plain data (:class:`~diface_editor.core.audio.AudioClip`,
+:class:`~diface_editor.core.transcript.Transcript`, :class:`~diface_editor.core.animation.Animation`)
+sent through a multiprocessing pipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from typing import Any
+
+from diface_editor.core.errors import DifaceError
+
+log = logging.getLogger(__name__)
+
+#: the calls the child runs, by name (functions of :mod:`diface_editor.engine.edit_policy`)
+CALLS = ("align_transcript", "lipsync")
+
+
+class AlignCancelled(DifaceError):
+    """The call was cancelled (:meth:`AlignProcess.cancel`)."""
+
+
+def _child_main(conn) -> None:
+    """The child's loop: ``(name, args, kwargs)`` in, ``("ok", result)`` / ``("error", message)`` out;
+    ``None`` or a closed pipe ends it."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from diface_editor.engine import edit_policy
+
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        name, args, kwargs = msg
+        try:
+            if name not in CALLS:
+                raise DifaceError(f"the alignment process has no call {name!r}")
+            reply = ("ok", getattr(edit_policy, name)(*args, **kwargs))
+        except DifaceError as e:
+            reply = ("error", str(e))
+        except Exception as e:  # noqa: BLE001 - reported to the caller in one sentence, with the traceback logged
+            log.exception("%s failed in the alignment process", name)
+            reply = ("error", f"{name.replace('_', ' ')} failed ({type(e).__name__}: {e})")
+        try:
+            conn.send(reply)
+        except (BrokenPipeError, OSError):
+            return
+
+
+class AlignProcess:
+    """The alignment child (see the module docstring). Thread-safe; :meth:`call` blocks its caller."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # one call at a time
+        self._state = threading.Lock()  # _proc, _conn, _busy
+        self._proc = None
+        self._conn = None
+        self._busy = False
+        self._cancelled = False
+        self.children_started = 0
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_child_main, args=(child,), name="diface-align-process", daemon=True)
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        self.children_started += 1
+
+    def call(self, name: str, *args, **kwargs) -> Any:
+        """Run ``edit_policy.<name>(*args, **kwargs)`` in the child and return its result.
+
+        Raises:
+            DifaceError: what the call raised (its message), or that the child stopped.
+            AlignCancelled: :meth:`cancel` stopped it.
+        """
+        if name not in CALLS:
+            raise ValueError(f"unknown call {name!r}")
+        with self._lock:
+            with self._state:
+                if self._proc is None or not self._proc.is_alive():
+                    self._start()
+                self._busy, self._cancelled = True, False
+                conn, proc = self._conn, self._proc
+            try:
+                conn.send((name, args, kwargs))
+                while not conn.poll(0.2):
+                    if not proc.is_alive():
+                        break
+                if conn.poll(0):
+                    status, value = conn.recv()
+                else:
+                    raise EOFError
+            except (EOFError, OSError, BrokenPipeError):
+                with self._state:
+                    cancelled = self._cancelled
+                    self._stop_locked()
+                if cancelled:
+                    raise AlignCancelled("the alignment was cancelled") from None
+                raise DifaceError("the alignment process stopped unexpectedly") from None
+            finally:
+                with self._state:
+                    self._busy = False
+        if status == "ok":
+            return value
+        raise DifaceError(value)
+
+    def cancel(self) -> bool:
+        """Stop the call running, if any (its caller gets :class:`AlignCancelled`); ``True`` if one was."""
+        with self._state:
+            if not self._busy:
+                return False
+            self._cancelled = True
+            self._stop_locked()
+            return True
+
+    def _stop_locked(self) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is not None and proc.is_alive():
+            proc.kill()
+            proc.join(5)
+        if conn is not None:
+            conn.close()
+
+    def shutdown(self) -> None:
+        """End the child (a call running is cancelled)."""
+        self.cancel()
+        with self._lock, self._state:
+            proc, conn = self._proc, self._conn
+            if conn is not None:
+                try:
+                    conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+            if proc is not None:
+                proc.join(5)
+            self._stop_locked()
+
+
+_shared: AlignProcess | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> AlignProcess:
+    """The process's one :class:`AlignProcess` (the editor's windows share it)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = AlignProcess()
+        return _shared
