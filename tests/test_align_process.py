@@ -67,3 +67,17 @@ def test_a_cancelled_alignment_raises_and_the_next_one_works(demo):
         assert again.aligned and proc.children_started == 2
     finally:
         proc.shutdown()
+
+
+def test_an_alignment_past_its_time_limit_is_stopped_and_says_so(demo, monkeypatch):
+    from diface_editor.engine import align_process
+
+    clip, text = demo
+    monkeypatch.setattr(align_process, "align_time_limit", lambda duration: 0.3)
+    t0 = time.monotonic()
+    tr = align_process.align_in_child(clip, "zebra crossing " * 60)
+    assert time.monotonic() - t0 < 10
+    assert not tr.aligned and not tr.mismatched and tr.text.startswith("zebra crossing")
+    assert tr.error.startswith("the alignment took longer than 0 s and was stopped")
+    monkeypatch.undo()
+    assert align_process.align_in_child(clip, text).aligned  # a new child, in time

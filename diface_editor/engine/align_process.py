@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+import time
 from typing import Any
 
 from diface_editor.core.errors import DifaceError
@@ -33,6 +34,10 @@ CALLS = ("align_transcript", "lipsync")
 
 class AlignCancelled(DifaceError):
     """The call was cancelled (:meth:`AlignProcess.cancel`)."""
+
+
+class AlignTimeout(AlignCancelled):
+    """The call ran past its time limit and was stopped."""
 
 
 def _child_main(conn) -> None:
@@ -85,12 +90,13 @@ class AlignProcess:
         self._proc, self._conn = proc, parent
         self.children_started += 1
 
-    def call(self, name: str, *args, **kwargs) -> Any:
-        """Run ``edit_policy.<name>(*args, **kwargs)`` in the child and return its result.
+    def call(self, name: str, *args, time_limit: float | None = None, **kwargs) -> Any:
+        """Run ``edit_policy.<name>(*args, **kwargs)`` in the child and return its result; after
+        ``time_limit`` seconds (``None``: none) the call is stopped as by :meth:`cancel`.
 
         Raises:
             DifaceError: what the call raised (its message), or that the child stopped.
-            AlignCancelled: :meth:`cancel` stopped it.
+            AlignCancelled: :meth:`cancel` stopped it; :class:`AlignTimeout`: the time limit did.
         """
         if name not in CALLS:
             raise ValueError(f"unknown call {name!r}")
@@ -100,11 +106,16 @@ class AlignProcess:
                     self._start()
                 self._busy, self._cancelled = True, False
                 conn, proc = self._conn, self._proc
+            started = time.monotonic()
             try:
                 conn.send((name, args, kwargs))
                 while not conn.poll(0.2):
                     if not proc.is_alive():
                         break
+                    if time_limit is not None and time.monotonic() - started > time_limit:
+                        self.cancel()
+                        raise AlignTimeout(f"the alignment took longer than {time_limit:.0f} s and was stopped "
+                                           "(a long take in noise?)")
                 if conn.poll(0):
                     status, value = conn.recv()
                 else:
@@ -154,6 +165,32 @@ class AlignProcess:
             if proc is not None:
                 proc.join(5)
             self._stop_locked()
+
+
+def align_time_limit(duration: float) -> float:
+    """Seconds an editor alignment of a ``duration``-second take may take before it is stopped: twice
+    the partial alignment's budget (:data:`~diface_editor.synth.align.PARTIAL_BUDGET_S`, which cannot
+    stop a decode in progress) and 10 s more for the recogniser's check. Measured on real takes of
+    3-26 s: at most 12 s; one decode on a 25 s take in white noise: 143 s, refused in the end."""
+    from diface_editor.synth.align import PARTIAL_BUDGET_S
+
+    return 2.0 * (PARTIAL_BUDGET_S[0] + PARTIAL_BUDGET_S[1] * float(duration)) + 10.0
+
+
+def align_in_child(audio, text: str, check: bool = True):
+    """:func:`~diface_editor.engine.edit_policy.align_transcript` of ``text`` on ``audio`` in the shared
+    child, within :func:`align_time_limit`: a :class:`~diface_editor.core.transcript.Transcript` (never
+    raises for a failed or stopped alignment: its ``error`` says why). Raises :class:`AlignCancelled`
+    only when :meth:`AlignProcess.cancel` stopped it."""
+    from diface_editor.core.transcript import Transcript
+
+    limit = align_time_limit(audio.duration)
+    try:
+        return shared().call("align_transcript", audio, text, check=check, time_limit=limit)
+    except AlignTimeout as e:
+        return Transcript(str(text).strip()).failed(str(e))
+    except DifaceError as e:
+        return Transcript(str(text).strip()).failed(str(e))
 
 
 _shared: AlignProcess | None = None

@@ -29,6 +29,7 @@ from PySide6 import QtCore
 
 from diface_editor.core.document import Document
 from diface_editor.core.errors import DifaceError
+from diface_editor.engine.align_process import align_time_limit
 from diface_editor.engine.align_process import shared as shared_aligner
 from diface_editor.engine.api import JobEngine, engine_mode, make_engine
 from diface_editor.engine.events import JobCancelled, JobEvent, JobFailed, JobProgress, JobResult, JobStarted
@@ -322,7 +323,9 @@ class EngineBridge(QtCore.QObject):
             return False
         audio, seed = doc.audio, int(doc.sampler.seed)
         version = self.session.begin_external(JobKind.LIPSYNC)
-        task = BackgroundCall(lambda: shared_aligner().call("lipsync", audio, transcript, seed), "the lip sync", self)
+        limit = align_time_limit(audio.duration)
+        task = BackgroundCall(lambda: shared_aligner().call("lipsync", audio, transcript, seed, time_limit=limit),
+                              "the lip sync", self)
         task.succeeded.connect(lambda anim, v=version: self._on_lipsync(v, anim, None))
         task.failed.connect(lambda message, v=version: self._on_lipsync(v, None, message))
         self.status.emit("Aligning the transcript and animating…")

@@ -87,7 +87,7 @@ class EditsMixin:
         it failed) become the document's as one undo step. The next Generate or edit follows it.
         ``check=False``: a transcript the speech recogniser hears otherwise is used all the same."""
         from diface_editor.core.commands import SetTranscript
-        from diface_editor.engine.align_process import shared
+        from diface_editor.engine.align_process import align_in_child
         from diface_editor.gui.background import BackgroundCall
 
         doc = self.doc
@@ -100,8 +100,7 @@ class EditsMixin:
             return
         audio = doc.audio
         self.statusBar().showMessage("Aligning the transcript…")
-        task = BackgroundCall(lambda: shared().call("align_transcript", audio, text, check=check), "the alignment",
-                              self)
+        task = BackgroundCall(lambda: align_in_child(audio, text, check=check), "the alignment", self)
         label = "align transcript" if check else "use transcript anyway"
 
         def done(tr, d=doc) -> None:

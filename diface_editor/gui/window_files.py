@@ -116,7 +116,7 @@ class FilesMixin:
         first take, which starts when it is done (part of opening: no undo step). A transcript that does
         not align as a whole is aligned in parts (seconds on a long noisy take: the window stays live);
         a failed alignment is one status line and the take follows the audio."""
-        from diface_editor.engine.align_process import shared
+        from diface_editor.engine.align_process import align_in_child
         from diface_editor.gui.background import BackgroundCall
 
         try:
@@ -128,7 +128,7 @@ class FilesMixin:
         audio = doc.audio
         self.statusBar().showMessage(f"Aligning {transcript.name}, then generating…")
         self.timeline.lane.set_hint(f"Aligning {transcript.name}…")
-        task = BackgroundCall(lambda: shared().call("align_transcript", audio, text), "the alignment", self)
+        task = BackgroundCall(lambda: align_in_child(audio, text), "the alignment", self)
 
         def done(tr) -> None:
             self.aligning_on_open = False
