@@ -30,11 +30,17 @@ def test_a_script_around_the_line_and_a_line_typed_in_part_match():
     assert compare("Hello there, this is a short voice line.", HEARD).matches  # every typed word was heard
 
 
-def test_fillers_do_not_count_and_short_lines_are_not_judged():
+def test_fillers_do_not_count_and_lines_under_four_words_are_not_judged():
     m = compare("so I think we should go now and then eat", "Um, so, uh, I think we should go now and then eat.")
     assert m.shared == len(m.heard) == len(m.typed) == 10
     short = compare("Yes, go now.", "No way, Jose!")
     assert not short.judged and short.matches
+    # a bark of four words is judged: another line is refused, the same line misheard is kept
+    def score(words):
+        return -0.4 if words[0] in ("get", "close") else -5.0
+    wrong = compare("Open the door, Marcus!", "Get down, they're coming!", score=score)
+    assert wrong.judged and not wrong.matches
+    assert compare("Close the door, Marcus!", "Close the door, Markus.", score=score).matches
 
 
 def test_the_likelihood_keeps_a_correct_line_the_recogniser_misheard():

@@ -15,10 +15,11 @@ not exact either (misheard names and made-up words, fillers, noise), so two loos
 
 Only with enough words on both sides (:data:`MIN_WORDS`) is anything judged. Measured on the 257 real
 recordings of ``data/real_eval`` and ``data/real_eval_noise`` (``tools/eval_wrong_transcripts.py``):
-no recording's own transcript is refused, nor the first half of it, and 87 % of the other recordings'
-transcripts of 8 words or more are (98 % of those of 12 or more); on 52 held-out recordings (other
-speakers, clean and in noise) no own transcript and every judged wrong one (46) is refused
-(``docs/bench/2026-12-04h-wrong-transcripts``).
+no recording's own transcript is refused, 3 first halves of one (a conversational take in three
+noises), and 61 % of the other recordings' transcripts that are judged (98 % of those of 12 words or
+more); on 52 held-out recordings (other speakers, clean and in noise) no own transcript, half or scene
+and 89 % of the judged wrong ones are refused (``docs/bench/2026-12-04h-wrong-transcripts``,
+``docs/bench/2026-12-05-align-process``).
 
 Plain Python (no numpy), like the rest of :mod:`diface_editor.core`.
 """
@@ -34,8 +35,11 @@ from diface_editor.core.transcript import transcript_words
 
 #: hesitations a recogniser writes and a script leaves out (not counted on either side)
 FILLERS = frozenset({"um", "umm", "uh", "uhm", "uhh", "hmm", "hm", "mm", "mhm", "mmm", "er", "erm", "ah", "eh"})
-#: the fewest words heard (and typed) for a judgement: the recogniser misses too much on short lines
-MIN_WORDS = 8
+#: the fewest words heard (and typed) for a judgement: on shorter lines the recogniser misses too much
+#: (a 3-word line in babble heard as 59 words, "montreal forced aligner" as "what the hell?")
+MIN_WORDS = 4
+#: the fewest script words paired with heard words for :func:`said_stretch` to place a line in a script
+MIN_STRETCH_WORDS = 8
 #: a transcript matches when at least this share of the words heard, or of the words typed, is shared
 MIN_SHARED = 0.5
 #: ... or when its mean log-probability per token is at most this far below the recogniser's own words'
@@ -135,11 +139,11 @@ def _paired(xs: Sequence[str | None], ys: Sequence[str]) -> list[int]:
 def said_stretch(typed_words: list[str], heard_text: str) -> tuple[int, int] | None:
     """Where in a script the words heard are: ``(i0, i1)``, the first and one past the last index into
     ``typed_words`` (the script's words, :func:`~diface_editor.core.transcript.transcript_words`) that
-    the longest common subsequence pairs with a heard word; ``None`` unless at least :data:`MIN_WORDS`
-    are paired and they are at least :data:`MIN_SHARED` of the words heard (the script holds the take)."""
+    the longest common subsequence pairs with a heard word; ``None`` unless at least
+    :data:`MIN_STRETCH_WORDS` are paired and they are at least :data:`MIN_SHARED` of the words heard (the script holds the take)."""
     heard = counted_words(heard_text)
     paired = _paired([w if w not in FILLERS else None for w in typed_words], heard)
-    if len(paired) < MIN_WORDS or len(paired) < MIN_SHARED * len(heard):
+    if len(paired) < MIN_STRETCH_WORDS or len(paired) < MIN_SHARED * len(heard):
         return None
     return paired[0], paired[-1] + 1
 

@@ -11,6 +11,8 @@ align_transcript`, :func:`~diface_editor.engine.edit_policy.lipsync`) in one lon
 recogniser stay loaded). A caller's thread waits on the pipe without the GIL. One call runs at a
 time; :meth:`AlignProcess.cancel` stops the one running by ending the child (a decode cannot be
 interrupted otherwise) and the call raises :class:`AlignCancelled`; the next call starts a new child.
+:func:`align_in_child` is the editor's alignment: the shared child, stopped after
+:func:`align_time_limit` (the transcript is then not used, and says why).
 Arguments and results are plain data (:class:`~diface_editor.core.audio.AudioClip`,
 :class:`~diface_editor.core.transcript.Transcript`, :class:`~diface_editor.core.animation.Animation`)
 sent through a multiprocessing pipe.
