@@ -98,7 +98,8 @@ def main() -> int:
                 t0 = time.perf_counter()
                 tr = align_transcript(clip, typed)
                 row.update(refused=bool(tr.error and tr.error.startswith(CHECK_ERROR)), aligned=tr.aligned,
-                           error=tr.error, align_s=round(time.perf_counter() - t0, 3))
+                           error=tr.error, align_s=round(time.perf_counter() - t0, 3),
+                           typed=len(heard_match.counted_words(typed)))
             else:
                 total = extra if kind == "scene" else None
                 m = heard_match.compare(placed or typed, window.heard, score=window.log_prob, typed_total=total)
@@ -115,6 +116,10 @@ def main() -> int:
         d = {"n": len(rs), "refused": sum(r["refused"] for r in rs)}
         if args.end_to_end:
             d["not_aligned_otherwise"] = sum((not r["aligned"]) and not r["refused"] for r in rs)
+            kept = [r for r in rs if r["aligned"]]
+            d["aligned"] = len(kept)
+            d["aligned_by_typed_words"] = {k: sum(lo <= r["typed"] < hi for r in kept)
+                                           for k, lo, hi in (("under 4", 0, 4), ("4-7", 4, 8), ("8+", 8, 10 ** 9))}
             d["align_s_median"] = round(float(np.median([r["align_s"] for r in rs])), 3)
         else:
             judged = [r for r in rs if r["judged"]]
