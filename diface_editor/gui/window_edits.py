@@ -109,10 +109,12 @@ class EditsMixin:
             self.undo_stack.push_command(SetTranscript(tr, label))
             self.statusBar().showMessage(
                 f"Transcript: {tr.status()}" if tr.aligned else
-                f"The transcript was not used ({tr.error}); the motion follows the audio alone", 8000)
+                f"The transcript was not used ({tr.error}); the motion follows the audio alone"
+                + ("; Use Anyway uses it" if tr.mismatched else ""), 8000)
 
         task.succeeded.connect(done)
-        task.failed.connect(lambda message: self.error("Cannot align", message))
+        task.failed.connect(lambda message: None if getattr(self, "_closing", False)  # stopped by closing
+                            else self.error("Cannot align", message))
         task.finished.connect(task.deleteLater)
         self._align_task = task
         task.start()

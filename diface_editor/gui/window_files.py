@@ -139,7 +139,7 @@ class FilesMixin:
             self.statusBar().showMessage(
                 f"Transcript {transcript.name}: {tr.status()}" if tr.aligned else
                 f"The transcript {transcript.name} was not used ({tr.error}); the take follows the audio "
-                "alone", 8000)
+                "alone" + ("; Use Anyway in the Generate panel uses it" if tr.mismatched else ""), 8000)
             self.generate()
 
         def failed(message: str) -> None:  # align_transcript does not raise; a crash of the thread itself
