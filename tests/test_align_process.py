@@ -81,3 +81,24 @@ def test_an_alignment_past_its_time_limit_is_stopped_and_says_so(demo, monkeypat
     assert tr.error.startswith("the alignment took longer than 0 s and was stopped")
     monkeypatch.undo()
     assert align_process.align_in_child(clip, text).aligned  # a new child, in time
+
+
+def test_closing_the_editor_stops_an_alignment_in_progress(qtbot, tmp_path, monkeypatch, rig, demo):
+    """The window opened with a transcript closes at once while it aligns (it waited up to a minute):
+    the alignment's child is ended, no thread is left and no error box is shown."""
+    pytest.importorskip("vispy")
+    from PySide6 import QtWidgets
+
+    from _gui_support import close_window, open_demo_take
+    from diface_editor.engine.align_process import shared
+
+    _clip, text = demo
+    w, _applied = open_demo_take(qtbot, rig, monkeypatch, tmp_path, transcript=text)
+    assert w.aligning_on_open
+    qtbot.waitUntil(lambda: shared()._busy, timeout=30_000)  # the call is in the child
+    t0 = time.monotonic()
+    close_window(w)  # asserts that no diface- thread is left
+    assert time.monotonic() - t0 < 10
+    QtWidgets.QApplication.processEvents()
+    assert not [tl for tl in QtWidgets.QApplication.topLevelWidgets()
+                if isinstance(tl, QtWidgets.QMessageBox) and tl.isVisible()]

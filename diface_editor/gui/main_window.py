@@ -383,6 +383,9 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
             log.debug("could not restore the window layout: %s", e)
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
+        if getattr(self, "_closed", False):  # already shut down (a second close: nothing left to do)
+            ev.accept()
+            return
         if not self.maybe_save():
             ev.ignore()
             return
@@ -411,4 +414,5 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         self.timeline.set_document(None)
         self.panel.set_document(None)
         self.viewport.close_canvas()
+        self._closed = True
         super().closeEvent(ev)
