@@ -22,6 +22,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from diface_editor import __version__
 from diface_editor.core.document import Document
 from diface_editor.core.rig import BlendshapeRig
+from diface_editor.engine.align_process import shared as shared_aligner
 from diface_editor.gui.dialogs import show_error, show_message
 from diface_editor.gui.engine_bridge import EngineBridge, has_student_at, resolve_model_path, supports_reference_mode_at
 from diface_editor.gui.keyframe_panel import KeyframePanel
@@ -398,9 +399,7 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
             task = getattr(self, name, None)
             try:
                 if task is not None and task.isRunning():
-                    from diface_editor.engine.align_process import shared
-
-                    shared().cancel()
+                    shared_aligner().cancel()
                     task.wait(10_000)
             except RuntimeError:  # already ended and deleted
                 pass
