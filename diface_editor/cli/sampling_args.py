@@ -156,7 +156,7 @@ def transcript_for_audio(args: argparse.Namespace, audio):
         return tr
     tr = align_transcript(audio, text, check=not getattr(args, "keep_text", False))
     if tr.error:
-        hint = " (--keep-text uses it anyway)" if tr.error.startswith("it does not match") else ""
+        hint = " (--keep-text uses it anyway)" if tr.mismatched else ""
         print(f"warning: the transcript was not used ({tr.error}){hint}; generating from the audio alone",
               file=sys.stderr)
     elif tr.unaligned_words:

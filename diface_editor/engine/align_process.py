@@ -191,6 +191,8 @@ def align_in_child(audio, text: str, check: bool = True):
         return shared().call("align_transcript", audio, text, check=check, time_limit=limit)
     except AlignTimeout as e:
         return Transcript(str(text).strip()).failed(str(e))
+    except AlignCancelled:
+        raise
     except DifaceError as e:
         return Transcript(str(text).strip()).failed(str(e))
 

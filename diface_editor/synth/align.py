@@ -59,14 +59,16 @@ MIN_PLACED = 1 / 3
 MIN_HEARD = 2 / 3
 #: partial alignment: no part is tried after (seconds, seconds per second of audio) from its start, both
 #: passes together; the rest is given up (measured on 21 real takes of 3-26 s: median 1.1 s, at most
-#: 10.9 s on 2 CPU cores). One decode already running is not stopped (up to a minute on a long noisy take)
+#: 10.9 s on 2 CPU cores). One decode already running is not stopped: the anchor grammar that may skip the
+#: ends took up to 2.5 minutes on a 25 s take in noise, in pocketsphinx's lattice search (``hyp()``, which
+#: holds the GIL; the editor aligns in a process of its own, :mod:`diface_editor.engine.align_process`)
 PARTIAL_BUDGET_S = (10.0, 0.5)
 
 _lock = threading.Lock()
 _decoder: dict = {}
 #: results of the decodes made within one :func:`align` call (held under ``_lock``; cleared by each):
 #: a partial alignment's second pass asks many of its first pass's questions again, each a decode of
-#: seconds (a minute for the anchor grammar that may skip the ends of a 25 s take of 61 words)
+#: seconds (minutes for the anchor grammar that may skip the ends of a 25 s take of 61 words in noise)
 _memo: dict = {}
 
 
