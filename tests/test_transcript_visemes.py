@@ -241,9 +241,15 @@ def test_a_long_consonant_next_to_an_f_is_pinned_except_near_the_f():
 def test_the_free_openness_pull_leaves_known_entries_and_unplaced_words_alone():
     """The openness entries the pins leave free move towards the teacher's, but never a known entry
     (a pin, a keyframe, a kept frame), never another channel, never a frame outside the phones or near
-    a word a partial alignment could not place (the model follows the audio there)."""
+    a word a partial alignment could not place (the model follows the audio there), never near an f/v."""
     from diface_editor.core.transcript import UNALIGNED
-    from diface_editor.engine.visemes import UNALIGNED_MARGIN_S, apply_pull, free_openness_pull, viseme_pins
+    from diface_editor.engine.visemes import (
+        FV_NEIGHBOUR_FREE_S,
+        UNALIGNED_MARGIN_S,
+        apply_pull,
+        free_openness_pull,
+        viseme_pins,
+    )
 
     n = 90
     phones = PHONES[:8] + ((UNALIGNED, 1.35, 1.8),) + PHONES[11:-1]  # "five" not placed; the phones end at 2.75 s
@@ -265,6 +271,11 @@ def test_the_free_openness_pull_leaves_known_entries_and_unplaced_words_alone():
     np.testing.assert_array_equal(out[~pm], face[~pm])
     np.testing.assert_allclose(out[pm], 0.5 * (face[pm] + pv[pm]), atol=1e-6)
     assert free_openness_pull(phones, known, FPS, ARKIT_NAMES, share=0.0) is None
+    # around an f/v the lower lip's move to the teeth stays the model's
+    mask, _values = viseme_pins(PHONES, n, FPS, ARKIT_NAMES)
+    pm, _pv = free_openness_pull(PHONES, mask, FPS, ARKIT_NAMES)
+    near_fv = [f for f in range(n) if 1.45 - FV_NEIGHBOUR_FREE_S <= f / FPS <= 1.83 + FV_NEIGHBOUR_FREE_S]
+    assert not pm[near_fv].any() and pm[[f for f in range(n) if f not in near_fv]].any()
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ reference, which frames' ``jawOpen`` is pinned and the phones.
 ``report``: per condition (the recording's folder), the pooled correlation of the model and the
 teacher and, for each kind of free frame (inside p/b/m, f/v, other consonants, vowels, pauses under
 0.2 s, the margins of longer pauses), its share of the frames and how much the correlation would
-change with the teacher's values there; with ``--tags``, each variant minus the model with a 95 %
-interval from a paired bootstrap over clips; with ``--blend A ...``, the free frames' openness moved the
-share ``A`` of the way from the model's to the teacher's, minus the model and minus the teacher (the
-cached model openness must be one sampled without that pull: ``run --free-pull 0``, the model as
-before 2026-12-05).
+change with the teacher's values there; with ``--tags``, each variant minus the model and minus the
+teacher with a 95 % interval from a paired bootstrap over clips; with ``--blend A ...``, the free
+frames' openness moved the share ``A`` of the way from the model's to the teacher's, minus the model and
+minus the teacher (the cached model openness must be one sampled without that pull: ``run --free-pull
+0``, the model as before 2026-12-05).
 
 Usage (2 CPU cores: about 3 s per clip)::
 
@@ -145,8 +145,10 @@ def report(args: argparse.Namespace) -> None:
         for tag in args.tags:  # the variant's pooled correlation minus the model's, paired bootstrap over clips
             var = [np.load(f.with_name(f"{f.stem}.{tag}.npy")) for f in files]
             cmp = paired_corr_difference(var, [d["model"] for d in data], [d["ref"] for d in data]) or {}
+            cmt = paired_corr_difference(var, [d["teacher"] for d in data], [d["ref"] for d in data]) or {}
             row["variants"][tag] = {"corr": float(np.corrcoef(np.concatenate(var), r)[0, 1]),
-                                    "minus_model": cmp.get("difference"), "ci95": cmp.get("ci95")}
+                                    "minus_model": cmp.get("difference"), "ci95": cmp.get("ci95"),
+                                    "minus_teacher": cmt.get("difference"), "ci95_teacher": cmt.get("ci95")}
         for a in args.blend:  # the free frames moved the share a of the way from the model to the teacher
             var = [np.where(d["pinned"][:len(d["model"])], d["model"], d["model"] + a * (d["teacher"] - d["model"]))
                    for d in data]

@@ -348,7 +348,9 @@ def free_openness_pull(phones: Sequence[tuple[str, float, float]], known: np.nda
     ``known``: (T, C) bool, the request's known face entries (viseme pins, keyframes, kept frames):
     those are never touched. The entries are ``jawOpen`` and ``mouthClose`` at frames inside the
     aligned phones' span, not within :data:`UNALIGNED_MARGIN_S` of a word a partial alignment could
-    not place (the model follows the audio there). ``values`` holds the jitter-free teacher's with
+    not place (the model follows the audio there) and not within :data:`FV_NEIGHBOUR_FREE_S` of an f/v
+    (the model's lower lip reaches the teeth there, the teacher's often not: pulled too, conversational
+    f/v contacts went from 54 to 51 of 56). ``values`` holds the jitter-free teacher's with
     ``lip_sync`` as its articulation, the track the pins take theirs from."""
     from diface_editor.core.arkit import ARKIT_NAMES
 
@@ -365,6 +367,8 @@ def free_openness_pull(phones: Sequence[tuple[str, float, float]], known: np.nda
     for p, s, e in phones:
         if p == UNALIGNED:
             rows &= ~((t >= s - UNALIGNED_MARGIN_S - 1e-9) & (t <= e + UNALIGNED_MARGIN_S + 1e-9))
+        elif p in LABIODENTAL:  # the lower lip's move to and from the teeth stays the model's
+            rows &= ~((t >= s - FV_NEIGHBOUR_FREE_S - 1e-9) & (t <= e + FV_NEIGHBOUR_FREE_S + 1e-9))
     mask = np.zeros_like(known)
     mask[:, cols] = rows[:, None] & ~known[:, cols]
     if not mask.any():
