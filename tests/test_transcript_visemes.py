@@ -238,46 +238,6 @@ def test_a_long_consonant_next_to_an_f_is_pinned_except_near_the_f():
     assert len(far) >= 6 and all(mask[f, jaw] for f in far)
     assert near and not any(mask[f, jaw] for f in near)
 
-def test_the_free_openness_pull_leaves_known_entries_and_unplaced_words_alone():
-    """The openness entries the pins leave free move towards the teacher's, but never a known entry
-    (a pin, a keyframe, a kept frame), never another channel, never a frame outside the phones or near
-    a word a partial alignment could not place (the model follows the audio there), never near an f/v."""
-    from diface_editor.core.transcript import UNALIGNED
-    from diface_editor.engine.visemes import (
-        FV_NEIGHBOUR_FREE_S,
-        UNALIGNED_MARGIN_S,
-        apply_pull,
-        free_openness_pull,
-        viseme_pins,
-    )
-
-    n = 90
-    phones = PHONES[:8] + ((UNALIGNED, 1.35, 1.8),) + PHONES[11:-1]  # "five" not placed; the phones end at 2.75 s
-    mask, _values = viseme_pins(phones, n, FPS, ARKIT_NAMES)
-    known = mask.copy()
-    known[10] = True  # a keyframe
-    pull = free_openness_pull(phones, known, FPS, ARKIT_NAMES)
-    assert pull is not None
-    pm, pv = pull
-    jaw, close = ARKIT_NAMES.index("jawOpen"), ARKIT_NAMES.index("mouthClose")
-    others = [i for i in range(len(ARKIT_NAMES)) if i not in (jaw, close)]
-    assert pm[:, [jaw, close]].any() and not pm[:, others].any()
-    assert not (pm & known).any()
-    near_unplaced = [f for f in range(n) if 1.35 - UNALIGNED_MARGIN_S <= f / FPS <= 1.8 + UNALIGNED_MARGIN_S]
-    assert not pm[near_unplaced].any()
-    assert not pm[[f for f in range(n) if f / FPS > 2.75]].any()
-    face = np.random.default_rng(0).uniform(0, 1, (n, len(ARKIT_NAMES))).astype(np.float32)
-    out = apply_pull(face, pull, share=0.5)
-    np.testing.assert_array_equal(out[~pm], face[~pm])
-    np.testing.assert_allclose(out[pm], 0.5 * (face[pm] + pv[pm]), atol=1e-6)
-    assert free_openness_pull(phones, known, FPS, ARKIT_NAMES, share=0.0) is None
-    # around an f/v the lower lip's move to the teeth stays the model's
-    mask, _values = viseme_pins(PHONES, n, FPS, ARKIT_NAMES)
-    pm, _pv = free_openness_pull(PHONES, mask, FPS, ARKIT_NAMES)
-    near_fv = [f for f in range(n) if 1.45 - FV_NEIGHBOUR_FREE_S <= f / FPS <= 1.83 + FV_NEIGHBOUR_FREE_S]
-    assert not pm[near_fv].any() and pm[[f for f in range(n) if f not in near_fv]].any()
-
-
 @pytest.fixture(scope="module")
 def shipped():
     pytest.importorskip("torch")
@@ -374,24 +334,6 @@ def test_a_transcript_resolve_changes_only_the_mouth(shipped):
     assert res.info["calls"] == 1  # the pinned pass only
     c = ARKIT_NAMES.index("mouthClose")
     assert max(out.face[f, c] for f in range(18, 49) if 1.10 <= f / FPS <= 1.17) >= 0.4
-
-
-def test_frames_between_the_pins_move_halfway_to_the_transcripts_openness(shipped, monkeypatch):
-    """With a transcript, the openness (jawOpen, mouthClose) of the generated frames between the pins is
-    the mean of the model's and the teacher's; every other entry and the head are the model's own."""
-    from diface_editor.engine import visemes
-
-    pulled = _generate(shipped, phones=PHONES)
-    monkeypatch.setattr(visemes, "FREE_PULL", 0.0)
-    own = _generate(shipped, phones=PHONES)
-    mask, _ = visemes.viseme_pins(PHONES, own.n_frames, FPS, ARKIT_NAMES)
-    pm, pv = visemes.free_openness_pull(PHONES, mask, FPS, ARKIT_NAMES, _speech().samples, _speech().sample_rate,
-                                        share=0.5)
-    jaw = ARKIT_NAMES.index("jawOpen")
-    assert 3 <= pm[:, jaw].sum() < 0.3 * own.n_frames  # a few free frames: pause edges, p/b/m and f/v edges
-    np.testing.assert_allclose(pulled.face[pm], 0.5 * (own.face[pm] + pv[pm]), atol=1e-6)
-    np.testing.assert_array_equal(pulled.face[~pm], own.face[~pm])
-    np.testing.assert_array_equal(pulled.head, own.head)
 
 
 # ---------------------------------------------------------------------- C: performance controls

@@ -17,16 +17,15 @@ teacher and, for each kind of free frame (inside p/b/m, f/v, other consonants, v
 change with the teacher's values there; with ``--tags``, each variant minus the model and minus the
 teacher with a 95 % interval from a paired bootstrap over clips; with ``--blend A ...``, the free
 frames' openness moved the share ``A`` of the way from the model's to the teacher's, minus the model and
-minus the teacher (the cached model openness must be one sampled without that pull: ``run --free-pull
-0``, the model as before 2026-12-05).
+minus the teacher, with ``--blend-kinds`` in those kinds of free frame only (tried on 2026-12-05 and not
+kept: ``docs/bench/2026-12-05-free-pull``).
 
 Usage (2 CPU cores: about 3 s per clip)::
 
     .venv/bin/python tools/eval_free_frames.py run --cache /tmp/ff data/real_eval/noisy/*.wav
     .venv/bin/python tools/eval_free_frames.py run --cache /tmp/ff --tag p20 --pause-min-s 0.2 data/real_eval/noisy/*.wav
     .venv/bin/python tools/eval_free_frames.py report --cache /tmp/ff --tags p20
-    .venv/bin/python tools/eval_free_frames.py run --cache /tmp/ff0 --free-pull 0 data/real_eval/noisy/*.wav
-    .venv/bin/python tools/eval_free_frames.py report --cache /tmp/ff0 --blend 0.25 0.5 0.75 1
+    .venv/bin/python tools/eval_free_frames.py report --cache /tmp/ff --blend 0.25 0.5 0.75 1
 """
 
 from __future__ import annotations
@@ -61,8 +60,6 @@ def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(2)
     if args.pause_min_s is not None:
         visemes.PAUSE_MIN_S = float(args.pause_min_s)
-    if args.free_pull is not None:
-        visemes.FREE_PULL = float(args.free_pull)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     model = load_model(None)
@@ -150,8 +147,12 @@ def report(args: argparse.Namespace) -> None:
                                     "minus_model": cmp.get("difference"), "ci95": cmp.get("ci95"),
                                     "minus_teacher": cmt.get("difference"), "ci95_teacher": cmt.get("ci95")}
         for a in args.blend:  # the free frames moved the share a of the way from the model to the teacher
-            var = [np.where(d["pinned"][:len(d["model"])], d["model"], d["model"] + a * (d["teacher"] - d["model"]))
-                   for d in data]
+            var = []
+            for d in data:
+                n = len(d["ref"])
+                k = _kinds(json.loads(str(d["phones"])), n, float(d["fps"]), d["pinned"][:n])
+                sel = np.isin(k, args.blend_kinds) if args.blend_kinds else k != "pinned"
+                var.append(np.where(sel, d["model"] + a * (d["teacher"] - d["model"]), d["model"]))
             cmp = paired_corr_difference(var, [d["model"] for d in data], [d["ref"] for d in data]) or {}
             cmt = paired_corr_difference(var, [d["teacher"] for d in data], [d["ref"] for d in data]) or {}
             row["variants"][f"blend {a:g}"] = {"corr": float(np.corrcoef(np.concatenate(var), r)[0, 1]),
@@ -168,14 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--cache", required=True)
     r.add_argument("--tag", default="", help="cache a variant's model openness under this name")
     r.add_argument("--pause-min-s", type=float, default=None, help="the variant's shortest pinned pause (s)")
-    r.add_argument("--free-pull", type=float, default=None,
-                   help="the share the free frames' openness moves to the teacher's (default: the engine's)")
     r.add_argument("wavs", nargs="+")
     p = sub.add_parser("report")
     p.add_argument("--cache", required=True)
     p.add_argument("--tags", nargs="*", default=[])
     p.add_argument("--blend", nargs="*", type=float, default=[],
                    help="variants with the teacher's values pulled into the free frames by these shares (0-1)")
+    p.add_argument("--blend-kinds", nargs="*", default=[], choices=KINDS,
+                   help="pull only these kinds of free frame (default: every free frame)")
     args = ap.parse_args(argv)
     (run if args.cmd == "run" else report)(args)
     return 0

@@ -41,9 +41,6 @@ class JobPlan:
         n_samples: results to draw; ``as_list``: return a list even for one sample.
         seed .. temperature, blink_seed: from the request.
         pin_frames: frames holding a face keyframe (their values stay, blinks or not).
-        viseme_entries: face entries the viseme pins hold.
-        pull: the generated openness entries moved part of the way to the teacher's
-            (:func:`~diface_editor.engine.visemes.free_openness_pull`), or ``None``.
     """
 
     kind: str
@@ -63,7 +60,6 @@ class JobPlan:
     pin_frames: tuple[int, ...] = ()
     gains: dict[str, np.ndarray] = field(default_factory=dict)
     viseme_entries: int = 0
-    pull: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _viseme_pins(request, model: WindowModel, n_frames: int,
@@ -80,18 +76,6 @@ def _viseme_pins(request, model: WindowModel, n_frames: int,
                                getattr(audio, "samples", None), getattr(audio, "sample_rate", None),
                                lip_sync=float(getattr(request, "lip_sync", 1.0)), rows=rows)
     return (mask, values) if mask.any() else None
-
-
-def _free_pull(request, model: WindowModel, known: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The openness entries of a pinned request's face that the pins leave free and that move part of
-    the way to the teacher's (:func:`~diface_editor.engine.visemes.free_openness_pull`); ``known``: the
-    face plan's (T, C) known entries."""
-    from diface_editor.engine.visemes import free_openness_pull
-
-    audio = request.audio
-    return free_openness_pull(request.phones, known, model.fps, model.channel_names,
-                              getattr(audio, "samples", None), getattr(audio, "sample_rate", None),
-                              lip_sync=float(getattr(request, "lip_sync", 1.0)))
 
 
 def _gains(request, model: WindowModel, n_face: int) -> dict[str, np.ndarray]:
@@ -164,8 +148,7 @@ def plan_request(request: Request, model: WindowModel, *, visemes: bool = True) 
         return JobPlan("generate", base, plans, (0, t), request.n_samples, request.n_samples > 1, request.seed,
                        request.sampler, request.steps, request.guidance, request.style, request.audio,
                        request.temperature, request.blink_seed, gains=_gains(request, model, base.n_face),
-                       viseme_entries=int(vp[0].sum()) if vp is not None else 0,
-                       pull=_free_pull(request, model, known["face"]) if vp is not None else None)
+                       viseme_entries=int(vp[0].sum()) if vp is not None else 0)
 
     variants = isinstance(request, VariantsRequest)
     edit: EditRequest = request.edit if variants else request
@@ -229,8 +212,7 @@ def plan_request(request: Request, model: WindowModel, *, visemes: bool = True) 
     return JobPlan("variants" if variants else "edit", target, plans, _bounding(rows), n, variants, edit.seed,
                    edit.sampler, edit.steps, edit.guidance, edit.style, edit.audio, edit.temperature,
                    edit.blink_seed, tuple(sorted({k.frame for k in pins if k.part == "face"})),
-                   gains=_gains(edit, model, base.n_face), viseme_entries=n_vis,
-                   pull=_free_pull(edit, model, mask.face) if n_vis else None)
+                   gains=_gains(edit, model, base.n_face), viseme_entries=n_vis)
 
 
 class _BlinkLayer:
@@ -404,10 +386,6 @@ def _run(job: JobPlan, model: WindowModel, features: FeaturesFn, *, progress: Jo
 
     def to_anim(arrays: dict[str, np.ndarray]) -> Animation:
         face = arrays.get("face")
-        if job.pull is not None and face is not None:
-            from diface_editor.engine.visemes import apply_pull
-
-            face = apply_pull(face, job.pull)
         if lay is not None and face is not None:
             face = lay(face)
         return target.with_arrays(face=face, head=arrays.get("head"))

@@ -57,21 +57,9 @@ correlation, after minus before; ``docs/bench/2026-12-04f-free-frames``).
 The frames still free (the last 40 ms before and after speech, pauses under 0.1 s, p/b/m and f/v outside
 their cores, consonants within 100 ms of an f/v; 5-8 % of the frames) are the model's; there it is
 worse than the teacher in noisy speech (noise moves the mouth: a phrase-final p that opens early) and
-better in clean speech.
-
-**Between the pins** (since 2026-12-05): the openness (``jawOpen``, ``mouthClose``) of those free frames
-inside the aligned phones moves :data:`FREE_PULL` (0.5) of the way from the model's towards the teacher's
-(:func:`free_openness_pull`; not within :data:`UNALIGNED_MARGIN_S` of an unplaced word, never a known
-entry); their lip shape and every other channel stay the model's. The two are independent estimates of
-the same openness, the model's from the audio and the teacher's from the phones, and their mean is
-better than either: on the held-out speakers (``data/real_train`` clean / babble / pink / white) the pooled
-correlation minus the model's own is -0.0006 / -0.0010 / +0.0001 / +0.0001 and minus the jitter-free
-teacher's +0.0018 / +0.0026 / +0.0018 / +0.0019; on the noise stress set (babble / pink / white) +0.0021 /
-+0.0016 / +0.0003 and +0.0005 / +0.0013 / +0.0023 (``tools/eval_free_frames.py report --blend``,
-``docs/bench/2026-12-05-free-pull``). Shares of 0.3-0.8 were compared there: 0.3-0.5 have the best mean
-correlation (within 0.0001), 0.6-0.7 the largest least lead over the teacher (0.0006 against 0.0005); 0.5,
-the two weighted equally, was taken although the evaluation set (seen in the same run) puts its noisy
-recordings at or above the teacher only from 0.6.
+better in clean speech. Moving their openness halfway to the teacher's was tried (2026-12-05) and not
+kept: noisy recordings of the evaluation set's speakers gained (+0.0026), the held-out speakers lost
+(clean -0.0012, babble -0.0012), at the edges of p/b/m (``docs/bench/2026-12-05-free-pull``).
 
 The values are the procedural teacher's (:func:`diface_editor.synth.teacher.animate` on the phones and
 the request's audio, without its per-clip style jitter): its viseme targets after coarticulation and
@@ -141,9 +129,6 @@ PAUSES = ("SIL", "SP", "")
 UNALIGNED_MARGIN_S = 0.1  # no pins this close to an unaligned word (its edges are estimates)
 PAUSE_MIN_S = 0.1     # shorter pauses stay the model's (0.1: the shortest pause carve_pauses cuts)
 PAUSE_MARGIN_S = 0.04  # pinned from this far inside a pause's edges
-#: share of the way the openness (``jawOpen``, ``mouthClose``) of the frames the pins leave free moves
-#: from the model's towards the teacher's: 0.5, the two estimates weighted equally (see the module doc)
-FREE_PULL = 0.5
 
 
 def _base(phone: str) -> str:
@@ -336,58 +321,6 @@ def viseme_pins(phones: Sequence[tuple[str, float, float]], n_frames: int, fps: 
                 hi = e - FV_NEIGHBOUR_FREE_S
             pin([f for f in _core_frames(s, e, fps, n_frames, CONSONANT_CORE) if lo <= f / fps <= hi], JAW_CHANNELS)
     return mask, values
-
-
-def free_openness_pull(phones: Sequence[tuple[str, float, float]], known: np.ndarray, fps: float,
-                       channel_names: Sequence[str], samples: np.ndarray | None = None,
-                       sample_rate: int | None = None, lip_sync: float = 1.0,
-                       share: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(mask (T, C) bool, values (T, C) float32)``: the generated openness entries to move
-    ``share`` (default :data:`FREE_PULL`) of the way towards the teacher's, or ``None`` (nothing).
-
-    ``known``: (T, C) bool, the request's known face entries (viseme pins, keyframes, kept frames):
-    those are never touched. The entries are ``jawOpen`` and ``mouthClose`` at frames inside the
-    aligned phones' span, not within :data:`UNALIGNED_MARGIN_S` of a word a partial alignment could
-    not place (the model follows the audio there) and not within :data:`FV_NEIGHBOUR_FREE_S` of an f/v
-    (the model's lower lip reaches the teeth there, the teacher's often not: pulled too, conversational
-    f/v contacts went from 54 to 51 of 56). ``values`` holds the jitter-free teacher's with
-    ``lip_sync`` as its articulation, the track the pins take theirs from."""
-    from diface_editor.core.arkit import ARKIT_NAMES
-
-    share = FREE_PULL if share is None else float(share)
-    known = np.asarray(known, bool)
-    n = known.shape[0]
-    names = list(channel_names)
-    cols = [names.index(c) for c in JAW_CHANNELS if c in names]
-    phones = [(_base(p), float(s), float(e)) for p, s, e in phones if float(e) > float(s)]
-    if share <= 0.0 or not phones or n < 1 or "jawOpen" not in names:
-        return None
-    t = np.arange(n) / float(fps)
-    rows = (t >= min(s for _, s, _ in phones)) & (t <= max(e for _, _, e in phones))
-    for p, s, e in phones:
-        if p == UNALIGNED:
-            rows &= ~((t >= s - UNALIGNED_MARGIN_S - 1e-9) & (t <= e + UNALIGNED_MARGIN_S + 1e-9))
-        elif p in LABIODENTAL:  # the lower lip's move to and from the teeth stays the model's
-            rows &= ~((t >= s - FV_NEIGHBOUR_FREE_S - 1e-9) & (t <= e + FV_NEIGHBOUR_FREE_S + 1e-9))
-    mask = np.zeros_like(known)
-    mask[:, cols] = rows[:, None] & ~known[:, cols]
-    if not mask.any():
-        return None
-    teacher = teacher_track(phones, n, fps, samples, sample_rate, articulation=lip_sync)
-    values = np.zeros(known.shape, np.float32)
-    for c in cols:
-        values[:, c] = teacher[:, ARKIT_NAMES.index(names[c])]
-    return mask, values
-
-
-def apply_pull(face: np.ndarray, pull: tuple[np.ndarray, np.ndarray], share: float | None = None) -> np.ndarray:
-    """``face`` (T, C) with the entries of ``pull`` (:func:`free_openness_pull`) moved ``share`` of the
-    way to its values (a new float32 array; the others bit for bit)."""
-    share = FREE_PULL if share is None else float(share)
-    mask, values = pull
-    out = np.array(face, np.float32, copy=True)
-    out[mask] += np.float32(share) * (values[mask] - out[mask])
-    return out
 
 
 def _phones_near(phones: Sequence[tuple[str, float, float]], want: np.ndarray, fps: float) -> list[int]:
