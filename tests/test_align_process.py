@@ -102,3 +102,57 @@ def test_closing_the_editor_stops_an_alignment_in_progress(qtbot, tmp_path, monk
     QtWidgets.QApplication.processEvents()
     assert not [tl for tl in QtWidgets.QApplication.topLevelWidgets()
                 if isinstance(tl, QtWidgets.QMessageBox) and tl.isVisible()]
+
+
+def test_a_prepared_child_answers_the_first_alignment(demo):
+    """prepare() starts the child and loads it in the background, once; the first call then goes to
+    that child (no second one is started)."""
+    from diface_editor.engine.align_process import AlignProcess
+
+    clip, text = demo
+    proc = AlignProcess()
+    try:
+        assert proc.prepare() and not proc.prepare()
+        deadline = time.monotonic() + 120
+        while proc.preparing and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not proc.preparing and proc.children_started == 1
+        assert not proc.prepare()  # the child is there already
+        assert len(proc.call("align_transcript", clip, text, check=False).words) == 29
+        assert proc.children_started == 1
+    finally:
+        proc.shutdown()
+
+
+def test_typing_a_transcript_prepares_the_alignment(qtbot, tmp_path, monkeypatch, rig, demo):
+    """Typing in the Generate panel's transcript box starts the alignment child's loading; a transcript
+    set by the editor itself does not; Align then uses that child."""
+    pytest.importorskip("vispy")
+    from _gui_support import close_window, open_demo_take
+    from diface_editor.engine import align_process
+
+    _clip, text = demo
+    fresh = align_process.AlignProcess()
+    monkeypatch.setattr(align_process, "_shared", fresh)
+    w, _applied = open_demo_take(qtbot, rig, monkeypatch, tmp_path)
+    try:
+        qtbot.waitUntil(lambda: w.doc is not None and w.doc.audio is not None, timeout=30_000)
+        from diface_editor.core.commands import SetTranscript
+        from diface_editor.core.transcript import Transcript
+
+        w.undo_stack.push_command(SetTranscript(Transcript("set by the editor"), "set transcript"))
+        box = w.panel.transcript
+        assert box.toPlainText() == "set by the editor"
+        assert fresh.children_started == 0 and not fresh.preparing
+        box.clear()
+        qtbot.keyClicks(box, "Hello")
+        assert fresh.preparing or fresh.children_started == 1
+        qtbot.waitUntil(lambda: not fresh.preparing, timeout=120_000)
+        assert fresh.children_started == 1
+        box.setPlainText(text)
+        w.align_transcript(text)
+        qtbot.waitUntil(lambda: w.doc.transcript is not None and w.doc.transcript.aligned, timeout=60_000)
+        assert fresh.children_started == 1
+    finally:
+        close_window(w)
+        fresh.shutdown()

@@ -12,7 +12,9 @@ recogniser stay loaded). A caller's thread waits on the pipe without the GIL. On
 time; :meth:`AlignProcess.cancel` stops the one running by ending the child (a decode cannot be
 interrupted otherwise) and the call raises :class:`AlignCancelled`; the next call starts a new child.
 :func:`align_in_child` is the editor's alignment: the shared child, stopped after
-:func:`align_time_limit` (the transcript is then not used, and says why).
+:func:`align_time_limit` (the transcript is then not used, and says why). :meth:`AlignProcess.prepare`
+starts the child and loads its decoder and recogniser ahead of a first call (the editor does it while a
+transcript is typed).
 Arguments and results are plain data (:class:`~diface_editor.core.audio.AudioClip`,
 :class:`~diface_editor.core.transcript.Transcript`, :class:`~diface_editor.core.animation.Animation`)
 sent through a multiprocessing pipe.
@@ -31,7 +33,7 @@ from diface_editor.core.errors import DifaceError
 log = logging.getLogger(__name__)
 
 #: the calls the child runs, by name (functions of :mod:`diface_editor.engine.edit_policy`)
-CALLS = ("align_transcript", "lipsync")
+CALLS = ("align_transcript", "lipsync", "prepare_alignment")
 
 
 class AlignCancelled(DifaceError):
@@ -81,6 +83,7 @@ class AlignProcess:
         self._conn = None
         self._busy = False
         self._cancelled = False
+        self._preparing = False
         self.children_started = 0
 
     def _start(self) -> None:
@@ -135,6 +138,34 @@ class AlignProcess:
         if status == "ok":
             return value
         raise DifaceError(value)
+
+    @property
+    def preparing(self) -> bool:
+        """Whether a :meth:`prepare` is under way."""
+        with self._state:
+            return self._preparing
+
+    def prepare(self) -> bool:
+        """Start the child and load its decoder and recogniser in the background (a thread of this
+        process waits for it), unless a child is running already: the next call then does not wait for
+        that (about 3 s, more with a cold disk cache). ``True`` if it started one. A call made meanwhile
+        waits for the loading, which it would have done itself; a cancel ends it quietly."""
+        with self._state:
+            if self._preparing or self._busy or (self._proc is not None and self._proc.is_alive()):
+                return False
+            self._preparing = True
+
+        def run() -> None:
+            try:
+                self.call("prepare_alignment")
+            except DifaceError as e:  # a cancel, or a child that could not start: the next call reports it
+                log.info("the alignment process was not prepared: %s", e)
+            finally:
+                with self._state:
+                    self._preparing = False
+
+        threading.Thread(target=run, name="diface-align-prepare", daemon=True).start()
+        return True
 
     def cancel(self) -> bool:
         """Stop the call running, if any (its caller gets :class:`AlignCancelled`); ``True`` if one was."""

@@ -202,6 +202,22 @@ def align_transcript(audio, text: str, partial: bool = True, check: bool = True)
     return tr.failed(why, mismatched=True) if why else out
 
 
+def prepare_alignment() -> None:
+    """Load what a transcript's alignment needs ahead of the first one: pocketsphinx's decoder and the
+    recogniser that checks the transcript (:func:`transcript_mismatch`). Never raises: what is missing is
+    left for the alignment itself to report."""
+    try:
+        from diface_editor.synth.align import prepare
+
+        prepare()
+        from diface_editor.ml.audio.whisper_asr import available, get_recognizer
+
+        if available():
+            get_recognizer()
+    except Exception as e:  # noqa: BLE001 - the alignment reports it when it runs
+        log.info("the alignment was not prepared: %s", e)
+
+
 def transcribe_speech(audio) -> Transcript:
     """What ``audio`` says, recognised (Whisper tiny.en, :mod:`diface_editor.ml.audio.whisper_asr`) and
     force-aligned like a typed transcript (:func:`align_transcript`): the words and phones a clip gets

@@ -403,6 +403,8 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
                     task.wait(10_000)
             except RuntimeError:  # already ended and deleted
                 pass
+        if shared_aligner().preparing:  # loading for a transcript being typed: not needed now
+            shared_aligner().cancel()
         self.bridge.shutdown()
         self._remove_autosave()  # a normal close: the user saved or chose to discard
         self.settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()

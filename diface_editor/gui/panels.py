@@ -153,6 +153,7 @@ class GeneratePanel(QtWidgets.QWidget):
         pf = QtWidgets.QFormLayout(perf)
         pf.setLabelAlignment(QtCore.Qt.AlignRight)
         self.transcript = QtWidgets.QPlainTextEdit()
+        self._syncing_text = False  # the document's transcript is being shown in the box
         self.transcript.setPlaceholderText("What is said (optional): aligned with the audio, the mouth then "
                                            "closes at p/b/m, meets the teeth at f/v, rounds and opens with it")
         self.transcript.setFixedHeight(64)
@@ -243,7 +244,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.align_button.clicked.connect(lambda: self.align_requested.emit(self.transcript.toPlainText()))
         self.use_anyway_button.clicked.connect(
             lambda: self.use_anyway_requested.emit(self.transcript.toPlainText()))
-        self.transcript.textChanged.connect(self._sync_use_anyway)
+        self.transcript.textChanged.connect(self._on_transcript_text)
         self.parts.currentIndexChanged.connect(self._emit_options)
         self.interactive_steps.valueChanged.connect(self._emit_options)
         self.seed_lock.toggled.connect(self._emit_options)
@@ -256,6 +257,8 @@ class GeneratePanel(QtWidgets.QWidget):
     align_requested = QtCore.Signal(str)
     #: the transcript text to align without the recogniser's check (it refused this text)
     use_anyway_requested = QtCore.Signal(str)
+    #: the user typed, pasted or cut in the transcript box (not the document's transcript shown there)
+    transcript_typed = QtCore.Signal()
     #: a performance control (``"lip_sync"``, ``"upper_face"``, ``"head_motion"``, ``"viseme_strength"``,
     #: ``"style"``) was changed by the user to a value (a float; the style's name or None): the window
     #: sets it as one undo step with its re-solve (the panel does not write it to the document itself)
@@ -291,8 +294,17 @@ class GeneratePanel(QtWidgets.QWidget):
             self.transcript_status.setText(tr.status())
         text = tr.text if tr is not None else ""
         if self.transcript.toPlainText() != text:
-            self.transcript.setPlainText(text)
+            self._syncing_text = True
+            try:
+                self.transcript.setPlainText(text)
+            finally:
+                self._syncing_text = False
         self._sync_use_anyway()
+
+    def _on_transcript_text(self) -> None:
+        self._sync_use_anyway()
+        if not self._syncing_text:
+            self.transcript_typed.emit()
 
     def _sync_use_anyway(self) -> None:
         """"Use Anyway" is offered while the document's transcript was refused by the recogniser's check

@@ -108,6 +108,13 @@ def _get_decoder():
     return _decoder["d"]
 
 
+def prepare() -> None:
+    """Load pocketsphinx's decoder (its acoustic model and dictionary) ahead of the first alignment.
+    Raises :class:`AlignmentError` without pocketsphinx."""
+    with _lock:
+        _get_decoder()
+
+
 def _g2p(word: str) -> str | None:
     """ARPAbet pronunciation from espeak-ng, or None without espeak-ng."""
     try:
