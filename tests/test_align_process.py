@@ -122,6 +122,19 @@ def test_a_prepared_child_answers_the_first_alignment(demo):
         assert proc.children_started == 1
     finally:
         proc.shutdown()
+    # a preparation cancelled at once (the window closed while the user typed) leaves nothing running
+    proc = AlignProcess()
+    try:
+        assert proc.prepare()
+        proc.cancel()
+        deadline = time.monotonic() + 60
+        while proc.preparing and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not proc.preparing
+        assert proc._proc is None or not proc._proc.is_alive()
+        assert len(proc.call("align_transcript", clip, text, check=False).words) == 29  # a new child
+    finally:
+        proc.shutdown()
 
 
 def test_typing_a_transcript_prepares_the_alignment(qtbot, tmp_path, monkeypatch, rig, demo):

@@ -84,6 +84,7 @@ class AlignProcess:
         self._busy = False
         self._cancelled = False
         self._preparing = False
+        self._prepare_cancelled = False
         self.children_started = 0
 
     def _start(self) -> None:
@@ -107,6 +108,8 @@ class AlignProcess:
             raise ValueError(f"unknown call {name!r}")
         with self._lock:
             with self._state:
+                if name == "prepare_alignment" and self._prepare_cancelled:
+                    return None  # cancelled before it began: no child is started for it
                 if self._proc is None or not self._proc.is_alive():
                     self._start()
                 self._busy, self._cancelled = True, False
@@ -153,7 +156,7 @@ class AlignProcess:
         with self._state:
             if self._preparing or self._busy or (self._proc is not None and self._proc.is_alive()):
                 return False
-            self._preparing = True
+            self._preparing, self._prepare_cancelled = True, False
 
         def run() -> None:
             try:
@@ -170,6 +173,8 @@ class AlignProcess:
     def cancel(self) -> bool:
         """Stop the call running, if any (its caller gets :class:`AlignCancelled`); ``True`` if one was."""
         with self._state:
+            if self._preparing:
+                self._prepare_cancelled = True  # a preparation that has not begun its call yet stops too
             if not self._busy:
                 return False
             self._cancelled = True
