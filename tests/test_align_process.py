@@ -13,6 +13,13 @@ from diface_editor.core.audio import AudioClip
 from diface_editor.core.paths import resource
 
 
+def _visible_message_boxes() -> list:
+    from PySide6 import QtWidgets
+
+    return [tl for tl in QtWidgets.QApplication.topLevelWidgets()
+            if isinstance(tl, QtWidgets.QMessageBox) and tl.isVisible()]
+
+
 @pytest.fixture(scope="module")
 def demo():
     pytest.importorskip("pocketsphinx")
@@ -169,3 +176,62 @@ def test_typing_a_transcript_prepares_the_alignment(qtbot, tmp_path, monkeypatch
     finally:
         close_window(w)
         fresh.shutdown()
+
+
+def test_cancel_stops_an_alignment_and_the_take_follows_the_audio(qtbot, tmp_path, monkeypatch, rig, demo):
+    """Esc (Cancel) is offered while the opened take's transcript aligns and stops it: the first take
+    then follows the audio and the document has no transcript; a panel alignment cancelled the same way
+    adds no undo step."""
+    pytest.importorskip("vispy")
+    from _gui_support import close_window, open_demo_take
+    from diface_editor.engine.align_process import shared
+
+    script = "zebra crossing " * 60  # many decodes before it is refused: time to cancel it
+    w, applied = open_demo_take(qtbot, rig, monkeypatch, tmp_path, transcript=script)
+    try:
+        cancel = w.actions_by_name["cancel"]
+        qtbot.waitUntil(lambda: shared()._busy, timeout=30_000)
+        assert w.aligning_on_open and cancel.isEnabled()
+        cancel.trigger()
+        qtbot.waitUntil(lambda: bool(applied), timeout=120_000)  # the first take, from the audio
+        assert w.doc.transcript is None
+        assert not w.alignment_running()
+        qtbot.waitUntil(lambda: not w.bridge.busy, timeout=30_000)
+        steps = w.undo_stack.count()
+        w.align_transcript(script)
+        qtbot.waitUntil(lambda: shared()._busy, timeout=30_000)
+        assert cancel.isEnabled()
+        cancel.trigger()
+        qtbot.waitUntil(lambda: not w.alignment_running(), timeout=30_000)
+        assert w.undo_stack.count() == steps and w.doc.transcript is None
+        assert "cancelled" in w.statusBar().currentMessage()
+        assert not cancel.isEnabled()
+        assert not _visible_message_boxes()
+    finally:
+        close_window(w)
+
+
+def test_cancel_stops_a_lip_sync_from_a_transcript(qtbot, tmp_path, monkeypatch, rig, demo):
+    """Esc stops Lip Sync from Transcript while it aligns: nothing is applied, the editor is free again."""
+    pytest.importorskip("vispy")
+    from _gui_support import close_window, open_demo_take
+    from diface_editor.engine.align_process import shared
+
+    w, applied = open_demo_take(qtbot, rig, monkeypatch, tmp_path)
+    try:
+        qtbot.waitUntil(lambda: bool(applied) and not w.bridge.busy, timeout=120_000)
+        steps, face = w.undo_stack.count(), w.doc.animation.face.copy()
+        messages = []
+        w.bridge.status.connect(messages.append)
+        assert w.bridge.teacher_lipsync("zebra crossing " * 60)
+        qtbot.waitUntil(lambda: shared()._busy, timeout=30_000)
+        cancel = w.actions_by_name["cancel"]
+        assert cancel.isEnabled()
+        cancel.trigger()
+        qtbot.waitUntil(lambda: not w.bridge.busy, timeout=30_000)
+        assert messages[-1].startswith("Lip sync cancelled")
+        assert w.undo_stack.count() == steps and np.array_equal(w.doc.animation.face, face)
+        assert not cancel.isEnabled() and w.actions_by_name["generate"].isEnabled()
+        assert not _visible_message_boxes()
+    finally:
+        close_window(w)

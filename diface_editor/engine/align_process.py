@@ -128,7 +128,9 @@ class AlignProcess:
                     status, value = conn.recv()
                 else:
                     raise EOFError
-            except (EOFError, OSError, BrokenPipeError):
+            except (EOFError, OSError, TypeError, ValueError):
+                # the child ended, or cancel() closed the pipe under this thread's poll (which then sees a
+                # handle of None: a TypeError)
                 with self._state:
                     cancelled = self._cancelled
                     self._stop_locked()
@@ -231,6 +233,14 @@ def align_in_child(audio, text: str, check: bool = True):
         raise
     except DifaceError as e:
         return Transcript(str(text).strip()).failed(str(e))
+
+
+def cancelled_as_none(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, or ``None`` when :meth:`AlignProcess.cancel` stopped it."""
+    try:
+        return fn(*args, **kwargs)
+    except AlignCancelled:
+        return None
 
 
 _shared: AlignProcess | None = None

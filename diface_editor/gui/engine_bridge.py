@@ -148,6 +148,7 @@ class EngineBridge(QtCore.QObject):
         self._preload_timer.timeout.connect(self._preload)
         self._busy = False
         self._teacher: BackgroundCall | None = None
+        self._teacher_cancelled = False  # Cancel stopped the lip sync's alignment
         self._previews = LatestThrottle(preview_interval_ms, self._show_preview, self)
         #: perf_counter() when the latest job's first preview reached the views (benchmarks)
         self.t_first_preview: float | None = None
@@ -328,14 +329,19 @@ class EngineBridge(QtCore.QObject):
                               "the lip sync", self)
         task.succeeded.connect(lambda anim, v=version: self._on_lipsync(v, anim, None))
         task.failed.connect(lambda message, v=version: self._on_lipsync(v, None, message))
-        self.status.emit("Aligning the transcript and animating…")
+        self.status.emit("Aligning the transcript and animating… (Esc cancels)")
         self._set_busy(True)
-        self._teacher = task
+        self._teacher, self._teacher_cancelled = task, False
         task.start()
         return True
 
     def _on_lipsync(self, version: int, anim, message: str | None) -> None:
         self._set_busy(False)
+        if message is not None and self._teacher_cancelled:
+            self._teacher_cancelled = False
+            self.session.finish_external(version, None, None)  # nothing is applied
+            self.status.emit("Lip sync cancelled: the animation is as it was.")
+            return
         outcome = self.session.finish_external(version, anim, message)
         if isinstance(outcome, Applied):
             self.status.emit("Lip sync from the transcript: done.")
@@ -344,10 +350,13 @@ class EngineBridge(QtCore.QObject):
             self._report(outcome)
 
     def cancel(self) -> None:
-        """Cancel the job in flight (and a job waiting for the model)."""
+        """Cancel the job in flight (and a job waiting for the model), or the lip sync from a transcript."""
         self.session.cancel()
         self._end_preview()
-        if not self._teacher_running():
+        if self._teacher_running():  # the lip sync: its alignment is stopped and it ends cancelled
+            self._teacher_cancelled = True
+            shared_aligner().cancel()
+        else:
             self._set_busy(False)
 
     def shutdown(self, timeout: float = 10.0) -> None:

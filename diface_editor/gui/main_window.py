@@ -76,6 +76,7 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         #: the pose shown while a keyframe pin is dragged (a viewport preview), if any
         self._drag_pose = None
         self._closing = False
+        self._alignments: set = set()  # alignments running in the alignment process (track_alignment)
         #: a transcript beside the opened audio is being aligned before the first take (window_files)
         self.aligning_on_open = False
 
@@ -284,7 +285,7 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
         self.panel.variants_button.setEnabled(a["variants"].isEnabled())
         a["paste_pose"].setEnabled(has_audio and self._copied_pose is not None)
         a["swap_pose"].setEnabled(has_audio and doc.n_frames > 1)
-        a["cancel"].setEnabled(self.bridge.busy)
+        a["cancel"].setEnabled(self.bridge.busy or self.alignment_running())
         a["lipsync"].setEnabled(has_audio and not self.bridge.busy)
 
     def _on_settings(self, _ev) -> None:

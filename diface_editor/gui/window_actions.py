@@ -27,7 +27,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+R", "Resample the selection"), ("Ctrl+Shift+R", "Variants of the selection"),
     ("Ctrl+Shift+C / Ctrl+Shift+V", "Copy the pose at the playhead / paste it at the playhead (re-solved)"),
     ("Ctrl+Shift+P", "Swap pose: copy the face and/or head pose of one frame to another (re-solved)"),
-    ("Esc", "Cancel generation"),
+    ("Esc", "Cancel generation, alignment or lip sync"),
     ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"), ("Ctrl+O / Ctrl+S / Ctrl+Shift+S", "Open / save / save as"),
     ("Ctrl+E", "Export"), ("F", "Reset the 3-D view"), ("= / - / Ctrl+0", "Zoom timeline in / out / fit"),
     ("Mouse (timeline)", "wheel zoom · Shift+wheel or middle-drag pan · click seek · drag select · "
@@ -116,7 +116,8 @@ class ActionsMixin:
           "Put the copied pose at the playhead and re-solve the influence window around it")
         A("swap_pose", "S&wap Pose…", self.swap_pose_dialog, "Ctrl+Shift+P",
           "Copy the face and/or head pose of one frame to another and re-solve around the target")
-        A("cancel", "&Cancel", self.bridge.cancel, "Esc", "Cancel the running generation", SP.SP_BrowserStop)
+        A("cancel", "&Cancel", self.cancel_work, "Esc", "Cancel the running generation or alignment",
+          SP.SP_BrowserStop)
         A("lipsync", "&Lip Sync from Transcript…", self.lipsync_from_transcript, None,
           "Without a model: align a transcript with the audio and animate it with the procedural teacher")
         A("choose_model", "Choose &Model Folder…", self.choose_model_dialog, None, "Use another model bundle")

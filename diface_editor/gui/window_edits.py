@@ -88,7 +88,7 @@ class EditsMixin:
         it failed) become the document's as one undo step. The next Generate or edit follows it.
         ``check=False``: a transcript the speech recogniser hears otherwise is used all the same."""
         from diface_editor.core.commands import SetTranscript
-        from diface_editor.engine.align_process import align_in_child
+        from diface_editor.engine.align_process import align_in_child, cancelled_as_none
         from diface_editor.gui.background import BackgroundCall
 
         doc = self.doc
@@ -100,12 +100,16 @@ class EditsMixin:
                 self.undo_stack.push_command(SetTranscript(None, "clear transcript"))
             return
         audio = doc.audio
-        self.statusBar().showMessage("Aligning the transcript…")
-        task = BackgroundCall(lambda: align_in_child(audio, text, check=check), "the alignment", self)
+        self.statusBar().showMessage("Aligning the transcript… (Esc cancels)")
+        task = BackgroundCall(lambda: cancelled_as_none(align_in_child, audio, text, check=check), "the alignment",
+                              self)
         label = "align transcript" if check else "use transcript anyway"
 
         def done(tr, d=doc) -> None:
-            if self.doc is not d or self.undo_stack is None:
+            if self.doc is not d or self.undo_stack is None or getattr(self, "_closing", False):
+                return
+            if tr is None:  # Cancel (Esc) stopped it
+                self.statusBar().showMessage("The alignment was cancelled; the transcript is as it was", 8000)
                 return
             self.undo_stack.push_command(SetTranscript(tr, label))
             self.statusBar().showMessage(
@@ -116,9 +120,35 @@ class EditsMixin:
         task.succeeded.connect(done)
         task.failed.connect(lambda message: None if getattr(self, "_closing", False)  # stopped by closing
                             else self.error("Cannot align", message))
-        task.finished.connect(task.deleteLater)
         self._align_task = task
+        self.track_alignment(task)
         task.start()
+
+    def track_alignment(self, task) -> None:
+        """Count ``task`` (a :class:`~diface_editor.gui.background.BackgroundCall` aligning in the alignment
+        process) as running until it finishes: Cancel (Esc) is offered meanwhile and stops it."""
+        self._alignments.add(task)
+
+        def ended(t=task) -> None:
+            self._alignments.discard(t)
+            t.deleteLater()
+            self._update_enabled()
+
+        task.finished.connect(ended)
+        self._update_enabled()
+
+    def alignment_running(self) -> bool:
+        """Whether one of this window's alignments is running (in the alignment process)."""
+        return bool(self._alignments)
+
+    def cancel_work(self) -> None:
+        """Cancel (Esc): stop a running alignment and the engine's job in flight (each if any)."""
+        from diface_editor.engine.align_process import shared
+
+        if self.alignment_running():
+            shared().cancel()
+        if self.bridge.busy:
+            self.bridge.cancel()
 
     def _on_performance(self, control: str, value) -> None:
         """A performance control changed: set it as one undo step with the re-solve of the selection or

@@ -116,7 +116,7 @@ class FilesMixin:
         first take, which starts when it is done (part of opening: no undo step). A transcript that does
         not align as a whole is aligned in parts (seconds on a long noisy take: the window stays live);
         a failed alignment is one status line and the take follows the audio."""
-        from diface_editor.engine.align_process import align_in_child
+        from diface_editor.engine.align_process import align_in_child, cancelled_as_none
         from diface_editor.gui.background import BackgroundCall
 
         try:
@@ -126,15 +126,20 @@ class FilesMixin:
             self.generate()
             return
         audio = doc.audio
-        self.statusBar().showMessage(f"Aligning {transcript.name}, then generating…")
+        self.statusBar().showMessage(f"Aligning {transcript.name}, then generating… (Esc skips the alignment)")
         self.timeline.lane.set_hint(f"Aligning {transcript.name}…")
-        task = BackgroundCall(lambda: align_in_child(audio, text), "the alignment", self)
+        task = BackgroundCall(lambda: cancelled_as_none(align_in_child, audio, text), "the alignment", self)
 
         def done(tr) -> None:
             self.aligning_on_open = False
             if self.doc is not doc or getattr(self, "_closing", False):  # another file opened, or closing
                 return
             self.timeline.lane.set_hint(None)
+            if tr is None:  # Cancel (Esc): the take follows the audio
+                self.statusBar().showMessage(f"The alignment of {transcript.name} was cancelled; the take follows "
+                                             "the audio alone (Align in the Generate panel aligns it)", 8000)
+                self.generate()
+                return
             doc.set_transcript(tr)
             self.statusBar().showMessage(
                 f"Transcript {transcript.name}: {tr.status()}" if tr.aligned else
@@ -152,8 +157,8 @@ class FilesMixin:
 
         task.succeeded.connect(done)
         task.failed.connect(failed)
-        task.finished.connect(task.deleteLater)
         self._open_alignment = task  # kept alive until it ends
+        self.track_alignment(task)
         self.aligning_on_open = True  # until the first take has started (or the alignment failed)
         task.start()
 
