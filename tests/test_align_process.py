@@ -180,8 +180,8 @@ def test_typing_a_transcript_prepares_the_alignment(qtbot, tmp_path, monkeypatch
 
 def test_cancel_stops_an_alignment_and_the_take_follows_the_audio(qtbot, tmp_path, monkeypatch, rig, demo):
     """Esc (Cancel) is offered while the opened take's transcript aligns and stops it: the first take
-    then follows the audio and the document has no transcript; a panel alignment cancelled the same way
-    adds no undo step."""
+    then follows the audio and the transcript is kept unused, saying why; a panel alignment cancelled the
+    same way adds no undo step."""
     pytest.importorskip("vispy")
     from _gui_support import close_window, open_demo_take
     from diface_editor.engine.align_process import shared
@@ -194,7 +194,8 @@ def test_cancel_stops_an_alignment_and_the_take_follows_the_audio(qtbot, tmp_pat
         assert w.aligning_on_open and cancel.isEnabled()
         cancel.trigger()
         qtbot.waitUntil(lambda: bool(applied), timeout=120_000)  # the first take, from the audio
-        assert w.doc.transcript is None
+        tr = w.doc.transcript  # not used, and says why; its text waits in the panel for Align
+        assert not tr.aligned and "cancelled" in tr.error and w.panel.transcript.toPlainText() == script.strip()
         assert not w.alignment_running()
         qtbot.waitUntil(lambda: not w.bridge.busy, timeout=30_000)
         steps = w.undo_stack.count()
@@ -203,7 +204,7 @@ def test_cancel_stops_an_alignment_and_the_take_follows_the_audio(qtbot, tmp_pat
         assert cancel.isEnabled()
         cancel.trigger()
         qtbot.waitUntil(lambda: not w.alignment_running(), timeout=30_000)
-        assert w.undo_stack.count() == steps and w.doc.transcript is None
+        assert w.undo_stack.count() == steps and w.doc.transcript is tr
         assert "cancelled" in w.statusBar().currentMessage()
         assert not cancel.isEnabled()
         assert not _visible_message_boxes()

@@ -116,6 +116,7 @@ class FilesMixin:
         first take, which starts when it is done (part of opening: no undo step). A transcript that does
         not align as a whole is aligned in parts (seconds on a long noisy take: the window stays live);
         a failed alignment is one status line and the take follows the audio."""
+        from diface_editor.core.transcript import Transcript
         from diface_editor.engine.align_process import align_in_child, cancelled_as_none
         from diface_editor.gui.background import BackgroundCall
 
@@ -135,11 +136,9 @@ class FilesMixin:
             if self.doc is not doc or getattr(self, "_closing", False):  # another file opened, or closing
                 return
             self.timeline.lane.set_hint(None)
-            if tr is None:  # Cancel (Esc): the take follows the audio
-                self.statusBar().showMessage(f"The alignment of {transcript.name} was cancelled; the take follows "
-                                             "the audio alone (Align in the Generate panel aligns it)", 8000)
-                self.generate()
-                return
+            if tr is None:  # Cancel (Esc): the take follows the audio; the text waits in the panel for Align
+                tr = Transcript(text.strip()).failed("the alignment was cancelled (Align in the Generate panel "
+                                                     "aligns it)")
             doc.set_transcript(tr)
             self.statusBar().showMessage(
                 f"Transcript {transcript.name}: {tr.status()}" if tr.aligned else
