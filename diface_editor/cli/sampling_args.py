@@ -141,7 +141,8 @@ def transcript_for_audio(args: argparse.Namespace, audio):
     :class:`~diface_editor.core.transcript.Transcript`, or ``None`` with ``--no-transcribe``. A failed
     alignment or recognition is reported on stderr in one sentence; generation then goes on from the
     audio alone."""
-    from diface_editor.engine.session import align_transcript, transcribe_speech
+    from diface_editor.engine.align_process import align_interruptibly
+    from diface_editor.engine.session import transcribe_speech
 
     text = read_transcript(args)
     if text is None:
@@ -154,7 +155,7 @@ def transcript_for_audio(args: argparse.Namespace, audio):
             print(f"recognised {len(tr.words)} words in the audio (pass --text for the exact words, "
                   f"--no-transcribe for the audio-only model): {tr.text[:120]}", file=sys.stderr)
         return tr
-    tr = align_transcript(audio, text, check=not getattr(args, "keep_text", False))
+    tr = align_interruptibly(audio, text, check=not getattr(args, "keep_text", False))
     if tr.error:
         hint = " (--keep-text uses it anyway)" if tr.mismatched else ""
         print(f"warning: the transcript was not used ({tr.error}){hint}; generating from the audio alone",
