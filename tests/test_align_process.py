@@ -142,6 +142,30 @@ def test_a_prepared_child_answers_the_first_alignment(demo):
         assert len(proc.call("align_transcript", clip, text, check=False).words) == 29  # a new child
     finally:
         proc.shutdown()
+    # Align pressed while the child still loads, then Esc: the waiting alignment is cancelled too
+    from diface_editor.engine.align_process import AlignCancelled
+
+    proc = AlignProcess()
+    outcome = {}
+
+    def align():
+        try:
+            outcome["result"] = proc.call("align_transcript", clip, text, check=False)
+        except AlignCancelled:
+            outcome["cancelled"] = True
+
+    try:
+        assert proc.prepare()
+        th = threading.Thread(target=align)
+        th.start()
+        deadline = time.monotonic() + 30
+        while not proc._busy and time.monotonic() < deadline:  # the preparation is in the child
+            time.sleep(0.01)
+        proc.cancel()
+        th.join(60)
+        assert outcome == {"cancelled": True}
+    finally:
+        proc.shutdown()
 
 
 def test_typing_a_transcript_prepares_the_alignment(qtbot, tmp_path, monkeypatch, rig, demo):

@@ -88,7 +88,7 @@ class AlignProcess:
         self._busy = False
         self._cancelled = False
         self._preparing = False
-        self._prepare_cancelled = False
+        self._epoch = 0  # bumped by cancel(): calls that began waiting before it are cancelled
         self.children_started = 0
 
     def _start(self) -> None:
@@ -102,18 +102,25 @@ class AlignProcess:
 
     def call(self, name: str, *args, time_limit: float | None = None, **kwargs) -> Any:
         """Run ``edit_policy.<name>(*args, **kwargs)`` in the child and return its result; after
-        ``time_limit`` seconds (``None``: none) the call is stopped as by :meth:`cancel`.
+        ``time_limit`` seconds (``None``: none) the call is stopped as by :meth:`cancel`. A call waiting
+        for another one to end is cancelled by a :meth:`cancel` made meanwhile too.
 
         Raises:
             DifaceError: what the call raised (its message), or that the child stopped.
             AlignCancelled: :meth:`cancel` stopped it; :class:`AlignTimeout`: the time limit did.
         """
+        with self._state:
+            epoch = self._epoch
+        return self._call(name, args, kwargs, time_limit, epoch)
+
+    def _call(self, name: str, args: tuple, kwargs: dict, time_limit: float | None, epoch: int) -> Any:
+        """:meth:`call`, cancelled if :meth:`cancel` was called since ``epoch`` was read."""
         if name not in CALLS:
             raise ValueError(f"unknown call {name!r}")
         with self._lock:
             with self._state:
-                if name == "prepare_alignment" and self._prepare_cancelled:
-                    return None  # cancelled before it began: no child is started for it
+                if self._epoch != epoch:
+                    raise AlignCancelled("the alignment was cancelled")
                 if self._proc is None or not self._proc.is_alive():
                     self._start()
                 self._busy, self._cancelled = True, False
@@ -125,7 +132,9 @@ class AlignProcess:
                     if not proc.is_alive():
                         break
                     if time_limit is not None and time.monotonic() - started > time_limit:
-                        self.cancel()
+                        with self._state:  # this call only (a cancel() would stop the calls waiting too)
+                            self._cancelled = True
+                            self._stop_locked()
                         raise AlignTimeout(f"the alignment took longer than {time_limit:.0f} s and was stopped "
                                            "(a long take in noise?)")
                 if conn.poll(0):
@@ -166,11 +175,11 @@ class AlignProcess:
         with self._state:
             if self._preparing or self._busy or (self._proc is not None and self._proc.is_alive()):
                 return False
-            self._preparing, self._prepare_cancelled = True, False
+            self._preparing, epoch = True, self._epoch
 
         def run() -> None:
             try:
-                self.call("prepare_alignment")
+                self._call("prepare_alignment", (), {}, None, epoch)
             except DifaceError as e:  # a cancel, or a child that could not start: the next call reports it
                 log.info("the alignment process was not prepared: %s", e)
             finally:
@@ -181,10 +190,10 @@ class AlignProcess:
         return True
 
     def cancel(self) -> bool:
-        """Stop the call running, if any (its caller gets :class:`AlignCancelled`); ``True`` if one was."""
+        """Stop the call running, if any, and those waiting for it (their callers get
+        :class:`AlignCancelled`; a :meth:`prepare` ends quietly); ``True`` if one was running."""
         with self._state:
-            if self._preparing:
-                self._prepare_cancelled = True  # a preparation that has not begun its call yet stops too
+            self._epoch += 1
             if not self._busy:
                 return False
             self._cancelled = True
