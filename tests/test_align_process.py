@@ -301,7 +301,9 @@ def test_ctrl_c_stops_a_long_alignment_on_the_command_line(tmp_path, demo):
     txt.write_text("zebra crossing " * 60, encoding="utf-8")
     env = {**os.environ, "DIFACE_DATA_DIR": str(tmp_path / "data"), "DIFACE_CONFIG_DIR": str(tmp_path / "cfg")}
     p = subprocess.Popen([sys.executable, "-m", "diface_editor", "generate", str(wav), "--text-file", str(txt),
-                          "-o", str(tmp_path / "out.npz")], stderr=subprocess.PIPE, text=True, env=env)
+                          "-o", str(tmp_path / "out.npz")], stderr=subprocess.PIPE, text=True, env=env,
+                         # as from a terminal: a test run started in the background inherits SIGINT ignored
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         children = []
