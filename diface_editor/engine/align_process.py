@@ -234,20 +234,21 @@ def align_time_limit(duration: float) -> float:
     return 2.0 * (PARTIAL_BUDGET_S[0] + PARTIAL_BUDGET_S[1] * float(duration)) + 10.0
 
 
-def align_in_child(audio, text: str, check: bool = True):
+def align_in_child(audio, text: str, check: bool = True, limited: bool = True):
     """:func:`~diface_editor.engine.edit_policy.align_transcript` of ``text`` on ``audio`` in the shared
-    child, within :func:`align_time_limit`: a :class:`~diface_editor.core.transcript.Transcript` (never
-    raises for a failed or stopped alignment: its ``error`` says why). Raises :class:`AlignCancelled`
-    only when :meth:`AlignProcess.cancel` stopped it."""
+    child, within :func:`align_time_limit` (``limited=False``: no limit): a
+    :class:`~diface_editor.core.transcript.Transcript` (never raises for a failed or stopped alignment:
+    its ``error`` says why). Raises :class:`AlignCancelled` only when :meth:`AlignProcess.cancel`
+    stopped it."""
     from diface_editor.core.transcript import Transcript
 
-    limit = align_time_limit(audio.duration)
+    limit = align_time_limit(audio.duration) if limited else None
     try:
         return shared().call("align_transcript", audio, text, check=check, time_limit=limit)
-    except AlignTimeout as e:
+    except AlignCancelled as e:
+        if not isinstance(e, AlignTimeout):
+            raise
         return Transcript(str(text).strip()).failed(str(e))
-    except AlignCancelled:
-        raise
     except DifaceError as e:
         return Transcript(str(text).strip()).failed(str(e))
 
@@ -267,15 +268,11 @@ def align_interruptibly(audio, text: str, check: bool = True):
     caller's process.
     A failed alignment is a :class:`~diface_editor.core.transcript.Transcript` whose ``error`` says why.
     Raises :class:`KeyboardInterrupt` (the child is ended first: :meth:`AlignProcess.call`)."""
-    from diface_editor.core.transcript import Transcript
     from diface_editor.engine.edit_policy import align_transcript
 
     if float(audio.duration) < INTERRUPTIBLE_MIN_S:
         return align_transcript(audio, text, check=check)
-    try:
-        return shared().call("align_transcript", audio, text, check=check)
-    except DifaceError as e:
-        return Transcript(str(text).strip()).failed(str(e))
+    return align_in_child(audio, text, check=check, limited=False)
 
 
 def cancelled_as_none(fn, *args, **kwargs):

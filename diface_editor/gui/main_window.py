@@ -396,16 +396,11 @@ class MainWindow(ActionsMixin, FilesMixin, EditsMixin, QtWidgets.QMainWindow):
             self.undo_stack.cleanChanged.disconnect(self._on_clean_changed)
         self.autosave_timer.stop()
         self.playback.close()
-        for name in ("_align_task", "_open_alignment"):  # an alignment still running: stop it
-            task = getattr(self, name, None)
-            try:
-                if task is not None and task.isRunning():
-                    shared_aligner().cancel()
-                    task.wait(10_000)
-            except RuntimeError:  # already ended and deleted
-                pass
-        if shared_aligner().preparing:  # loading for a transcript being typed: not needed now
+        # an alignment still running, or the loading for a transcript being typed: stop it
+        if self._alignments or shared_aligner().preparing:
             shared_aligner().cancel()
+        for task in list(self._alignments):
+            task.wait(10_000)
         self.bridge.shutdown()
         self._remove_autosave()  # a normal close: the user saved or chose to discard
         self.settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()

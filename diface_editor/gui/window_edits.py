@@ -120,13 +120,13 @@ class EditsMixin:
         task.succeeded.connect(done)
         task.failed.connect(lambda message: None if getattr(self, "_closing", False)  # stopped by closing
                             else self.error("Cannot align", message))
-        self._align_task = task
         self.track_alignment(task)
         task.start()
 
     def track_alignment(self, task) -> None:
         """Count ``task`` (a :class:`~diface_editor.gui.background.BackgroundCall` aligning in the alignment
-        process) as running until it finishes: Cancel (Esc) is offered meanwhile and stops it."""
+        process) as running until it finishes (and keep it alive till then): Cancel (Esc) is offered
+        meanwhile and stops it, and closing the window stops it."""
         self._alignments.add(task)
 
         def ended(t=task) -> None:

@@ -156,7 +156,6 @@ class FilesMixin:
 
         task.succeeded.connect(done)
         task.failed.connect(failed)
-        self._open_alignment = task  # kept alive until it ends
         self.track_alignment(task)
         self.aligning_on_open = True  # until the first take has started (or the alignment failed)
         task.start()
