@@ -8,7 +8,8 @@ of them cost openness correlation (``diface eval --real``'s measure: pooled Pear
 ``run``: for each recording (``<name>.wav`` + ``<name>.txt``), align it strictly (skipped when that
 fails), sample the shipped model with the pins (seed 0, its recommended sampler) and the teacher, and
 cache per clip under ``--cache``: the openness of the model (``model``, or ``model.<TAG>`` with
-``--tag`` and ``--pause-min-s``: the pins with another shortest pinned pause), the teacher, the
+``--tag``: the pins with another shortest pinned pause, ``--pause-min-s``; another sampling temperature,
+``--temperature``; or no pins at all, ``--audio-only``), the teacher, the
 reference, which frames' ``jawOpen`` is pinned and the phones.
 
 ``report``: per condition (the recording's folder), the pooled correlation of the model and the
@@ -24,6 +25,7 @@ Usage (2 CPU cores: about 3 s per clip)::
 
     .venv/bin/python tools/eval_free_frames.py run --cache /tmp/ff data/real_eval/noisy/*.wav
     .venv/bin/python tools/eval_free_frames.py run --cache /tmp/ff --tag p20 --pause-min-s 0.2 data/real_eval/noisy/*.wav
+    .venv/bin/python tools/eval_free_frames.py run --cache /tmp/ff --tag audio --audio-only data/real_eval/noisy/*.wav
     .venv/bin/python tools/eval_free_frames.py report --cache /tmp/ff --tags p20
     .venv/bin/python tools/eval_free_frames.py report --cache /tmp/ff --blend 0.25 0.5 0.75 1
 """
@@ -88,7 +90,9 @@ def run(args: argparse.Namespace) -> None:
             except AlignmentError as e:
                 print(f"skipped {key}: {e}", file=sys.stderr)
                 continue
-        res = engine.run_sync(GenerateRequest(clip, phones=tuple(phones), viseme_strength=1.0, **kw))
+        req_kw = dict(kw, temperature=args.temperature) if args.temperature is not None else kw
+        pins = dict(phones=None, viseme_strength=0.0) if args.audio_only else dict(phones=tuple(phones), viseme_strength=1.0)
+        res = engine.run_sync(GenerateRequest(clip, **pins, **req_kw))
         wm = geo.weights(res.animations[0])
         if args.tag:
             np.save(out, mouth_openness(geo, wm[:len(np.load(base)["ref"])]))
@@ -169,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--cache", required=True)
     r.add_argument("--tag", default="", help="cache a variant's model openness under this name")
     r.add_argument("--pause-min-s", type=float, default=None, help="the variant's shortest pinned pause (s)")
+    r.add_argument("--temperature", type=float, default=None, help="the variant's sampling temperature")
+    r.add_argument("--audio-only", action="store_true", help="the variant: no transcript (no viseme pins)")
     r.add_argument("wavs", nargs="+")
     p = sub.add_parser("report")
     p.add_argument("--cache", required=True)
