@@ -18,7 +18,8 @@ teacher and, for each kind of free frame (inside p/b/m, f/v, other consonants, v
 change with the teacher's values there; with ``--tags``, each variant minus the model and minus the
 teacher with a 95 % interval from a paired bootstrap over clips; with ``--blend A ...``, the free
 frames' openness moved the share ``A`` of the way from the model's to the teacher's, minus the model and
-minus the teacher, with ``--blend-kinds`` in those kinds of free frame only (tried on 2026-12-05 and not
+minus the teacher, with ``--blend-kinds`` in those kinds of free frame only; with ``--per-clip``, each clip's
+own correlations and the pooled difference from the teacher with the clip left out (tried on 2026-12-05 and not
 kept: ``docs/bench/2026-12-05-free-pull``).
 
 Usage (2 CPU cores: about 3 s per clip)::
@@ -136,6 +137,15 @@ def report(args: argparse.Namespace) -> None:
         base = float(np.corrcoef(m, r)[0, 1])
         row = {"clips": len(files), "model": base, "teacher": float(np.corrcoef(t, r)[0, 1]),
                "free_share": float(np.mean(kinds != "pinned")), "teacher_there": {}, "variants": {}}
+        if args.per_clip:  # each clip's own correlations, and the pooled model minus teacher without it
+            row["per_clip"] = {}
+            for i, (f, d) in enumerate(zip(files, data)):
+                rest = [x for j, x in enumerate(data) if j != i]
+                m_, t_, r_ = (np.concatenate([x[k] for x in rest]) for k in ("model", "teacher", "ref")) if rest else (m, t, r)
+                row["per_clip"][f.stem.split("__", 1)[1]] = {
+                    "frames": len(d["ref"]), "model": float(np.corrcoef(d["model"], d["ref"])[0, 1]),
+                    "teacher": float(np.corrcoef(d["teacher"], d["ref"])[0, 1]),
+                    "pooled_minus_teacher_without": float(np.corrcoef(m_, r_)[0, 1] - np.corrcoef(t_, r_)[0, 1])}
         for k in KINDS:
             sel = kinds == k
             if sel.any():
@@ -179,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report")
     p.add_argument("--cache", required=True)
     p.add_argument("--tags", nargs="*", default=[])
+    p.add_argument("--per-clip", action="store_true", help="also each clip's correlations and the pooled difference without it")
     p.add_argument("--blend", nargs="*", type=float, default=[],
                    help="variants with the teacher's values pulled into the free frames by these shares (0-1)")
     p.add_argument("--blend-kinds", nargs="*", default=[], choices=KINDS,
