@@ -9,7 +9,8 @@ of them cost openness correlation (``diface eval --real``'s measure: pooled Pear
 fails), sample the shipped model with the pins (seed 0, its recommended sampler) and the teacher, and
 cache per clip under ``--cache``: the openness of the model (``model``, or ``model.<TAG>`` with
 ``--tag``: the pins with another shortest pinned pause, ``--pause-min-s``; another sampling temperature,
-``--temperature``; or no pins at all, ``--audio-only``), the teacher, the
+``--temperature``; no pins at all, ``--audio-only``; or the default settings' pins, from the words
+recognised in the audio, ``--recognised``), the teacher, the
 reference, which frames' ``jawOpen`` is pinned and the phones.
 
 ``report``: per condition (the recording's folder), the pooled correlation of the model and the
@@ -92,7 +93,14 @@ def run(args: argparse.Namespace) -> None:
                 print(f"skipped {key}: {e}", file=sys.stderr)
                 continue
         req_kw = dict(kw, temperature=args.temperature) if args.temperature is not None else kw
-        pins = dict(phones=None, viseme_strength=0.0) if args.audio_only else dict(phones=tuple(phones), viseme_strength=1.0)
+        if args.recognised:  # default settings: the words recognised in the audio, aligned (audio only when that fails)
+            from diface_editor.engine.edit_policy import transcribe_speech
+            heard = transcribe_speech(clip)
+            pins = dict(phones=tuple(heard.phones), viseme_strength=1.0) if heard.aligned else dict(phones=None, viseme_strength=0.0)
+        elif args.audio_only:
+            pins = dict(phones=None, viseme_strength=0.0)
+        else:
+            pins = dict(phones=tuple(phones), viseme_strength=1.0)
         res = engine.run_sync(GenerateRequest(clip, **pins, **req_kw))
         wm = geo.weights(res.animations[0])
         if args.tag:
@@ -185,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--pause-min-s", type=float, default=None, help="the variant's shortest pinned pause (s)")
     r.add_argument("--temperature", type=float, default=None, help="the variant's sampling temperature")
     r.add_argument("--audio-only", action="store_true", help="the variant: no transcript (no viseme pins)")
+    r.add_argument("--recognised", action="store_true",
+                   help="the variant: the words recognised in the audio instead of the transcript (default settings)")
     r.add_argument("wavs", nargs="+")
     p = sub.add_parser("report")
     p.add_argument("--cache", required=True)

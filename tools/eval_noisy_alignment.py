@@ -17,7 +17,8 @@ word start error (clips whose word lists differ are left out of the last). With 
 ``tools/eval_free_frames.py`` cache with the ``audio`` tag: ``run --tag audio --audio-only``), the pooled
 openness correlation of the model with the typed transcript, the jitter-free teacher and the audio-only
 model against the reference from the *source's* alignment, and the transcript minus audio only with a
-95 % interval from a paired bootstrap over clips (and likewise minus the teacher).
+95 % interval from a paired bootstrap over clips (and likewise minus the teacher); ``--tags T ...`` adds
+``eval_free_frames.py`` variants (``heard``: ``run --tag heard --recognised``, the default settings' pins).
 
 ``report --rest-check TAU FRAMES`` (tried on 2026-12-05 and not kept, ``docs/bench/2026-12-05c-noisy-alignment``):
 where the alignment says speech (not a pause or p/b/m) and the audio-only model's openness stays under
@@ -229,11 +230,12 @@ def report(args: argparse.Namespace) -> None:
         if [w for w, _, _ in al["words"]] == [w for w, _, _ in src["words"]]:
             row["word_start_err"] += [abs(x[1] - y[1]) for x, y in zip(al["words"], src["words"])]
         f = opened.get(f"{noisy.parent.name}__{noisy.stem}")
-        if f is not None and f.with_name(f"{f.stem}.audio.npy").exists():
+        if f is not None and all(f.with_name(f"{f.stem}.{tag}.npy").exists() for tag in ("audio", *args.tags)):
             d = np.load(f)
             t = len(d["ref"])
             ref = reference_openness([tuple(p) for p in src["phones"]], t, float(d["fps"]))
-            row["open"].append((d["model"], d["teacher"], np.load(f.with_name(f"{f.stem}.audio.npy"))[:t], ref))
+            row["open"].append((d["model"], d["teacher"], np.load(f.with_name(f"{f.stem}.audio.npy"))[:t], ref,
+                                [np.load(f.with_name(f"{f.stem}.{tag}.npy"))[:t] for tag in args.tags]))
     if args.rest_check:
         sources = {}
         for noisy, clean in pairs:
@@ -252,7 +254,7 @@ def report(args: argparse.Namespace) -> None:
                "word_start_err_s": {"median": float(np.median(err)), "p90": float(np.percentile(err, 90)),
                                     "words": len(row["word_start_err"])}}
         if row["open"]:
-            m, t, au, ref = (list(x) for x in zip(*row["open"]))
+            m, t, au, ref, extra = (list(x) for x in zip(*row["open"]))
             r = np.concatenate(ref)
             cmp = paired_corr_difference(m, au, ref) or {}
             cmt = paired_corr_difference(m, t, ref) or {}
@@ -261,6 +263,12 @@ def report(args: argparse.Namespace) -> None:
                                     for k, v in (("transcript", m), ("teacher_no_jitter", t), ("audio_only", au))},
                 "transcript_minus_audio_only": cmp.get("difference"), "ci95": cmp.get("ci95"),
                 "transcript_minus_teacher": cmt.get("difference"), "ci95_teacher": cmt.get("ci95")}
+            for i, tag in enumerate(args.tags):  # other variants cached by eval_free_frames.py (run --tag)
+                v = [e[i] for e in extra]
+                cmv = paired_corr_difference(v, au, ref) or {}
+                out["openness_vs_source_timing"][tag] = {
+                    "corr": float(np.corrcoef(np.concatenate(v), r)[0, 1]),
+                    "minus_audio_only": cmv.get("difference"), "ci95": cmv.get("ci95")}
         result[cond] = out
     print(json.dumps(result, indent=1))
 
@@ -278,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report")
     p.add_argument("--cache", required=True)
     p.add_argument("--openness", action="append", default=[], help="a tools/eval_free_frames.py cache (repeatable)")
+    p.add_argument("--tags", nargs="*", default=[],
+                   help="eval_free_frames.py variants (run --tag) to score against the sources' timing as well")
     p.add_argument("--sources", default=None, help="the folder of the sources' alignments (default: --cache)")
     p.add_argument("--baseline", default=None,
                    help="another cache of the noisy copies' alignments: report the clips both align, and its agreement")
