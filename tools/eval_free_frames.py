@@ -19,9 +19,9 @@ teacher and, for each kind of free frame (inside p/b/m, f/v, other consonants, v
 change with the teacher's values there; with ``--tags``, each variant minus the model and minus the
 teacher with a 95 % interval from a paired bootstrap over clips; with ``--blend A ...``, the free
 frames' openness moved the share ``A`` of the way from the model's to the teacher's, minus the model and
-minus the teacher, with ``--blend-kinds`` in those kinds of free frame only; with ``--per-clip``, each clip's
-own correlations and the pooled difference from the teacher with the clip left out (tried on 2026-12-05 and not
-kept: ``docs/bench/2026-12-05-free-pull``).
+minus the teacher, with ``--blend-kinds`` in those kinds of free frame only (tried on 2026-12-05 and not
+kept: ``docs/bench/2026-12-05-free-pull``); with ``--per-clip``, each clip's own correlations and the
+pooled difference from the teacher with the clip left out.
 
 Usage (2 CPU cores: about 3 s per clip)::
 

@@ -201,11 +201,19 @@ def report(args: argparse.Namespace) -> None:
 
     cache = Path(args.cache)
     pairs = [(Path(n), Path(c)) for n, c in json.loads((cache / "pairs.json").read_text(encoding="utf-8"))]
+    sources = Path(args.sources or args.cache)
+    if args.rest_check:  # a report of its own, from the openness caches and the sources' alignments only
+        src_alignments = {}
+        for noisy, clean in pairs:
+            got = json.loads((sources / f"{_key(clean)}.json").read_text(encoding="utf-8"))
+            if "error" not in got:
+                src_alignments[f"{noisy.parent.name}__{noisy.stem}"] = got
+        print(json.dumps(rest_check(args, src_alignments), indent=1))
+        return
     opened = {}
     for d in args.openness:  # eval_free_frames caches: <folder>__<stem>.npz (+ .audio.npy)
         for f in Path(d).glob("*.npz"):
             opened[f.stem] = f
-    sources = Path(args.sources or args.cache)
     rows: dict[str, dict] = {}
     for noisy, clean in pairs:
         got = [json.loads((d / f"{_key(w)}.json").read_text(encoding="utf-8")) for d, w in ((cache, noisy), (sources, clean))]
@@ -236,14 +244,6 @@ def report(args: argparse.Namespace) -> None:
             ref = reference_openness([tuple(p) for p in src["phones"]], t, float(d["fps"]))
             row["open"].append((d["model"], d["teacher"], np.load(f.with_name(f"{f.stem}.audio.npy"))[:t], ref,
                                 [np.load(f.with_name(f"{f.stem}.{tag}.npy"))[:t] for tag in args.tags]))
-    if args.rest_check:
-        sources = {}
-        for noisy, clean in pairs:
-            got = json.loads((cache / f"{_key(clean)}.json").read_text(encoding="utf-8"))
-            if "error" not in got:
-                sources[f"{noisy.parent.name}__{noisy.stem}"] = got
-        print(json.dumps(rest_check(args, sources), indent=1))
-        return
     result = {}
     for cond, row in rows.items():
         err = np.array(row["word_start_err"]) if row["word_start_err"] else np.zeros(1)
