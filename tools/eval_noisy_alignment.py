@@ -26,6 +26,11 @@ where the alignment says speech (not a pause or p/b/m) and the audio-only model'
 change in correlation against the clip's own reference and against the source's (paired bootstrap), for
 every condition of the ``--openness`` caches (clean ones included, which have no source).
 
+``report --switch CACHE QSTD FLOOR`` (tried on 2026-12-05 and not kept, ``docs/bench/2026-12-05d-edge-phones``):
+the alignment from ``CACHE`` (e.g. ``align --silprob 0.5``) for the takes whose quiet frames are not
+stationary noise (:func:`floor_features`: ``qstd >= QSTD`` and ``floor >= FLOOR`` dB); ``report
+--floor-stats WAV ...``: those features per folder instead.
+
 Usage (2 CPU cores: about 1 s per alignment)::
 
     .venv/bin/python tools/eval_noisy_alignment.py align --cache /tmp/na data/real_eval/SETS.json data/real_eval_noise/SETS.json
@@ -196,9 +201,31 @@ def _carved(raw, wav: Path, duration: float, carve: list[str], ends_only: bool) 
     return tidy_timing(out, duration)
 
 
+def floor_features(wav: Path) -> dict:
+    """What the quiet frames of a take say about its noise (tried on 2026-12-05 to tell babble from other
+    noise): over the 16 kHz audio's 10 ms frames, in dB re the 95th-percentile frame, ``floor`` the 10th
+    percentile and ``qstd`` the standard deviation of the quietest 30 % (stationary noise: low)."""
+    from diface_editor.core.audio import AudioClip
+    from diface_editor.synth.align import ALIGN_RATE, _frame_level_db
+    from diface_editor.synth.dsp import resample
+
+    clip = AudioClip.load(wav)
+    level = _frame_level_db(resample(np.asarray(clip.samples, np.float32).reshape(-1), clip.sample_rate,
+                                     ALIGN_RATE), ALIGN_RATE)
+    quiet = np.sort(level)[:max(10, int(0.3 * len(level)))]
+    return {"floor": float(np.percentile(level, 10)), "qstd": float(np.std(quiet))}
+
+
 def report(args: argparse.Namespace) -> None:
     from diface_editor.bench.real_speech import paired_corr_difference, reference_openness
 
+    if args.floor_stats:
+        groups: dict[str, list] = {}
+        for w in map(Path, args.floor_stats):
+            groups.setdefault(f"{w.parent.parent.name}/{w.parent.name}", []).append(floor_features(w))
+        print(json.dumps({g: {k: [round(float(np.percentile([f[k] for f in fs], q)), 2) for q in (0, 10, 50, 90, 100)]
+                              for k in fs[0]} | {"takes": len(fs)} for g, fs in groups.items()}, indent=1))
+        return
     cache = Path(args.cache)
     pairs = [(Path(n), Path(c)) for n, c in json.loads((cache / "pairs.json").read_text(encoding="utf-8"))]
     sources = Path(args.sources or args.cache)
@@ -227,6 +254,12 @@ def report(args: argparse.Namespace) -> None:
                 continue
         if args.carve:
             al = dict(al, phones=_carved(al["phones"], noisy, al["duration"], args.carve, args.ends_only))
+        if args.switch:  # another cache's alignment for the takes whose quiet frames are not stationary noise
+            f = floor_features(noisy)
+            if f["qstd"] >= float(args.switch[1]) and f["floor"] >= float(args.switch[2]):
+                alt = json.loads((Path(args.switch[0]) / f"{_key(noisy)}.json").read_text(encoding="utf-8"))
+                if "error" not in alt:
+                    al = alt
         n = int(al["duration"] * 100)
         a, b = _frames(al["phones"], n), _frames(src["phones"], n)
         row = rows.setdefault(f"{noisy.parent.parent.name}/{noisy.parent.name}",
@@ -294,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--carve", nargs=2, metavar=("Q", "M"), default=None,
                    help="carve pauses below the Q-th percentile frame level + M dB (needs an align --raw cache)")
     p.add_argument("--ends-only", action="store_true", help="--carve only at the clip's ends")
+    p.add_argument("--switch", nargs=3, metavar=("CACHE", "QSTD", "FLOOR"), default=None,
+                   help="use CACHE's alignment where floor_features gives qstd >= QSTD and floor >= FLOOR dB")
+    p.add_argument("--floor-stats", nargs="+", metavar="WAV", default=None,
+                   help="instead: floor_features of these takes, per folder (min, 10th, 50th, 90th pct, max)")
     p.add_argument("--rest-check", nargs=2, metavar=("TAU", "FRAMES"), default=None,
                    help="report the rest check tried on 2026-12-05 instead")
     args = ap.parse_args(argv)
