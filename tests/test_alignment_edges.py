@@ -68,3 +68,28 @@ def test_a_spread_word_takes_time_by_its_phones_and_no_more_than_its_share():
     words, phones = _spread_phones(_Dictionary(), [("and", 3.0, 3.3)], trailing=True)
     assert words == [("and", 3.0, 3.3)] and phones[0] == ("AH", 3.0, pytest.approx(3.0 + 0.3 * 0.1 / 0.24))
     assert phones[-1][2] == pytest.approx(3.3)
+
+
+def test_a_word_given_its_own_span_in_the_lane_fills_it(monkeypatch):
+    """Retyping or inserting a word aligns it on the span the user gave it: nothing there is noise, so a
+    word the aligner can only spread fills the span instead of leaving a pause in it."""
+    pytest.importorskip("pocketsphinx")
+    from diface_editor.core.audio import AudioClip
+    from diface_editor.core.paths import resource
+    from diface_editor.engine.transcript_edits import word_phones
+    from diface_editor.synth import align as A
+
+    clip = AudioClip.load(resource("demo", "demo.wav"))
+    start, end = 0.6, 1.8  # speech throughout
+    monkeypatch.setattr(A, "_word_pass", lambda dec, pcm, words: [(words[0], 0.0, len(pcm) / 2 / A.ALIGN_RATE)])
+    monkeypatch.setattr(A, "_phone_pass", lambda dec, pcm: (_ for _ in ()).throw(RuntimeError("Failed")))
+    monkeypatch.setattr(A, "_word_phones", lambda *a: None)  # so the word's phones are spread
+    words, phones = word_phones(clip, start, end, "stop")
+    assert words == (("stop", start, pytest.approx(end)),)
+    assert phones[0][1] == start and phones[-1][2] == pytest.approx(end)
+    assert "SIL" not in [p for p, _s, _e in phones]
+    # the same word aligned as a whole take is said in about its typical length, then silence
+    seg = clip.samples[int(start * clip.sample_rate):int(end * clip.sample_rate)]
+    take = A.align(seg, clip.sample_rate, "stop")
+    assert take.words[0][2] == pytest.approx(SPREAD_STRETCH * (3 * TYPICAL_CONSONANT_S + TYPICAL_VOWEL_S))
+    assert take.phones[-1][0] == "SIL"

@@ -9,7 +9,8 @@ re-solves the face around the changed span, as a keyframe change does around its
 New phones of a word (:func:`word_phones`): pocketsphinx force-aligns the new text on the word's own
 stretch of audio (:func:`diface_editor.synth.align.align`); when that fails (a very short span, the
 new word does not match the sound), the pronouncing dictionary's phones (espeak-ng's guess for a
-word it lacks) are spread evenly over the span, as the aligner's own fallback does.
+word it lacks) are spread evenly over the span. The words fill the span: the aligner cuts no phone at its
+edges as noise (``align(..., fill=True)``).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def word_phones(audio, start: float, end: float, text: str) -> tuple[tuple[Timed
     x = np.asarray(audio.samples, np.float32).reshape(-1)
     seg = x[int(round(start * sr)): int(round(end * sr))]
     try:
-        al = align(seg, sr, " ".join(words))
+        al = align(seg, sr, " ".join(words), fill=True)  # the user's span: no edge cut as noise
         ws = tuple((w, start + a, min(end, start + b)) for w, a, b in al.words)
         ps = tuple((p, start + a, min(end, start + b)) for p, a, b in al.phones if start + a < end)
         return _filled_edges(ws, ps, start, end)

@@ -302,14 +302,14 @@ def _typical_s(phone: str) -> float:
 
 
 def _spread_phones(dec, segs: list[tuple[str, float, float]], trailing: bool = False,
-                   ) -> tuple[list[tuple[str, float, float]], list[Phone]]:
+                   stretch: float = SPREAD_STRETCH) -> tuple[list[tuple[str, float, float]], list[Phone]]:
     """Fallback: each word's dictionary phones spread over the word's interval in proportion to their
     typical durations (:data:`TYPICAL_VOWEL_S`, :data:`TYPICAL_CONSONANT_S`).
 
-    A word the word pass stretched over more than :data:`SPREAD_STRETCH` times its typical length (the
-    last word of a take in babble noise ran on over 0.6 s of crowd after it, a word after a pause took
-    the pause) is said in that long and the rest is silence: before it, or after it when ``trailing``
-    (the last word of the stretch aligned). The word's interval shrinks to its phones'."""
+    A word the word pass stretched over more than ``stretch`` (:data:`SPREAD_STRETCH`) times its typical
+    length (the last word of a take in babble noise ran on over 0.6 s of crowd after it, a word after a
+    pause took the pause) is said in that long and the rest is silence: before it, or after it when
+    ``trailing`` (the last word of the stretch aligned). The word's interval shrinks to its phones'."""
     word_list: list[tuple[str, float, float]] = []
     phones: list[Phone] = []
     for i, (w, s, e) in enumerate(segs):
@@ -318,7 +318,7 @@ def _spread_phones(dec, segs: list[tuple[str, float, float]], trailing: bool = F
             continue
         pron = [c for p in (dec.lookup_word(w) or "").split() for c in to_common(p, "arpabet")] or [SIL]
         typical = [_typical_s(p) for p in pron]
-        said = min(e - s, SPREAD_STRETCH * sum(typical))
+        said = min(e - s, stretch * sum(typical))
         if said < e - s - 1e-9:
             if trailing and not any(not x.startswith(("<", "[", "+")) for x, _, _ in segs[i + 1:]):
                 phones.append((SIL, s + said, e))
@@ -367,7 +367,8 @@ def _word_phones(dec, pcm: bytes, word: str, s: float, e: float) -> list[Phone] 
     return phones
 
 
-def _per_word_phones(dec, pcm: bytes, segs: list[tuple[str, float, float]]) -> tuple[list[tuple[str, float, float]], list[Phone]]:
+def _per_word_phones(dec, pcm: bytes, segs: list[tuple[str, float, float]], fill: bool = False,
+                     ) -> tuple[list[tuple[str, float, float]], list[Phone]]:
     """Fallback when the whole-utterance phone pass fails (pocketsphinx: "Failed to stop utterance
     processing", seen on a sixth of the real recordings): each word of the word pass gets its phones
     from an alignment on its own stretch of audio (:func:`_word_phones`; measured on those recordings:
@@ -383,7 +384,8 @@ def _per_word_phones(dec, pcm: bytes, segs: list[tuple[str, float, float]]) -> t
         got = _word_phones(dec, pcm, w, s, e)
         if got is None:
             spread += 1
-            (word,), got = _spread_phones(dec, [(w, s, e)], trailing=i == last)
+            (word,), got = _spread_phones(dec, [(w, s, e)], trailing=i == last,
+                                          stretch=np.inf if fill else SPREAD_STRETCH)
         else:
             word = (w, s, e)
         word_list.append(word)
@@ -405,19 +407,19 @@ def _shifted(items, t0: float) -> list:
     return [(n, s + t0, e + t0) for n, s, e in items]
 
 
-def _align_span(pcms: list[bytes], words: list[str], a: float, b: float):
+def _align_span(pcms: list[bytes], words: list[str], a: float, b: float, fill: bool = False):
     """Strict word and phone alignment of ``words`` on ``[a, b]`` seconds of the clip, tried with each
     noise floor's PCM in turn: ``(words, phones, floor index)`` in clip seconds (phones cover
     ``[a, b]``), or ``None`` when no floor gives a word alignment."""
-    key = ("span", a, b, tuple(words))
+    key = ("span", a, b, tuple(words), fill)
     if key in _memo:
         got = _memo[key]
         return None if got is None else (list(got[0]), list(got[1]), got[2])
-    got = _memo[key] = _align_span_once(pcms, words, a, b)
+    got = _memo[key] = _align_span_once(pcms, words, a, b, fill)
     return None if got is None else (list(got[0]), list(got[1]), got[2])
 
 
-def _align_span_once(pcms: list[bytes], words: list[str], a: float, b: float):
+def _align_span_once(pcms: list[bytes], words: list[str], a: float, b: float, fill: bool = False):
     i0, i1 = 2 * int(round(a * ALIGN_RATE)), 2 * int(round(b * ALIGN_RATE))
     for k, pcm in enumerate(pcms):
         chunk = pcm[i0:i1]
@@ -434,7 +436,7 @@ def _align_span_once(pcms: list[bytes], words: list[str], a: float, b: float):
         except RuntimeError as e:  # pocketsphinx raises RuntimeError("Failed to ...") on search failures
             log.info("pocketsphinx phone alignment of %.2f..%.2f s failed (%s); aligning word by word", a, b, e)
             dec = _fresh_decoder(words)
-            word_list, phones = _per_word_phones(dec, chunk, segs)
+            word_list, phones = _per_word_phones(dec, chunk, segs, fill)
         return _shifted(word_list, a), _shifted(phones, a), k
     return None
 
@@ -652,12 +654,17 @@ def _given_up_at_ends(parts: list[Part]) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool = False) -> Alignment:
+def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool = False,
+          fill: bool = False) -> Alignment:
     """Force-align ``transcript`` to (N,) mono ``samples``.
 
     ``partial``: when the whole clip does not align, align what does and give up only the stretches
     that do not (:func:`_align_parts`; ``Alignment.unaligned`` lists their words); an error then only
     when fewer than :data:`MIN_PLACED` of the words align (a transcript of another line).
+
+    ``fill``: the words are said over all of the audio (a word's own span, set in the editor's lane): no
+    phone at its edges is cut (:func:`cap_edge_phones`) and a spread word fills its interval. Not with
+    ``partial``.
 
     Raises :class:`AlignmentError` if the transcript is empty, a word has no pronunciation, or
     the decoder finds no alignment (transcript does not match the audio, or the audio is silent).
@@ -690,7 +697,7 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
             dec = _get_decoder()
         g2p_words = _ensure_words(dec, words)
         _memo.clear()  # this clip's decodes only
-        got = _align_span(pcms, words, 0.0, end16)
+        got = _align_span(pcms, words, 0.0, end16, fill)
         parts = None
         if got is not None and partial:
             parts = _unsaid_ends(pcms, words, end16, _frame_level_db(x16, ALIGN_RATE))
@@ -733,8 +740,9 @@ def align(samples: np.ndarray, sample_rate: int, transcript: str, partial: bool 
             log.info("%d of %d words could not be aligned", len(unaligned), len(word_list))
     if not word_list:
         raise AlignmentError("pocketsphinx aligned no words")
-    phones, word_list = cap_edge_phones(tidy_timing(carve_pauses(phones, x, int(sample_rate)), duration),
-                                        word_list, duration)
+    phones = tidy_timing(carve_pauses(phones, x, int(sample_rate)), duration)
+    if not fill:
+        phones, word_list = cap_edge_phones(phones, word_list, duration)
     return Alignment(words=word_list, phones=phones, duration=duration, g2p_words=g2p_words, unaligned=unaligned)
 
 
