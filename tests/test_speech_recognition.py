@@ -215,7 +215,7 @@ def test_when_the_whole_clip_phone_pass_fails_words_are_aligned_one_by_one(monke
     monkeypatch.setattr(A, "_phone_pass", failing_once)
     per_word = A.align(clip.samples, clip.sample_rate, text)
     assert len(calls) > 10  # the clip, then each word
-    monkeypatch.setattr(A, "_per_word_phones", lambda dec, pcm, segs: A._spread_phones(dec, segs))
+    monkeypatch.setattr(A, "_per_word_phones", lambda dec, pcm, segs, fill=False: A._spread_phones(dec, segs))
     calls.clear()
     spread = A.align(clip.samples, clip.sample_rate, text)
     assert [w for w, _, _ in per_word.words] == [w for w, _, _ in full.words] == [w for w, _, _ in spread.words]
