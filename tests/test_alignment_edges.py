@@ -93,3 +93,10 @@ def test_a_word_given_its_own_span_in_the_lane_fills_it(monkeypatch):
     take = A.align(seg, clip.sample_rate, "stop")
     assert take.words[0][2] == pytest.approx(SPREAD_STRETCH * (3 * TYPICAL_CONSONANT_S + TYPICAL_VOWEL_S))
     assert take.phones[-1][0] == "SIL"
+
+
+def test_a_spread_word_and_the_silence_beside_it_meet_exactly():
+    """No sliver between them (a TextGrid export showed an empty interval of 1e-15 s there)."""
+    for trailing in (True, False):
+        _words, phones = _spread_phones(_Dictionary(), [("stop", 4.54, 5.56)], trailing=trailing)
+        assert all(a[2] == b[1] for a, b in zip(phones, phones[1:]))

@@ -327,10 +327,9 @@ def _spread_phones(dec, segs: list[tuple[str, float, float]], trailing: bool = F
                 phones.append((SIL, s, e - said))
                 s = e - said
         word_list.append((w, s, e))
-        t, scale = s, (e - s) / sum(typical)
-        for p, d in zip(pron, typical):
-            phones.append((p, t, t + d * scale))
-            t += d * scale
+        edges = s + (e - s) * np.cumsum([0.0, *typical]) / sum(typical)
+        edges[-1] = e  # exactly: the silence beside it starts there
+        phones += [(p, float(a), float(b)) for p, a, b in zip(pron, edges[:-1], edges[1:])]
     phones.sort(key=lambda q: q[1])
     return word_list, phones
 
